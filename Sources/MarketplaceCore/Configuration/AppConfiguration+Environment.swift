@@ -1,0 +1,187 @@
+import Foundation
+import Logging
+
+extension AppConfiguration {
+    /// Reads and checks every variable; throws one error listing every problem, each naming its variable.
+    public static func load(environment: [String: String]) throws(ConfigurationError) -> AppConfiguration {
+        var env = EnvironmentReader(environment)
+        let database = readDatabase(&env)
+        let redis = readRedis(&env)
+        let nango = readNango(&env)
+        let security = readSecurity(&env)
+        let http = HTTP(
+            host: env.string("SERVER_HOST", default: "0.0.0.0"),
+            // Railway and similar platforms hand the port in PORT.
+            port: env.raw("SERVER_PORT") != nil ? env.port("SERVER_PORT", default: 8080) : env.port("PORT", default: 8080),
+            requestBodyLimit: env.integer("REQUEST_BODY_LIMIT", default: 1 << 20, in: 1024...(64 << 20)),
+            corsAllowedOrigins: readOrigins(&env),
+            shutdownTimeout: env.seconds("SHUTDOWN_TIMEOUT", default: 25, in: 1...600)
+        )
+        let rateLimit = RateLimit(
+            requests: env.integer("RATE_LIMIT_REQUESTS", default: 100, in: 1...1_000_000),
+            window: env.seconds("RATE_LIMIT_WINDOW", default: 60, in: 1...86_400)
+        )
+        let cacheTTL = env.seconds("CACHE_DEFAULT_TTL", default: 300, in: 1...604_800)
+        let debug = env.bool("DEBUG", default: false)
+        let levels = Dictionary(uniqueKeysWithValues: Logger.Level.allCases.map { ($0.rawValue, $0) } + [("warn", .warning)])
+        let logs = Logs(
+            level: env.choice("LOG_LEVEL", default: debug ? .debug : .info, levels),
+            format: env.choice("LOG_FORMAT", default: .json, ["json": .json, "text": .text]),
+            debug: debug
+        )
+        let warnings = ["NANGO_CLIENT_ID", "NANGO_CLIENT_SECRET"].filter { env.raw($0) != nil }.map {
+            "\($0) is ignored: Nango keeps each integration's OAuth client credentials in its own settings"
+        }
+        guard env.problems.isEmpty,
+            let database, let nango, let security
+        else {
+            throw ConfigurationError(problems: env.problems)
+        }
+        return AppConfiguration(
+            database: database, redis: redis, nango: nango, security: security, http: http,
+            rateLimit: rateLimit, cacheDefaultTTL: cacheTTL, logs: logs,
+            pipelinesFile: env.string("PIPELINES_FILE", default: "pipelines.yaml"), warnings: warnings
+        )
+    }
+
+    /// The process environment over the `.env` file (when present): a real variable always wins.
+    public static func processEnvironment(dotEnvPath: String = ".env") throws -> [String: String] {
+        var values: [String: String] = [:]
+        if FileManager.default.fileExists(atPath: dotEnvPath) {
+            let text = try String(contentsOfFile: dotEnvPath, encoding: .utf8)
+            values = try DotEnv.parse(text)
+        }
+        values.merge(ProcessInfo.processInfo.environment) { _, process in process }
+        return values
+    }
+
+    private static func readDatabase(_ env: inout EnvironmentReader) -> Database? {
+        let poolSize = env.integer("DB_POOL_SIZE", default: 20, in: 1...500)
+        let sslModes: [String: Database.TLSMode] = ["disable": .disable, "prefer": .prefer, "require": .require]
+        if let url = env.raw("DATABASE_URL") {
+            guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
+                let host = parts.host, !host.isEmpty, let user = parts.user, !user.isEmpty
+            else {
+                env.fail("DATABASE_URL", "not a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL")
+                return nil
+            }
+            let name = String(parts.path.drop(while: { $0 == "/" }))
+            guard !name.isEmpty else {
+                env.fail("DATABASE_URL", "names no database (postgres://USER:PASSWORD@HOST:PORT/DATABASE)")
+                return nil
+            }
+            var tls = Database.TLSMode.disable
+            if let mode = parts.queryItems?.first(where: { $0.name == "sslmode" })?.value {
+                guard let parsed = sslModes[mode] else {
+                    env.fail("DATABASE_URL", "sslmode '\(mode)' is not one of disable, prefer, require")
+                    return nil
+                }
+                tls = parsed
+            }
+            return Database(
+                host: host, port: parts.port ?? 5432, username: user.removingPercentEncoding ?? user,
+                password: parts.password.map { Secret($0.removingPercentEncoding ?? $0) }, name: name,
+                tls: tls, poolSize: poolSize
+            )
+        }
+        let host = env.string("DB_HOST", default: "localhost")
+        let port = env.port("DB_PORT", default: 5432)
+        let user = env.required("DB_USER", "or set DATABASE_URL")
+        let name = env.required("DB_NAME", "or set DATABASE_URL")
+        let tls = env.choice("DB_SSLMODE", default: .disable, sslModes)
+        guard let user, let name else { return nil }
+        return Database(
+            host: host, port: port, username: user, password: env.raw("DB_PASSWORD").map(Secret.init), name: name,
+            tls: tls, poolSize: poolSize
+        )
+    }
+
+    private static func readRedis(_ env: inout EnvironmentReader) -> Redis {
+        var redis = Redis(host: env.string("REDIS_HOST", default: "127.0.0.1"), port: env.port("REDIS_PORT", default: 6379))
+        redis.password = env.raw("REDIS_PASSWORD").map(Secret.init)
+        redis.database = env.integer("REDIS_DB", default: 0, in: 0...15)
+        redis.poolSize = env.integer("REDIS_POOL_SIZE", default: 4, in: 1...64)
+        redis.commandTimeout = .milliseconds(env.integer("REDIS_TIMEOUT_MS", default: 500, in: 10...60_000))
+        if let url = env.raw("REDIS_URL") {
+            guard let parts = URLComponents(string: url), let scheme = parts.scheme, let host = parts.host, !host.isEmpty else {
+                env.fail("REDIS_URL", "not a redis://[:PASSWORD@]HOST:PORT[/DB] URL")
+                return redis
+            }
+            guard scheme == "redis" else {
+                env.fail("REDIS_URL", scheme == "rediss" ? "TLS (rediss://) is not supported" : "scheme must be redis://")
+                return redis
+            }
+            redis.host = host
+            redis.port = parts.port ?? 6379
+            redis.password = parts.password.map { Secret($0.removingPercentEncoding ?? $0) }
+            let path = parts.path.drop(while: { $0 == "/" })
+            if !path.isEmpty {
+                guard let database = Int(path), (0...15).contains(database) else {
+                    env.fail("REDIS_URL", "database '\(path)' is not a number from 0 to 15")
+                    return redis
+                }
+                redis.database = database
+            }
+        }
+        return redis
+    }
+
+    private static func readNango(_ env: inout EnvironmentReader) -> Nango? {
+        let baseURL = env.string("NANGO_BASE_URL", default: "https://api.nango.dev")
+        if URLComponents(string: baseURL)?.host == nil || !(baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://")) {
+            env.fail("NANGO_BASE_URL", "'\(baseURL)' is not an http(s) URL")
+        }
+        // NANGO_API_KEY is the seed's name for the same key.
+        let secretName = env.raw("NANGO_SECRET_KEY") == nil && env.raw("NANGO_API_KEY") != nil ? "NANGO_API_KEY" : "NANGO_SECRET_KEY"
+        guard let secret = env.required(secretName, "the environment's secret key from Nango's dashboard") else { return nil }
+        return Nango(
+            baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
+            secretKey: Secret(secret),
+            webhookSecret: Secret(env.raw("NANGO_WEBHOOK_SECRET") ?? secret),
+            acceptsLegacySignature: env.bool("NANGO_WEBHOOK_LEGACY_SIGNATURE", default: false)
+        )
+    }
+
+    private static func readSecurity(_ env: inout EnvironmentReader) -> Security? {
+        let jwt = env.required("JWT_SECRET", "at least 32 bytes, e.g. `openssl rand -base64 48`")
+        if let jwt, jwt.utf8.count < 32 {
+            env.fail("JWT_SECRET", "must be at least 32 bytes (HS256 key), got \(jwt.utf8.count)")
+        }
+        let admin = env.raw("ADMIN_TOKEN")
+        if let admin, admin.utf8.count < 16 {
+            env.fail("ADMIN_TOKEN", "must be at least 16 bytes when set, got \(admin.utf8.count)")
+        }
+        let key = env.required("TOKEN_ENCRYPTION_KEY", "32 random bytes in base64, e.g. `openssl rand -base64 32`")
+        if let key {
+            if let bytes = Data(base64Encoded: key) {
+                if bytes.count != 32 { env.fail("TOKEN_ENCRYPTION_KEY", "must decode to 32 bytes, got \(bytes.count)") }
+            } else {
+                env.fail("TOKEN_ENCRYPTION_KEY", "is not valid base64")
+            }
+        }
+        guard let jwt, let key else { return nil }
+        return Security(jwtSecret: Secret(jwt), adminToken: admin.map(Secret.init), tokenEncryptionKey: Secret(key))
+    }
+
+    private static func readOrigins(_ env: inout EnvironmentReader) -> [String] {
+        guard let list = env.raw("CORS_ALLOWED_ORIGINS") else { return [] }
+        var origins: [String] = []
+        for item in list.split(separator: ",") {
+            let origin = String(Substring(item).trimmingWhitespace())
+            if origin.isEmpty { continue }
+            guard origin == "*" || isOrigin(origin) else {
+                env.fail("CORS_ALLOWED_ORIGINS", "'\(origin)' is not an origin (scheme://host[:port], no path)")
+                continue
+            }
+            origins.append(origin)
+        }
+        return origins
+    }
+
+    private static func isOrigin(_ text: String) -> Bool {
+        guard let parts = URLComponents(string: text), let scheme = parts.scheme, ["http", "https"].contains(scheme),
+            parts.host?.isEmpty == false
+        else { return false }
+        return parts.path.isEmpty && parts.query == nil && parts.fragment == nil
+    }
+}

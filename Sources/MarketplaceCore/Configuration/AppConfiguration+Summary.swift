@@ -1,0 +1,30 @@
+import Logging
+
+extension AppConfiguration {
+    /// The effective settings as name/value pairs, secrets masked: safe to print or log.
+    public var maskedSummary: [(name: String, value: String)] {
+        [
+            ("database", database.maskedURL),
+            ("database.pool_size", "\(database.poolSize)"),
+            ("redis", redis.maskedURL),
+            ("redis.pool_size", "\(redis.poolSize)"),
+            ("redis.command_timeout", "\(redis.commandTimeout)"),
+            ("nango.base_url", nango.baseURL),
+            ("nango.secret_key", nango.secretKey.masked),
+            ("nango.webhook_secret", nango.webhookSecret.masked),
+            ("nango.legacy_signature", "\(nango.acceptsLegacySignature)"),
+            ("jwt_secret", security.jwtSecret.masked),
+            ("admin_token", security.adminToken?.masked ?? "(unset: admin endpoints closed)"),
+            ("token_encryption_key", security.tokenEncryptionKey.masked),
+            ("http.listen", "\(http.host):\(http.port)"),
+            ("http.request_body_limit", "\(http.requestBodyLimit)"),
+            ("http.cors_allowed_origins", http.corsAllowedOrigins.isEmpty ? "(none)" : http.corsAllowedOrigins.joined(separator: ",")),
+            ("http.shutdown_timeout", "\(http.shutdownTimeout)"),
+            ("rate_limit", "\(rateLimit.requests) per \(rateLimit.window)"),
+            ("cache.default_ttl", "\(cacheDefaultTTL)"),
+            ("log.level", logs.level.rawValue),
+            ("log.format", logs.format.rawValue),
+            ("pipelines_file", pipelinesFile),
+        ]
+    }
+}

@@ -1,0 +1,114 @@
+import Logging
+
+/// Everything the service reads from its environment, validated once at start-up.
+/// Build it with ``load(environment:)``; every field has been checked by then.
+public struct AppConfiguration: Sendable {
+    public struct Database: Sendable, Equatable {
+        public enum TLSMode: String, Sendable, Equatable { case disable, prefer, require }
+        public var host: String
+        public var port: Int
+        public var username: String
+        public var password: Secret?
+        public var name: String
+        public var tls: TLSMode
+        public var poolSize: Int
+        /// A query that must answer fast (readiness, webhook intake) waits at most this long for the pool.
+        public var fastTimeout: Duration
+
+        public init(
+            host: String, port: Int, username: String, password: Secret?, name: String,
+            tls: TLSMode = .disable, poolSize: Int = 20, fastTimeout: Duration = .seconds(2)
+        ) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+            self.name = name
+            self.tls = tls
+            self.poolSize = poolSize
+            self.fastTimeout = fastTimeout
+        }
+
+        /// The connection URL with the password masked, for logs and `marketplace config`.
+        public var maskedURL: String {
+            let credentials = password == nil ? username : "\(username):••••"
+            return "postgres://\(credentials)@\(host):\(port)/\(name)?sslmode=\(tls.rawValue)"
+        }
+    }
+
+    public struct Redis: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var password: Secret?
+        public var database: Int
+        public var poolSize: Int
+        public var connectTimeout: Duration
+        public var commandTimeout: Duration
+
+        public init(
+            host: String, port: Int, password: Secret? = nil, database: Int = 0, poolSize: Int = 4,
+            connectTimeout: Duration = .milliseconds(500), commandTimeout: Duration = .milliseconds(500)
+        ) {
+            self.host = host
+            self.port = port
+            self.password = password
+            self.database = database
+            self.poolSize = poolSize
+            self.connectTimeout = connectTimeout
+            self.commandTimeout = commandTimeout
+        }
+
+        public var maskedURL: String {
+            "redis://\(password == nil ? "" : ":••••@")\(host):\(port)/\(database)"
+        }
+    }
+
+    public struct Nango: Sendable, Equatable {
+        public var baseURL: String
+        public var secretKey: Secret
+        /// The environment's webhook signing key; older environments sign with the secret key.
+        public var webhookSecret: Secret
+        /// Accept the legacy `X-Nango-Signature` (SHA-256 of key + body) when no HMAC header is present.
+        public var acceptsLegacySignature: Bool
+    }
+
+    public struct Security: Sendable, Equatable {
+        public var jwtSecret: Secret
+        /// Admin endpoints are closed when this is nil.
+        public var adminToken: Secret?
+        /// 32 bytes, base64: the AES-GCM key for tokens at rest.
+        public var tokenEncryptionKey: Secret
+    }
+
+    public struct HTTP: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var requestBodyLimit: Int
+        public var corsAllowedOrigins: [String]
+        public var shutdownTimeout: Duration
+    }
+
+    public struct RateLimit: Sendable, Equatable {
+        public var requests: Int
+        public var window: Duration
+    }
+
+    public struct Logs: Sendable, Equatable {
+        public enum Format: String, Sendable, Equatable { case json, text }
+        public var level: Logger.Level
+        public var format: Format
+        public var debug: Bool
+    }
+
+    public var database: Database
+    public var redis: Redis
+    public var nango: Nango
+    public var security: Security
+    public var http: HTTP
+    public var rateLimit: RateLimit
+    public var cacheDefaultTTL: Duration
+    public var logs: Logs
+    public var pipelinesFile: String
+    /// Settings that are accepted but have no effect, said once at start-up.
+    public var warnings: [String]
+}

@@ -1,0 +1,16 @@
+/// Every problem found in the environment, each naming its variable. Start-up prints them all at once.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Problem: Sendable, Equatable, CustomStringConvertible {
+        public let variable: String
+        public let message: String
+        public var description: String { "\(variable): \(message)" }
+    }
+
+    public let problems: [Problem]
+
+    public var variables: [String] { problems.map(\.variable) }
+
+    public var description: String {
+        "invalid configuration:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
