@@ -22,13 +22,7 @@ extension AppConfiguration {
             window: env.seconds("RATE_LIMIT_WINDOW", default: 60, in: 1...86_400)
         )
         let cacheTTL = env.seconds("CACHE_DEFAULT_TTL", default: 300, in: 1...604_800)
-        let debug = env.bool("DEBUG", default: false)
-        let levels = Dictionary(uniqueKeysWithValues: Logger.Level.allCases.map { ($0.rawValue, $0) } + [("warn", .warning)])
-        let logs = Logs(
-            level: env.choice("LOG_LEVEL", default: debug ? .debug : .info, levels),
-            format: env.choice("LOG_FORMAT", default: .json, ["json": .json, "text": .text]),
-            debug: debug
-        )
+        let logs = readLogs(&env)
         let warnings = ["NANGO_CLIENT_ID", "NANGO_CLIENT_SECRET"].filter { env.raw($0) != nil }.map {
             "\($0) is ignored: Nango keeps each integration's OAuth client credentials in its own settings"
         }
@@ -44,6 +38,16 @@ extension AppConfiguration {
         )
     }
 
+    fileprivate static func readLogs(_ env: inout EnvironmentReader) -> Logs {
+        let debug = env.bool("DEBUG", default: false)
+        let levels = Dictionary(uniqueKeysWithValues: Logger.Level.allCases.map { ($0.rawValue, $0) } + [("warn", .warning)])
+        return Logs(
+            level: env.choice("LOG_LEVEL", default: debug ? .debug : .info, levels),
+            format: env.choice("LOG_FORMAT", default: .json, ["json": .json, "text": .text]),
+            debug: debug
+        )
+    }
+
     /// The process environment over the `.env` file (when present): a real variable always wins.
     public static func processEnvironment(dotEnvPath: String = ".env") throws -> [String: String] {
         var values: [String: String] = [:]
@@ -55,7 +59,7 @@ extension AppConfiguration {
         return values
     }
 
-    private static func readDatabase(_ env: inout EnvironmentReader) -> Database? {
+    fileprivate static func readDatabase(_ env: inout EnvironmentReader) -> Database? {
         let poolSize = env.integer("DB_POOL_SIZE", default: 20, in: 1...500)
         let sslModes: [String: Database.TLSMode] = ["disable": .disable, "prefer": .prefer, "require": .require]
         if let url = env.raw("DATABASE_URL") {
@@ -183,5 +187,23 @@ extension AppConfiguration {
             parts.host?.isEmpty == false
         else { return false }
         return parts.path.isEmpty && parts.query == nil && parts.fragment == nil
+    }
+}
+
+extension AppConfiguration.Database {
+    /// Only the database settings: what `marketplace migrate` needs.
+    public static func load(environment: [String: String]) throws(ConfigurationError) -> Self {
+        var env = EnvironmentReader(environment)
+        let database = AppConfiguration.readDatabase(&env)
+        guard env.problems.isEmpty, let database else { throw ConfigurationError(problems: env.problems) }
+        return database
+    }
+}
+
+extension AppConfiguration.Logs {
+    /// Only the log settings; a bad value falls back to the default (the full load reports it).
+    public static func load(environment: [String: String]) -> Self {
+        var env = EnvironmentReader(environment)
+        return AppConfiguration.readLogs(&env)
     }
 }

@@ -53,7 +53,8 @@ public struct JSONLogHandler: LogHandler {
         appendString(message, to: &output)
         for key in metadata.keys.sorted() where !["timestamp", "level", "label", "message"].contains(key) {
             output += ","
-            appendString(key, to: &output)
+            // Hummingbird keeps the request id under its own key; logs call it request_id.
+            appendString(key == "hb.request.id" ? "request_id" : key, to: &output)
             output += ":"
             appendValue(metadata[key]!, to: &output)
         }

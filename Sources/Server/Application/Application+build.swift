@@ -1,0 +1,50 @@
+import Hummingbird
+import Logging
+import MarketplaceCore
+import Storage
+
+/// The router with every route and middleware; kept apart from `main` so tests build the same app.
+func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.addMiddleware {
+        RequestIDMiddleware()        // outermost: the id reaches every log line and response
+        AccessLogMiddleware()        // sees the final status
+        HTTPMetricsMiddleware(factory: dependencies.metricsFactory)
+        SecurityHeadersMiddleware()
+        ErrorMiddleware()            // below here, any error becomes the JSON shape
+        BodyLimitMiddleware(limit: dependencies.configuration.http.requestBodyLimit)
+    }
+    let checker = HealthChecker(
+        database: dependencies.database, redis: dependencies.redis, migrator: dependencies.migrator,
+        startedAt: dependencies.startedAt, logger: dependencies.logger
+    )
+    HealthController(checker: checker).register(on: router)
+    MetricsController(
+        registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
+        database: dependencies.database, redis: dependencies.redis
+    ).register(on: router)
+    return router
+}
+
+/// The whole service: HTTP server plus the services it owns. ServiceLifecycle stops them in
+/// reverse order on shutdown: the server drains first, the Redis and Postgres pools close last.
+func buildApplication(
+    _ dependencies: Dependencies,
+    host: String? = nil,
+    port: Int? = nil,
+    migrateOnStart: Bool = true
+) -> some ApplicationProtocol {
+    let http = dependencies.configuration.http
+    var application = Application(
+        router: buildRouter(dependencies),
+        configuration: .init(address: .hostname(host ?? http.host, port: port ?? http.port), serverName: nil),
+        services: [dependencies.database.client, dependencies.redis],
+        logger: dependencies.logger
+    )
+    if migrateOnStart {
+        application.addServices(
+            MigrationService(database: dependencies.database, migrator: dependencies.migrator, logger: dependencies.logger)
+        )
+    }
+    return application
+}

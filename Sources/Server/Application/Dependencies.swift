@@ -1,0 +1,33 @@
+import CoreMetrics
+import Foundation
+import Logging
+import MarketplaceCore
+import Prometheus
+import Redis
+import Storage
+
+/// What the routes and services share, built once per process (or per test).
+struct Dependencies: Sendable {
+    let configuration: AppConfiguration
+    let database: Database
+    let redis: RedisClient
+    let migrator: Migrator
+    let metricsRegistry: PrometheusCollectorRegistry
+    let metricsFactory: any MetricsFactory
+    let startedAt: Date
+    let logger: Logger
+
+    init(
+        configuration: AppConfiguration, logger: Logger,
+        metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) throws {
+        self.configuration = configuration
+        self.database = Database(configuration: configuration.database, logger: logger)
+        self.redis = RedisClient(configuration: configuration.redis, logger: logger)
+        self.migrator = Migrator(migrations: try Migration.bundled())
+        self.metricsRegistry = metricsRegistry
+        self.metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
+        self.startedAt = Date()
+        self.logger = logger
+    }
+}

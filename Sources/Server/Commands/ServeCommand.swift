@@ -1,0 +1,44 @@
+import ArgumentParser
+import Hummingbird
+import Logging
+import MarketplaceCore
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP API and background services (the default command)."
+    )
+
+    @OptionGroup var environment: EnvironmentOptions
+
+    @Option(help: "Listen address (overrides SERVER_HOST).")
+    var host: String?
+
+    @Option(help: "Listen port (overrides SERVER_PORT).")
+    var port: Int?
+
+    @Flag(help: "Do not apply migrations at start (another process runs `marketplace migrate`).")
+    var noMigrate = false
+
+    func run() async throws {
+        let configuration = try environment.load()
+        let logger = LoggingBootstrap.bootstrap(configuration.logs)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        for warning in configuration.warnings { logger.warning("\(warning)") }
+        logger.info("starting", metadata: .init(uniqueKeysWithValues: configuration.maskedSummary.map { ($0.name, .string($0.value)) }))
+
+        let dependencies = try Dependencies(configuration: configuration, logger: logger, metricsRegistry: registry)
+        let application = buildApplication(dependencies, host: host, port: port, migrateOnStart: !noMigrate)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.http.shutdownTimeout
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,50 @@
+import Hummingbird
+import Logging
+import MarketplaceCore
+import PostgresNIO
+import Redis
+import Storage
+
+extension APIError {
+    /// Maps any error to the API shape. Known errors keep their meaning; anything else is logged in
+    /// full here and answered as a bare 500, so internals never reach a client.
+    init(mapping error: any Error, logger: Logger) {
+        switch error {
+        case let error as APIError:
+            self = error
+        case let error as HTTPError:
+            self.init(error.status, code: Self.code(for: error.status), message: error.body ?? Self.message(for: error.status))
+        case let error as any HTTPResponseError:
+            self.init(error.status, code: Self.code(for: error.status), message: Self.message(for: error.status))
+        case is TimeoutError, is PSQLError:
+            logger.error("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
+            self.init(.serviceUnavailable, code: "unavailable", message: "a dependency is unavailable, retry later")
+        default:
+            logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            self = .internalError
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status {
+        case .badRequest: "bad_request"
+        case .unauthorized: "unauthorized"
+        case .forbidden: "forbidden"
+        case .notFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
+        case .contentTooLarge: "payload_too_large"
+        case .unsupportedMediaType: "unsupported_media_type"
+        case .tooManyRequests: "rate_limited"
+        case .serviceUnavailable: "unavailable"
+        default: status.code >= 500 ? "internal_error" : "http_\(status.code)"
+        }
+    }
+
+    static func message(for status: HTTPResponse.Status) -> String {
+        switch status {
+        case .notFound: "no such resource"
+        case .contentTooLarge: "request body too large"
+        default: status.reasonPhrase.lowercased()
+        }
+    }
+}

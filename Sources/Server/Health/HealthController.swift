@@ -1,0 +1,31 @@
+import Foundation
+import Hummingbird
+
+/// `/health` (process up), `/health/live`, `/health/ready` and `/health/detailed`.
+struct HealthController<Context: RequestContext>: Sendable {
+    let checker: HealthChecker
+
+    func register(on router: Router<Context>) {
+        router.get("/health") { _, _ in try Self.json(["status": "ok"], status: .ok) }
+        router.get("/health/live") { _, _ in try Self.json(["status": "ok"], status: .ok) }
+        router.get("/health/ready") { _, _ in
+            let report = await checker.readiness()
+            return try Self.json(report, status: report.status == .ok ? .ok : .serviceUnavailable)
+        }
+        router.get("/health/detailed") { _, _ in
+            let report = await checker.detailed()
+            return try Self.json(report, status: report.status == .down ? .serviceUnavailable : .ok)
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}

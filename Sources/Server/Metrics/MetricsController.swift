@@ -1,0 +1,46 @@
+import CoreMetrics
+import Hummingbird
+import Prometheus
+import Redis
+import Storage
+
+/// `GET /metrics` in Prometheus text format. Pool and dependency gauges are refreshed at scrape
+/// time, so they show the state when Prometheus looks, not when something last changed.
+struct MetricsController<Context: RequestContext>: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let factory: any MetricsFactory
+    let database: Database
+    let redis: RedisClient
+
+    func register(on router: Router<Context>) {
+        router.get("/metrics") { _, _ in
+            await refreshGauges()
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(16 * 1024)
+            registry.emit(into: &bytes)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+            )
+        }
+    }
+
+    private func refreshGauges() async {
+        let postgres = database.poolFigures
+        Gauge(label: "db_pool_connections_max", factory: factory).record(postgres.maxConnections)
+        Gauge(label: "db_pool_connections_in_use", factory: factory).record(postgres.inUse)
+        let up: Bool
+        do {
+            _ = try await redis.ping()
+            up = true
+        } catch {
+            up = false
+        }
+        let pool = await redis.figures
+        Gauge(label: "redis_up", factory: factory).record(up ? 1 : 0)
+        Gauge(label: "redis_pool_connections", dimensions: [("state", "open")], factory: factory).record(pool.open)
+        Gauge(label: "redis_pool_connections", dimensions: [("state", "idle")], factory: factory).record(pool.idle)
+        Gauge(label: "redis_pool_waiting", factory: factory).record(pool.waiting)
+    }
+}

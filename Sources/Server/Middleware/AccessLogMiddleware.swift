@@ -1,0 +1,20 @@
+import Hummingbird
+import Logging
+
+/// One structured line per request, with the request id (from the logger metadata), route,
+/// status and duration. Query strings are left out: they may carry tokens.
+struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        context.logger.info("request", metadata: [
+            "http.method": "\(request.method)",
+            "http.path": "\(request.uri.path)",
+            "http.route": "\(context.endpointPath ?? "unmatched")",
+            "http.status": "\(response.status.code)",
+            "duration_ms": "\(Double(elapsed / .microseconds(1)).rounded() / 1000)",
+        ])
+        return response
+    }
+}

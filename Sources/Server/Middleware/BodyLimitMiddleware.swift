@@ -1,0 +1,40 @@
+import Hummingbird
+import NIOCore
+
+/// Refuses a body over `limit` bytes with 413: at once when `Content-Length` says so, before any of
+/// it is read; while streaming when the body is chunked. Handlers never see more than `limit` bytes.
+struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let limit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError.payloadTooLarge(limit: limit)
+        }
+        var request = request
+        request.body = RequestBody(asyncSequence: SizeLimitedBody(base: request.body, limit: limit))
+        return try await next(request, context)
+    }
+}
+
+struct SizeLimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let limit: Int
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let limit: Int
+        var received = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await base.next() else { return nil }
+            received += chunk.readableBytes
+            if received > limit { throw APIError.payloadTooLarge(limit: limit) }
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator(), limit: limit)
+    }
+}
