@@ -103,17 +103,20 @@ let package = Package(
         ),
         .testTarget(
             name: "MarketplaceCoreTests",
-            dependencies: ["MarketplaceCore"],
+            dependencies: ["MarketplaceCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Storage", "TestSupport"],
+            dependencies: [
+                "Storage", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RedisTests",
-            dependencies: ["Redis", "TestSupport"],
+            dependencies: ["Redis", "TestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

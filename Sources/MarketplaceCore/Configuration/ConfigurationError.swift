@@ -4,9 +4,18 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         public let variable: String
         public let message: String
         public var description: String { "\(variable): \(message)" }
+
+        public init(variable: String, message: String) {
+            self.variable = variable
+            self.message = message
+        }
     }
 
     public let problems: [Problem]
+
+    public init(problems: [Problem]) {
+        self.problems = problems
+    }
 
     public var variables: [String] { problems.map(\.variable) }
 

@@ -6,6 +6,11 @@ public enum DotEnv {
         public let line: Int
         public let message: String
         public var description: String { ".env:\(line): \(message)" }
+
+        public init(line: Int, message: String) {
+            self.line = line
+            self.message = message
+        }
     }
 
     public static func parse(_ text: String) throws(SyntaxError) -> [String: String] {
