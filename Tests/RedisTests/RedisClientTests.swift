@@ -1,0 +1,150 @@
+import Foundation
+import MarketplaceCore
+import Redis
+import Testing
+import TestSupport
+
+@Suite struct RedisClientTests {
+    /// The shared test Redis; every key is prefixed with a fresh id so parallel tests never collide.
+    func withClient<Result: Sendable>(
+        _ configure: (inout AppConfiguration.Redis) -> Void = { _ in },
+        _ body: (RedisClient, String) async throws -> Result
+    ) async throws -> Result {
+        var configuration = try TestEnvironment.configuration().redis
+        configure(&configuration)
+        let client = RedisClient(configuration: configuration, logger: TestEnvironment.logger)
+        let prefix = "test:\(UUID().uuidString):"
+        do {
+            let result = try await body(client, prefix)
+            try await client.shutdown()
+            return result
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+    }
+
+    @Test func setGetDeleteWithBinaryValuesAndExpiry() async throws {
+        try await withClient { redis, prefix in
+            let bytes: [UInt8] = [0, 1, 2, 255, 0, 10, 13]
+            try await redis.set(prefix + "k", bytes, expiresIn: .seconds(60))
+            #expect(try await redis.get(prefix + "k") == bytes)
+            let ttl = try await redis.send("PTTL", RedisArgument(prefix + "k")).integer ?? -1
+            #expect(ttl > 0 && ttl <= 60_000)
+            #expect(try await redis.delete([prefix + "k", prefix + "missing"]) == 1)
+            #expect(try await redis.get(prefix + "k") == nil)
+        }
+    }
+
+    @Test func pipelineSendsManyCommandsAndKeepsPerCommandErrors() async throws {
+        try await withClient { redis, prefix in
+            var commands: [[RedisArgument]] = (0..<100).map { _ in ["INCR", RedisArgument(prefix + "counter")] }
+            commands.append(["SET", RedisArgument(prefix + "text"), "hello"])
+            commands.append(["INCR", RedisArgument(prefix + "text")])      // fails: not an integer
+            commands.append(["GET", RedisArgument(prefix + "text")])
+            let replies = try await redis.pipeline(commands)
+            #expect(replies.count == 103)
+            #expect(replies[99] == .integer(100))
+            #expect(replies[100] == .status("OK"))
+            guard case .error(let message) = replies[101] else {
+                Issue.record("expected an error reply, got \(replies[101])")
+                return
+            }
+            #expect(message.contains("not an integer"))
+            #expect(replies[102].string == "hello")
+            try await redis.delete([prefix + "counter", prefix + "text"])
+        }
+    }
+
+    @Test func errorReplyIsThrownAsServerError() async throws {
+        try await withClient { redis, prefix in
+            try await redis.send("SET", RedisArgument(prefix + "s"), "x")
+            await #expect(throws: RedisError.self) { try await redis.send("LPUSH", RedisArgument(prefix + "s"), "y") }
+            // The connection is still fine afterwards.
+            #expect(try await redis.get(prefix + "s") == Array("x".utf8))
+            try await redis.delete([prefix + "s"])
+        }
+    }
+
+    @Test func concurrentCallersShareASmallPool() async throws {
+        try await withClient({ $0.poolSize = 2 }) { redis, prefix in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<200 { group.addTask { try await redis.send("INCR", RedisArgument(prefix + "n")) } }
+                try await group.waitForAll()
+            }
+            #expect(try await redis.send("GET", RedisArgument(prefix + "n")).integer == 200)
+            let figures = await redis.figures
+            #expect(figures.open <= 2 && figures.waiting == 0)
+            try await redis.delete([prefix + "n"])
+        }
+    }
+
+    @Test func aSlowCommandTimesOutAndTheClientCarriesOn() async throws {
+        try await withClient({ $0.commandTimeout = .milliseconds(200) }) { redis, prefix in
+            let start = ContinuousClock.now
+            await #expect(throws: RedisError.timeout) {
+                try await redis.send("BLPOP", RedisArgument(prefix + "never"), "2")
+            }
+            #expect(ContinuousClock.now - start < .seconds(1))
+            let pong = try await redis.send("PING")
+            #expect(pong == .status("PONG"))
+        }
+    }
+
+    @Test func unreachableRedisFailsFastAndTyped() async throws {
+        try await withClient({ $0.port = 1 }) { redis, _ in
+            let start = ContinuousClock.now
+            await #expect(throws: RedisError.self) { try await redis.ping() }
+            // Within the back-off, calls fail at once without another connect attempt.
+            do {
+                _ = try await redis.ping()
+                Issue.record("ping succeeded against a closed port")
+            } catch let error as RedisError {
+                guard case .unavailable = error else {
+                    Issue.record("expected unavailable, got \(error)")
+                    return
+                }
+            }
+            #expect(ContinuousClock.now - start < .seconds(1))
+            #expect(await redis.figures.lastError != nil)
+        }
+    }
+
+    @Test func survivesARedisRestartWhileInUse() async throws {
+        let server = try await RedisProcess.start()
+        let client = RedisClient(
+            configuration: .init(host: "127.0.0.1", port: server.port, poolSize: 3), logger: TestEnvironment.logger,
+            reconnectBackOff: .milliseconds(100)
+        )
+        do {
+            // Fill the pool with idle connections.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<6 { group.addTask { try await client.set("k\(index)", [1]) } }
+                try await group.waitForAll()
+            }
+            #expect(await client.figures.idle > 0)
+
+            try await server.kill()
+            await #expect(throws: RedisError.self) { try await client.ping() }
+
+            let restarted = try await RedisProcess.start(port: server.port)
+            // The idle connections are dead; the client notices, reconnects and answers.
+            try await Task.sleep(for: .milliseconds(150))   // past the back-off from the failed call above
+            #expect(try await client.send("PING") == .status("PONG"))
+            try await client.set("after", Array("restart".utf8))
+            #expect(try await client.get("after") == Array("restart".utf8))
+            try await restarted.kill()
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    @Test func afterShutdownCallsFailWithClosed() async throws {
+        let client = RedisClient(configuration: try TestEnvironment.configuration().redis, logger: TestEnvironment.logger)
+        _ = try await client.ping()
+        try await client.shutdown()
+        await #expect(throws: RedisError.self) { try await client.ping() }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// A redis-server of the test's own on a free loopback port, for tests that stop and restart Redis
+/// without disturbing the shared one the other tests use.
+public final class RedisProcess: Sendable {
+    public let port: Int
+    private let process: Process
+
+    private init(port: Int, process: Process) {
+        self.port = port
+        self.process = process
+    }
+
+    public static func start(port: Int? = nil) async throws -> RedisProcess {
+        let port = port ?? Int.random(in: 20_000...40_000)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try executable())
+        process.arguments = [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--loglevel", "warning",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let server = RedisProcess(port: port, process: process)
+        try await server.waitUntil(accepting: true)
+        return server
+    }
+
+    /// Kills the server (no clean shutdown, as in a crash) and waits until the port is closed.
+    public func kill() async throws {
+        guard process.isRunning else { return }
+        // SIGKILL: a crash, and immune to a signal mask the child may inherit from the test runner.
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil(accepting: false)
+    }
+
+    private func waitUntil(accepting: Bool) async throws {
+        for _ in 0..<250 {
+            if Self.accepts(port: port) == accepting { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "redis-server on \(port) did not \(accepting ? "start" : "stop")"])
+    }
+
+    private static func accepts(port: Int) -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    private static func executable() throws -> String {
+        for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "redis-server not installed (scripts/install-deps.sh)"])
+    }
+
+    deinit {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+    }
+}
