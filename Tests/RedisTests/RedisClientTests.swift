@@ -4,7 +4,7 @@ import Redis
 import Testing
 import TestSupport
 
-@Suite struct RedisClientTests {
+@Suite(.timeLimit(.minutes(2))) struct RedisClientTests {
     /// The shared test Redis; every key is prefixed with a fresh id so parallel tests never collide.
     func withClient<Result: Sendable>(
         _ configure: (inout AppConfiguration.Redis) -> Void = { _ in },

@@ -1,0 +1,54 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Storage
+import Testing
+import TestSupport
+
+@testable import Server
+
+@Suite(.timeLimit(.minutes(2))) struct ShutdownTests {
+    @Test func gracefulShutdownFinishesInFlightRequestsThenStops() async throws {
+        try await TestDatabase.with { database in
+            let dependencies = try TestApp.dependencies(database: database)
+            let router = buildRouter(dependencies)
+            router.get("/slow") { _, _ in
+                try await Task.sleep(for: .milliseconds(600))
+                return "finished"
+            }
+            let port = Int.random(in: 41_000...49_000)
+            let app = Application(
+                router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
+                services: [dependencies.database.client, dependencies.redis,
+                           MigrationService(database: dependencies.database, migrator: dependencies.migrator, logger: dependencies.logger)],
+                logger: dependencies.logger
+            )
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: String?.self) { group in
+                    group.addTask {
+                        try await ServiceGroup(services: [app], logger: dependencies.logger).run()
+                        return nil
+                    }
+                    group.addTask {
+                        // Wait until the server answers, then start a slow request and shut down under it.
+                        for _ in 0..<100 {
+                            if (try? await HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(1))) != nil { break }
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                        async let slow = HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/slow"), timeout: .seconds(5))
+                        try await Task.sleep(for: .milliseconds(150))
+                        trigger.triggerGracefulShutdown()
+                        let response = try await slow
+                        return String(buffer: try await response.body.collect(upTo: 1024))
+                    }
+                    var answers: [String] = []
+                    for try await answer in group { if let answer { answers.append(answer) } }
+                    #expect(answers == ["finished"])
+                }
+            }
+        }
+    }
+}
