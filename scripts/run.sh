@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `make run`: build, migrate, start the Nango emulator (when built) and the server, print where to look.
+# Ctrl-C stops everything gracefully; Postgres and Redis keep running (`make services-down` stops them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+configuration=${CONFIGURATION:-debug}
+if [ ! -f .env ]; then
+  cp .env.example .env
+  echo "==> created .env from .env.example (local development values)"
+fi
+set -a; source .env; set +a
+port=${SERVER_PORT:-8080}
+
+echo "==> building ($configuration)"
+swift build -c "$configuration"
+bin=$(swift build -c "$configuration" --show-bin-path)
+
+echo "==> migrating"
+"$bin/marketplace" migrate
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "==> stopped"
+}
+trap cleanup EXIT INT TERM
+
+mkdir -p .data/logs
+emulator_line="(not part of this build yet)"
+if [ -x "$bin/nango-emulator" ]; then
+  emulator_port=$(echo "${NANGO_BASE_URL:-http://127.0.0.1:3003}" | sed -E 's#.*:([0-9]+).*#\1#')
+  "$bin/nango-emulator" --port "$emulator_port" --secret-key "$NANGO_SECRET_KEY" \
+    --webhook-secret "${NANGO_WEBHOOK_SECRET:-$NANGO_SECRET_KEY}" \
+    --webhook-url "http://127.0.0.1:$port/webhooks/nango" --demo >.data/logs/nango-emulator.log 2>&1 &
+  pids+=($!)
+  emulator_line="$NANGO_BASE_URL   (log: .data/logs/nango-emulator.log)"
+fi
+
+# Process substitution, not a pipe: $! must be the server itself so Ctrl-C reaches it as SIGTERM.
+"$bin/marketplace" serve > >(tee .data/logs/marketplace.log) 2>&1 &
+pids+=($!)
+
+for _ in $(seq 1 150); do
+  curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "error: server not ready; see .data/logs/marketplace.log" >&2; exit 1; }
+
+cat <<INFO
+
+  marketplace is running
+    API              http://127.0.0.1:$port/api
+    Health           http://127.0.0.1:$port/health/ready   http://127.0.0.1:$port/health/detailed
+    Metrics          http://127.0.0.1:$port/metrics
+    Nango emulator   $emulator_line
+    Postgres         127.0.0.1:${PG_PORT:-55432} (database marketplace; make services-down stops it)
+    Redis            127.0.0.1:${REDIS_PORT:-56379}
+    Logs             .data/logs/marketplace.log
+  Ctrl-C to stop.
+
+INFO
+wait "${pids[-1]}"
