@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "marketplace", targets: ["Server"]),
+        .executable(name: "marketplace-bench", targets: ["Benchmarks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -89,6 +90,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // `marketplace-bench`: in-process scenarios for `make bench`.
+        .executableTarget(
+            name: "Benchmarks",
+            dependencies: ["MarketplaceCore", "Redis", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(

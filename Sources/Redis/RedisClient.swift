@@ -152,7 +152,7 @@ public final class RedisClient: Service, Sendable {
             while let late = try? await group.next() {
                 switch late {
                 case .reuse(let connection): await pool.release(connection, healthy: true)
-                case .open: await pool.openFailed(.timeout)
+                case .open: await pool.abandonOpen()
                 case nil: break
                 }
             }

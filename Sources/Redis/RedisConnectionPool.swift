@@ -83,6 +83,11 @@ actor RedisConnectionPool {
         }
     }
 
+    /// The caller gave up on a reserved slot before using it (its wait timed out).
+    func abandonOpen() {
+        slotFreed()
+    }
+
     /// After a broken connection, the idle ones are suspect too (Redis restarted): drop them.
     func discardIdle(reason: String) {
         lastError = reason

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Logging
 import MarketplaceCore
@@ -23,7 +24,7 @@ struct MigrateCommand: AsyncParsableCommand {
             database = try AppConfiguration.Database.load(environment: values)
             logs = AppConfiguration.Logs.load(environment: values)
         } catch {
-            print("marketplace: \(error)")
+            FileHandle.standardError.write(Data("marketplace: \(error)\n".utf8))
             throw ExitCode(78)
         }
         let logger = LoggingBootstrap.bootstrap(logs)
@@ -35,7 +36,7 @@ struct MigrateCommand: AsyncParsableCommand {
             do {
                 _ = try await client.ping(timeout: database.fastTimeout * 5, logger: logger)
             } catch {
-                print("marketplace: cannot reach postgres at \(database.maskedURL): \(error)")
+                FileHandle.standardError.write(Data("marketplace: cannot reach postgres at \(database.maskedURL): \(error)\n".utf8))
                 throw ExitCode.failure
             }
             if status {
@@ -49,7 +50,7 @@ struct MigrateCommand: AsyncParsableCommand {
                     ? "migrations: up to date (\(report.alreadyApplied) applied)"
                     : "migrations: applied \(report.applied.joined(separator: ", "))")
             } catch let error as MigrationError {
-                print("marketplace: \(error)")
+                FileHandle.standardError.write(Data("marketplace: \(error)\n".utf8))
                 throw ExitCode.failure
             }
         }

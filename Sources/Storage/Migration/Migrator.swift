@@ -70,11 +70,13 @@ public struct Migrator: Sendable {
     /// What is applied and what is pending, without the lock; a missing table means nothing is applied.
     /// Also refuses an edited migration, so readiness fails the same way start-up would.
     public func status(_ database: Database, logger: Logger) async throws -> Status {
-        let recorded = try await database.withConnection { connection in
-            let exists = try await connection.query(
-                "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
-            ).collect().first?.decode(Bool.self) ?? false
-            return exists ? try await Self.recorded(on: connection, logger: logger) : [:]
+        let recorded: [Int: String]
+        do {
+            recorded = try await database.withConnection { connection in
+                try await Self.recorded(on: connection, logger: logger)
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {   // undefined_table
+            recorded = [:]
         }
         try verify(recorded)
         return Status(

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# `make bench`: release build, the project's own services, a server of its own on a scratch database,
+# then each scenario beside a ceiling measured in the same run on this machine.
+# Report: bench/results/latest.md. Knobs: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 64).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=${BENCH_DURATION:-10}
+connections=${BENCH_CONNECTIONS:-64}
+port=${BENCH_PORT:-18090}
+pg_port=${PG_PORT:-55432}
+redis_port=${REDIS_PORT:-56379}
+bench_db=marketplace_bench
+report=bench/results/latest.md
+work=$(mktemp -d)
+export PGPASSWORD=marketplace
+
+scripts/services.sh start
+echo "==> release build"
+swift build -c release --product marketplace
+swift build -c release --product marketplace-bench
+bin=$(swift build -c release --show-bin-path)
+
+psql_admin() { psql -q -h 127.0.0.1 -p "$pg_port" -U marketplace -d marketplace -v ON_ERROR_STOP=1 "$@"; }
+psql_admin -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" -c "CREATE DATABASE $bench_db"
+
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  psql_admin -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export DATABASE_URL="postgres://marketplace:marketplace@127.0.0.1:$pg_port/$bench_db"
+export REDIS_URL="redis://127.0.0.1:$redis_port/0"
+export NANGO_SECRET_KEY=bench-nango-secret JWT_SECRET=bench-jwt-secret-0123456789-0123456789
+export TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=
+export SERVER_HOST=127.0.0.1 SERVER_PORT=$port LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
+
+# Migrations on an empty database, timed.
+start_ns=$(date +%s%N)
+"$bin/marketplace" migrate --env-file /nonexistent >/dev/null
+migrate_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+
+"$bin/marketplace" serve --env-file /nonexistent >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
+
+rows=()
+# wrk: requests/s, p50, p99 for one path; adds a report row and leaves the rate in $last_rps.
+http_scenario() {
+  local name=$1 path=$2 note=$3 out="$work/wrk.txt"
+  echo "==> wrk $path"
+  wrk -t2 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port$path" >"$out"
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+  p50=$(awk '$1=="50%" {print $2}' "$out")
+  p99=$(awk '$1=="99%" {print $2}' "$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$out"); non2xx=${non2xx:-0}
+  rows+=("| $name | \`GET $path\` | $(printf '%.0f' "$rps") req/s | $p50 | $p99 | $non2xx | $note |")
+  last_rps=$rps
+}
+
+http_scenario "HTTP ceiling" /health "full middleware stack, no I/O"; health_rps=$last_rps
+http_scenario "liveness" /health/live "same as the ceiling"; live_rps=$last_rps
+http_scenario "readiness" /health/ready "Postgres: migration status per request"; ready_rps=$last_rps
+http_scenario "detailed health" /health/detailed "Postgres + Redis PING per request"; detailed_rps=$last_rps
+http_scenario "metrics scrape" /metrics "Prometheus text + Redis PING"
+
+# Postgres ceiling: pgbench with the query readiness runs, over the same number of connections as the pool.
+echo "==> pgbench"
+echo "SELECT version, checksum FROM schema_migrations;" >"$work/ready.sql"
+pgbench -n -h 127.0.0.1 -p "$pg_port" -U marketplace -c 20 -j 2 -T "$duration" -f "$work/ready.sql" "$bench_db" >"$work/pgbench.txt" 2>&1
+pg_tps=$(awk '/^tps/ {print $3; exit}' "$work/pgbench.txt")
+
+# Redis: our client (hiredis on its thread pool) beside redis-benchmark with the same concurrency.
+echo "==> redis client vs redis-benchmark"
+"$bin/marketplace-bench" redis "$REDIS_URL" "$duration" >"$work/redis.txt"
+redis_ceiling() { redis-benchmark -h 127.0.0.1 -p "$redis_port" --csv -t ping_mbulk "$@" 2>/dev/null | awk -F'"' '/PING/ {printf "%.0f", $4; exit}'; }
+client_1=$(awk '$1=="redis_ping_1_caller" {print $2}' "$work/redis.txt")
+client_4=$(awk '$1=="redis_ping_4_callers" {print $2}' "$work/redis.txt")
+client_p=$(awk '$1=="redis_ping_pipelined_100" {print $2}' "$work/redis.txt")
+ceiling_1=$(redis_ceiling -c 1 -n 100000)
+ceiling_4=$(redis_ceiling -c 4 -n 200000)
+ceiling_p=$(redis_ceiling -c 1 -P 100 -n 2000000)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
+
+{
+  echo "# Benchmark report"
+  echo
+  echo "- when: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+  echo "- load: wrk -t2 -c$connections -d${duration}s on the same machine (it shares the cores with the server); release build; LOG_LEVEL=$LOG_LEVEL (access log lines written)"
+  echo
+  echo "## HTTP"
+  echo
+  echo "| scenario | request | throughput | p50 | p99 | non-2xx | what it does |"
+  echo "|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "## Against ceilings measured in this run"
+  echo
+  echo "| scenario | figure | ceiling | ceiling figure | share |"
+  echo "|---|---|---|---|---|"
+  echo "| \`GET /health/live\` | $(printf '%.0f' "$live_rps") req/s | \`GET /health\` (same stack) | $(printf '%.0f' "$health_rps") req/s | $(ratio "$live_rps" "$health_rps") |"
+  echo "| \`GET /health/ready\` | $(printf '%.0f' "$ready_rps") req/s | pgbench, same query, 20 connections | $(printf '%.0f' "$pg_tps") tps | $(ratio "$ready_rps" "$pg_tps") |"
+  echo "| \`GET /health/ready\` | $(printf '%.0f' "$ready_rps") req/s | \`GET /health\` (no I/O) | $(printf '%.0f' "$health_rps") req/s | $(ratio "$ready_rps" "$health_rps") |"
+  echo "| Redis client PING, 1 caller | $client_1 ops/s | redis-benchmark -c 1 | $ceiling_1 ops/s | $(ratio "$client_1" "$ceiling_1") |"
+  echo "| Redis client PING, 4 callers (pool of 4) | $client_4 ops/s | redis-benchmark -c 4 | $ceiling_4 ops/s | $(ratio "$client_4" "$ceiling_4") |"
+  echo "| Redis client, pipelines of 100 PINGs | $client_p ops/s | redis-benchmark -P 100 | $ceiling_p ops/s | $(ratio "$client_p" "$ceiling_p") |"
+  echo
+  echo "## Other figures"
+  echo
+  echo "- migrations on an empty database (\`marketplace migrate\`, process start included): ${migrate_ms} ms"
+  echo "- server peak RSS after the run: $((rss_kb / 1024)) MiB"
+} >"$report"
+cat "$report"
