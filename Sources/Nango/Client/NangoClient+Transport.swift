@@ -1,0 +1,149 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import MarketplaceCore
+
+extension NangoClient {
+    struct Answer {
+        let status: HTTPResponseStatus
+        let headers: HTTPHeaders
+        let body: ByteBuffer
+    }
+
+    func send<Response: Decodable>(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], headers: [(String, String)] = []
+    ) async throws(NangoError) -> Response {
+        try decode(try await perform(method, path, query: query, headers: headers, body: nil))
+    }
+
+    func send<Response: Decodable>(
+        _ method: HTTPMethod, _ path: String, body: some Encodable
+    ) async throws(NangoError) -> Response {
+        let bytes: Data
+        do {
+            bytes = try JSONEncoder().encode(body)
+        } catch {
+            throw .decoding(field: "(request body)", message: "\(error)")
+        }
+        return try decode(try await perform(method, path, query: [], headers: [], body: ByteBuffer(bytes: bytes)))
+    }
+
+    /// One logical call: attempts until success, a permanent error, or the budget runs out.
+    func perform(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)], headers: [(String, String)],
+        body: ByteBuffer?, acceptAnyStatus: Bool = false
+    ) async throws(NangoError) -> Answer {
+        var attempt = 1
+        while true {
+            let failure: NangoError
+            do {
+                let answer = try await attemptOnce(method, path, query: query, headers: headers, body: body)
+                if acceptAnyStatus, !Self.isNangoFailure(answer) { return answer }
+                if (200..<300).contains(answer.status.code) { return answer }
+                failure = Self.error(for: answer)
+            } catch {
+                failure = error
+            }
+            guard failure.isTransient, attempt < configuration.maxAttempts else { throw failure }
+            let delay: Duration
+            if case .rateLimited(let retryAfter) = failure {
+                guard retryAfter <= configuration.maxRetryAfter else { throw failure }
+                delay = retryAfter
+            } else {
+                delay = backOff(attempt: attempt)
+            }
+            logger.warning("nango call failed, retrying", metadata: [
+                "nango.method": "\(method)", "nango.path": "\(path)", "attempt": "\(attempt)",
+                "error": "\(failure)", "retry_in_ms": "\(delay / .milliseconds(1))",
+            ])
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                throw .transport("cancelled")
+            }
+            attempt += 1
+        }
+    }
+
+    /// Full jitter: a random wait up to the exponential ceiling, so many clients do not retry in step.
+    func backOff(attempt: Int) -> Duration {
+        let ceiling = min(configuration.initialBackOff * (1 << min(attempt - 1, 20)), configuration.maxBackOff)
+        return .nanoseconds(Int64.random(in: 0...max(1, ceiling / .nanoseconds(1) > 0 ? Int64(ceiling / .nanoseconds(1)) : 1)))
+    }
+
+    private func attemptOnce(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)], headers: [(String, String)], body: ByteBuffer?
+    ) async throws(NangoError) -> Answer {
+        var components = URLComponents(string: configuration.baseURL + path)
+        if !query.isEmpty { components?.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
+        guard let url = components?.string else { throw .transport("invalid URL for \(path)") }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(configuration.secretKey.value)")
+        request.headers.add(name: "Accept", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(body)
+        }
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(configuration.timeout / .nanoseconds(1)))
+        do {
+            let response = try await http.execute(request, deadline: deadline)
+            let bytes = try await response.body.collect(upTo: configuration.maxResponseBytes)
+            return Answer(status: response.status, headers: response.headers, body: bytes)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw .timeout
+        } catch {
+            throw .transport(String(describing: error))
+        }
+    }
+
+    private func decode<Response: Decodable>(_ answer: Answer) throws(NangoError) -> Response {
+        do {
+            return try JSONDecoder().decode(Response.self, from: answer.body)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw .decoding(field: Self.path(context.codingPath + [key]), message: "missing")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw .decoding(field: Self.path(context.codingPath), message: context.debugDescription)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw .decoding(field: Self.path(context.codingPath), message: context.debugDescription)
+        } catch {
+            throw .decoding(field: "", message: "\(error)")
+        }
+    }
+
+    static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+    }
+
+    /// For proxied calls only Nango's own refusals are failures, not the provider's statuses.
+    private static func isNangoFailure(_ answer: Answer) -> Bool {
+        guard answer.status.code >= 400, let body = try? JSONDecoder().decode(NangoErrorBody.self, from: answer.body) else {
+            return false
+        }
+        return ["unknown_provider_config", "server_error", "connection_refresh_backoff", "missing_auth_header",
+                "unknown_account", "invalid_secret_key_format", "too_many_request"].contains(body.error.code ?? "")
+    }
+
+    static func error(for answer: Answer) -> NangoError {
+        let detail = (try? JSONDecoder().decode(NangoErrorBody.self, from: answer.body))?.error
+        let code = detail?.code ?? "http_\(answer.status.code)"
+        switch answer.status.code {
+        case 401: return .unauthorized(code: code, message: detail?.message)
+        case 403: return .forbidden(code: code, message: detail?.message)
+        case 404: return .notFound(code: code, message: detail?.message)
+        case 400 where ["unknown_connection", "unknown_provider_config"].contains(code):
+            return .notFound(code: code, message: detail?.message)
+        case 429:
+            let seconds = answer.headers.first(name: "Retry-After").flatMap(Int.init) ?? 1
+            return .rateLimited(retryAfter: .seconds(max(0, seconds)))
+        case 500...:
+            return .server(status: Int(answer.status.code), code: detail?.code, message: detail?.message)
+        default:
+            return .badRequest(status: Int(answer.status.code), code: code, message: detail?.message)
+        }
+    }
+}

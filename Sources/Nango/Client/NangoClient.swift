@@ -1,0 +1,120 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import MarketplaceCore
+import NIOCore
+import NIOHTTP1
+
+/// Nango's REST API (or the emulator: only `baseURL` and `secretKey` differ).
+///
+/// Every call has a timeout; 5xx answers and transport failures are retried with exponential
+/// back-off and full jitter; a 429 waits as its `Retry-After` says. Errors are ``NangoError``.
+/// The secret key goes only into the `Authorization` header and never into a log line.
+public struct NangoClient: Sendable {
+    public struct Configuration: Sendable {
+        public var baseURL: String
+        public var secretKey: Secret
+        public var timeout: Duration = .seconds(30)
+        /// Attempts per call, the first included.
+        public var maxAttempts = 5
+        public var initialBackOff: Duration = .milliseconds(200)
+        public var maxBackOff: Duration = .seconds(10)
+        /// A 429 asking for longer than this is surfaced instead of waited out.
+        public var maxRetryAfter: Duration = .seconds(60)
+        public var maxResponseBytes = 64 << 20
+
+        public init(baseURL: String, secretKey: Secret) {
+            self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+            self.secretKey = secretKey
+        }
+    }
+
+    public let configuration: Configuration
+    let http: HTTPClient
+    let logger: Logger
+
+    public init(configuration: Configuration, httpClient: HTTPClient = .shared, logger: Logger) {
+        self.configuration = configuration
+        self.http = httpClient
+        self.logger = logger
+    }
+
+    // MARK: Connections
+
+    public func connection(
+        _ connectionId: String, providerConfigKey: String, forceRefresh: Bool = false, includeRefreshToken: Bool = false
+    ) async throws(NangoError) -> NangoConnection {
+        var query = [("provider_config_key", providerConfigKey)]
+        if forceRefresh { query.append(("force_refresh", "true")) }
+        if includeRefreshToken { query.append(("refresh_token", "true")) }
+        return try await send(.GET, "/connection/\(Self.escape(connectionId))", query: query)
+    }
+
+    public func connections(integrationId: String? = nil) async throws(NangoError) -> [NangoConnectionList.Item] {
+        let list: NangoConnectionList = try await send(.GET, "/connection", query: integrationId.map { [("integrationId", $0)] } ?? [])
+        return list.connections
+    }
+
+    /// True when Nango deleted something.
+    @discardableResult
+    public func deleteConnection(_ connectionId: String, providerConfigKey: String) async throws(NangoError) -> Bool {
+        struct Answer: Decodable { let success: Bool }
+        let answer: Answer = try await send(
+            .DELETE, "/connection/\(Self.escape(connectionId))", query: [("provider_config_key", providerConfigKey)])
+        return answer.success
+    }
+
+    public func createConnectSession(_ request: NangoConnectSessionRequest) async throws(NangoError) -> NangoConnectSession {
+        let envelope: NangoDataEnvelope<NangoConnectSession> = try await send(.POST, "/connect/sessions", body: request)
+        return envelope.data
+    }
+
+    // MARK: Records and syncs
+
+    /// One page of `GET /records`.
+    public func recordsPage(_ query: NangoRecordsQuery) async throws(NangoError) -> NangoRecordsPage {
+        try await send(.GET, "/records", query: query.items, headers: [
+            ("Connection-Id", query.connectionId), ("Provider-Config-Key", query.providerConfigKey),
+        ])
+    }
+
+    /// Every page from `query.cursor` to the end of the change stream.
+    public func records(_ query: NangoRecordsQuery) -> NangoRecordPages {
+        NangoRecordPages(client: self, query: query)
+    }
+
+    public func triggerSync(_ trigger: NangoSyncTrigger) async throws(NangoError) {
+        struct Answer: Decodable { let success: Bool }
+        let _: Answer = try await send(.POST, "/sync/trigger", body: trigger)
+    }
+
+    // MARK: Proxy
+
+    public struct ProxyResponse: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+    }
+
+    /// Calls the provider through Nango's proxy, which adds the connection's credentials.
+    /// The provider's status comes back as is: only Nango-side failures throw.
+    public func proxy(
+        _ method: HTTPMethod, path: String, connectionId: String, providerConfigKey: String,
+        headers: [(String, String)] = [], body: [UInt8]? = nil
+    ) async throws(NangoError) -> ProxyResponse {
+        let prefixed = headers.map { ("Nango-Proxy-\($0.0)", $0.1) }
+        let response = try await perform(
+            method, "/proxy/" + path.drop(while: { $0 == "/" }), query: [],
+            headers: [("Connection-Id", connectionId), ("Provider-Config-Key", providerConfigKey)] + prefixed,
+            body: body.map { ByteBuffer(bytes: $0) }, acceptAnyStatus: true
+        )
+        return ProxyResponse(
+            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+            body: Array(response.body.readableBytesView)
+        )
+    }
+
+    static func escape(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+    }
+}

@@ -1,0 +1,102 @@
+import MarketplaceCore
+
+/// One record of `GET /records`: the provider's fields as served plus `_nango_metadata` (NANGO.md 2.2).
+public struct NangoRecord: Codable, Sendable, Equatable {
+    public enum Action: String, Codable, Sendable {
+        case added = "ADDED"
+        case updated = "UPDATED"
+        case deleted = "DELETED"
+    }
+
+    public struct Metadata: Codable, Sendable, Equatable {
+        public var firstSeenAt: String
+        public var lastModifiedAt: String
+        public var lastAction: Action
+        public var deletedAt: String?
+        public var prunedAt: String?
+        public var cursor: String
+
+        enum CodingKeys: String, CodingKey {
+            case cursor
+            case firstSeenAt = "first_seen_at"
+            case lastModifiedAt = "last_modified_at"
+            case lastAction = "last_action"
+            case deletedAt = "deleted_at"
+            case prunedAt = "pruned_at"
+        }
+
+        /// Nango sends `deleted_at` and `pruned_at` as explicit nulls.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(firstSeenAt, forKey: .firstSeenAt)
+            try container.encode(lastModifiedAt, forKey: .lastModifiedAt)
+            try container.encode(lastAction, forKey: .lastAction)
+            try container.encode(deletedAt, forKey: .deletedAt)
+            try container.encode(prunedAt, forKey: .prunedAt)
+            try container.encode(cursor, forKey: .cursor)
+        }
+
+        public init(firstSeenAt: String, lastModifiedAt: String, lastAction: Action, deletedAt: String?, cursor: String) {
+            self.firstSeenAt = firstSeenAt
+            self.lastModifiedAt = lastModifiedAt
+            self.lastAction = lastAction
+            self.deletedAt = deletedAt
+            self.prunedAt = nil
+            self.cursor = cursor
+        }
+    }
+
+    /// The external id, always a string.
+    public var id: String
+    /// Every field of the record, `id` included, `_nango_metadata` excluded.
+    public var fields: [String: JSONValue]
+    public var metadata: Metadata
+
+    public init(id: String, fields: [String: JSONValue], metadata: Metadata) {
+        self.id = id
+        self.fields = fields
+        self.metadata = metadata
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { self.stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        self.id = try container.decode(String.self, forKey: Key("id"))
+        self.metadata = try container.decode(Metadata.self, forKey: Key("_nango_metadata"))
+        var fields: [String: JSONValue] = [:]
+        for key in container.allKeys where key.stringValue != "_nango_metadata" {
+            fields[key.stringValue] = try container.decode(JSONValue.self, forKey: key)
+        }
+        self.fields = fields
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for (key, value) in fields where key != "id" { try container.encode(value, forKey: Key(key)) }
+        try container.encode(id, forKey: Key("id"))
+        try container.encode(metadata, forKey: Key("_nango_metadata"))
+    }
+}
+
+/// A page of `GET /records`.
+public struct NangoRecordsPage: Codable, Sendable, Equatable {
+    public var records: [NangoRecord]
+    public var nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case records
+        case nextCursor = "next_cursor"
+    }
+
+    public init(records: [NangoRecord], nextCursor: String?) {
+        self.records = records
+        self.nextCursor = nextCursor
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MarketplaceCore
+
+/// The emulator's own API for tests and demos, under `/_emulator` (not part of Nango's surface).
+struct ControlAPI<Context: RequestContext>: Sendable {
+    let state: EmulatorState
+    let webhooks: WebhookSender
+    let environment: String
+
+    func register(on group: RouterGroup<Context>) {
+        group.get("/state", use: summary)
+        group.post("/connections", use: createConnection)
+        group.post("/connections/:connectionId/changes", use: applyChanges)
+        group.post("/connections/:connectionId/sync-failure", use: syncFailure)
+        group.post("/connections/:connectionId/expire-token", use: expireToken)
+        group.post("/connections/:connectionId/revoke", use: revoke)
+        group.post("/forward", use: forward)
+        group.get("/faults") { _, _ in try JSONResponse.make(await state.faults) }
+        group.put("/faults", use: setFaults)
+        group.delete("/faults") { _, _ in
+            await state.setFaults(Faults())
+            return try JSONResponse.make(await state.faults)
+        }
+        group.get("/webhooks") { _, _ in try JSONResponse.make(webhooks.deliveries) }
+    }
+
+    func integration(_ body: JSONValue) throws -> Integration {
+        guard let key = body["provider_config_key"]?.string else {
+            throw NangoErrorResponse.invalid("invalid_body", "provider_config_key is required", path: ["provider_config_key"])
+        }
+        guard let integration = Integration.named(key) else {
+            throw NangoErrorResponse.invalid("invalid_body", "unknown integration \(key); known: \(Integration.all.map(\.key).joined(separator: ", "))", path: ["provider_config_key"])
+        }
+        return integration
+    }
+
+    @Sendable func summary(_ request: Request, context: Context) async throws -> Response {
+        let connections: [JSONValue] = await state.allConnections().map {
+            .object(["connection_id": .string($0.connectionId), "provider_config_key": .string($0.integration.key),
+                     "models": .array($0.integration.syncs.map { .string($0.model) }), "revoked": .bool($0.revoked)])
+        }
+        return try JSONResponse.make(JSONValue.object([
+            "connections": .array(connections), "records_per_model": .number(Double(state.recordsPerModel)),
+            "integrations": .array(Integration.all.map { .string($0.key) }),
+        ]))
+    }
+
+    /// `{provider_config_key, connection_id?, tags?, end_user?}` → the connection, plus the auth `creation` webhook
+    /// (`override` when it existed).
+    @Sendable func createConnection(_ request: Request, context: Context) async throws -> Response {
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        let connectionId = body["connection_id"]?.string ?? UUID().uuidString.lowercased()
+        let (connection, created) = await state.createConnection(
+            integration: integration, connectionId: connectionId, tags: body["tags"]?.object?.compactMapValues(\.string),
+            endUser: body["end_user"])
+        let delivery = await webhooks.send(WebhookPayloads.auth(
+            connection, operation: created ? "creation" : "override", success: true, environment: environment))
+        return try JSONResponse.make(JSONValue.object([
+            "connection_id": .string(connection.connectionId), "provider_config_key": .string(integration.key),
+            "webhook_delivery": .number(Double(delivery)),
+        ]), status: created ? .created : .ok)
+    }
+
+    /// `{provider_config_key, model, add, update, delete}` → applied counts, plus the sync webhook with them.
+    @Sendable func applyChanges(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        guard let model = body["model"]?.string, integration.sync(forModel: model) != nil else {
+            throw NangoErrorResponse.invalid("invalid_body", "model must be one of \(integration.syncs.map(\.model).joined(separator: ", "))", path: ["model"])
+        }
+        func count(_ key: String) throws -> Int {
+            guard let value = body[key] else { return 0 }
+            guard case .number(let number) = value, number >= 0, number <= 1_000_000, number.rounded() == number else {
+                throw NangoErrorResponse.invalid("invalid_body", "\(key) must be a whole number from 0 to 1000000", path: [key])
+            }
+            return Int(number)
+        }
+        let add = try count("add"), update = try count("update"), delete = try count("delete")
+        guard let connection = await state.connection(connectionId, integration: integration.key),
+            let applied = await state.applyChanges(connectionId, integration: integration.key, model: model, add: add, update: update, delete: delete)
+        else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection \(connectionId) for \(integration.key)")
+        }
+        let delivery = await webhooks.send(WebhookPayloads.syncSuccess(
+            connection, model: model, syncName: applied.syncName, counts: applied.counts, runStart: applied.runStart,
+            firstRun: applied.firstRun))
+        return try JSONResponse.make(JSONValue.object([
+            "responseResults": .object(["added": .number(Double(applied.counts.added)), "updated": .number(Double(applied.counts.updated)),
+                                        "deleted": .number(Double(applied.counts.deleted))]),
+            "modifiedAfter": .string(applied.runStart.javascript), "webhook_delivery": .number(Double(delivery)),
+        ]))
+    }
+
+    @Sendable func syncFailure(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        let syncName = body["sync"]?.string ?? integration.syncs[0].name
+        guard let sync = integration.syncs.first(where: { $0.name == syncName }),
+            let connection = await state.connection(connectionId, integration: integration.key)
+        else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No such connection or sync")
+        }
+        let delivery = await webhooks.send(WebhookPayloads.syncFailure(
+            connection, syncName: sync.name, models: [sync.model], startedAt: connection.createdAt))
+        return try JSONResponse.make(JSONValue.object(["webhook_delivery": .number(Double(delivery))]))
+    }
+
+    @Sendable func expireToken(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let integration = try integration(try await NangoAPI<Context>.jsonBody(request, context: context, strict: false))
+        guard await state.expireToken(connectionId, integration: integration.key) else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No such connection")
+        }
+        return try JSONResponse.make(JSONValue.object(["expired": true]))
+    }
+
+    /// The provider revokes the grant: the next refresh fails, with Nango's auth `refresh` failure webhook.
+    @Sendable func revoke(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let integration = try integration(try await NangoAPI<Context>.jsonBody(request, context: context, strict: false))
+        guard let connection = await state.revoke(connectionId, integration: integration.key) else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No such connection")
+        }
+        let delivery = await webhooks.send(WebhookPayloads.auth(
+            connection, operation: "refresh", success: false, environment: environment,
+            error: ("refresh_token_external_error", "The external API returned an error when trying to refresh the access token. Please try again later.")))
+        return try JSONResponse.make(JSONValue.object(["revoked": true, "webhook_delivery": .number(Double(delivery))]))
+    }
+
+    /// `{provider_config_key, connection_id?, payload}`: a provider webhook forwarded by Nango, wrapped when the
+    /// connection is known, raw otherwise (NANGO.md 1.8).
+    @Sendable func forward(_ request: Request, context: Context) async throws -> Response {
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        let connection = await body["connection_id"]?.string.asyncMap { await state.connection($0, integration: integration.key) } ?? nil
+        let delivery = await webhooks.send(WebhookPayloads.forward(
+            connection, provider: integration.provider, integration: integration.key, payload: body["payload"] ?? .object([:])))
+        return try JSONResponse.make(JSONValue.object(["wrapped": .bool(connection != nil), "webhook_delivery": .number(Double(delivery))]))
+    }
+
+    @Sendable func setFaults(_ request: Request, context: Context) async throws -> Response {
+        let buffer = try await request.body.collect(upTo: 1 << 16)
+        let faults: Faults
+        do {
+            faults = try JSONDecoder().decode(Faults.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw NangoErrorResponse(status: .badRequest, code: "invalid_body", message: "faults: \(error)")
+        }
+        await state.setFaults(faults)
+        return try JSONResponse.make(faults)
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import MarketplaceCore
+
+/// Everything the emulator holds: connections, their record streams, connect sessions and faults.
+actor EmulatorState {
+    struct ConnectSession: Sendable {
+        var endUser: JSONValue?
+        var tags: [String: String]?
+        var allowedIntegrations: [String]?
+        var expiresAt: Timestamp
+    }
+
+    let seed: UInt64
+    let recordsPerModel: Int
+    let initialStart: Timestamp
+    private(set) var connections: [String: EmulatedConnection] = [:]   // key: "<integration>/<connection id>"
+    private var streams: [String: RecordStream] = [:]                   // key: "<integration>/<connection id>/<model>"
+    private var sessions: [String: ConnectSession] = [:]
+    private var nextConnectionID = 1
+    private var clock = Timestamp(micros: 0)
+    private var generator: SeededGenerator
+    var faults = Faults()
+
+    init(seed: UInt64, recordsPerModel: Int) {
+        self.seed = seed
+        self.recordsPerModel = recordsPerModel
+        // Initial records sit a day back: inside Nango's 12-month `modified_after` window, before any change.
+        self.initialStart = Timestamp(micros: Timestamp.now.micros - 86_400_000_000)
+        self.generator = SeededGenerator(seed: seed, "state")
+    }
+
+    static func key(_ integration: String, _ connectionId: String) -> String { "\(integration)/\(connectionId)" }
+
+    func connection(_ connectionId: String, integration: String) -> EmulatedConnection? {
+        connections[Self.key(integration, connectionId)]
+    }
+
+    func allConnections() -> [EmulatedConnection] {
+        connections.values.sorted { $0.id < $1.id }
+    }
+
+    @discardableResult
+    func createConnection(
+        integration: Integration, connectionId: String, tags: [String: String]? = nil, endUser: JSONValue? = nil
+    ) -> (connection: EmulatedConnection, created: Bool) {
+        let key = Self.key(integration.key, connectionId)
+        let now = Timestamp.now
+        var configGenerator = SeededGenerator(seed: seed, "config", key)
+        if var existing = connections[key] {
+            existing.refresh(at: now)
+            existing.revoked = false
+            existing.tags = tags ?? existing.tags
+            existing.endUser = endUser ?? existing.endUser
+            connections[key] = existing
+            return (existing, false)
+        }
+        let connection = EmulatedConnection(
+            id: nextConnectionID, connectionId: connectionId, integration: integration, createdAt: now, updatedAt: now,
+            accessToken: EmulatedConnection.newToken("at"), refreshToken: EmulatedConnection.newToken("rt"),
+            expiresAt: Timestamp(micros: now.micros + 3_600_000_000), tags: tags, endUser: endUser,
+            connectionConfig: EmulatedConnection.config(for: integration, seed: &configGenerator)
+        )
+        nextConnectionID += 1
+        connections[key] = connection
+        for sync in integration.syncs {
+            streams["\(key)/\(sync.model)"] = RecordStream(
+                connectionKey: key, sync: sync, seed: seed, initialCount: recordsPerModel, initialStart: initialStart)
+        }
+        return (connection, true)
+    }
+
+    func deleteConnection(_ connectionId: String, integration: String) -> Bool {
+        let key = Self.key(integration, connectionId)
+        guard connections.removeValue(forKey: key) != nil else { return false }
+        streams = streams.filter { !$0.key.hasPrefix(key + "/") }
+        return true
+    }
+
+    enum FetchOutcome {
+        case connection(EmulatedConnection)
+        case refreshFailed(EmulatedConnection)
+        case missing
+    }
+
+    /// `GET /connection`: refreshes an expired (or, when forced, any) token, as Nango does on every read.
+    func fetchConnection(_ connectionId: String, integration: String, forceRefresh: Bool) -> FetchOutcome {
+        let key = Self.key(integration, connectionId)
+        guard var connection = connections[key] else { return .missing }
+        let now = Timestamp.now
+        if forceRefresh || connection.expiresAt <= now {
+            if connection.revoked { return .refreshFailed(connection) }
+            connection.refresh(at: now)
+        }
+        connection.lastFetchedAt = now
+        connections[key] = connection
+        return .connection(connection)
+    }
+
+    func expireToken(_ connectionId: String, integration: String) -> Bool {
+        let key = Self.key(integration, connectionId)
+        guard connections[key] != nil else { return false }
+        connections[key]!.expiresAt = Timestamp(micros: Timestamp.now.micros - 1_000_000)
+        return true
+    }
+
+    func revoke(_ connectionId: String, integration: String) -> EmulatedConnection? {
+        let key = Self.key(integration, connectionId)
+        guard connections[key] != nil else { return nil }
+        connections[key]!.revoked = true
+        connections[key]!.expiresAt = Timestamp(micros: Timestamp.now.micros - 1_000_000)
+        return connections[key]
+    }
+
+    // MARK: Records
+
+    func stream(_ connectionId: String, integration: String, model: String) -> RecordStream? {
+        streams["\(Self.key(integration, connectionId))/\(model)"]
+    }
+
+    struct AppliedChanges: Sendable {
+        var counts: RecordStream.ChangeCounts
+        var runStart: Timestamp
+        var firstRun: Bool
+        var syncName: String
+    }
+
+    func applyChanges(_ connectionId: String, integration: String, model: String, add: Int, update: Int, delete: Int) -> AppliedChanges? {
+        let key = "\(Self.key(integration, connectionId))/\(model)"
+        guard var stream = streams[key] else { return nil }
+        let start = Timestamp.now
+        let firstRun = stream.runs == 0
+        let counts = stream.apply(add: add, update: update, delete: delete, clock: &clock, generator: &generator)
+        streams[key] = stream
+        return AppliedChanges(counts: counts, runStart: start, firstRun: firstRun, syncName: stream.sync.name)
+    }
+
+    // MARK: Connect sessions
+
+    func createSession(_ session: ConnectSession) -> String {
+        let token = "nango_connect_session_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        sessions[token] = session
+        return token
+    }
+
+    func session(_ token: String) -> ConnectSession? {
+        guard let session = sessions[token], session.expiresAt > .now else { return nil }
+        return session
+    }
+
+    // MARK: Faults
+
+    func setFaults(_ faults: Faults) { self.faults = faults }
+
+    /// The fault to apply to the next Nango API call, consuming one-shot counters.
+    func nextFault() -> Faults.Decision {
+        faults.decide(using: &generator)
+    }
+}
+
+extension EmulatorState {
+    struct WebhookFaults: Sendable {
+        var duplicate: Bool
+        var reorder: Bool
+        var badSignature: Bool
+    }
+
+    func takeWebhookFaults() -> WebhookFaults {
+        WebhookFaults(duplicate: faults.duplicateWebhooks, reorder: faults.reorderWebhooks, badSignature: faults.takeBadSignature())
+    }
+}

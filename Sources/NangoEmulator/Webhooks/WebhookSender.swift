@@ -1,0 +1,135 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import MarketplaceCore
+import Nango
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// Delivers webhooks as Nango does (NANGO.md 1.1–1.3): the body serialised once (compact, sorted
+/// keys), both signature headers over those bytes, a 20 s timeout per attempt, at most 3 attempts
+/// waiting 3 s then 6 s (scaled by `retryDelayScale` for tests), retried only on 5xx and network
+/// errors, then dropped. Each delivery runs in the service's task group, so shutdown waits for them.
+final class WebhookSender: Service, Sendable {
+    struct Delivery: Codable, Sendable {
+        var id: Int
+        var type: String
+        var body: String
+        var attempts: [Int]          // HTTP status per attempt, 0 for a network error
+        var outcome: String          // pending | delivered | dropped | no_url
+        var signatureValid: Bool
+    }
+
+    private struct Outgoing: Sendable {
+        var id: Int
+        var body: [UInt8]
+        var badSignature: Bool
+    }
+
+    let urls: [String]
+    let signingKey: String
+    let retryDelays: [Duration]
+    let attemptTimeout: Duration
+    private let state: EmulatorState
+    private let logger: Logger
+    private let queue: AsyncStream<Outgoing>
+    private let continuation: AsyncStream<Outgoing>.Continuation
+    private let log = Mutex<(next: Int, deliveries: [Delivery], held: Outgoing?)>((1, [], nil))
+
+    init(urls: [String], signingKey: String, retryDelayScale: Double, state: EmulatorState, logger: Logger) {
+        self.urls = urls
+        self.signingKey = signingKey
+        self.retryDelays = [3.0, 6.0].map { Duration.milliseconds(Int($0 * 1000 * retryDelayScale)) }
+        self.attemptTimeout = .seconds(20)
+        self.state = state
+        self.logger = logger
+        (self.queue, self.continuation) = AsyncStream.makeStream(of: Outgoing.self)
+    }
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for await outgoing in queue.cancelOnGracefulShutdown() {
+                group.addTask { await self.deliver(outgoing) }
+            }
+        }
+    }
+
+    /// Serialises and queues one webhook; returns its delivery id.
+    @discardableResult
+    func send(_ payload: JSONValue) async -> Int {
+        let body = (try? NangoWebhookBody.serialize(payload)) ?? []
+        let faults = await state.takeWebhookFaults()
+        let type = payload["type"]?.string ?? "unknown"
+        let outgoing: Outgoing = log.withLock { log in
+            let outgoing = Outgoing(id: log.next, body: body, badSignature: faults.badSignature)
+            log.next += 1
+            log.deliveries.append(Delivery(
+                id: outgoing.id, type: type, body: String(decoding: body, as: UTF8.self), attempts: [],
+                outcome: urls.isEmpty ? "no_url" : "pending", signatureValid: !faults.badSignature))
+            if log.deliveries.count > 500 { log.deliveries.removeFirst(log.deliveries.count - 500) }
+            return outgoing
+        }
+        guard !urls.isEmpty else { return outgoing.id }
+        if faults.reorder {
+            // Hold this one back; release the one held before, so the two arrive swapped.
+            let previous: Outgoing? = log.withLock { log in
+                defer { log.held = outgoing }
+                return log.held
+            }
+            if let previous { enqueue(previous, duplicate: faults.duplicate) }
+            return outgoing.id
+        }
+        enqueue(outgoing, duplicate: faults.duplicate)
+        if let held = log.withLock({ log -> Outgoing? in defer { log.held = nil }; return log.held }) {
+            enqueue(held, duplicate: faults.duplicate)
+        }
+        return outgoing.id
+    }
+
+    private func enqueue(_ outgoing: Outgoing, duplicate: Bool) {
+        continuation.yield(outgoing)
+        if duplicate { continuation.yield(outgoing) }
+    }
+
+    var deliveries: [Delivery] { log.withLock { $0.deliveries } }
+
+    private func deliver(_ outgoing: Outgoing) async {
+        let key = outgoing.badSignature ? signingKey + "-wrong" : signingKey
+        var delivered = false
+        for url in urls where !delivered {
+            for attempt in 0...retryDelays.count {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.headers.add(name: "user-agent", value: "nango/0.58.0 (linux/6; node.js/20.18.0) nango-emulator")
+                request.headers.add(name: NangoWebhookSignature.legacyHeader, value: NangoWebhookSignature.legacy(body: outgoing.body, key: key))
+                request.headers.add(name: NangoWebhookSignature.hmacHeader, value: NangoWebhookSignature.hmac(body: outgoing.body, key: key))
+                request.body = .bytes(ByteBuffer(bytes: outgoing.body))
+                var status = 0
+                do {
+                    let response = try await HTTPClient.shared.execute(
+                        request, timeout: .nanoseconds(Int64(attemptTimeout / .nanoseconds(1))))
+                    status = Int(response.status.code)
+                    _ = try? await response.body.collect(upTo: 1 << 20)
+                } catch {
+                    status = 0
+                }
+                record(outgoing.id) { $0.attempts.append(status) }
+                if (200..<300).contains(status) { delivered = true; break }
+                // Nango retries 5xx and network errors only; 3xx and 4xx (429 included) are final.
+                guard status == 0 || status >= 500, attempt < retryDelays.count else { break }
+                try? await Task.sleep(for: retryDelays[attempt])
+            }
+        }
+        record(outgoing.id) { $0.outcome = delivered ? "delivered" : "dropped" }
+        if !delivered { logger.warning("webhook dropped after retries", metadata: ["delivery": "\(outgoing.id)"]) }
+    }
+
+    private func record(_ id: Int, _ change: (inout Delivery) -> Void) {
+        log.withLock { log in
+            if let index = log.deliveries.lastIndex(where: { $0.id == id }) { change(&log.deliveries[index]) }
+        }
+    }
+}
