@@ -10,8 +10,9 @@ RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
 RUN swift build -c release --static-swift-stdlib --product marketplace \
+    && swift build -c release --static-swift-stdlib --product nango-emulator \
     && mkdir -p /staging \
-    && cp "$(swift build -c release --show-bin-path)/marketplace" /staging/ \
+    && cp "$(swift build -c release --show-bin-path)/marketplace" "$(swift build -c release --show-bin-path)/nango-emulator" /staging/ \
     && find -L "$(swift build -c release --show-bin-path)" -maxdepth 1 -name '*.resources' -exec cp -R {} /staging/ \;
 
 # Run stage: only the runtime libraries.

@@ -127,7 +127,7 @@ let package = Package(
         // `marketplace-bench`: in-process scenarios for `make bench`.
         .executableTarget(
             name: "Benchmarks",
-            dependencies: ["MarketplaceCore", "Redis", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MarketplaceCore", "Redis", "Nango", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -167,6 +167,8 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

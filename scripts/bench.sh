@@ -19,6 +19,7 @@ scripts/services.sh start
 echo "==> release build"
 swift build -c release --product marketplace
 swift build -c release --product marketplace-bench
+swift build -c release --product nango-emulator
 bin=$(swift build -c release --show-bin-path)
 
 psql_admin() { psql -q -h 127.0.0.1 -p "$pg_port" -U marketplace -d marketplace -v ON_ERROR_STOP=1 "$@"; }
@@ -86,6 +87,25 @@ ceiling_1=$(redis_ceiling -c 1 -n 100000)
 ceiling_4=$(redis_ceiling -c 4 -n 200000)
 ceiling_p=$(redis_ceiling -c 1 -P 100 -n 2000000)
 
+# Nango: the client paging 100,000 records out of the emulator; the emulator's start time and peak memory.
+echo "==> nango client vs emulator"
+nango_port=$((port + 1))
+nango_key=6f1c3a52-5a0e-4b43-9a55-2b8e0d4c1e77
+emulator_start_ns=$(date +%s%N)
+"$bin/nango-emulator" --port "$nango_port" --secret-key "$nango_key" --webhook-secret bench-webhook-key \
+  --records "${BENCH_NANGO_RECORDS:-100000}" --demo >"$work/emulator.log" 2>&1 &
+emulator_pid=$!
+until curl -fsS "http://127.0.0.1:$nango_port/health" >/dev/null 2>&1; do sleep 0.01; done
+emulator_start_ms=$(( ($(date +%s%N) - emulator_start_ns) / 1000000 ))
+emulator_rss_start=$(awk '/VmRSS/ {print $2}' "/proc/$emulator_pid/status")
+"$bin/marketplace-bench" nango "http://127.0.0.1:$nango_port" "$nango_key" 1000 >"$work/nango.txt"
+"$bin/marketplace-bench" nango "http://127.0.0.1:$nango_port" "$nango_key" 100 >"$work/nango100.txt"
+emulator_peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$emulator_pid/status")
+kill -TERM "$emulator_pid"; wait "$emulator_pid" 2>/dev/null || true
+nango_records=$(awk '$1=="nango_records" {print $2}' "$work/nango.txt")
+nango_rate=$(awk '$1=="nango_records_per_second" {print $2}' "$work/nango.txt")
+nango_rate_100=$(awk '$1=="nango_records_per_second" {print $2}' "$work/nango100.txt")
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
 
@@ -112,6 +132,15 @@ rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
   echo "| Redis client PING, 1 caller | $client_1 ops/s | redis-benchmark -c 1 | $ceiling_1 ops/s | $(ratio "$client_1" "$ceiling_1") |"
   echo "| Redis client PING, 4 callers (pool of 4) | $client_4 ops/s | redis-benchmark -c 4 | $ceiling_4 ops/s | $(ratio "$client_4" "$ceiling_4") |"
   echo "| Redis client, pipelines of 100 PINGs | $client_p ops/s | redis-benchmark -P 100 | $ceiling_p ops/s | $(ratio "$client_p" "$ceiling_p") |"
+  echo
+  echo "## Nango client and emulator"
+  echo
+  echo "| scenario | figure |"
+  echo "|---|---|"
+  echo "| client pages $nango_records records out of the emulator, 1,000 per page | $nango_rate records/s |"
+  echo "| the same with Nango's default page size (100) | $nango_rate_100 records/s |"
+  echo "| emulator start (process spawn to first answer, ${BENCH_NANGO_RECORDS:-100000} records per model, 4 demo connections) | ${emulator_start_ms} ms |"
+  echo "| emulator memory: at start / peak after serving both runs | $((emulator_rss_start / 1024)) MiB / $((emulator_peak_kb / 1024)) MiB |"
   echo
   echo "## Other figures"
   echo

@@ -29,15 +29,19 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 mkdir -p .data/logs
-emulator_line="(not part of this build yet)"
-if [ -x "$bin/nango-emulator" ]; then
-  emulator_port=$(echo "${NANGO_BASE_URL:-http://127.0.0.1:3003}" | sed -E 's#.*:([0-9]+).*#\1#')
-  "$bin/nango-emulator" --port "$emulator_port" --secret-key "$NANGO_SECRET_KEY" \
-    --webhook-secret "${NANGO_WEBHOOK_SECRET:-$NANGO_SECRET_KEY}" \
-    --webhook-url "http://127.0.0.1:$port/webhooks/nango" --demo >.data/logs/nango-emulator.log 2>&1 &
-  pids+=($!)
-  emulator_line="$NANGO_BASE_URL   (log: .data/logs/nango-emulator.log)"
-fi
+nango_url=${NANGO_BASE_URL:-http://127.0.0.1:3003}
+case "$nango_url" in
+  http://127.0.0.1:*|http://localhost:*)
+    # Local Nango: the emulator, with one demo connection per shipped integration.
+    emulator_port=$(echo "$nango_url" | sed -E 's#^http://[^:]+:([0-9]+).*#\1#')
+    "$bin/nango-emulator" --port "$emulator_port" --secret-key "$NANGO_SECRET_KEY" \
+      --webhook-secret "${NANGO_WEBHOOK_SECRET:-$NANGO_SECRET_KEY}" --records "${EMULATOR_RECORDS:-200}" \
+      --webhook-url "http://127.0.0.1:$port/webhooks/nango" --demo >.data/logs/nango-emulator.log 2>&1 &
+    pids+=($!)
+    emulator_line="$nango_url   (control API: $nango_url/_emulator/state, connect: POST $nango_url/connect/sessions; log: .data/logs/nango-emulator.log)"
+    ;;
+  *) emulator_line="not started: NANGO_BASE_URL points at $nango_url" ;;
+esac
 
 # Process substitution, not a pipe: $! must be the server itself so Ctrl-C reaches it as SIGTERM.
 "$bin/marketplace" serve > >(tee .data/logs/marketplace.log) 2>&1 &
@@ -55,7 +59,7 @@ cat <<INFO
     API              http://127.0.0.1:$port/api
     Health           http://127.0.0.1:$port/health/ready   http://127.0.0.1:$port/health/detailed
     Metrics          http://127.0.0.1:$port/metrics
-    Nango emulator   $emulator_line
+    Nango            $emulator_line
     Postgres         127.0.0.1:${PG_PORT:-55432} (database marketplace; make services-down stops it)
     Redis            127.0.0.1:${REDIS_PORT:-56379}
     Logs             .data/logs/marketplace.log

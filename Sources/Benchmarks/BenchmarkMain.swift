@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MarketplaceCore
+import Nango
 import Redis
 
 /// `marketplace-bench`: in-process scenarios for `make bench`, printed as `name value unit` lines that
@@ -8,12 +9,34 @@ import Redis
 @main
 enum BenchmarkMain {
     static func main() async throws {
-        let arguments = CommandLine.arguments.dropFirst()
-        guard arguments.first == "redis", let url = arguments.dropFirst().first else {
-            FileHandle.standardError.write(Data("usage: marketplace-bench redis REDIS_URL [seconds]\n".utf8))
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        switch (arguments.first, arguments.count) {
+        case ("redis", 2...): try await redis(url: arguments[1], seconds: arguments.count > 2 ? Double(arguments[2]) ?? 5 : 5)
+        case ("nango", 3...): try await nango(baseURL: arguments[1], secretKey: arguments[2], limit: arguments.count > 3 ? Int(arguments[3]) ?? 1000 : 1000)
+        default:
+            FileHandle.standardError.write(Data("usage: marketplace-bench redis REDIS_URL [seconds] | nango BASE_URL SECRET_KEY [page size]\n".utf8))
             exit(64)
         }
-        let seconds = arguments.dropFirst(2).first.flatMap(Double.init) ?? 5
+    }
+
+    /// Pages every Customer record of the emulator's demo QuickBooks connection through `NangoClient`.
+    static func nango(baseURL: String, secretKey: String, limit: Int) async throws {
+        let client = NangoClient(configuration: .init(baseURL: baseURL, secretKey: Secret(secretKey)), logger: Logger(label: "bench"))
+        let query = NangoRecordsQuery(connectionId: "demo-quickbooks", providerConfigKey: "quickbooks", model: "Customer", limit: limit)
+        let start = ContinuousClock.now
+        var records = 0
+        var pages = 0
+        for try await page in client.records(query) {
+            records += page.records.count
+            pages += 1
+        }
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        print("nango_records", records, "records")
+        print("nango_pages", pages, "pages")
+        print("nango_records_per_second", Int(Double(records) / seconds), "records/s")
+    }
+
+    static func redis(url: String, seconds: Double) async throws {
         let configuration = try AppConfiguration.load(environment: [
             "REDIS_URL": url, "DATABASE_URL": "postgres://unused@localhost/unused", "NANGO_SECRET_KEY": "unused",
             "JWT_SECRET": String(repeating: "x", count: 32), "TOKEN_ENCRYPTION_KEY": Data(count: 32).base64EncodedString(),

@@ -30,9 +30,6 @@ struct EmulatorCommand: AsyncParsableCommand {
         guard UUID(uuidString: secretKey) != nil else {
             throw ValidationError("--secret-key must be UUID-shaped, as Nango's API keys are (e.g. `uuidgen`)")
         }
-        guard webhookSecret != secretKey else {
-            throw ValidationError("--webhook-secret must differ from --secret-key, as in current Nango")
-        }
         guard (0...1_000_000_000).contains(records) else { throw ValidationError("--records must be 0…1,000,000,000") }
         guard webhookRetryScale >= 0 else { throw ValidationError("--webhook-retry-scale must be 0 or more") }
     }
@@ -40,6 +37,9 @@ struct EmulatorCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: .info) }
         let logger = Logger(label: "nango-emulator")
+        if webhookSecret == secretKey {
+            logger.warning("webhook signing key equals the secret key: current Nango keeps them distinct (older environments shared one)")
+        }
         let emulator = Emulator(
             options: .init(secretKey: secretKey, webhookSecret: webhookSecret, webhookURLs: webhookUrl, seed: seed,
                            recordsPerModel: records, webhookRetryScale: webhookRetryScale, environment: environment,

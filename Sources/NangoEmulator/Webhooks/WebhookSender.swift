@@ -34,8 +34,9 @@ final class WebhookSender: Service, Sendable {
     let attemptTimeout: Duration
     private let state: EmulatorState
     private let logger: Logger
-    private let queue: AsyncStream<Outgoing>
-    private let continuation: AsyncStream<Outgoing>.Continuation
+    /// Each element is delivered in order by one task: a duplicate or a swapped pair arrives as asked.
+    private let queue: AsyncStream<[Outgoing]>
+    private let continuation: AsyncStream<[Outgoing]>.Continuation
     private let log = Mutex<(next: Int, deliveries: [Delivery], held: Outgoing?)>((1, [], nil))
 
     init(urls: [String], signingKey: String, retryDelayScale: Double, state: EmulatorState, logger: Logger) {
@@ -45,13 +46,15 @@ final class WebhookSender: Service, Sendable {
         self.attemptTimeout = .seconds(20)
         self.state = state
         self.logger = logger
-        (self.queue, self.continuation) = AsyncStream.makeStream(of: Outgoing.self)
+        (self.queue, self.continuation) = AsyncStream.makeStream(of: [Outgoing].self)
     }
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
-            for await outgoing in queue.cancelOnGracefulShutdown() {
-                group.addTask { await self.deliver(outgoing) }
+            for await batch in queue.cancelOnGracefulShutdown() {
+                group.addTask {
+                    for outgoing in batch { await self.deliver(outgoing) }
+                }
             }
         }
     }
@@ -72,25 +75,24 @@ final class WebhookSender: Service, Sendable {
             return outgoing
         }
         guard !urls.isEmpty else { return outgoing.id }
+        var batch = [outgoing]
         if faults.reorder {
-            // Hold this one back; release the one held before, so the two arrive swapped.
-            let previous: Outgoing? = log.withLock { log in
-                defer { log.held = outgoing }
-                return log.held
+            // Hold this one back until the next, then deliver the next first.
+            let held: Outgoing? = log.withLock { log in
+                guard let held = log.held else {
+                    log.held = outgoing
+                    return nil
+                }
+                log.held = nil
+                return held
             }
-            if let previous { enqueue(previous, duplicate: faults.duplicate) }
-            return outgoing.id
+            guard let held else { return outgoing.id }
+            batch.append(held)
+        } else if let held = log.withLock({ log -> Outgoing? in defer { log.held = nil }; return log.held }) {
+            batch.append(held)   // reordering was switched off: release what was held
         }
-        enqueue(outgoing, duplicate: faults.duplicate)
-        if let held = log.withLock({ log -> Outgoing? in defer { log.held = nil }; return log.held }) {
-            enqueue(held, duplicate: faults.duplicate)
-        }
+        continuation.yield(faults.duplicate ? batch.flatMap { [$0, $0] } : batch)
         return outgoing.id
-    }
-
-    private func enqueue(_ outgoing: Outgoing, duplicate: Bool) {
-        continuation.yield(outgoing)
-        if duplicate { continuation.yield(outgoing) }
     }
 
     var deliveries: [Delivery] { log.withLock { $0.deliveries } }
