@@ -13,6 +13,7 @@ struct Emulator: Sendable {
         var webhookRetryScale: Double
         var environment: String
         var publicURL: String
+        var rateLimitPerMinute = 100_000
     }
 
     let options: Options
@@ -22,7 +23,8 @@ struct Emulator: Sendable {
 
     init(options: Options, logger: Logger) {
         self.options = options
-        self.state = EmulatorState(seed: options.seed, recordsPerModel: options.recordsPerModel)
+        self.state = EmulatorState(
+            seed: options.seed, recordsPerModel: options.recordsPerModel, rateLimitPerMinute: options.rateLimitPerMinute)
         self.webhooks = WebhookSender(
             urls: options.webhookURLs, signingKey: options.webhookSecret, retryDelayScale: options.webhookRetryScale,
             state: state, logger: logger)

@@ -24,6 +24,7 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Scale for Nango's 3 s / 6 s webhook retry waits (0.01 in tests).") var webhookRetryScale = 1.0
     @Option(help: "Environment name in auth webhooks.") var environment = "dev"
     @Option(help: "Public base URL for connect links (default http://HOST:PORT).") var publicUrl: String?
+    @Option(help: "Requests per minute before 429, Nango's fixed window (Nango's free tier: 200).") var rateLimit = 100_000
     @Flag(help: "Create demo-quickbooks, demo-xero, demo-hubspot and demo-salesforce at start.") var demo = false
 
     func validate() throws {
@@ -31,6 +32,7 @@ struct EmulatorCommand: AsyncParsableCommand {
             throw ValidationError("--secret-key must be UUID-shaped, as Nango's API keys are (e.g. `uuidgen`)")
         }
         guard (0...1_000_000_000).contains(records) else { throw ValidationError("--records must be 0…1,000,000,000") }
+        guard rateLimit > 0 else { throw ValidationError("--rate-limit must be positive") }
         guard webhookRetryScale >= 0 else { throw ValidationError("--webhook-retry-scale must be 0 or more") }
     }
 
@@ -43,7 +45,7 @@ struct EmulatorCommand: AsyncParsableCommand {
         let emulator = Emulator(
             options: .init(secretKey: secretKey, webhookSecret: webhookSecret, webhookURLs: webhookUrl, seed: seed,
                            recordsPerModel: records, webhookRetryScale: webhookRetryScale, environment: environment,
-                           publicURL: publicUrl ?? "http://\(host):\(port)"),
+                           publicURL: publicUrl ?? "http://\(host):\(port)", rateLimitPerMinute: rateLimit),
             logger: logger)
         if demo { await emulator.createDemoConnections() }
         let application = emulator.application(host: host, port: port)

@@ -14,12 +14,13 @@ enum EmulatorHarness {
     static let webhookSecret = "0b7a0c1e-7d55-4d7e-9c3f-1d2e3f4a5b6c"
 
     static func run<Result: Sendable>(
-        records: Int = 50, webhookURLs: [String] = [],
+        records: Int = 50, webhookURLs: [String] = [], rateLimit: Int = 100_000,
         _ body: @escaping @Sendable (_ emulator: Emulator, _ baseURL: String) async throws -> Result
     ) async throws -> Result {
         let emulator = Emulator(
             options: .init(secretKey: secretKey, webhookSecret: webhookSecret, webhookURLs: webhookURLs, seed: 42,
-                           recordsPerModel: records, webhookRetryScale: 0.01, environment: "dev", publicURL: "http://127.0.0.1"),
+                           recordsPerModel: records, webhookRetryScale: 0.01, environment: "dev", publicURL: "http://127.0.0.1",
+                           rateLimitPerMinute: rateLimit),
             logger: TestEnvironment.logger)
         await emulator.createDemoConnections()
         return try await emulator.application(host: "127.0.0.1", port: 0).test(.live) { client in

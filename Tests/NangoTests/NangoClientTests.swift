@@ -2,6 +2,8 @@ import Foundation
 import MarketplaceCore
 import Nango
 import NIOHTTP1
+import AsyncHTTPClient
+import NIOCore
 import Testing
 import TestSupport
 
@@ -75,6 +77,27 @@ import TestSupport
             let page = try await client.recordsPage(quickbooks)
             #expect(page.records.count == 7)
             #expect(ContinuousClock.now - start >= .seconds(2), "waited Retry-After twice")
+        }
+    }
+
+    @Test func nangosFixedWindowRateLimitIsEnforcedWithItsHeaders() async throws {
+        try await EmulatorHarness.run(rateLimit: 3) { _, url in
+            var request = HTTPClientRequest(url: "\(url)/connection")
+            request.headers.add(name: "Authorization", value: "Bearer \(EmulatorHarness.secretKey)")
+            var statuses: [UInt] = []
+            var remaining: [String] = []
+            for _ in 0..<4 {
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+                statuses.append(response.status.code)
+                remaining.append(response.headers.first(name: "X-RateLimit-Remaining") ?? "-")
+                if response.status.code == 429 {
+                    #expect(Int(response.headers.first(name: "Retry-After") ?? "") ?? 0 >= 1)
+                    let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+                    #expect(body.contains(#""code":"too_many_request""#))
+                }
+            }
+            #expect(statuses == [200, 200, 200, 429])
+            #expect(remaining == ["2", "1", "0", "0"])
         }
     }
 
@@ -164,6 +187,10 @@ import TestSupport
             #expect(try await client.deleteConnection("demo-hubspot", providerConfigKey: "hubspot"))
             await #expect(throws: NangoError.notFound(code: "unknown_connection", message: nil)) {
                 try await client.deleteConnection("demo-hubspot", providerConfigKey: "hubspot")
+            }
+            try await client.triggerSync(.init(syncs: ["customers"], providerConfigKey: "quickbooks", connectionId: "demo-quickbooks"))
+            await #expect(throws: NangoError.self) {
+                try await client.triggerSync(.init(syncs: ["nope"], providerConfigKey: "quickbooks", connectionId: "demo-quickbooks"))
             }
             let proxied = try await client.proxy(.GET, path: "/v3/company-info", connectionId: "demo-xero", providerConfigKey: "xero")
             #expect(proxied.status == 200)

@@ -221,7 +221,8 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         for name in names where !integration.syncs.contains(where: { $0.name == name }) {
             throw NangoErrorResponse(status: .badRequest, code: "invalid_body", message: "Sync \(name) not found")
         }
-        // A triggered run finds no change by itself; it reports what it found like any run.
+        // A triggered run finds no change by itself; it reports it as Nango does for new environments,
+        // whose "send a webhook when a sync completes without changes" toggle is on.
         let targets = await state.allConnections().filter {
             $0.integration.key == integration.key && (connectionId == nil || $0.connectionId == connectionId)
         }
@@ -230,10 +231,10 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         }
         for connection in targets {
             for sync in integration.syncs where names.contains(sync.name) {
-                if let applied = await state.applyChanges(connection.connectionId, integration: integration.key, model: sync.model, add: 0, update: 0, delete: 0),
-                   applied.firstRun {
+                if let applied = await state.applyChanges(connection.connectionId, integration: integration.key, model: sync.model, add: 0, update: 0, delete: 0) {
                     await webhooks.send(WebhookPayloads.syncSuccess(
-                        connection, model: sync.model, syncName: sync.name, counts: applied.counts, runStart: applied.runStart, firstRun: true))
+                        connection, model: sync.model, syncName: sync.name, counts: applied.counts, runStart: applied.runStart,
+                        firstRun: applied.firstRun))
                 }
             }
         }

@@ -27,6 +27,31 @@ struct FaultMiddleware<Context: RequestContext>: RouterMiddleware {
     let state: EmulatorState
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let limit = await state.countRequest()
+        let headers: HTTPFields = [
+            HTTPField.Name("X-RateLimit-Limit")!: String(limit.limit),
+            HTTPField.Name("X-RateLimit-Remaining")!: String(limit.remaining),
+            HTTPField.Name("X-RateLimit-Reset")!: String(limit.resetAt),
+        ]
+        do {
+            var response = try await faulted(request, context: context, next: next, limit: limit)
+            response.headers.append(contentsOf: headers)
+            return response
+        } catch var error as NangoErrorResponse {
+            error.headers.append(contentsOf: headers)
+            throw error
+        }
+    }
+
+    private func faulted(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response, limit: EmulatorState.RateLimitStatus
+    ) async throws -> Response {
+        if limit.exceeded {
+            throw NangoErrorResponse(
+                status: .tooManyRequests, code: "too_many_request", message: nil,
+                headers: [.retryAfter: String(max(1, limit.resetAt - Timestamp.now.micros / 1_000_000))],
+                extra: ["method": .string(request.method.rawValue), "path": .string(request.uri.path)])
+        }
         let latency = await state.faults.latencyMs
         if latency > 0 { try await Task.sleep(for: .milliseconds(latency)) }
         switch await state.nextFault() {

@@ -20,8 +20,12 @@ actor EmulatorState {
     private var clock = Timestamp(micros: 0)
     private var generator: SeededGenerator
     var faults = Faults()
+    /// Nango's fixed 60 s window per account (NANGO.md 2.1); the limit is a flag.
+    let rateLimitPerMinute: Int
+    private var window: (start: Int64, count: Int) = (0, 0)
 
-    init(seed: UInt64, recordsPerModel: Int) {
+    init(seed: UInt64, recordsPerModel: Int, rateLimitPerMinute: Int = 100_000) {
+        self.rateLimitPerMinute = rateLimitPerMinute
         self.seed = seed
         self.recordsPerModel = recordsPerModel
         // Initial records sit a day back: inside Nango's 12-month `modified_after` window, before any change.
@@ -145,6 +149,25 @@ actor EmulatorState {
     func session(_ token: String) -> ConnectSession? {
         guard let session = sessions[token], session.expiresAt > .now else { return nil }
         return session
+    }
+
+    // MARK: Rate limit
+
+    struct RateLimitStatus: Sendable {
+        var limit: Int
+        var remaining: Int
+        var resetAt: Int64     // Unix seconds
+        var exceeded: Bool
+    }
+
+    func countRequest() -> RateLimitStatus {
+        let nowSeconds = Timestamp.now.micros / 1_000_000
+        let windowStart = nowSeconds - nowSeconds % 60
+        if window.start != windowStart { window = (windowStart, 0) }
+        window.count += 1
+        return RateLimitStatus(
+            limit: rateLimitPerMinute, remaining: max(0, rateLimitPerMinute - window.count), resetAt: windowStart + 60,
+            exceeded: window.count > rateLimitPerMinute)
     }
 
     // MARK: Faults
