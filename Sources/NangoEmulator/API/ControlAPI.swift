@@ -126,9 +126,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         guard let connection = await state.revoke(connectionId, integration: integration.key) else {
             throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No such connection")
         }
-        let delivery = await webhooks.send(WebhookPayloads.auth(
-            connection, operation: "refresh", success: false, environment: environment,
-            error: ("refresh_token_external_error", "The external API returned an error when trying to refresh the access token. Please try again later.")))
+        let delivery = await webhooks.send(WebhookPayloads.refreshFailure(connection, environment: environment))
         return try JSONResponse.make(JSONValue.object(["revoked": true, "webhook_delivery": .number(Double(delivery))]))
     }
 

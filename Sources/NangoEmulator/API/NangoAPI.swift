@@ -128,11 +128,8 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         case .missing:
             throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection found")
         case .refreshFailed(let connection):
-            await webhooks.send(WebhookPayloads.auth(
-                connection, operation: "refresh", success: false, environment: environment,
-                error: ("refresh_token_external_error", "The external API returned an error when trying to refresh the access token. Please try again later.")))
-            throw NangoErrorResponse(status: .badRequest, code: "invalid_credentials",
-                                     message: "The external API returned an error when trying to refresh the access token. Please try again later.")
+            await webhooks.send(WebhookPayloads.refreshFailure(connection, environment: environment))
+            throw NangoErrorResponse(status: .badRequest, code: "invalid_credentials", message: WebhookPayloads.refreshFailureDescription)
         case .connection(let connection):
             return try JSONResponse.make(connection.json(includeRefreshToken: includeRefresh))
         }

@@ -17,6 +17,15 @@ enum WebhookPayloads {
         return .object(body)
     }
 
+    static let refreshFailureDescription =
+        "The external API returned an error when trying to refresh the access token. Please try again later."
+
+    /// The auth `refresh` failure Nango sends when a token can no longer be refreshed.
+    static func refreshFailure(_ connection: EmulatedConnection, environment: String) -> JSONValue {
+        auth(connection, operation: "refresh", success: false, environment: environment,
+             error: ("refresh_token_external_error", refreshFailureDescription))
+    }
+
     static func syncSuccess(
         _ connection: EmulatedConnection, model: String, syncName: String, counts: RecordStream.ChangeCounts,
         runStart: Timestamp, firstRun: Bool
