@@ -88,6 +88,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Nango's webhooks into the durable inbox (and, next, the OAuth flow).
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "MarketplaceCore", "Storage", "Nango",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `marketplace` executable: CLI, HTTP application, middleware, wiring.
         .executableTarget(
             name: "Server",
@@ -95,6 +107,7 @@ let package = Package(
                 "MarketplaceCore",
                 "Storage",
                 "Redis",
+                "Ingest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -184,7 +197,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                "Storage", "MarketplaceCore",
+                "Storage", "MarketplaceCore", "Ingest", "Nango",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

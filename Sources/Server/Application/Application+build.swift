@@ -19,6 +19,8 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         startedAt: dependencies.startedAt, logger: dependencies.logger
     )
     HealthController(checker: checker).register(on: router)
+    WebhookController(intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.requestBodyLimit)
+        .register(on: router)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
         database: dependencies.database, redis: dependencies.redis

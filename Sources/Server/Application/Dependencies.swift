@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import Ingest
 import Logging
 import MarketplaceCore
 import Prometheus
@@ -14,6 +15,7 @@ struct Dependencies: Sendable {
     let migrator: Migrator
     let metricsRegistry: PrometheusCollectorRegistry
     let metricsFactory: any MetricsFactory
+    let webhookIntake: WebhookIntake
     let startedAt: Date
     let logger: Logger
 
@@ -27,6 +29,11 @@ struct Dependencies: Sendable {
         self.migrator = Migrator(migrations: try Migration.bundled())
         self.metricsRegistry = metricsRegistry
         self.metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
+        self.webhookIntake = WebhookIntake(
+            database: database,
+            signature: WebhookSignatureCheck(
+                signingKey: configuration.nango.webhookSecret.value, acceptsLegacy: configuration.nango.acceptsLegacySignature),
+            storeTimeout: configuration.database.fastTimeout, metrics: metricsFactory, logger: logger)
         self.startedAt = Date()
         self.logger = logger
     }

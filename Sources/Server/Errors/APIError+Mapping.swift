@@ -1,4 +1,5 @@
 import Hummingbird
+import Ingest
 import Logging
 import MarketplaceCore
 import PostgresNIO
@@ -12,6 +13,15 @@ extension APIError {
         switch error {
         case let error as APIError:
             self = error
+        case let error as WebhookIntake.Failure:
+            switch error {
+            case .signatureMissing, .signatureInvalid:
+                self.init(.unauthorized, code: "invalid_signature", message: "missing or invalid webhook signature")
+            case .invalidPayload(let message):
+                self.init(.badRequest, code: "invalid_payload", message: message)
+            case .unavailable:
+                self.init(.serviceUnavailable, code: "unavailable", message: "the inbox is unavailable, retry later")
+            }
         case let error as HTTPError:
             self.init(error.status, code: Self.code(for: error.status), message: error.body ?? Self.message(for: error.status))
         case let error as any HTTPResponseError:

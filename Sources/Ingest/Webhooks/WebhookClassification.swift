@@ -1,0 +1,130 @@
+import Crypto
+import Foundation
+import MarketplaceCore
+import Storage
+
+/// What a verified webhook body is and what it calls for. Pure: no I/O.
+public struct WebhookClassification: Sendable, Equatable {
+    public var event: InboxEvent
+    public var job: NewJob?
+    public var syncFailure: SyncFailureRecord?
+    /// Nango added a type we do not know: stored, answered 200, no job, counted.
+    public var isUnknownType: Bool
+
+    /// A body that is not JSON, or a known type missing a required field.
+    public struct Invalid: Error, Sendable, Equatable, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    public static let knownTypes: Set<String> = ["auth", "sync", "forward", "async_action"]
+
+    public static func classify(body: [UInt8]) throws(Invalid) -> WebhookClassification {
+        let json: JSONValue
+        do {
+            json = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+        } catch {
+            throw Invalid(message: "body is not valid JSON")
+        }
+        let raw = String(decoding: body, as: UTF8.self)
+        var event = InboxEvent(type: "forward", dedupeKey: dedupeKey(body), rawBody: raw)
+        guard case .object = json, let type = json["type"]?.string else {
+            // Nango forwards the provider's raw payload, unwrapped, when it found no connection (NANGO.md 1.8).
+            return WebhookClassification(
+                event: event, job: NewJob(kind: JobKind.forward, payload: ["unmatched": true]), syncFailure: nil, isUnknownType: false)
+        }
+        event.type = type
+        event.connectionId = json["connectionId"]?.string
+        event.integrationId = json["providerConfigKey"]?.string
+        var result = WebhookClassification(event: event, job: nil, syncFailure: nil, isUnknownType: false)
+        switch type {
+        case "auth":
+            try require(json, ["connectionId", "providerConfigKey", "operation"], strings: true, type: type)
+            try requireBool(json, "success", type: type)
+            result.event.operation = json["operation"]?.string
+            result.event.success = json["success"] == true
+            result.event.provider = json["provider"]?.string
+            result.job = authJob(json, event: result.event)
+        case "sync":
+            try require(json, ["connectionId", "providerConfigKey", "syncName", "model"], strings: true, type: type)
+            try requireBool(json, "success", type: type)
+            result.event.model = json["model"]?.string
+            result.event.syncName = json["syncName"]?.string
+            result.event.success = json["success"] == true
+            if result.event.success == true {
+                let key = "sync:\(result.event.integrationId!):\(result.event.connectionId!):\(result.event.model!)"
+                result.job = NewJob(kind: JobKind.sync, payload: [
+                    "connection_id": .string(result.event.connectionId!), "integration_id": .string(result.event.integrationId!),
+                    "model": .string(result.event.model!), "sync_name": .string(result.event.syncName!),
+                    "modified_after": json["modifiedAfter"] ?? .null,
+                ], concurrencyKey: key)
+            } else {
+                // Nango lists every model of the failed sync, comma-joined.
+                let models = (result.event.model ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+                result.syncFailure = SyncFailureRecord(
+                    connectionId: result.event.connectionId!, integrationId: result.event.integrationId!, models: models,
+                    error: json["error"]?["description"]?.string ?? json["error"]?["type"]?.string ?? "sync failed")
+            }
+        case "forward":
+            try require(json, ["connectionId", "providerConfigKey"], strings: true, type: type)
+            result.event.provider = json["from"]?.string
+            result.job = NewJob(kind: JobKind.forward, payload: [
+                "connection_id": .string(result.event.connectionId!), "integration_id": .string(result.event.integrationId!),
+            ], concurrencyKey: nil)
+        case "async_action":
+            break   // known, stored for audit; the service triggers no async actions
+        default:
+            result.isUnknownType = true
+        }
+        return result
+    }
+
+    static func authJob(_ json: JSONValue, event: InboxEvent) -> NewJob? {
+        let payload: [String: JSONValue] = [
+            "connection_id": .string(event.connectionId!), "integration_id": .string(event.integrationId!),
+        ]
+        let key = "connection:\(event.integrationId!):\(event.connectionId!)"
+        switch (event.operation, event.success) {
+        case ("creation", true), ("override", true):
+            return NewJob(kind: JobKind.connectionUpsert, payload: payload, concurrencyKey: key)
+        case ("refresh", false):
+            var failure = payload
+            failure["error"] = json["error"] ?? .null
+            return NewJob(kind: JobKind.connectionRefreshFailed, payload: failure, concurrencyKey: key)
+        case ("deletion", _):
+            // Nango sends no deletion webhook today (NANGO.md 2.5); accept one should it appear.
+            return NewJob(kind: JobKind.connectionDisconnected, payload: payload, concurrencyKey: key)
+        default:
+            return nil   // a failed creation or override changes nothing of ours
+        }
+    }
+
+    static func require(_ json: JSONValue, _ fields: [String], strings: Bool, type: String) throws(Invalid) {
+        for field in fields {
+            guard let value = json[field]?.string, !value.isEmpty else {
+                throw Invalid(message: "\(type) webhook: '\(field)' is required and must be a non-empty string")
+            }
+        }
+    }
+
+    static func requireBool(_ json: JSONValue, _ field: String, type: String) throws(Invalid) {
+        guard case .bool = json[field] else {
+            throw Invalid(message: "\(type) webhook: '\(field)' is required and must be a boolean")
+        }
+    }
+
+    /// `sha256:<hex of the raw body>`. Nango serialises a body once and resends the same bytes on retry,
+    /// and sends no delivery id: identical bytes are the same delivery.
+    public static func dedupeKey(_ body: [UInt8]) -> String {
+        "sha256:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Job kinds Ingest enqueues; the pipeline's workers run them.
+public enum JobKind {
+    public static let connectionUpsert = "connection.upsert"
+    public static let connectionRefreshFailed = "connection.refresh_failed"
+    public static let connectionDisconnected = "connection.disconnected"
+    public static let sync = "sync.run"
+    public static let forward = "forward.received"
+}

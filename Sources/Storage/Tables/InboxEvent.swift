@@ -1,0 +1,49 @@
+import MarketplaceCore
+
+/// A webhook as the inbox stores it.
+public struct InboxEvent: Sendable, Equatable {
+    public var type: String
+    public var operation: String?
+    public var success: Bool?
+    public var connectionId: String?
+    public var integrationId: String?
+    public var provider: String?
+    public var model: String?
+    public var syncName: String?
+    public var dedupeKey: String
+    public var rawBody: String
+
+    public init(type: String, dedupeKey: String, rawBody: String) {
+        self.type = type
+        self.dedupeKey = dedupeKey
+        self.rawBody = rawBody
+    }
+}
+
+/// A job to enqueue.
+public struct NewJob: Sendable, Equatable {
+    public var kind: String
+    public var payload: [String: JSONValue]
+    public var concurrencyKey: String?
+
+    public init(kind: String, payload: [String: JSONValue], concurrencyKey: String? = nil) {
+        self.kind = kind
+        self.payload = payload
+        self.concurrencyKey = concurrencyKey
+    }
+}
+
+/// Nango reported a failed sync run: kept on each model's sync state.
+public struct SyncFailureRecord: Sendable, Equatable {
+    public var connectionId: String
+    public var integrationId: String
+    public var models: [String]
+    public var error: String
+
+    public init(connectionId: String, integrationId: String, models: [String], error: String) {
+        self.connectionId = connectionId
+        self.integrationId = integrationId
+        self.models = models
+        self.error = error
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Ingest
+import MarketplaceCore
+import Nango
+import NIOCore
+import PostgresNIO
+import Storage
+import Testing
+import TestSupport
+
+@testable import Server
+
+@Suite(.timeLimit(.minutes(2))) struct WebhookTests {
+    static let key = "test-nango-secret-key"   // TestEnvironment's NANGO_SECRET_KEY; no separate signing key set
+
+    static let syncBody = #"{"connectionId":"user-123","from":"nango","model":"Customer","modifiedAfter":"2026-05-01T10:00:00.000Z","providerConfigKey":"quickbooks","queryTimeStamp":"2026-05-01T10:00:00.000Z","responseResults":{"added":2,"deleted":0,"updated":1},"success":true,"syncName":"customers","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#
+
+    static func headers(_ body: String, key: String = key) -> HTTPFields {
+        [.contentType: "application/json",
+         .nangoHmac: NangoWebhookSignature.hmac(body: Array(body.utf8), key: key),
+         .nangoSignature: NangoWebhookSignature.legacy(body: Array(body.utf8), key: key)]
+    }
+
+    /// A migrated database of the test's own, the app on it, and a way to count rows.
+    static func withApp(
+        _ overrides: [String: String] = [:],
+        _ body: @escaping @Sendable (any TestClientProtocol, @escaping @Sendable (String) async throws -> Int) async throws -> Void
+    ) async throws {
+        try await TestDatabase.with { database in
+            try await Database.running(database) { client in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(client, logger: TestEnvironment.logger)
+                let app = buildApplication(try TestApp.dependencies(overrides, database: database), port: 0, migrateOnStart: false)
+                try await app.test(.router) { testClient in
+                    try await body(testClient) { table in
+                        try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(table)"), logger: TestEnvironment.logger)[0]
+                            .decode(Int.self)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func aSignedSyncWebhookIsStoredWithItsJobBeforeTheAnswer() async throws {
+        try await Self.withApp { client, count in
+            try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(Self.syncBody), body: ByteBuffer(string: Self.syncBody)) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"status":"stored"}"#)
+            }
+            let value1 = try await count("webhook_events")
+            #expect(value1 == 1)
+            let value2 = try await count("jobs WHERE kind = 'sync.run' AND concurrency_key = 'sync:quickbooks:user-123:Customer'")
+            #expect(value2 == 1)
+            let value3 = try await count("webhook_events WHERE raw_body = '\(Self.syncBody)' AND model = 'Customer' AND sync_name = 'customers'")
+            #expect(value3 == 1)
+        }
+    }
+
+    @Test func tamperedOrMissingSignaturesAre401AndStoreNothing() async throws {
+        try await Self.withApp { client, count in
+            var tampered = Self.headers(Self.syncBody)
+            tampered[.nangoHmac] = String(repeating: "0", count: 64)
+            let changedBody = Self.syncBody.replacingOccurrences(of: "\"added\":2", with: "\"added\":9")
+            for (headers, body) in [(tampered, Self.syncBody), (Self.headers(Self.syncBody), changedBody),
+                                    (HTTPFields([HTTPField(name: .contentType, value: "application/json")]), Self.syncBody),
+                                    (Self.headers(Self.syncBody, key: "another-key"), Self.syncBody)] {
+                try await client.execute(uri: "/webhooks/nango", method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .unauthorized)
+                    let error = try TestApp.json(response.body)["error"] as? [String: String]
+                    #expect(error?["code"] == "invalid_signature")
+                }
+            }
+            let value4 = try await count("webhook_events")
+            #expect(value4 == 0)
+            let value5 = try await count("jobs")
+            #expect(value5 == 0)
+        }
+    }
+
+    @Test func legacySignatureCountsOnlyWhenConfigured() async throws {
+        let legacyOnly: HTTPFields = {
+            var fields = Self.headers(Self.syncBody)
+            fields[.nangoHmac] = nil
+            return fields
+        }()
+        try await Self.withApp { client, count in
+            let value6 = try await client.execute(uri: "/webhooks/nango", method: .post, headers: legacyOnly, body: ByteBuffer(string: Self.syncBody)).status
+            #expect(value6 == .unauthorized)
+            let value7 = try await count("webhook_events")
+            #expect(value7 == 0)
+        }
+        try await Self.withApp(["NANGO_WEBHOOK_LEGACY_SIGNATURE": "true"]) { client, count in
+            let value8 = try await client.execute(uri: "/webhooks/nango", method: .post, headers: legacyOnly, body: ByteBuffer(string: Self.syncBody)).status
+            #expect(value8 == .ok)
+            let value9 = try await count("webhook_events")
+            #expect(value9 == 1)
+        }
+    }
+
+    @Test func theSameDelivery20TimesTenAtOnceIsOneEventAndOneJob() async throws {
+        try await Self.withApp { client, count in
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(Self.syncBody), body: ByteBuffer(string: Self.syncBody)).status
+                    }
+                }
+                for try await status in group { #expect(status == .ok) }
+            }
+            for _ in 0..<10 {
+                try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(Self.syncBody), body: ByteBuffer(string: Self.syncBody)) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == #"{"status":"duplicate"}"#)
+                }
+            }
+            let value10 = try await count("webhook_events")
+            #expect(value10 == 1)
+            let value11 = try await count("jobs")
+            #expect(value11 == 1)
+        }
+    }
+
+    @Test func malformedAndOversizedBodiesAre400And413WithZeroRows() async throws {
+        try await Self.withApp(["REQUEST_BODY_LIMIT": "4096"]) { client, count in
+            let missingModel = #"{"connectionId":"c","from":"nango","providerConfigKey":"xero","success":true,"syncName":"contacts","type":"sync"}"#
+            for (body, expected) in [("not json {", "not valid JSON"), (missingModel, "'model'"),
+                                     (#"{"type":"auth","connectionId":"c","providerConfigKey":"x","operation":"creation"}"#, "'success'")] {
+                try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(body), body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .badRequest)
+                    let error = try TestApp.json(response.body)["error"] as? [String: String]
+                    #expect(error?["code"] == "invalid_payload")
+                    #expect(error?["message"]?.contains(expected) == true, "\(String(describing: error))")
+                }
+            }
+            let big = #"{"type":"forward","connectionId":"c","providerConfigKey":"hubspot","payload":""# + String(repeating: "x", count: 5000) + #""}"#
+            let value12 = try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(big), body: ByteBuffer(string: big)).status
+            #expect(value12 == .contentTooLarge)
+            let value13 = try await count("webhook_events")
+            #expect(value13 == 0)
+        }
+    }
+
+    @Test func eachKindOfEventCallsForItsJob() async throws {
+        try await Self.withApp { client, count in
+            let bodies = [
+                #"{"authMode":"OAUTH2","connectionId":"c1","environment":"dev","from":"nango","operation":"creation","provider":"xero","providerConfigKey":"xero","success":true,"type":"auth"}"#,
+                #"{"authMode":"OAUTH2","connectionId":"c1","environment":"dev","error":{"description":"expired","type":"refresh_token_external_error"},"from":"nango","operation":"refresh","provider":"xero","providerConfigKey":"xero","success":false,"type":"auth"}"#,
+                #"{"authMode":"OAUTH2","connectionId":"c2","environment":"dev","error":{"description":"denied","type":"x"},"from":"nango","operation":"creation","provider":"xero","providerConfigKey":"xero","success":false,"type":"auth"}"#,
+                #"{"connectionId":"c1","error":{"description":"Request failed with status code 401","type":"script_error"},"failedAt":"2026-05-01T10:00:07.412Z","from":"nango","model":"Contact,Item","providerConfigKey":"xero","startedAt":"2026-05-01T09:00:00.000Z","success":false,"syncName":"contacts","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#,
+                #"{"connectionId":"c1","from":"hubspot","payload":[{"eventId":1}],"providerConfigKey":"hubspot","type":"forward"}"#,
+                #"[{"eventId":2,"subscriptionType":"contact.creation"}]"#,
+                #"{"connectionId":"c1","from":"nango","type":"brand_new_type","providerConfigKey":"xero"}"#,
+            ]
+            for body in bodies {
+                let value14 = try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(body), body: ByteBuffer(string: body)).status
+                #expect(value14 == .ok, "\(body)")
+            }
+            let value15 = try await count("webhook_events")
+            #expect(value15 == 7)
+            let value16 = try await count("jobs WHERE kind = 'connection.upsert'")
+            #expect(value16 == 1)
+            let value17 = try await count("jobs WHERE kind = 'connection.refresh_failed' AND payload->'error'->>'type' = 'refresh_token_external_error'")
+            #expect(value17 == 1)
+            let value18 = try await count("jobs WHERE kind = 'forward.received'")
+            #expect(value18 == 2)
+            let value19 = try await count("jobs")
+            #expect(value19 == 4, "failed creation, sync failure and unknown type call for no job")
+            let value20 = try await count("sync_state WHERE nango_sync_status = 'failure' AND last_error LIKE '%401%'")
+            #expect(value20 == 2)
+            let value21 = try await count("webhook_events WHERE type = 'brand_new_type' AND status = 'ignored'")
+            #expect(value21 == 1)
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains(#"webhooks_unknown_type_total{type="brand_new_type"} 1"#))
+            }
+        }
+    }
+
+    @Test func postgresDownIs503QuicklyAndTheRetryIsStoredOnce() async throws {
+        let down = buildApplication(
+            try TestApp.dependencies(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none"]), port: 0, migrateOnStart: false)
+        try await down.test(.router) { client in
+            let start = ContinuousClock.now
+            try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(Self.syncBody), body: ByteBuffer(string: Self.syncBody)) { response in
+                #expect(response.status == .serviceUnavailable)
+            }
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+        // Nango's retry reaches an instance whose Postgres is back: stored once.
+        try await Self.withApp { client, count in
+            for _ in 0..<2 {
+                let value22 = try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(Self.syncBody), body: ByteBuffer(string: Self.syncBody)).status
+                #expect(value22 == .ok)
+            }
+            let value23 = try await count("webhook_events")
+            #expect(value23 == 1)
+        }
+    }
+}
