@@ -59,7 +59,12 @@ import TestSupport
                 let json = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
                 #expect(json?["type"] as? String == "sync")
                 #expect((json?["responseResults"] as? [String: Int]) == ["added": 1, "updated": 0, "deleted": 0])
+                // The sender records an attempt once the answer is back, a moment after the receiver saw it.
+                for _ in 0..<200 where emulator.webhooks.deliveries.last?.outcome == "pending" {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
                 #expect(emulator.webhooks.deliveries.last?.attempts == [500, 200])
+                #expect(emulator.webhooks.deliveries.last?.outcome == "delivered")
             }
         }
     }

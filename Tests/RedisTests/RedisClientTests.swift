@@ -67,7 +67,7 @@ import TestSupport
     }
 
     @Test func concurrentCallersShareASmallPool() async throws {
-        try await withClient({ $0.poolSize = 2 }) { redis, prefix in
+        try await withClient({ $0.poolSize = 2; $0.commandTimeout = .seconds(5) }) { redis, prefix in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<200 { group.addTask { try await redis.send("INCR", RedisArgument(prefix + "n")) } }
                 try await group.waitForAll()

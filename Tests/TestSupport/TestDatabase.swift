@@ -18,11 +18,24 @@ public enum TestDatabase {
         configuration.poolSize = 8
         do {
             let result = try await body(configuration)
-            try await execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", on: admin)
+            await drop(name, on: admin)
             return result
         } catch {
-            try? await execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", on: admin)
+            await drop(name, on: admin)
             throw error
+        }
+    }
+
+    /// Best effort: an autovacuum worker can hold the database for a moment, so a few tries;
+    /// a database left behind costs disk, never a test result.
+    private static func drop(_ name: String, on admin: AppConfiguration.Database) async {
+        for attempt in 1...5 {
+            do {
+                try await execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", on: admin)
+                return
+            } catch {
+                try? await Task.sleep(for: .milliseconds(100 * attempt))
+            }
         }
     }
 
