@@ -13,7 +13,7 @@ import TestSupport
 @Suite(.timeLimit(.minutes(2))) struct ShutdownTests {
     @Test func gracefulShutdownFinishesInFlightRequestsThenStops() async throws {
         try await TestDatabase.with { database in
-            let dependencies = try TestApp.dependencies(database: database)
+            let dependencies = try await TestApp.dependencies(database: database)
             let router = buildRouter(dependencies)
             router.get("/slow") { _, _ in
                 try await Task.sleep(for: .milliseconds(600))

@@ -12,10 +12,10 @@ import TestSupport
 enum TestApp {
     static func dependencies(
         _ overrides: [String: String] = [:], database: AppConfiguration.Database? = nil
-    ) throws -> Dependencies {
+    ) async throws -> Dependencies {
         var configuration = try TestEnvironment.configuration(overrides)
         if let database { configuration.database = database }
-        return try Dependencies(configuration: configuration, logger: TestEnvironment.logger)
+        return try await Dependencies(configuration: configuration, logger: TestEnvironment.logger)
     }
 
     /// A migrated database, the app on it, and a test client.
@@ -28,7 +28,7 @@ enum TestApp {
             try await Database.running(database) { client in
                 _ = try await Migrator(migrations: try Migration.bundled()).migrate(client, logger: TestEnvironment.logger)
             }
-            let app = buildApplication(try dependencies(overrides, database: database), port: 0, migrateOnStart: false)
+            let app = buildApplication(try await dependencies(overrides, database: database), port: 0, migrateOnStart: false)
             return try await app.test(setup, body)
         }
     }

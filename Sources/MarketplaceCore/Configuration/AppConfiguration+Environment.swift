@@ -22,6 +22,12 @@ extension AppConfiguration {
             window: env.seconds("RATE_LIMIT_WINDOW", default: 60, in: 1...86_400)
         )
         let cacheTTL = env.seconds("CACHE_DEFAULT_TTL", default: 300, in: 1...604_800)
+        let oauth = OAuth(
+            successURL: readURL(&env, "OAUTH_SUCCESS_URL"), failureURL: readURL(&env, "OAUTH_FAILURE_URL"),
+            stateTTL: env.seconds("OAUTH_STATE_TTL", default: 900, in: 60...86_400),
+            tokenTTL: env.seconds("JWT_TTL", default: 3600, in: 60...2_592_000),
+            publicURL: readURL(&env, "PUBLIC_URL") ?? "http://127.0.0.1:\(http.port)"
+        )
         let logs = readLogs(&env)
         let warnings = ["NANGO_CLIENT_ID", "NANGO_CLIENT_SECRET"].filter { env.raw($0) != nil }.map {
             "\($0) is ignored: Nango keeps each integration's OAuth client credentials in its own settings"
@@ -33,7 +39,7 @@ extension AppConfiguration {
         }
         return AppConfiguration(
             database: database, redis: redis, nango: nango, security: security, http: http,
-            rateLimit: rateLimit, cacheDefaultTTL: cacheTTL, logs: logs,
+            rateLimit: rateLimit, oauth: oauth, cacheDefaultTTL: cacheTTL, logs: logs,
             pipelinesFile: env.string("PIPELINES_FILE", default: "pipelines.yaml"), warnings: warnings
         )
     }
@@ -165,6 +171,15 @@ extension AppConfiguration {
         }
         guard let jwt, let key else { return nil }
         return Security(jwtSecret: Secret(jwt), adminToken: admin.map(Secret.init), tokenEncryptionKey: Secret(key))
+    }
+
+    private static func readURL(_ env: inout EnvironmentReader, _ name: String) -> String? {
+        guard let text = env.raw(name) else { return nil }
+        guard let parts = URLComponents(string: text), ["http", "https"].contains(parts.scheme ?? ""), parts.host?.isEmpty == false else {
+            env.fail(name, "'\(text)' is not an http(s) URL")
+            return nil
+        }
+        return text.hasSuffix("/") && name == "PUBLIC_URL" ? String(text.dropLast()) : text
     }
 
     private static func readOrigins(_ env: inout EnvironmentReader) -> [String] {

@@ -88,6 +88,16 @@ public struct AppConfiguration: Sendable {
         public var shutdownTimeout: Duration
     }
 
+    public struct OAuth: Sendable, Equatable {
+        /// Where the callback sends the browser after storing the company; JSON answers when nil.
+        public var successURL: String?
+        public var failureURL: String?
+        public var stateTTL: Duration
+        public var tokenTTL: Duration
+        /// This service's public base URL, for the callback address handed to front ends.
+        public var publicURL: String
+    }
+
     public struct RateLimit: Sendable, Equatable {
         public var requests: Int
         public var window: Duration
@@ -106,6 +116,7 @@ public struct AppConfiguration: Sendable {
     public var security: Security
     public var http: HTTP
     public var rateLimit: RateLimit
+    public var oauth: OAuth
     public var cacheDefaultTTL: Duration
     public var logs: Logs
     public var pipelinesFile: String

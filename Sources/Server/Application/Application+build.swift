@@ -19,6 +19,10 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         startedAt: dependencies.startedAt, logger: dependencies.logger
     )
     HealthController(checker: checker).register(on: router)
+    AuthController(
+        nango: dependencies.nango, importer: dependencies.importer, tokens: dependencies.tokens,
+        oauth: dependencies.configuration.oauth, stateSecret: dependencies.configuration.security.jwtSecret.value
+    ).register(on: router)
     WebhookController(intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.requestBodyLimit)
         .register(on: router)
     MetricsController(

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Ingest
+import Nango
 import Logging
 import MarketplaceCore
 import Prometheus
@@ -16,13 +17,16 @@ struct Dependencies: Sendable {
     let metricsRegistry: PrometheusCollectorRegistry
     let metricsFactory: any MetricsFactory
     let webhookIntake: WebhookIntake
+    let nango: NangoClient
+    let importer: ConnectionImporter
+    let tokens: TokenIssuer
     let startedAt: Date
     let logger: Logger
 
     init(
         configuration: AppConfiguration, logger: Logger,
         metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
-    ) throws {
+    ) async throws {
         self.configuration = configuration
         self.database = Database(configuration: configuration.database, logger: logger)
         self.redis = RedisClient(configuration: configuration.redis, logger: logger)
@@ -34,6 +38,11 @@ struct Dependencies: Sendable {
             signature: WebhookSignatureCheck(
                 signingKey: configuration.nango.webhookSecret.value, acceptsLegacy: configuration.nango.acceptsLegacySignature),
             storeTimeout: configuration.database.fastTimeout, metrics: metricsFactory, logger: logger)
+        self.nango = NangoClient(
+            configuration: .init(baseURL: configuration.nango.baseURL, secretKey: configuration.nango.secretKey), logger: logger)
+        self.importer = ConnectionImporter(
+            nango: nango, database: database, cipher: try CredentialCipher(base64Key: configuration.security.tokenEncryptionKey.value))
+        self.tokens = await TokenIssuer(secret: configuration.security.jwtSecret.value, lifetime: configuration.oauth.tokenTTL)
         self.startedAt = Date()
         self.logger = logger
     }

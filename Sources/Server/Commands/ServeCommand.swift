@@ -32,7 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
         for warning in configuration.warnings { logger.warning("\(warning)") }
         logger.info("starting", metadata: .init(uniqueKeysWithValues: configuration.maskedSummary.map { ($0.name, .string($0.value)) }))
 
-        let dependencies = try Dependencies(configuration: configuration, logger: logger, metricsRegistry: registry)
+        let dependencies = try await Dependencies(configuration: configuration, logger: logger, metricsRegistry: registry)
         let application = buildApplication(dependencies, host: host, port: port, migrateOnStart: !noMigrate)
         var groupConfiguration = ServiceGroupConfiguration(
             services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger

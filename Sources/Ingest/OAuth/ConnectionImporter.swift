@@ -1,0 +1,52 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import Nango
+import Storage
+
+/// Fetches a connection from Nango and stores its company and sealed credentials in one transaction.
+/// Used by `exchange`, the OAuth callback and (next) the pipeline's `connection.upsert` job.
+public struct ConnectionImporter: Sendable {
+    let nango: NangoClient
+    let database: Database
+    let cipher: CredentialCipher
+
+    public init(nango: NangoClient, database: Database, cipher: CredentialCipher) {
+        self.nango = nango
+        self.database = database
+        self.cipher = cipher
+    }
+
+    /// The provider's own id for the company, where Nango's connection config carries it.
+    static func externalID(_ config: [String: JSONValue]?) -> String? {
+        for key in ["realmId", "tenant_id", "tenantId", "portalId", "instance_url", "organizationId"] {
+            if let value = config?[key]?.string, !value.isEmpty { return value }
+        }
+        return nil
+    }
+
+    public func fetch(connectionId: String, integrationId: String) async throws(NangoError) -> NangoConnection {
+        try await nango.connection(connectionId, providerConfigKey: integrationId, includeRefreshToken: true)
+    }
+
+    public func store(_ connection: NangoConnection, logger: Logger) async throws -> CompanyRecord {
+        let credentials = connection.credentials
+        let access = credentials.accessToken ?? credentials.apiKey ?? ""
+        let sealed = ConnectionCredentialsTable.Sealed(
+            authType: credentials.type, accessToken: try cipher.seal(access),
+            refreshToken: try credentials.refreshToken.map(cipher.seal), fingerprint: CredentialCipher.fingerprint(access),
+            expiresAt: credentials.expiryDate)
+        let metadata = String(decoding: try JSONEncoder().encode([
+            "connection_config": JSONValue.object(connection.connectionConfig ?? [:]),
+            "tags": .object((connection.tags ?? [:]).mapValues(JSONValue.string)),
+            "end_user": connection.endUser ?? .null,
+        ]), as: UTF8.self)
+        return try await database.withTransaction(logger: logger) { db in
+            let company = try await CompaniesTable.upsertConnection(
+                connectionId: connection.connectionId, integrationId: connection.providerConfigKey, provider: connection.provider,
+                externalId: Self.externalID(connection.connectionConfig), connectionMetadata: metadata, on: db, logger: logger)
+            try await ConnectionCredentialsTable.upsert(sealed, companyID: company.id, on: db, logger: logger)
+            return company
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import PostgresNIO
+
+/// A company as the API returns it (never with tokens).
+public struct CompanyRecord: Sendable, Equatable, Codable {
+    public var id: UUID
+    public var connectionId: String
+    public var integrationId: String
+    public var provider: String
+    public var externalId: String?
+    public var name: String?
+    public var status: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, provider, name, status
+        case connectionId = "connection_id"
+        case integrationId = "integration_id"
+        case externalId = "external_id"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// SQL for `companies`.
+public enum CompaniesTable {
+    static let columns = "id, connection_id, integration_id, provider, external_id, name, status, created_at, updated_at"
+
+    /// Creates or refreshes the company of a Nango connection; a reconnected company becomes active again.
+    public static func upsertConnection(
+        connectionId: String, integrationId: String, provider: String, externalId: String?, connectionMetadata: String,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> CompanyRecord {
+        let rows = try await connection.query("""
+            INSERT INTO companies (connection_id, integration_id, provider, external_id, connection_metadata, status, status_changed_at)
+            VALUES (\(connectionId), \(integrationId), \(provider), \(externalId), \(connectionMetadata)::jsonb, 'active', now())
+            ON CONFLICT (connection_id) DO UPDATE SET
+                integration_id = EXCLUDED.integration_id, provider = EXCLUDED.provider,
+                external_id = COALESCE(EXCLUDED.external_id, companies.external_id),
+                connection_metadata = EXCLUDED.connection_metadata,
+                status_changed_at = CASE WHEN companies.status <> 'active' THEN now() ELSE companies.status_changed_at END,
+                status = 'active', status_reason = NULL, updated_at = now()
+            RETURNING id, connection_id, integration_id, provider, external_id, name, status, created_at, updated_at
+            """, logger: logger)
+        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
+            return CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
+                                 name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8)
+        }
+        throw StorageError.noRowReturned("companies upsert")
+    }
+}
