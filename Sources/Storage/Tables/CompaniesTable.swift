@@ -23,6 +23,20 @@ public struct CompanyRecord: Sendable, Equatable, Codable {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
+
+    /// Ids go out lower-case, as Postgres prints them and as tokens carry them.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(connectionId, forKey: .connectionId)
+        try container.encode(integrationId, forKey: .integrationId)
+        try container.encode(provider, forKey: .provider)
+        try container.encode(externalId, forKey: .externalId)
+        try container.encode(name, forKey: .name)
+        try container.encode(status, forKey: .status)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+    }
 }
 
 /// SQL for `companies`.
