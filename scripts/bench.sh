@@ -70,6 +70,27 @@ http_scenario "readiness" /health/ready "Postgres: migration status per request"
 http_scenario "detailed health" /health/detailed "Postgres + Redis PING per request"; detailed_rps=$last_rps
 http_scenario "metrics scrape" /metrics "Prometheus text + Redis PING"
 
+# Webhook intake: distinct signed sync webhooks posted by wrk, every stored answer checked against the inbox.
+echo "==> webhooks"
+webhook_count=${BENCH_WEBHOOKS:-300000}
+"$bin/marketplace-bench" webhooks "$webhook_count" "$NANGO_SECRET_KEY" "$work/webhooks.txt"
+psql_admin -d "$bench_db" -c "TRUNCATE webhook_events, jobs CASCADE" >/dev/null
+wrk -t2 -c"$connections" -d"${duration}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$port" -- "$work/webhooks.txt" 2 >"$work/wrk-webhooks.txt"
+webhook_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-webhooks.txt")
+webhook_p50=$(awk '$1=="50%" {print $2}' "$work/wrk-webhooks.txt")
+webhook_p99=$(awk '$1=="99%" {print $2}' "$work/wrk-webhooks.txt")
+webhook_answers=$(awk '$1=="webhooks_stored_answers" {print $2}' "$work/wrk-webhooks.txt")
+webhook_other=$(awk '$1=="webhooks_other_answers" {print $2}' "$work/wrk-webhooks.txt")
+webhook_rows=$(psql -At -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -c "SELECT count(*) FROM webhook_events")
+webhook_jobs=$(psql -At -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -c "SELECT count(*) FROM jobs")
+
+# Postgres single-row insert ceiling: pgbench, one INSERT of a webhook-sized row per transaction.
+echo "==> pgbench inserts"
+psql_admin -d "$bench_db" -c "CREATE TABLE IF NOT EXISTS bench_inserts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text UNIQUE, body text)" >/dev/null
+echo "INSERT INTO bench_inserts (k, body) VALUES (md5(random()::text || clock_timestamp()::text), repeat('x', 400));" >"$work/insert.sql"
+pgbench -n -h 127.0.0.1 -p "$pg_port" -U marketplace -c 20 -j 2 -T "$duration" -f "$work/insert.sql" "$bench_db" >"$work/pgbench-insert.txt" 2>&1
+insert_tps=$(awk '/^tps/ {print $3; exit}' "$work/pgbench-insert.txt")
+
 # Postgres ceiling: pgbench with the query readiness runs, over the same number of connections as the pool.
 echo "==> pgbench"
 echo "SELECT version, checksum FROM schema_migrations;" >"$work/ready.sql"
@@ -132,6 +153,17 @@ rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
   echo "| Redis client PING, 1 caller | $client_1 ops/s | redis-benchmark -c 1 | $ceiling_1 ops/s | $(ratio "$client_1" "$ceiling_1") |"
   echo "| Redis client PING, 4 callers (pool of 4) | $client_4 ops/s | redis-benchmark -c 4 | $ceiling_4 ops/s | $(ratio "$client_4" "$ceiling_4") |"
   echo "| Redis client, pipelines of 100 PINGs | $client_p ops/s | redis-benchmark -P 100 | $ceiling_p ops/s | $(ratio "$client_p" "$ceiling_p") |"
+  echo
+  echo "## Webhook intake (\`POST /webhooks/nango\`, signed distinct sync webhooks)"
+  echo
+  echo "| figure | value |"
+  echo "|---|---|"
+  echo "| accepted | $(printf '%.0f' "$webhook_rps") webhooks/s, p50 $webhook_p50, p99 $webhook_p99 |"
+  echo "| ceiling: \`GET /health\` | $(printf '%.0f' "$health_rps") req/s ($(ratio "$webhook_rps" "$health_rps")) |"
+  echo "| ceiling: pgbench single-row INSERT, 20 connections | $(printf '%.0f' "$insert_tps") tps ($(ratio "$webhook_rps" "$insert_tps")) |"
+  echo "| answers 200 \"stored\" / other answers | $webhook_answers / $webhook_other |"
+  # Rows may exceed answers by the requests in flight when wrk stopped reading; never the other way.
+  echo "| rows in the inbox / jobs after the run | $webhook_rows / $webhook_jobs ($( [ "$webhook_rows" -ge "$webhook_answers" ] && echo "every stored answer is a row; $((webhook_rows - webhook_answers)) committed while wrk stopped reading" || echo "LOST: fewer rows than stored answers" )) |"
   echo
   echo "## Nango client and emulator"
   echo

@@ -12,11 +12,23 @@ enum BenchmarkMain {
         let arguments = Array(CommandLine.arguments.dropFirst())
         switch (arguments.first, arguments.count) {
         case ("redis", 2...): try await redis(url: arguments[1], seconds: arguments.count > 2 ? Double(arguments[2]) ?? 5 : 5)
+        case ("webhooks", 4...): try webhooks(count: Int(arguments[1]) ?? 100_000, key: arguments[2], output: arguments[3])
         case ("nango", 3...): try await nango(baseURL: arguments[1], secretKey: arguments[2], limit: arguments.count > 3 ? Int(arguments[3]) ?? 1000 : 1000)
         default:
-            FileHandle.standardError.write(Data("usage: marketplace-bench redis REDIS_URL [seconds] | nango BASE_URL SECRET_KEY [page size]\n".utf8))
+            FileHandle.standardError.write(Data("usage: marketplace-bench redis REDIS_URL [seconds] | nango BASE_URL SECRET_KEY [page size] | webhooks COUNT SIGNING_KEY FILE\n".utf8))
             exit(64)
         }
+    }
+
+    /// Writes COUNT distinct, signed sync webhooks as `hmac<TAB>body` lines for the wrk script to post.
+    static func webhooks(count: Int, key: String, output: String) throws {
+        var text = ""
+        text.reserveCapacity(count * 420)
+        for index in 0..<count {
+            let body = #"{"connectionId":"bench-\#(index % 500)","from":"nango","model":"Customer","modifiedAfter":"2026-05-01T10:00:00.000Z","providerConfigKey":"quickbooks","queryTimeStamp":"2026-05-01T10:00:00.000Z","responseResults":{"added":\#(index),"deleted":0,"updated":1},"success":true,"syncName":"customers","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#
+            text += NangoWebhookSignature.hmac(body: Array(body.utf8), key: key) + "\t" + body + "\n"
+        }
+        try text.write(toFile: output, atomically: true, encoding: .utf8)
     }
 
     /// Pages every Customer record of the emulator's demo QuickBooks connection through `NangoClient`.
