@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build stage: the Swift toolchain plus the C libraries the package links.
 FROM swift:6.3-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libhiredis-dev pkg-config \
+RUN apt-get update && apt-get install -y --no-install-recommends libhiredis-dev libphonenumber-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 # Resolve first so dependency fetching is cached apart from source changes.
@@ -17,11 +17,12 @@ RUN swift build -c release --static-swift-stdlib --product marketplace \
 
 # Run stage: only the runtime libraries.
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libhiredis0.14 ca-certificates tzdata curl \
+RUN apt-get update && apt-get install -y --no-install-recommends libhiredis0.14 libphonenumber8 ca-certificates tzdata curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /app --shell /usr/sbin/nologin marketplace
 WORKDIR /app
 COPY --from=build --chown=marketplace:marketplace /staging /app
+COPY --chown=marketplace:marketplace pipelines.yaml /app/pipelines.yaml
 USER marketplace
 ENV SERVER_HOST=0.0.0.0 SERVER_PORT=8080 LOG_FORMAT=json
 EXPOSE 8080

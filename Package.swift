@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // hiredis from Debian's libhiredis-dev, found through pkg-config.
@@ -90,16 +91,44 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A Nango connection into its company and sealed credentials: shared by the OAuth flow and the pipeline's jobs.
+        .target(
+            name: "Connections",
+            dependencies: [
+                "MarketplaceCore", "Storage", "Nango",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Nango's webhooks into the durable inbox (and, next, the OAuth flow).
         .target(
             name: "Ingest",
             dependencies: [
-                "MarketplaceCore", "Storage", "Nango",
+                "MarketplaceCore", "Storage", "Nango", "Connections",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // libphonenumber (Debian's libphonenumber-dev) behind a C face: Swift's C++ interop crashes on its headers.
+        .target(
+            name: "CPhoneNumber",
+            linkerSettings: [.linkedLibrary("phonenumber")]
+        ),
+        // pipelines.yaml, the stages, the job queue and its workers, sync checkpoints, scheduled jobs.
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "MarketplaceCore", "Storage", "Nango", "Redis", "CPhoneNumber", "Connections",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -111,6 +140,8 @@ let package = Package(
                 "Storage",
                 "Redis",
                 "Ingest",
+                "Connections",
+                "Pipeline",
                 "Nango",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -191,6 +222,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "Pipeline", "Storage", "Nango", "MarketplaceCore", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServerTests",
             dependencies: [
                 "Server", "TestSupport",
@@ -201,11 +242,12 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                "Storage", "MarketplaceCore", "Ingest", "Nango", "NangoEmulator",
+                "Storage", "MarketplaceCore", "Ingest", "Nango", "NangoEmulator", "Pipeline",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

@@ -7,6 +7,7 @@ packages=(
   postgresql postgresql-contrib   # PostgreSQL 15 server and pgbench
   redis-server redis-tools        # Redis 7 server and redis-cli / redis-benchmark
   libhiredis-dev pkg-config       # the Redis client library, found through pkg-config
+  libphonenumber-dev              # phone numbers to E.164 (through the CPhoneNumber shim)
   wrk                             # HTTP load for `make bench`
   curl ca-certificates
 )

@@ -59,7 +59,7 @@ import TestSupport
 
     @Test func readinessFailsFastWhenPostgresIsUnreachable() async throws {
         let dependencies = try await TestApp.dependencies(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none"])
-        let app = buildApplication(dependencies, port: 0, migrateOnStart: false)
+        let app = buildApplication(dependencies, port: 0, migrateOnStart: false, backgroundJobs: false)
         try await app.test(.router) { client in
             for path in ["/health/ready", "/health/detailed"] {
                 let start = ContinuousClock.now
@@ -81,7 +81,7 @@ import TestSupport
 
     @Test func readinessWaitsForMigrationsAndTheMigrationServiceAppliesThem() async throws {
         try await TestDatabase.with { database in
-            let unmigrated = buildApplication(try await TestApp.dependencies(database: database), port: 0, migrateOnStart: false)
+            let unmigrated = buildApplication(try await TestApp.dependencies(database: database), port: 0, migrateOnStart: false, backgroundJobs: false)
             try await unmigrated.test(.router) { client in
                 try await client.execute(uri: "/health/ready", method: .get) { response in
                     #expect(response.status == .serviceUnavailable)
@@ -90,7 +90,7 @@ import TestSupport
                     #expect(postgres?["error"] as? String == "migrations pending")
                 }
             }
-            let migrating = buildApplication(try await TestApp.dependencies(database: database), port: 0, migrateOnStart: true)
+            let migrating = buildApplication(try await TestApp.dependencies(database: database), port: 0, migrateOnStart: true, backgroundJobs: false)
             try await migrating.test(.router) { client in
                 var status = HTTPResponse.Status.serviceUnavailable
                 for _ in 0..<100 where status != .ok {

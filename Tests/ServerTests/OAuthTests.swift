@@ -37,7 +37,7 @@ import TestSupport
                     var values = overrides
                     values["NANGO_BASE_URL"] = nangoURL
                     values["NANGO_SECRET_KEY"] = nangoKey
-                    let app = buildApplication(try await TestApp.dependencies(values, database: database), port: 0, migrateOnStart: false)
+                    let app = buildApplication(try await TestApp.dependencies(values, database: database), port: 0, migrateOnStart: false, backgroundJobs: false)
                     try await app.test(.router) { api in
                         try await body(api, emulator, nangoURL) { sql in
                             try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger)

@@ -28,7 +28,7 @@ enum TestApp {
             try await Database.running(database) { client in
                 _ = try await Migrator(migrations: try Migration.bundled()).migrate(client, logger: TestEnvironment.logger)
             }
-            let app = buildApplication(try await dependencies(overrides, database: database), port: 0, migrateOnStart: false)
+            let app = buildApplication(try await dependencies(overrides, database: database), port: 0, migrateOnStart: false, backgroundJobs: false)
             return try await app.test(setup, body)
         }
     }

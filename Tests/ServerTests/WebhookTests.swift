@@ -32,7 +32,7 @@ import TestSupport
         try await TestDatabase.with { database in
             try await Database.running(database) { client in
                 _ = try await Migrator(migrations: try Migration.bundled()).migrate(client, logger: TestEnvironment.logger)
-                let app = buildApplication(try await TestApp.dependencies(overrides, database: database), port: 0, migrateOnStart: false)
+                let app = buildApplication(try await TestApp.dependencies(overrides, database: database), port: 0, migrateOnStart: false, backgroundJobs: false)
                 try await app.test(.router) { testClient in
                     try await body(testClient) { table in
                         try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(table)"), logger: TestEnvironment.logger)[0]
@@ -179,7 +179,7 @@ import TestSupport
 
     @Test func postgresDownIs503QuicklyAndTheRetryIsStoredOnce() async throws {
         let down = buildApplication(
-            try await TestApp.dependencies(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none"]), port: 0, migrateOnStart: false)
+            try await TestApp.dependencies(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none"]), port: 0, migrateOnStart: false, backgroundJobs: false)
         try await down.test(.router) { client in
             let start = ContinuousClock.now
             try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(Self.syncBody), body: ByteBuffer(string: Self.syncBody)) { response in

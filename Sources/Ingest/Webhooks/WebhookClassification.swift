@@ -119,12 +119,3 @@ public struct WebhookClassification: Sendable, Equatable {
         "sha256:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
     }
 }
-
-/// Job kinds Ingest enqueues; the pipeline's workers run them.
-public enum JobKind {
-    public static let connectionUpsert = "connection.upsert"
-    public static let connectionRefreshFailed = "connection.refresh_failed"
-    public static let connectionDisconnected = "connection.disconnected"
-    public static let sync = "sync.run"
-    public static let forward = "forward.received"
-}

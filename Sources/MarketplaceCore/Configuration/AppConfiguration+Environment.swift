@@ -29,6 +29,20 @@ extension AppConfiguration {
             publicURL: readURL(&env, "PUBLIC_URL") ?? "http://127.0.0.1:\(http.port)"
         )
         let logs = readLogs(&env)
+        let day = 86_400
+        let jobs = Jobs(
+            workers: env.integer("WORKER_COUNT", default: 2, in: 0...64),
+            lease: env.seconds("JOB_LEASE_SECONDS", default: 30, in: 5...3600),
+            reconcileInterval: env.seconds("RECONCILE_INTERVAL", default: 900, in: 5...86_400),
+            syncMaxAge: env.seconds("SYNC_MAX_AGE", default: 3600, in: 1...30 * day),
+            credentialRefreshInterval: env.seconds("CREDENTIAL_REFRESH_INTERVAL", default: 3600, in: 5...day),
+            refreshWindow: env.seconds("TOKEN_REFRESH_WINDOW", default: 7200, in: 60...7 * day),
+            cleanupInterval: env.seconds("CLEANUP_INTERVAL", default: day, in: 60...7 * day),
+            inboxRetention: env.seconds("RETENTION_WEBHOOK_EVENTS", default: 30 * day, in: 3600...3650 * day),
+            jobsRetention: env.seconds("RETENTION_JOBS", default: 7 * day, in: 3600...3650 * day),
+            runsRetention: env.seconds("RETENTION_PIPELINE_RUNS", default: 30 * day, in: 3600...3650 * day),
+            pipelinesReloadInterval: env.seconds("PIPELINES_RELOAD_INTERVAL", default: 2, in: 1...3600)
+        )
         let warnings = ["NANGO_CLIENT_ID", "NANGO_CLIENT_SECRET"].filter { env.raw($0) != nil }.map {
             "\($0) is ignored: Nango keeps each integration's OAuth client credentials in its own settings"
         }
@@ -40,7 +54,7 @@ extension AppConfiguration {
         return AppConfiguration(
             database: database, redis: redis, nango: nango, security: security, http: http,
             rateLimit: rateLimit, oauth: oauth, cacheDefaultTTL: cacheTTL, logs: logs,
-            pipelinesFile: env.string("PIPELINES_FILE", default: "pipelines.yaml"), warnings: warnings
+            pipelinesFile: env.string("PIPELINES_FILE", default: "pipelines.yaml"), jobs: jobs, warnings: warnings
         )
     }
 

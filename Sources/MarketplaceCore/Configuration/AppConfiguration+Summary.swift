@@ -30,6 +30,11 @@ extension AppConfiguration {
             ("log.level", logs.level.rawValue),
             ("log.format", logs.format.rawValue),
             ("pipelines_file", pipelinesFile),
+            ("jobs.workers", "\(jobs.workers)"),
+            ("jobs.lease", "\(jobs.lease)"),
+            ("jobs.reconcile", "every \(jobs.reconcileInterval), pairs older than \(jobs.syncMaxAge)"),
+            ("jobs.credential_refresh", "every \(jobs.credentialRefreshInterval), tokens expiring within \(jobs.refreshWindow)"),
+            ("jobs.cleanup", "every \(jobs.cleanupInterval)"),
         ]
     }
 }

@@ -110,6 +110,30 @@ public struct AppConfiguration: Sendable {
         public var debug: Bool
     }
 
+    /// The pipeline's workers and scheduled jobs.
+    public struct Jobs: Sendable, Equatable {
+        public var workers: Int
+        public var lease: Duration
+        public var reconcileInterval: Duration
+        /// A (connection, model) not synced for this long is synced by reconciliation.
+        public var syncMaxAge: Duration
+        public var credentialRefreshInterval: Duration
+        /// Tokens expiring within this window are refreshed ahead of time.
+        public var refreshWindow: Duration
+        public var cleanupInterval: Duration
+        public var inboxRetention: Duration
+        public var jobsRetention: Duration
+        public var runsRetention: Duration
+        /// How often the pipelines file is checked for edits.
+        public var pipelinesReloadInterval: Duration
+
+        public static let standard = Jobs(
+            workers: 2, lease: .seconds(30), reconcileInterval: .seconds(900), syncMaxAge: .seconds(3600),
+            credentialRefreshInterval: .seconds(3600), refreshWindow: .seconds(7200), cleanupInterval: .seconds(86_400),
+            inboxRetention: .seconds(30 * 86_400), jobsRetention: .seconds(7 * 86_400), runsRetention: .seconds(30 * 86_400),
+            pipelinesReloadInterval: .seconds(2))
+    }
+
     public var database: Database
     public var redis: Redis
     public var nango: Nango
@@ -120,6 +144,7 @@ public struct AppConfiguration: Sendable {
     public var cacheDefaultTTL: Duration
     public var logs: Logs
     public var pipelinesFile: String
+    public var jobs: Jobs = .standard
     /// Settings that are accepted but have no effect, said once at start-up.
     public var warnings: [String]
 }

@@ -34,7 +34,7 @@ public enum NangoError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Worth another attempt: the same request may succeed later.
-    var isTransient: Bool {
+    public var isTransient: Bool {
         switch self {
         case .server, .transport, .timeout, .rateLimited: true
         default: false

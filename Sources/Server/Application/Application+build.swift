@@ -16,7 +16,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     }
     let checker = HealthChecker(
         database: dependencies.database, redis: dependencies.redis, migrator: dependencies.migrator,
-        startedAt: dependencies.startedAt, logger: dependencies.logger
+        startedAt: dependencies.startedAt, pipelines: dependencies.pipelines, logger: dependencies.logger
     )
     HealthController(checker: checker).register(on: router)
     AuthController(
@@ -38,7 +38,8 @@ func buildApplication(
     _ dependencies: Dependencies,
     host: String? = nil,
     port: Int? = nil,
-    migrateOnStart: Bool = true
+    migrateOnStart: Bool = true,
+    backgroundJobs: Bool = true
 ) -> some ApplicationProtocol {
     let http = dependencies.configuration.http
     var application = Application(
@@ -51,6 +52,10 @@ func buildApplication(
         application.addServices(
             MigrationService(database: dependencies.database, migrator: dependencies.migrator, logger: dependencies.logger)
         )
+    }
+    // After the pools: on shutdown they stop first (reverse order), finishing their page and releasing leases.
+    if backgroundJobs {
+        application.addServices(dependencies.pipelineServices())
     }
     return application
 }

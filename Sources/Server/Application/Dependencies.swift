@@ -1,12 +1,15 @@
 import CoreMetrics
+import ServiceLifecycle
 import Foundation
 import Ingest
 import Nango
 import Logging
+import Pipeline
 import MarketplaceCore
 import Prometheus
 import Redis
 import Storage
+import Connections
 
 /// What the routes and services share, built once per process (or per test).
 struct Dependencies: Sendable {
@@ -20,6 +23,7 @@ struct Dependencies: Sendable {
     let nango: NangoClient
     let importer: ConnectionImporter
     let tokens: TokenIssuer
+    let pipelines: PipelineRegistry
     let startedAt: Date
     let logger: Logger
 
@@ -43,7 +47,36 @@ struct Dependencies: Sendable {
         self.importer = ConnectionImporter(
             nango: nango, database: database, cipher: try CredentialCipher(base64Key: configuration.security.tokenEncryptionKey.value))
         self.tokens = await TokenIssuer(secret: configuration.security.jwtSecret.value, lifetime: configuration.oauth.tokenTTL)
+        // A file with errors at start leaves no pipeline running (syncs wait) but the service up: webhooks
+        // are still accepted, and health shows the errors until the file is fixed and reloads.
+        self.pipelines = PipelineRegistry(path: configuration.pipelinesFile)
+        if case .failure(let errors) = pipelines.reload() {
+            logger.error("pipelines file has errors; no pipeline runs until it is fixed", metadata: [
+                "file": "\(configuration.pipelinesFile)", "errors": "\(errors.diagnostics.map(\.description))",
+            ])
+        }
         self.startedAt = Date()
         self.logger = logger
+    }
+
+    /// The pipeline's workers, scheduler and file watcher.
+    func pipelineServices() -> [any Service] {
+        let jobs = configuration.jobs
+        let cache = RedisCacheInvalidator(redis: redis, logger: logger)
+        let handlers: [any JobHandler] = [
+            SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, cache: cache, logger: logger),
+            ConnectionUpsertHandler(importer: importer, database: database, registry: pipelines, logger: logger),
+            ConnectionStatusHandler(database: database, logger: logger),
+            ForwardHandler(database: database, registry: pipelines, logger: logger),
+        ]
+        var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, logger: logger)]
+        if jobs.workers > 0 {
+            services.append(JobWorkerService(
+                database: database, handlers: handlers, configuration: .init(concurrency: jobs.workers, lease: jobs.lease),
+                retryPolicy: { [pipelines] in pipelines.current?.defaults.retry ?? .standard }, logger: logger))
+        }
+        services.append(SchedulerService(
+            database: database, tasks: ScheduledTasks.standard(database: database, registry: pipelines, configuration: jobs), logger: logger))
+        return services
     }
 }

@@ -6,6 +6,7 @@ import Logging
 import MarketplaceCore
 import Nango
 import Storage
+import Connections
 
 /// The seed's OAuth endpoints: start a Nango connect session, the callback the front end sends the
 /// user to after Nango's Connect UI, and the direct exchange of a connection for a company token.

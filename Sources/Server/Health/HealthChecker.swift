@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MarketplaceCore
+import Pipeline
 import PostgresNIO
 import Redis
 import Storage
@@ -12,6 +13,7 @@ struct HealthChecker: Sendable {
     let redis: RedisClient
     let migrator: Migrator
     let startedAt: Date
+    let pipelines: PipelineRegistry?
     let logger: Logger
     var postgresTimeout: Duration = .milliseconds(1500)
 
@@ -26,13 +28,24 @@ struct HealthChecker: Sendable {
         async let postgres = checkPostgres()
         async let redis = checkRedis()
         let checks = await ["postgres": postgres, "redis": redis]
+        let pipelines = pipelinesReport()
         let status: HealthReport.Status =
-            checks["postgres"]?.status != "up" ? .down : checks["redis"]?.status != "up" ? .degraded : .ok
+            checks["postgres"]?.status != "up" ? .down
+            : checks["redis"]?.status != "up" || pipelines?.status == "error" ? .degraded : .ok
         return HealthReport(
             status: status, version: MarketplaceVersion.current,
             uptimeSeconds: Int(Date().timeIntervalSince(startedAt)),
-            startedAt: startedAt.formatted(.iso8601), checks: checks
+            startedAt: startedAt.formatted(.iso8601), checks: checks, pipelines: pipelines
         )
+    }
+
+    func pipelinesReport() -> HealthReport.Pipelines? {
+        guard let pipelines else { return nil }
+        let snapshot = pipelines.snapshot
+        return HealthReport.Pipelines(
+            status: snapshot.lastError == nil && snapshot.current != nil ? "ok" : "error", file: pipelines.path,
+            hash: snapshot.current?.hash, count: snapshot.current?.pipelines.count ?? 0,
+            loadedAt: snapshot.loadedAt?.formatted(.iso8601), errors: snapshot.lastError?.diagnostics.map(\.description))
     }
 
     func checkPostgres() async -> HealthReport.Dependency {

@@ -24,14 +24,30 @@ struct HealthReport: Codable, Sendable, Equatable {
         var pending: [String]
     }
 
+    /// The pipelines file in force, and the errors of an edit that was refused.
+    struct Pipelines: Codable, Sendable, Equatable {
+        var status: String              // "ok" | "error" (an edit was refused; the last good version runs)
+        var file: String
+        var hash: String?
+        var count: Int
+        var loadedAt: String?
+        var errors: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case status, file, hash, count, errors
+            case loadedAt = "loaded_at"
+        }
+    }
+
     var status: Status
     var version: String?
     var uptimeSeconds: Int?
     var startedAt: String?
     var checks: [String: Dependency]
+    var pipelines: Pipelines?
 
     enum CodingKeys: String, CodingKey {
-        case status, version, checks
+        case status, version, checks, pipelines
         case uptimeSeconds = "uptime_seconds"
         case startedAt = "started_at"
     }

@@ -66,3 +66,68 @@ public enum CompaniesTable {
         throw StorageError.noRowReturned("companies upsert")
     }
 }
+
+extension CompaniesTable {
+    public static func find(connectionId: String, on connection: PostgresConnection, logger: Logger) async throws -> CompanyRecord? {
+        let rows = try await connection.query("SELECT \(unescaped: columns) FROM companies WHERE connection_id = \(connectionId)", logger: logger)
+        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
+            return CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
+                                 name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8)
+        }
+        return nil
+    }
+
+    /// A status change from Nango (refresh failed, disconnected), with the reason kept.
+    public static func setStatus(
+        connectionId: String, status: String, reason: String?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let rows = try await connection.query("""
+            UPDATE companies SET status = \(status), status_reason = \(reason),
+                   status_changed_at = CASE WHEN status <> \(status) THEN now() ELSE status_changed_at END, updated_at = now()
+            WHERE connection_id = \(connectionId)
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// The profile of a connection's company from a pipeline with target `companies`; an older version never wins.
+    public static func updateProfile(
+        companyId: UUID, columns: [(name: String, sqlType: String, value: String)], sourceUpdatedAt: String, raw: String,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        var bindings = PostgresBindings()
+        bindings.append(companyId)
+        bindings.append(sourceUpdatedAt)
+        bindings.append(raw)
+        var assignments: [String] = []
+        for (index, column) in columns.enumerated() {
+            precondition(column.name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" })
+            assignments.append("\(column.name) = NULLIF($\(index + 4), '')::\(column.sqlType)")
+            bindings.append(column.value)
+        }
+        let sql = """
+            UPDATE companies SET source_updated_at = $2::timestamptz, raw = $3::jsonb, last_synced_at = now(), updated_at = now()\(assignments.map { ", " + $0 }.joined())
+            WHERE id = $1 AND (source_updated_at IS NULL OR source_updated_at <= $2::timestamptz)
+            RETURNING id
+            """
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    public static func markSynced(companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE companies SET last_synced_at = now() WHERE id = \(companyId)", logger: logger)
+    }
+
+    /// Active companies, for reconciliation and credential refresh.
+    public static func active(on connection: PostgresConnection, logger: Logger) async throws -> [CompanyRecord] {
+        let rows = try await connection.query("SELECT \(unescaped: columns) FROM companies WHERE status = 'active' ORDER BY id", logger: logger)
+        var companies: [CompanyRecord] = []
+        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
+            companies.append(CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
+                                           name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8))
+        }
+        return companies
+    }
+}

@@ -5,7 +5,7 @@ import Nango
 import Storage
 
 /// Fetches a connection from Nango and stores its company and sealed credentials in one transaction.
-/// Used by `exchange`, the OAuth callback and (next) the pipeline's `connection.upsert` job.
+/// Used by `exchange`, the OAuth callback and the pipeline's connection jobs.
 public struct ConnectionImporter: Sendable {
     let nango: NangoClient
     let database: Database
@@ -25,8 +25,9 @@ public struct ConnectionImporter: Sendable {
         return nil
     }
 
-    public func fetch(connectionId: String, integrationId: String) async throws(NangoError) -> NangoConnection {
-        try await nango.connection(connectionId, providerConfigKey: integrationId, includeRefreshToken: true)
+    /// `forceRefresh` asks Nango to refresh the token now (the scheduled refresh of tokens about to expire).
+    public func fetch(connectionId: String, integrationId: String, forceRefresh: Bool = false) async throws(NangoError) -> NangoConnection {
+        try await nango.connection(connectionId, providerConfigKey: integrationId, forceRefresh: forceRefresh, includeRefreshToken: true)
     }
 
     public func store(_ connection: NangoConnection, logger: Logger) async throws -> CompanyRecord {

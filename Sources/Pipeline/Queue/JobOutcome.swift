@@ -1,0 +1,45 @@
+import Storage
+import Foundation
+
+/// How a job run ended, as the worker records it.
+public enum JobOutcome: Sendable, Equatable {
+    case succeeded
+    /// Give the job back without spending an attempt: shutdown, or a wait Nango asked for.
+    case released(runAt: Date?, note: String?)
+}
+
+/// Errors a handler throws to steer the retry.
+public enum JobError: Error, Sendable, CustomStringConvertible {
+    /// Retrying cannot help (a malformed payload, a connection Nango does not know): dead at once.
+    case permanent(String)
+    /// Retry no sooner than this (Nango's `Retry-After`).
+    case retryAfter(Duration, String)
+    /// The lease was lost: another worker owns the job now.
+    case leaseLost
+
+    public var description: String {
+        switch self {
+        case .permanent(let reason): return reason
+        case .retryAfter(let delay, let reason): return "\(reason) (retry after \(delay))"
+        case .leaseLost: return "lease lost: another worker took the job over"
+        }
+    }
+}
+
+/// What a handler may ask of the worker running it.
+public struct JobContext: Sendable {
+    public let job: Storage.ClaimedJob
+    /// True once the service is shutting down: finish the current page, then return `.released`.
+    public let isStopping: @Sendable () -> Bool
+
+    public init(job: Storage.ClaimedJob, isStopping: @escaping @Sendable () -> Bool) {
+        self.job = job
+        self.isStopping = isStopping
+    }
+}
+
+/// Runs one kind of job.
+public protocol JobHandler: Sendable {
+    var kinds: [String] { get }
+    func run(_ context: JobContext) async throws -> JobOutcome
+}

@@ -1,0 +1,221 @@
+import Foundation
+import Logging
+import Metrics
+import PostgresNIO
+import ServiceLifecycle
+import Storage
+import Synchronization
+
+/// Claims jobs from the `jobs` table and runs them, up to `concurrency` at once. Wakes on `LISTEN jobs`
+/// (a trigger notifies on insert and re-queue) and on a poll; on graceful shutdown it claims nothing
+/// more, lets running jobs finish their current page and release their leases, then returns.
+public final class JobWorkerService: Service {
+    public struct Configuration: Sendable {
+        public var concurrency: Int
+        public var lease: Duration
+        public var pollInterval: Duration
+
+        public init(concurrency: Int = 2, lease: Duration = .seconds(30), pollInterval: Duration = .seconds(1)) {
+            self.concurrency = concurrency
+            self.lease = lease
+            self.pollInterval = pollInterval
+        }
+    }
+
+    let database: Database
+    let handlers: [String: any JobHandler]
+    let configuration: Configuration
+    let retryPolicy: @Sendable () -> RetryPolicy
+    let logger: Logger
+    public let owner: String
+    let stopping = StopFlag()
+
+    final class StopFlag: Sendable {
+        let flag = Atomic<Bool>(false)
+        var isSet: Bool { flag.load(ordering: .acquiring) }
+        func set() { flag.store(true, ordering: .releasing) }
+    }
+
+    enum Event: Sendable { case wake, finished, stop }
+
+    public init(
+        database: Database, handlers: [any JobHandler], configuration: Configuration,
+        retryPolicy: @escaping @Sendable () -> RetryPolicy = { .standard }, logger: Logger
+    ) {
+        self.database = database
+        var byKind: [String: any JobHandler] = [:]
+        for handler in handlers { for kind in handler.kinds { byKind[kind] = handler } }
+        self.handlers = byKind
+        self.configuration = configuration
+        self.retryPolicy = retryPolicy
+        self.logger = logger
+        self.owner = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    public func run() async throws {
+        let (events, emit) = AsyncStream.makeStream(of: Event.self)
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await self.listen(emit) }
+                group.addTask { await self.tick(emit) }
+                var running = 0
+                emit.yield(.wake)
+                for await event in events {
+                    if event == .finished { running -= 1 }
+                    if stopping.isSet {
+                        if running == 0 { break }
+                        continue
+                    }
+                    while running < configuration.concurrency, !stopping.isSet, let job = await claim() {
+                        running += 1
+                        group.addTask {
+                            await self.execute(job)
+                            emit.yield(.finished)
+                        }
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stopping.set()
+            emit.yield(.stop)
+        }
+        logger.info("job workers stopped", metadata: ["owner": "\(owner)"])
+    }
+
+    /// Wakes the dispatcher on each notification; reconnects when the connection drops.
+    func listen(_ emit: AsyncStream<Event>.Continuation) async {
+        while !Task.isCancelled {
+            do {
+                try await database.client.withConnection { connection in
+                    let notifications = try await connection.listen("jobs")
+                    for try await _ in notifications { emit.yield(.wake) }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("job notifications interrupted; listening again shortly", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// The poll, and the reaper of leases whose worker vanished.
+    func tick(_ emit: AsyncStream<Event>.Continuation) async {
+        var ticks = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.pollInterval)
+            ticks += 1
+            if ticks % 5 == 0 {
+                do {
+                    let reaped = try await database.withConnection { db in try await JobsTable.reapExpiredLeases(maxAttempts: retryPolicy().maxAttempts, on: db, logger: logger) }
+                    if reaped > 0 {
+                        Counter(label: "jobs_leases_expired_total").increment(by: reaped)
+                        logger.warning("took back jobs whose lease expired", metadata: ["count": "\(reaped)"])
+                    }
+                } catch {
+                    logger.debug("lease reaper skipped a round", metadata: ["error": "\(error)"])
+                }
+            }
+            emit.yield(.wake)
+        }
+    }
+
+    func claim() async -> ClaimedJob? {
+        do {
+            return try await database.withConnection { db in
+                try await JobsTable.claim(owner: owner, lease: configuration.lease, on: db, logger: logger)
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            return nil   // another worker took a job of the same key at the same moment
+        } catch {
+            logger.warning("claiming a job failed", metadata: ["error": "\(String(reflecting: error))"])
+            return nil
+        }
+    }
+
+    func execute(_ job: ClaimedJob) async {
+        var logger = self.logger
+        logger[metadataKey: "job_id"] = "\(job.id)"
+        logger[metadataKey: "job_kind"] = "\(job.kind)"
+        let started = ContinuousClock.now
+        let result: Result<JobOutcome, any Error>
+        if let handler = handlers[job.kind] {
+            let context = JobContext(job: job, isStopping: { [stopping] in stopping.isSet })
+            result = await withLease(job) { try await handler.run(context) }
+        } else {
+            result = .failure(JobError.permanent("no handler for job kind '\(job.kind)'"))
+        }
+        var outcome = "unrecorded"
+        do {
+            switch result {
+            case .success(.succeeded):
+                outcome = "succeeded"
+                try await database.withConnection { db in try await JobsTable.succeed(id: job.id, owner: owner, on: db, logger: logger) }
+            case .success(.released(let runAt, let note)):
+                outcome = "released"
+                try await database.withConnection { db in
+                    try await JobsTable.release(id: job.id, owner: owner, runAt: runAt, note: note, on: db, logger: logger)
+                }
+            case .failure(JobError.leaseLost):
+                outcome = "lease_lost"
+                logger.warning("lease lost; the job belongs to another worker now")
+            case .failure(let error):
+                let policy = retryPolicy()
+                let retryAt: Date?
+                switch error {
+                case JobError.permanent: retryAt = nil
+                case _ where job.attempts >= min(job.maxAttempts, policy.maxAttempts): retryAt = nil
+                case JobError.retryAfter(let delay, _): retryAt = Date().addingTimeInterval(Self.seconds(delay))
+                default: retryAt = Date().addingTimeInterval(Self.seconds(Backoff.delay(attempt: job.attempts, policy: policy)))
+                }
+                let status = try await database.withConnection { db in
+                    try await JobsTable.fail(id: job.id, owner: owner, error: String(describing: error), retryAt: retryAt, on: db, logger: logger)
+                }
+                outcome = status ?? "failed"
+                logger.warning("job failed", metadata: [
+                    "error": "\(error)", "attempt": "\(job.attempts)", "status": "\(status ?? "?")",
+                    "retry_at": "\(retryAt.map { Timestamps.format($0) } ?? "never")",
+                ])
+            }
+        } catch {
+            // The lease runs out and the reaper puts the job back: nothing is lost.
+            logger.error("recording a job's outcome failed", metadata: ["error": "\(String(reflecting: error))"])
+        }
+        Counter(label: "jobs_processed_total", dimensions: [("kind", job.kind), ("outcome", outcome)]).increment()
+        Timer(label: "job_duration_seconds", dimensions: [("kind", job.kind)]).record(duration: ContinuousClock.now - started)
+    }
+
+    /// Runs `body` while renewing the job's lease; losing the lease cancels it.
+    func withLease(_ job: ClaimedJob, _ body: @escaping @Sendable () async throws -> JobOutcome) async -> Result<JobOutcome, any Error> {
+        await withTaskGroup(of: Result<JobOutcome, any Error>?.self) { group in
+            group.addTask {
+                do { return .success(try await body()) } catch { return .failure(error) }
+            }
+            group.addTask {
+                let interval = self.configuration.lease / 3
+                while !Task.isCancelled {
+                    do {
+                        try await Task.sleep(for: interval)
+                        let held = try await self.database.withConnection { db in
+                            try await JobsTable.renewLease(id: job.id, owner: self.owner, lease: self.configuration.lease, on: db, logger: self.logger)
+                        }
+                        if !held { return .failure(JobError.leaseLost) }
+                    } catch is CancellationError {
+                        return nil
+                    } catch {
+                        // Postgres is unreachable: keep trying until the lease would lapse anyway.
+                        self.logger.debug("lease renewal failed", metadata: ["error": "\(error)"])
+                    }
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .failure(CancellationError())
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

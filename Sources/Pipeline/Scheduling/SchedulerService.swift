@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import Metrics
+import ServiceLifecycle
+import Storage
+
+/// Scheduled jobs, safe with several instances: each tick, every instance tries to claim each due task
+/// in `scheduled_tasks`; one wins, runs it and the rest wait for the next run.
+public final class SchedulerService: Service {
+    public struct Task: Sendable {
+        public var name: String
+        public var interval: Duration
+        public var body: @Sendable (Logger) async throws -> String
+
+        public init(name: String, interval: Duration, body: @escaping @Sendable (Logger) async throws -> String) {
+            self.name = name
+            self.interval = interval
+            self.body = body
+        }
+    }
+
+    let database: Database
+    let tasks: [Task]
+    let tick: Duration
+    let logger: Logger
+
+    public init(database: Database, tasks: [Task], tick: Duration = .seconds(5), logger: Logger) {
+        self.database = database
+        self.tasks = tasks
+        self.tick = tick
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Swift.Task.isCancelled, !Swift.Task.isShuttingDownGracefully {
+            await runDueTasks()
+            try? await Swift.Task.sleep(for: tick)
+        }
+    }
+
+    /// One round: claims and runs each due task. Public for tests and `make bench`.
+    public func runDueTasks() async {
+        for task in tasks {
+            do {
+                let claimed = try await database.withConnection { db in
+                    try await ScheduledTasksTable.claim(name: task.name, every: task.interval, on: db, logger: self.logger)
+                }
+                guard claimed else { continue }
+                var logger = self.logger
+                logger[metadataKey: "task"] = "\(task.name)"
+                let summary: String
+                do {
+                    summary = try await task.body(logger)
+                    try await database.withConnection { db in
+                        try await ScheduledTasksTable.finish(name: task.name, outcome: "succeeded", error: nil, on: db, logger: logger)
+                    }
+                    Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", "succeeded")]).increment()
+                    logger.info("scheduled task ran", metadata: ["summary": "\(summary)"])
+                } catch {
+                    Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", "failed")]).increment()
+                    logger.warning("scheduled task failed", metadata: ["error": "\(error)"])
+                    try? await database.withConnection { db in
+                        try await ScheduledTasksTable.finish(name: task.name, outcome: "failed", error: "\(error)", on: db, logger: logger)
+                    }
+                }
+            } catch {
+                logger.debug("scheduler could not reach Postgres this round", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// The scheduled tasks the pipeline ships.
+public enum ScheduledTasks {
+    public static let reconcile = "reconcile"
+    public static let credentialRefresh = "credential_refresh"
+    public static let cleanup = "cleanup"
+
+    public static func standard(
+        database: Database, registry: PipelineRegistry, configuration: AppConfiguration.Jobs
+    ) -> [SchedulerService.Task] {
+        [
+            .init(name: reconcile, interval: configuration.reconcileInterval) { logger in
+                guard let set = registry.current else { return "no pipelines loaded" }
+                let sources = set.sources
+                let count = try await database.withConnection { db in
+                    try await JobsTable.enqueueStaleSyncs(
+                        integrations: sources.map(\.integration), models: sources.map(\.model), maxAge: configuration.syncMaxAge,
+                        maxAttempts: set.defaults.retry.maxAttempts, on: db, logger: logger)
+                }
+                Counter(label: "reconcile_syncs_enqueued_total").increment(by: count)
+                return "\(count) sync(s) enqueued"
+            },
+            .init(name: credentialRefresh, interval: configuration.credentialRefreshInterval) { logger in
+                let ids = try await database.withConnection { db in
+                    try await JobsTable.enqueueCredentialRefreshes(within: configuration.refreshWindow, all: false, on: db, logger: logger)
+                }
+                return "\(ids.count) refresh job(s) enqueued"
+            },
+            .init(name: cleanup, interval: configuration.cleanupInterval) { logger in
+                try await database.withConnection { db in
+                    let events = try await WebhookEventsTable.deleteHandled(olderThan: configuration.inboxRetention, on: db, logger: logger)
+                    let jobs = try await JobsTable.deleteFinished(olderThan: configuration.jobsRetention, on: db, logger: logger)
+                    let runs = try await PipelineRunsTable.deleteFinished(olderThan: configuration.runsRetention, on: db, logger: logger)
+                    return "deleted \(events) event(s), \(jobs) job(s), \(runs) run(s)"
+                }
+            },
+        ]
+    }
+}

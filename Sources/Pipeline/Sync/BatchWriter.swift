@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import PostgresNIO
+import Storage
+
+/// Writes a processed page: bulk upsert, soft deletes, quarantine; one statement each, whatever the page size.
+enum BatchWriter {
+    struct Written: Sendable {
+        var totals = PipelineRunsTable.Totals()
+    }
+
+    static func sqlType(_ type: TargetField.ValueType) -> String {
+        switch type {
+        case .text, .email, .phone, .country, .currency: return "text"
+        case .decimal: return "numeric"
+        case .double: return "float8"
+        case .boolean: return "boolean"
+        case .timestamp: return "timestamptz"
+        }
+    }
+
+    static func resourceRows(_ rows: [TargetRow], schema: TargetSchema) -> ResourceRows {
+        var result = ResourceRows()
+        result.externalIds = rows.map(\.externalId)
+        result.sourceUpdatedAt = rows.map { Timestamps.format($0.sourceUpdatedAt) }
+        result.contentHashes = rows.map(\.contentHash)
+        result.raw = rows.map(\.raw)
+        for field in schema.fields where field.name != "external_id" {
+            result.columns.append(ResourceRows.Column(
+                name: field.column, sqlType: sqlType(field.type), values: rows.map { $0.values[field.name]?.databaseText ?? "" }))
+        }
+        return result
+    }
+
+    static func quarantineRows(_ records: [QuarantinedRecord]) -> QuarantineRows {
+        var rows = QuarantineRows()
+        for record in records {
+            rows.externalIds.append(record.externalId ?? "")
+            rows.recordKeys.append(record.recordKey)
+            rows.reasons.append(JSONValue.array(record.reasons.map { reason in
+                .object(["field": reason.field.map(JSONValue.string) ?? .null, "message": .string(reason.message)])
+            }).jsonText)
+            rows.raw.append(record.raw)
+        }
+        return rows
+    }
+
+    static func write(
+        _ batch: ProcessedBatch, pipeline: PipelineDefinition, companyId: UUID, connectionId: String, runId: Int64,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Written {
+        var written = Written()
+        written.totals.fetched = batch.fetched
+        written.totals.quarantined = batch.quarantined.count
+        let schema = pipeline.target.schema
+        switch pipeline.target {
+        case .companies:
+            // One company per connection: the most recently modified record is its profile.
+            if let latest = batch.rows.max(by: { $0.sourceUpdatedAt < $1.sourceUpdatedAt }) {
+                let columns = schema.fields.map { field in
+                    (name: field.column, sqlType: sqlType(field.type), value: latest.values[field.name]?.databaseText ?? "")
+                }
+                let updated = try await CompaniesTable.updateProfile(
+                    companyId: companyId, columns: columns, sourceUpdatedAt: Timestamps.format(latest.sourceUpdatedAt), raw: latest.raw,
+                    on: connection, logger: logger)
+                written.totals.upserted = updated ? 1 : 0
+            }
+            written.totals.unchanged = batch.rows.count - written.totals.upserted
+        case .locations, .contacts, .products:
+            let table = ResourceRowsTable.Table(rawValue: pipeline.target.rawValue)!
+            let counts = try await ResourceRowsTable.upsert(
+                resourceRows(batch.rows, schema: schema), into: table, companyId: companyId, on: connection, logger: logger)
+            written.totals.upserted = counts.inserted + counts.updated
+            written.totals.unchanged = batch.rows.count - written.totals.upserted
+            written.totals.deleted = try await ResourceRowsTable.softDelete(
+                externalIds: batch.deletions.map(\.externalId), deletedAt: batch.deletions.map { Timestamps.format($0.deletedAt) },
+                from: table, companyId: companyId, on: connection, logger: logger)
+        }
+        try await QuarantineTable.upsert(
+            quarantineRows(batch.quarantined), pipeline: pipeline.name, companyId: companyId, connectionId: connectionId,
+            model: pipeline.source.model, runId: runId, on: connection, logger: logger)
+        try await QuarantineTable.resolve(
+            recordKeys: batch.rows.map(\.externalId), pipeline: pipeline.name, connectionId: connectionId, on: connection, logger: logger)
+        return written
+    }
+}

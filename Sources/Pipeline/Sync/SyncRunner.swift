@@ -1,0 +1,178 @@
+import Connections
+import Foundation
+import Logging
+import MarketplaceCore
+import Metrics
+import Nango
+import PostgresNIO
+import Storage
+
+/// A sync of one (connection, model): pages Nango's change stream from the checkpoint through every
+/// pipeline that reads the model, each page committed with the checkpoint's advance.
+public struct SyncRunner: JobHandler {
+    let nango: NangoClient
+    let database: Database
+    let registry: PipelineRegistry
+    let importer: ConnectionImporter
+    let cache: any CacheInvalidating
+    let logger: Logger
+
+    public var kinds: [String] { [JobKind.sync] }
+
+    public init(nango: NangoClient, database: Database, registry: PipelineRegistry, importer: ConnectionImporter,
+                cache: any CacheInvalidating, logger: Logger) {
+        self.nango = nango
+        self.database = database
+        self.registry = registry
+        self.importer = importer
+        self.cache = cache
+        self.logger = logger
+    }
+
+    public static func job(connectionId: String, integrationId: String, model: String, reason: String, maxAttempts: Int = 8) -> NewJob {
+        NewJob(kind: JobKind.sync, payload: [
+            "connection_id": .string(connectionId), "integration_id": .string(integrationId), "model": .string(model), "reason": .string(reason),
+        ], concurrencyKey: "sync:\(integrationId):\(connectionId):\(model)", maxAttempts: maxAttempts)
+    }
+
+    public func run(_ context: JobContext) async throws -> JobOutcome {
+        let payload = context.job.payload
+        guard let connectionId = payload["connection_id"]?.string, let integrationId = payload["integration_id"]?.string,
+              let model = payload["model"]?.string else {
+            throw JobError.permanent("sync job payload needs connection_id, integration_id and model")
+        }
+        var logger = self.logger
+        logger[metadataKey: "connection_id"] = "\(connectionId)"
+        logger[metadataKey: "model"] = "\(model)"
+        logger[metadataKey: "job_id"] = "\(context.job.id)"
+        guard let set = registry.current else { throw JobError.retryAfter(.seconds(30), "no valid pipelines file is loaded") }
+        let pipelines = set.subscribers(integration: integrationId, model: model)
+        guard !pipelines.isEmpty else {
+            logger.info("no pipeline reads this model; nothing to do", metadata: ["integration_id": "\(integrationId)"])
+            return .succeeded
+        }
+        let company = try await companyOf(connectionId: connectionId, integrationId: integrationId, logger: logger)
+        guard company.status == "active" else {
+            logger.info("company is not active; sync skipped", metadata: ["status": "\(company.status)"])
+            return .succeeded
+        }
+        let processors = pipelines.map { RecordProcessor(pipeline: $0, versionTag: set.hash) }
+        let started = ContinuousClock.now
+        var runIds: [Int64] = []
+        let checkpoint = try await database.withConnection { db in
+            try await SyncStateTable.markRunStarted(
+                connectionId: connectionId, model: model, integrationId: integrationId, companyId: company.id, on: db, logger: logger)
+            for pipeline in pipelines {
+                runIds.append(try await PipelineRunsTable.start(
+                    pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: connectionId, model: model,
+                    jobId: context.job.id, on: db, logger: logger))
+            }
+            return try await SyncStateTable.checkpoint(connectionId: connectionId, model: model, on: db, logger: logger)
+        }
+        let ids = runIds
+        do {
+            let outcome = try await pagesLoop(
+                context: context, company: company, connectionId: connectionId, integrationId: integrationId, model: model,
+                cursor: checkpoint?.cursor, pageSize: pipelines.map(\.pageSize).min() ?? 500, processors: processors, runIds: ids, logger: logger)
+            try await database.withConnection { db in
+                for id in ids {
+                    try await PipelineRunsTable.finish(runId: id, outcome: outcome == .succeeded ? "succeeded" : "cancelled", error: nil, on: db, logger: logger)
+                }
+                if outcome == .succeeded {
+                    try await SyncStateTable.markSucceeded(connectionId: connectionId, model: model, on: db, logger: logger)
+                    try await CompaniesTable.markSynced(companyId: company.id, on: db, logger: logger)
+                }
+            }
+            Timer(label: "pipeline_sync_duration_seconds", dimensions: [("integration", integrationId), ("model", model)])
+                .record(duration: ContinuousClock.now - started)
+            return outcome
+        } catch {
+            let message = String(describing: error)
+            try? await database.withConnection { db in
+                for id in ids { try await PipelineRunsTable.finish(runId: id, outcome: "failed", error: message, on: db, logger: logger) }
+                try await SyncStateTable.markFailed(connectionId: connectionId, model: model, error: message, on: db, logger: logger)
+            }
+            if case NangoError.rateLimited(let delay) = error { throw JobError.retryAfter(delay, message) }
+            if case NangoError.notFound = error { throw JobError.permanent(message) }
+            throw error
+        }
+    }
+
+    /// The company of a connection; a sync that overtakes the connection's own job imports it first.
+    func companyOf(connectionId: String, integrationId: String, logger: Logger) async throws -> CompanyRecord {
+        if let company = try await database.withConnection({ db in
+            try await CompaniesTable.find(connectionId: connectionId, on: db, logger: logger)
+        }) {
+            return company
+        }
+        do {
+            let connection = try await importer.fetch(connectionId: connectionId, integrationId: integrationId)
+            return try await importer.store(connection, logger: logger)
+        } catch NangoError.notFound {
+            throw JobError.permanent("connection \(connectionId) of \(integrationId) is unknown to Nango")
+        }
+    }
+
+    func pagesLoop(
+        context: JobContext, company: CompanyRecord, connectionId: String, integrationId: String, model: String, cursor: String?,
+        pageSize: Int, processors: [RecordProcessor], runIds: [Int64], logger: Logger
+    ) async throws -> JobOutcome {
+        var query = NangoRecordsQuery(connectionId: connectionId, providerConfigKey: integrationId, model: model, cursor: cursor, limit: pageSize)
+        let targets = Set(processors.map(\.pipeline.target.rawValue))
+        // The next page is fetched while the current one is processed and written.
+        var pending: Task<NangoRecordsPage, any Error>? = Task { [nango, query] in try await nango.recordsPage(query) }
+        defer { pending?.cancel() }
+        var pages = 0
+        while let fetching = pending {
+            let page = try await fetching.value
+            pending = nil
+            if let next = page.nextCursor, !context.isStopping() {
+                query.cursor = next
+                pending = Task { [nango, query] in try await nango.recordsPage(query) }
+            }
+            if !page.records.isEmpty {
+                try await commit(page: page, company: company, connectionId: connectionId, model: model, processors: processors,
+                                 runIds: runIds, logger: logger)
+                await cache.bump(companyId: company.id, resources: targets)
+                pages += 1
+            }
+            if page.nextCursor != nil, context.isStopping() {
+                logger.info("shutting down: sync released after a committed page", metadata: ["pages": "\(pages)"])
+                return .released(runAt: nil, note: "released at shutdown after \(pages) page(s); resumes from the checkpoint")
+            }
+        }
+        logger.debug("sync finished", metadata: ["pages": "\(pages)"])
+        return .succeeded
+    }
+
+    func commit(
+        page: NangoRecordsPage, company: CompanyRecord, connectionId: String, model: String, processors: [RecordProcessor],
+        runIds: [Int64], logger: Logger
+    ) async throws {
+        let records = page.records.map(SourceRecord.init)
+        let batches = processors.map { $0.process(records) }
+        guard let lastCursor = page.records.last?.metadata.cursor else { return }
+        try await database.withTransaction(logger: logger) { db in
+            var fetched = 0, upserted = 0, deleted = 0, quarantined = 0
+            for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
+                let written = try await BatchWriter.write(
+                    batch, pipeline: processor.pipeline, companyId: company.id, connectionId: connectionId, runId: runId, on: db, logger: logger)
+                try await PipelineRunsTable.add(written.totals, to: runId, on: db, logger: logger)
+                fetched = max(fetched, written.totals.fetched)
+                upserted += written.totals.upserted
+                deleted += written.totals.deleted
+                quarantined += written.totals.quarantined
+            }
+            try await SyncStateTable.advance(
+                connectionId: connectionId, model: model, cursor: lastCursor, fetched: fetched, upserted: upserted, deleted: deleted,
+                quarantined: quarantined, on: db, logger: logger)
+        }
+        for (processor, batch) in zip(processors, batches) {
+            let dimensions = [("pipeline", processor.pipeline.name)]
+            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "written")]).increment(by: batch.rows.count)
+            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "deleted")]).increment(by: batch.deletions.count)
+            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "quarantined")]).increment(by: batch.quarantined.count)
+            if batch.droppedValues > 0 { Counter(label: "pipeline_dropped_values_total", dimensions: dimensions).increment(by: batch.droppedValues) }
+        }
+    }
+}

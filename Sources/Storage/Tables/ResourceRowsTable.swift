@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Rows for one of the synced resource tables, column-major: one text array per column, bound as
+/// parameters and expanded with `UNNEST`, so a page is one statement whatever its size.
+public struct ResourceRows: Sendable {
+    public struct Column: Sendable {
+        public var name: String
+        /// The SQL type each text value is cast to; "" stands for NULL.
+        public var sqlType: String
+        public var values: [String]
+
+        public init(name: String, sqlType: String, values: [String]) {
+            self.name = name
+            self.sqlType = sqlType
+            self.values = values
+        }
+    }
+
+    public var externalIds: [String] = []
+    public var sourceUpdatedAt: [String] = []
+    public var contentHashes: [String] = []
+    public var raw: [String] = []
+    public var columns: [Column] = []
+
+    public init() {}
+
+    public var count: Int { externalIds.count }
+}
+
+public struct UpsertCounts: Sendable, Equatable {
+    public var inserted = 0
+    public var updated = 0
+
+    public init(inserted: Int = 0, updated: Int = 0) {
+        self.inserted = inserted
+        self.updated = updated
+    }
+}
+
+/// SQL for `locations`, `contacts` and `products`: the tables the pipeline writes, one shape.
+public enum ResourceRowsTable {
+    public enum Table: String, Sendable, CaseIterable {
+        case locations, contacts, products
+    }
+
+    /// Column names come from the pipeline's fixed target schemas, never from input; values are bound.
+    static func checkedIdentifier(_ name: String) -> String {
+        precondition(name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }, "not an identifier: \(name)")
+        return name
+    }
+
+    /// Inserts new rows and updates changed ones. A row is left alone when the stored version is newer
+    /// (Nango's modification time) or has the same content, so replays and out-of-order pages change nothing.
+    public static func upsert(
+        _ rows: ResourceRows, into table: Table, companyId: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> UpsertCounts {
+        guard rows.count > 0 else { return UpsertCounts() }
+        let names = rows.columns.map { checkedIdentifier($0.name) }
+        var unnest: [String] = ["$2::text[]", "$3::text[]", "$4::text[]", "$5::text[]"]
+        var bindings = PostgresBindings()
+        bindings.append(companyId)
+        bindings.append(rows.externalIds)
+        bindings.append(rows.sourceUpdatedAt)
+        bindings.append(rows.contentHashes)
+        bindings.append(rows.raw)
+        for (index, column) in rows.columns.enumerated() {
+            unnest.append("$\(index + 6)::text[]")
+            bindings.append(column.values)
+        }
+        let aliases = ["external_id", "source_updated_at", "content_hash", "raw"] + names.map { "c_" + $0 }
+        let casts = zip(names, rows.columns).map { name, column in "NULLIF(u.c_\(name), '')::\(column.sqlType)" }
+        let sql = """
+            WITH upserted AS (
+                INSERT INTO \(table.rawValue) AS t (company_id, external_id, source_updated_at, content_hash, raw\(names.map { ", " + $0 }.joined()))
+                SELECT $1, u.external_id, u.source_updated_at::timestamptz, u.content_hash, u.raw::jsonb\(casts.map { ", " + $0 }.joined())
+                FROM UNNEST(\(unnest.joined(separator: ", "))) AS u(\(aliases.joined(separator: ", ")))
+                ON CONFLICT (company_id, external_id) DO UPDATE SET
+                    source_updated_at = EXCLUDED.source_updated_at, content_hash = EXCLUDED.content_hash, raw = EXCLUDED.raw,
+                    deleted_at = NULL, updated_at = now()\(names.map { ", \($0) = EXCLUDED.\($0)" }.joined())
+                WHERE (t.source_updated_at IS NULL OR t.source_updated_at <= EXCLUDED.source_updated_at)
+                  AND (t.content_hash <> EXCLUDED.content_hash OR t.deleted_at IS NOT NULL)
+                RETURNING (xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted)::int, count(*) FILTER (WHERE NOT inserted)::int FROM upserted
+            """
+        let result = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await (inserted, updated) in result.decode((Int, Int).self) {
+            return UpsertCounts(inserted: inserted, updated: updated)
+        }
+        return UpsertCounts()
+    }
+
+    /// Soft-deletes the rows Nango reported DELETED, unless a newer version is stored. Returns how many.
+    public static func softDelete(
+        externalIds: [String], deletedAt: [String], from table: Table, companyId: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int {
+        guard !externalIds.isEmpty else { return 0 }
+        var bindings = PostgresBindings()
+        bindings.append(companyId)
+        bindings.append(externalIds)
+        bindings.append(deletedAt)
+        let sql = """
+            WITH deleted AS (
+                UPDATE \(table.rawValue) AS t SET deleted_at = d.deleted_at::timestamptz, source_updated_at = d.deleted_at::timestamptz,
+                       updated_at = now()
+                FROM UNNEST($2::text[], $3::text[]) AS d(external_id, deleted_at)
+                WHERE t.company_id = $1 AND t.external_id = d.external_id AND t.deleted_at IS NULL
+                  AND (t.source_updated_at IS NULL OR t.source_updated_at <= d.deleted_at::timestamptz)
+                RETURNING 1
+            )
+            SELECT count(*)::int FROM deleted
+            """
+        let result = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await count in result.decode(Int.self) { return count }
+        return 0
+    }
+
+    public struct Counts: Sendable, Equatable {
+        public var live: Int
+        public var deleted: Int
+    }
+
+    public static func counts(in table: Table, companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Counts {
+        let sql = "SELECT count(*) FILTER (WHERE deleted_at IS NULL)::int, count(*) FILTER (WHERE deleted_at IS NOT NULL)::int FROM \(table.rawValue) WHERE company_id = $1"
+        var bindings = PostgresBindings()
+        bindings.append(companyId)
+        let result = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await (live, deleted) in result.decode((Int, Int).self) { return Counts(live: live, deleted: deleted) }
+        return Counts(live: 0, deleted: 0)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+@testable import Pipeline
+
+@Suite struct NormalizationTests {
+    @Test(arguments: [
+        (" Surf@Intuit.COM ", "Surf@intuit.com"), ("mailto:ANA@Example.ORG", "ANA@example.org"), ("<bob@example.com>", "bob@example.com"),
+        ("jose@müller.example", "jose@xn--mller-kva.example"), ("Søren.Tanaka@Summit.EXAMPLE", "Søren.Tanaka@summit.example"),
+    ])
+    func emailsNormalize(input: String, expected: String) throws {
+        #expect(try EmailAddress.normalize(input) == expected)
+    }
+
+    @Test(arguments: ["not-an-email", "bob@@example", "@nowhere", "rose at edge", "a@b", "a@example.123", "a b@example.com", ""])
+    func badEmailsAreRefused(input: String) {
+        #expect(throws: EmailAddress.Problem.self) { try EmailAddress.normalize(input) }
+    }
+
+    @Test(arguments: [
+        ("(415) 444-6538", "US", "+14154446538"), ("+1 415 555 0199", nil, "+14155550199"), ("030 12345678", "DE", "+493012345678"),
+        ("0049 30 12345678", nil, "+493012345678"), ("020 7946 0958", "GB", "+442079460958"), ("03-1234-5678", "JP", "+81312345678"),
+    ] as [(String, String?, String)])
+    func phonesToE164(input: String, region: String?, expected: String) throws {
+        #expect(try PhoneNumbers.e164(input, defaultRegion: region) == expected)
+    }
+
+    @Test func phonesThatAreNotNumbersAreRefused() {
+        #expect(throws: PhoneNumbers.Problem.notANumber) { try PhoneNumbers.e164("call me", defaultRegion: "US") }
+        #expect(throws: PhoneNumbers.Problem.self) { try PhoneNumbers.e164("12", defaultRegion: "US") }
+        // Without a country code and without a region there is nothing to read it by.
+        #expect(throws: PhoneNumbers.Problem.self) { try PhoneNumbers.e164("(415) 444-6538", defaultRegion: nil) }
+    }
+
+    @Test(arguments: [
+        ("US", "US"), ("usa", "US"), ("U.S.", "US"), ("United States", "US"), ("united states of america", "US"), ("DEU", "DE"),
+        ("Deutschland", "DE"), ("Allemagne", "DE"), ("España", "ES"), ("Great Britain", "GB"), ("UK", "GB"), ("Holland", "NL"),
+        ("日本", "JP"), ("Côte d’Ivoire", "CI"), (" france ", "FR"),
+    ])
+    func countriesToAlpha2(input: String, expected: String) {
+        #expect(CountryCodes.alpha2(input) == expected)
+    }
+
+    @Test func unknownCountriesAreNil() {
+        #expect(CountryCodes.alpha2("Atlantis") == nil)
+        #expect(CountryCodes.alpha2("EU") == nil)
+        #expect(CountryCodes.alpha2("") == nil)
+    }
+
+    @Test func currencies() {
+        #expect(CurrencyCodes.canonical("usd") == "USD")
+        #expect(CurrencyCodes.canonical("€") == "EUR")
+        #expect(CurrencyCodes.canonical("XYZ") == nil)
+        #expect(CurrencyCodes.minorUnits("JPY") == 0)
+        #expect(CurrencyCodes.minorUnits("KWD") == 3)
+        #expect(CurrencyCodes.minorUnits("EUR") == 2)
+    }
+
+    @Test(arguments: [
+        ("12.5", "12.5", nil), ("$1,234.50", "1234.5", nil), ("EUR 12,50", "12.5", "EUR"), ("1.234,56 €", "1234.56", "EUR"),
+        ("-3", "-3", nil), ("1,234", "1234", nil), ("0.10", "0.1", nil), ("US$ 49.99", "49.99", "USD"),
+    ] as [(String, String, String?)])
+    func moneyParses(input: String, amount: String, currency: String?) throws {
+        let money = try Money.parse(input)
+        #expect(money.amount == Decimal(string: amount, locale: Locale(identifier: "en_US_POSIX")))
+        #expect(money.currency == currency)
+    }
+
+    @Test(arguments: ["twelve", "N/A", "", "12.3.4x"])
+    func notMoney(input: String) {
+        #expect(throws: Money.Problem.self) { try Money.parse(input) }
+    }
+
+    @Test func moneyFromNumbersStaysExact() {
+        #expect(Money.decimal(49.99)?.description == "49.99")
+        #expect(Money.decimal(0.1)?.description == "0.1")
+    }
+
+    @Test(arguments: [
+        ("2026-03-31T16:49:28-07:00", 1_775_000_968.0), ("2026-02-25T16:23:49.023Z", 1_772_036_629.023),
+        ("2026-05-01T07:25:37.000+0000", 1_777_620_337.0), ("2026-03-01", 1_772_323_200.0), ("1772323200", 1_772_323_200.0),
+        ("1772323200000", 1_772_323_200.0), ("2026-05-05T10:08:49.123456+00:00", 1_777_975_729.123456),
+    ])
+    func timestampsToUTC(input: String, expected: Double) throws {
+        let date = try #require(Timestamps.parse(input))
+        #expect(abs(date.timeIntervalSince1970 - expected) < 0.0005)
+    }
+
+    @Test(arguments: ["yesterday", "2026-13-01", "2026-02-25T25:00:00Z", "2026-02-25T10:00:00+", "2026-02-25X"])
+    func notTimestamps(input: String) {
+        #expect(Timestamps.parse(input) == nil)
+    }
+}

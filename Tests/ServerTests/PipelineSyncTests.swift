@@ -1,0 +1,352 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MarketplaceCore
+import Nango
+import NIOCore
+import NIOHTTP1
+import Pipeline
+import PostgresNIO
+import ServiceLifecycle
+import Storage
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import NangoEmulator
+@testable import Server
+
+/// The pipeline end to end: the emulator as Nango sending real signed webhooks to the live app, the
+/// app's own workers and scheduler, a database of the test's own.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct PipelineSyncTests {
+    static let nangoKey = "6f1c3a52-5a0e-4b43-9a55-2b8e0d4c1e77"
+    static let webhookSecret = "whsec-pipeline-test"
+
+    struct Stack: Sendable {
+        let emulator: Emulator
+        let nangoURL: String
+        let dependencies: Dependencies
+        let sql: @Sendable (String) async throws -> [PostgresRow]
+
+        func control(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> String {
+            var request = HTTPClientRequest(url: "\(nangoURL)/_emulator\(path)")
+            request.method = method
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: body))
+            }
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            #expect(response.status.code < 300, "\(path): \(text)")
+            return text
+        }
+
+        func int(_ query: String) async throws -> Int {
+            for row in try await sql(query) { return try row.decode(Int?.self) ?? 0 }
+            return 0
+        }
+
+        /// Polls until `condition` holds, failing the test after `timeout`.
+        func eventually(_ what: String, timeout: Duration = .seconds(40), _ condition: () async throws -> Bool) async throws {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if try await condition() { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("timed out waiting for: \(what)")
+            throw CancellationError()
+        }
+
+        /// What the emulator serves for a model, run through the same pipeline: what must land.
+        func expected(_ pipeline: String, connection: String) async throws -> ProcessedBatch {
+            let set = try #require(dependencies.pipelines.current)
+            let definition = try #require(set.pipeline(named: pipeline))
+            var records: [SourceRecord] = []
+            let query = NangoRecordsQuery(connectionId: connection, providerConfigKey: definition.source.integration, model: definition.source.model, limit: 1000)
+            for try await page in dependencies.nango.records(query) { records += page.records.map(SourceRecord.init) }
+            return RecordProcessor(pipeline: definition, versionTag: set.hash).process(records)
+        }
+
+        func company(_ connection: String) async throws -> String {
+            for row in try await sql("SELECT id::text FROM companies WHERE connection_id = '\(connection)'") { return try row.decode(String.self) }
+            throw CancellationError()
+        }
+
+        func jobsSettled() async throws -> Bool {
+            try await int("SELECT count(*)::int FROM jobs WHERE status IN ('queued', 'running', 'failed')") == 0
+        }
+    }
+
+    /// A copy of the shipped pipelines with small pages (several per sync) and a fast retry policy.
+    static func pipelinesFile() throws -> String {
+        let shipped = try String(contentsOfFile: PipelineLoaderTestsPath.file, encoding: .utf8)
+        let edited = shipped.replacingOccurrences(of: "page_size: 500", with: "page_size: 7")
+            .replacingOccurrences(of: "retry: { max_attempts: 8, initial_backoff: 2s, max_backoff: 10m }",
+                                  with: "retry: { max_attempts: 2, initial_backoff: 100ms, max_backoff: 200ms }")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pipelines-\(UUID().uuidString).yaml").path
+        try edited.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func withStack(records: Int = 30, _ overrides: [String: String] = [:], _ body: @escaping @Sendable (Stack) async throws -> Void) async throws {
+        let appPort = FreePort.next()
+        let emulator = Emulator(
+            options: .init(secretKey: nangoKey, webhookSecret: webhookSecret, webhookURLs: ["http://127.0.0.1:\(appPort)/webhooks/nango"],
+                           seed: 7, recordsPerModel: records, webhookRetryScale: 0.01, environment: "dev", publicURL: "http://127.0.0.1"),
+            logger: TestEnvironment.logger)
+        let pipelines = try pipelinesFile()
+        defer { try? FileManager.default.removeItem(atPath: pipelines) }
+        try await emulator.application(host: "127.0.0.1", port: 0).test(.live) { nango in
+            let nangoURL = "http://127.0.0.1:\(nango.port!)"
+            try await TestDatabase.with { database in
+                try await Database.running(database) { client in
+                    _ = try await Migrator(migrations: try Migration.bundled()).migrate(client, logger: TestEnvironment.logger)
+                    var values = [
+                        "NANGO_BASE_URL": nangoURL, "NANGO_SECRET_KEY": nangoKey, "NANGO_WEBHOOK_SECRET": webhookSecret,
+                        "PIPELINES_FILE": pipelines, "WORKER_COUNT": "2", "JOB_LEASE_SECONDS": "5", "RECONCILE_INTERVAL": "3600",
+                    ]
+                    values.merge(overrides) { $1 }
+                    let dependencies = try await TestApp.dependencies(values, database: database)
+                    // Run as `serve` does (the testing framework's live mode picks its own port; Nango must know ours).
+                    let app = buildApplication(dependencies, host: "127.0.0.1", port: appPort, migrateOnStart: false)
+                    let services = ServiceGroup(configuration: .init(services: [app], logger: TestEnvironment.logger))
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await services.run() }
+                        defer { group.cancelAll() }
+                        for _ in 0..<250 {
+                            if let answer = try? await HTTPClient.shared.execute(
+                                HTTPClientRequest(url: "http://127.0.0.1:\(appPort)/health/live"), timeout: .seconds(1)), answer.status == .ok { break }
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        try await body(Stack(emulator: emulator, nangoURL: nangoURL, dependencies: dependencies) { sql in
+                            try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger)
+                        })
+                        await services.triggerGracefulShutdown()
+                        try await group.next()
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func aNewConnectionsInitialSyncLandsExactlyTheEmulatorsRecords() async throws {
+        try await Self.withStack { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "hubspot", "connection_id": "acme"}"#)
+            try await stack.eventually("three syncs done") {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'acme' AND last_success_at IS NOT NULL") == 3
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            let company = try await stack.company("acme")
+            let contacts = try await stack.expected("hubspot-contacts", connection: "acme")
+            #expect(contacts.rows.count + contacts.quarantined.count == 30)
+            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == contacts.rows.count)
+            #expect(try await stack.int("SELECT count(*)::int FROM quarantine WHERE connection_id = 'acme' AND pipeline = 'hubspot-contacts' AND status = 'open'")
+                == contacts.quarantined.count)
+            let products = try await stack.expected("hubspot-products", connection: "acme")
+            #expect(try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'") == products.rows.count)
+            let locations = try await stack.expected("hubspot-companies", connection: "acme")
+            #expect(try await stack.int("SELECT count(*)::int FROM locations WHERE company_id = '\(company)'") == locations.rows.count)
+
+            // Spot values, normalized as the pipeline says.
+            let sample = try #require(contacts.rows.first { $0.values["phone"] != nil && $0.values["email"] != nil })
+            let rows = try await stack.sql("SELECT email, phone, display_name FROM contacts WHERE company_id = '\(company)' AND external_id = '\(sample.externalId)'")
+            for row in rows {
+                let (email, phone, name) = try row.decode((String?, String?, String?).self)
+                #expect(email == sample.values["email"]?.databaseText)
+                #expect(phone?.hasPrefix("+") == true && phone == sample.values["phone"]?.databaseText)
+                #expect(name == sample.values["display_name"]?.databaseText)
+            }
+            // Runs and the checkpoint: several pages, all counted.
+            #expect(try await stack.int("SELECT sum(fetched)::int FROM pipeline_runs WHERE pipeline = 'hubspot-contacts'") == 30)
+            #expect(try await stack.int("SELECT count(*)::int FROM pipeline_runs WHERE outcome <> 'succeeded'") == 0)
+            #expect(try await stack.int("SELECT records_fetched::int FROM sync_state WHERE connection_id = 'acme' AND model = 'Contact'") == 30)
+            #expect(try await stack.int("SELECT count(*)::int FROM webhook_events WHERE status = 'processed'") >= 1)
+        }
+    }
+
+    @Test func aChangeSetLandsAfterItsWebhookAndAReplayChangesNothing() async throws {
+        try await Self.withStack { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "quickbooks", "connection_id": "qb-1"}"#)
+            try await stack.eventually("initial syncs") {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'qb-1' AND last_success_at IS NOT NULL") == 2
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            let company = try await stack.company("qb-1")
+            let before = try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL")
+
+            _ = try await stack.control(.POST, "/connections/qb-1/changes", #"{"provider_config_key": "quickbooks", "model": "Customer", "add": 5, "update": 4, "delete": 3}"#)
+            let expected = try await stack.expected("quickbooks-customers", connection: "qb-1")
+            try await stack.eventually("the change set's sync ran") {
+                let runs = try await stack.int("SELECT count(*)::int FROM pipeline_runs WHERE pipeline = 'quickbooks-customers' AND outcome = 'succeeded'")
+                let settled = try await stack.jobsSettled()
+                return runs >= 2 && settled
+            }
+            let live = try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL")
+            #expect(live == expected.rows.count)
+            #expect(live != before)
+            #expect(expected.deletions.count == 3)
+            let deletedIds = expected.deletions.map { "'\($0.externalId)'" }.joined(separator: ",")
+            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND external_id IN (\(deletedIds)) AND deleted_at IS NULL") == 0)
+            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND external_id IN (\(deletedIds))") >= 2)
+            let updatedNames = try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND display_name LIKE '%(1)'")
+            #expect(updatedNames >= 1)
+
+            // The same sync again, from the checkpoint and from the very start: nothing changes.
+            let fingerprint = "SELECT md5(string_agg(external_id || coalesce(display_name, '') || updated_at::text || coalesce(deleted_at::text, ''), ',' ORDER BY external_id)) FROM contacts"
+            var snapshot = ""
+            for row in try await stack.sql(fingerprint) { snapshot = try row.decode(String.self) }
+            try await stack.dependencies.database.withConnection { db in
+                _ = try await JobsTable.enqueue(SyncRunner.job(connectionId: "qb-1", integrationId: "quickbooks", model: "Customer", reason: "test"),
+                                                eventID: nil, on: db, logger: TestEnvironment.logger)
+            }
+            try await stack.eventually("replay done") { try await stack.jobsSettled() }
+            _ = try await stack.sql("UPDATE sync_state SET cursor = NULL WHERE connection_id = 'qb-1' AND model = 'Customer'")
+            try await stack.dependencies.database.withConnection { db in
+                _ = try await JobsTable.enqueue(SyncRunner.job(connectionId: "qb-1", integrationId: "quickbooks", model: "Customer", reason: "test"),
+                                                eventID: nil, on: db, logger: TestEnvironment.logger)
+            }
+            try await stack.eventually("full replay done") {
+                let settled = try await stack.jobsSettled()
+                let runs = try await stack.int("SELECT count(*)::int FROM pipeline_runs WHERE pipeline = 'quickbooks-customers' AND outcome = 'succeeded'")
+                return settled && runs >= 4
+            }
+            var after = ""
+            for row in try await stack.sql(fingerprint) { after = try row.decode(String.self) }
+            #expect(after == snapshot)
+            let lastRun = try await stack.sql("SELECT fetched, upserted FROM pipeline_runs WHERE pipeline = 'quickbooks-customers' ORDER BY id DESC LIMIT 1")
+            for row in lastRun {
+                let (fetched, upserted) = try row.decode((Int, Int).self)
+                #expect(fetched > 0)
+                #expect(upserted == 0)
+            }
+        }
+    }
+
+    @Test func aChangeSetWhoseWebhookWasLostLandsThroughReconciliation() async throws {
+        try await Self.withStack(["SYNC_MAX_AGE": "1"]) { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "xero-1"}"#)
+            try await stack.eventually("initial syncs") {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'xero-1' AND last_success_at IS NOT NULL") == 2
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            let company = try await stack.company("xero-1")
+            let before = try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'")
+            // The sync webhook arrives with a bad signature: 401, which Nango does not retry. It is lost.
+            _ = try await stack.control(.PUT, "/faults", #"{"bad_signature_next": 1}"#)
+            _ = try await stack.control(.POST, "/connections/xero-1/changes", #"{"provider_config_key": "xero", "model": "Item", "add": 6}"#)
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'") == before)
+            // Reconciliation finds the pair stale and syncs it.
+            try await stack.dependencies.database.withConnection { db in
+                try await ScheduledTasksTable.makeDue(name: ScheduledTasks.reconcile, on: db, logger: TestEnvironment.logger)
+            }
+            try await stack.eventually("reconciled", timeout: .seconds(30)) {
+                try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'") == before + 6
+            }
+        }
+    }
+
+    @Test func nango429And5xxSlowASyncButLoseNothing() async throws {
+        try await Self.withStack { stack in
+            _ = try await stack.control(.PUT, "/faults", #"{"next_429": 3, "retry_after_seconds": 1, "next_500": 3}"#)
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "salesforce", "connection_id": "sf-1"}"#)
+            try await stack.eventually("syncs done despite faults", timeout: .seconds(60)) {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'sf-1' AND last_success_at IS NOT NULL") == 2
+            }
+            _ = try await stack.control(.DELETE, "/faults")
+            let company = try await stack.company("sf-1")
+            let expected = try await stack.expected("salesforce-contacts", connection: "sf-1")
+            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == expected.rows.count)
+            // The companies target: the profile comes from the most recently modified Account.
+            #expect(try await stack.int("SELECT count(*)::int FROM companies WHERE id = '\(company)' AND name IS NOT NULL") == 1)
+        }
+    }
+
+    @Test func aJobThatKeepsFailingEndsDeadAndIsReplayedSuccessfully() async throws {
+        try await Self.withStack { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "xero-dead"}"#)
+            try await stack.eventually("initial syncs") {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'xero-dead' AND last_success_at IS NOT NULL") == 2
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            _ = try await stack.control(.PUT, "/faults", #"{"rate_500": 1.0}"#)
+            _ = try await stack.control(.POST, "/connections/xero-dead/changes", #"{"provider_config_key": "xero", "model": "Item", "add": 2}"#)
+            try await stack.eventually("dead after the policy's attempts", timeout: .seconds(90)) {
+                try await stack.int("SELECT count(*)::int FROM jobs WHERE status = 'dead' AND kind = 'sync.run'") == 1
+            }
+            let attempts = try await stack.int("SELECT attempts FROM jobs WHERE status = 'dead'")
+            let lastError = try await stack.sql("SELECT last_error FROM jobs WHERE status = 'dead'").first?.decode(String?.self) ?? nil
+            #expect(attempts == 2, "\(lastError ?? "")")
+            _ = try await stack.control(.DELETE, "/faults")
+            let id = try await stack.int("SELECT id::int FROM jobs WHERE status = 'dead'")
+            let retried = try await stack.dependencies.database.withConnection { db in
+                try await JobsTable.retry(id: Int64(id), on: db, logger: TestEnvironment.logger)
+            }
+            #expect(retried)
+            try await stack.eventually("the replay succeeded") {
+                try await stack.int("SELECT count(*)::int FROM jobs WHERE id = \(id) AND status = 'succeeded'") == 1
+            }
+        }
+    }
+
+    @Test func aWorkerThatDiesMidSyncIsResumedFromTheCheckpointWithNoDuplicateAndNoGap() async throws {
+        try await Self.withStack(["WORKER_COUNT": "1"]) { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "hubspot", "connection_id": "crash"}"#)
+            try await stack.eventually("initial syncs") {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'crash' AND last_success_at IS NOT NULL") == 3
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            // The change set's webhook is lost (so no other job races the ghost's), and a "ghost" worker holds
+            // the sync, commits one page and dies without a word.
+            _ = try await stack.control(.PUT, "/faults", #"{"bad_signature_next": 1}"#)
+            _ = try await stack.control(.POST, "/connections/crash/changes", #"{"provider_config_key": "hubspot", "model": "Product", "add": 20}"#)
+            let ghostJob = try await stack.dependencies.database.withConnection { db -> ClaimedJob in
+                let rows = try await db.query("""
+                    INSERT INTO jobs (kind, payload, concurrency_key, status, lease_owner, lease_expires_at, attempts)
+                    VALUES ('sync.run', '{"connection_id": "crash", "integration_id": "hubspot", "model": "Product"}', 'sync:hubspot:crash:Product',
+                            'running', 'ghost', now() + interval '2 seconds', 1)
+                    RETURNING id
+                    """, logger: TestEnvironment.logger)
+                var id: Int64 = 0
+                for try await value in rows.decode(Int64.self) { id = value }
+                return ClaimedJob(id: id, kind: "sync.run", payload: ["connection_id": "crash", "integration_id": "hubspot", "model": "Product"],
+                                  attempts: 1, maxAttempts: 8, concurrencyKey: "sync:hubspot:crash:Product", eventId: nil)
+            }
+            let deps = stack.dependencies
+            let runner = SyncRunner(nango: deps.nango, database: deps.database, registry: deps.pipelines, importer: deps.importer,
+                                    cache: RedisCacheInvalidator(redis: deps.redis, logger: TestEnvironment.logger), logger: TestEnvironment.logger)
+            let stopAfterFirstPage = ManagedCounter()
+            let outcome = try await runner.run(JobContext(job: ghostJob, isStopping: { stopAfterFirstPage.next() > 0 }))
+            #expect(outcome != .succeeded)   // it stopped after a page; the ghost never reports back
+            let company = try await stack.company("crash")
+            let afterGhost = try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'")
+            // The lease runs out; the app's worker takes the job over and resumes from the checkpoint.
+            try await stack.eventually("taken over and finished", timeout: .seconds(40)) {
+                try await stack.int("SELECT count(*)::int FROM jobs WHERE id = \(ghostJob.id) AND status = 'succeeded'") == 1
+            }
+            let expected = try await stack.expected("hubspot-products", connection: "crash")
+            #expect(afterGhost < expected.rows.count)
+            #expect(try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'") == expected.rows.count)
+            // No gap, no duplicate: the runs of this job together fetched each new record exactly once.
+            #expect(try await stack.int("SELECT sum(fetched)::int FROM pipeline_runs WHERE job_id = \(ghostJob.id)") == 20)
+        }
+    }
+}
+
+/// Counts calls: the first answers 0.
+final class ManagedCounter: Sendable {
+    let value = Mutex(0)
+    func next() -> Int {
+        value.withLock { count in
+            count += 1
+            return count - 1
+        }
+    }
+}
+
+enum PipelineLoaderTestsPath {
+    static let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("pipelines.yaml").path
+}
