@@ -129,6 +129,77 @@ nango_rate_100=$(awk '$1=="nango_records_per_second" {print $2}' "$work/nango100
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
+kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# Pipeline sync: a connection's records synced from the emulator through the shipped hubspot-contacts
+# pipeline into Postgres (workers, pages, bulk upserts), beside COPY of the same rows into the same
+# table and one INSERT ... ON CONFLICT per row, both measured here. Then the server's peak memory
+# during a 1,000,000-record sync. Knobs: BENCH_SYNC_RECORDS (100000), BENCH_SYNC_LARGE (1000000; 0 skips).
+sync_scenario() {   # $1 records per model; leaves the sync figures in sync_* and the server's peak RSS in sync_rss_kb
+  local records=$1 sync_port=$((port + 2)) nango_port=$((port + 3))
+  psql_admin -d "$bench_db" -c "TRUNCATE companies, webhook_events, jobs, sync_state, pipeline_runs, quarantine, scheduled_tasks CASCADE" >/dev/null
+  "$bin/nango-emulator" --port "$nango_port" --secret-key "$nango_key" --webhook-secret bench-webhook-key --records "$records" \
+    --webhook-url "http://127.0.0.1:$sync_port/webhooks/nango" >"$work/emulator-sync.log" 2>&1 &
+  local emulator=$!
+  until curl -fsS "http://127.0.0.1:$nango_port/health" >/dev/null 2>&1; do sleep 0.01; done
+  NANGO_BASE_URL="http://127.0.0.1:$nango_port" NANGO_SECRET_KEY=$nango_key NANGO_WEBHOOK_SECRET=bench-webhook-key \
+    SERVER_PORT=$sync_port PIPELINES_FILE=bench/pipelines-sync.yaml WORKER_COUNT=2 \
+    "$bin/marketplace" serve --env-file /nonexistent >"$work/server-sync.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$sync_port/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+  local start_ns; start_ns=$(date +%s%N)
+  curl -fsS -X POST "http://127.0.0.1:$nango_port/_emulator/connections" -H 'content-type: application/json' \
+    -d '{"provider_config_key": "hubspot", "connection_id": "bench"}' >/dev/null
+  until [ "$(psql -At -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -c "SELECT count(*) FROM sync_state WHERE last_success_at IS NOT NULL")" = "1" ]; do
+    sleep 0.05
+    kill -0 "$server_pid" 2>/dev/null || { tail -20 "$work/server-sync.log" >&2; exit 1; }
+  done
+  sync_wall_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+  read -r sync_fetched sync_written sync_quarantined sync_run_ms < <(psql -At -F' ' -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" \
+    -c "SELECT fetched, upserted, quarantined, duration_ms FROM pipeline_runs ORDER BY id DESC LIMIT 1")
+  sync_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
+  kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+  kill -TERM "$emulator"; wait "$emulator" 2>/dev/null || true
+}
+nango_key=6f1c3a52-5a0e-4b43-9a55-2b8e0d4c1e77
+sync_records=${BENCH_SYNC_RECORDS:-100000}
+echo "==> pipeline sync of $sync_records records"
+sync_scenario "$sync_records"
+sync_rate=$(awk -v n="$sync_fetched" -v ms="$sync_run_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
+sync_wall_rate=$(awk -v n="$sync_fetched" -v ms="$sync_wall_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
+sync_100k_rss_kb=$sync_rss_kb; sync_100k_fetched=$sync_fetched; sync_100k_written=$sync_written; sync_100k_quarantined=$sync_quarantined
+
+# Ceilings on the rows the sync wrote: COPY into an empty copy of the table (same indexes), and one
+# autocommitted INSERT ... ON CONFLICT per row from one connection, for the same duration as the others.
+echo "==> COPY and per-row INSERT ceilings"
+psql_admin -d "$bench_db" <<SQL >/dev/null
+DROP TABLE IF EXISTS contacts_copy, contacts_naive;
+CREATE TABLE contacts_copy (LIKE contacts INCLUDING ALL);
+CREATE TABLE contacts_naive (LIKE contacts INCLUDING ALL);
+\copy (SELECT * FROM contacts) TO '$work/contacts.csv' WITH (FORMAT csv)
+SQL
+copy_start=$(date +%s%N)
+psql_admin -d "$bench_db" -c "\copy contacts_copy FROM '$work/contacts.csv' WITH (FORMAT csv)" >/dev/null
+copy_ms=$(( ($(date +%s%N) - copy_start) / 1000000 ))
+copy_rows=$(psql -At -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -c "SELECT count(*) FROM contacts_copy")
+copy_rate=$(awk -v n="$copy_rows" -v ms="$copy_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
+cat >"$work/naive.sql" <<'SQL'
+INSERT INTO contacts_naive (company_id, external_id, display_name, first_name, last_name, organization, title, email, phone, is_active,
+  source_updated_at, content_hash, raw)
+VALUES ('00000000-0000-0000-0000-000000000001', md5(random()::text), 'Ana Silva', 'Ana', 'Silva', 'Maple Ltd', 'CFO', 'ana.silva@maple.example',
+  '+14155550199', true, now(), md5(random()::text), '{"id": "1", "firstName": "Ana", "lastName": "Silva", "email": "ana.silva@maple.example"}')
+ON CONFLICT (company_id, external_id) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, raw = EXCLUDED.raw,
+  content_hash = EXCLUDED.content_hash, updated_at = now();
+SQL
+pgbench -n -h 127.0.0.1 -p "$pg_port" -U marketplace -c 1 -j 1 -T "$duration" -f "$work/naive.sql" "$bench_db" >"$work/pgbench-naive.txt" 2>&1
+naive_rate=$(awk '/^tps/ {printf "%.0f", $3; exit}' "$work/pgbench-naive.txt")
+
+sync_large=${BENCH_SYNC_LARGE:-1000000}
+if [ "$sync_large" -gt 0 ]; then
+  echo "==> pipeline sync of $sync_large records (peak memory)"
+  sync_scenario "$sync_large"
+  sync_large_rate=$(awk -v n="$sync_fetched" -v ms="$sync_run_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
+fi
 
 {
   echo "# Benchmark report"
@@ -173,6 +244,20 @@ rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
   echo "| the same with Nango's default page size (100) | $nango_rate_100 records/s |"
   echo "| emulator start (process spawn to first answer, ${BENCH_NANGO_RECORDS:-100000} records per model, 4 demo connections) | ${emulator_start_ms} ms |"
   echo "| emulator memory: at start / peak after serving both runs | $((emulator_rss_start / 1024)) MiB / $((emulator_peak_kb / 1024)) MiB |"
+  echo
+  echo "## Pipeline sync (emulator → hubspot-contacts pipeline → \`contacts\`)"
+  echo
+  echo "| figure | value |"
+  echo "|---|---|"
+  echo "| records synced (fetched / written / quarantined) | $sync_100k_fetched / $sync_100k_written / $sync_100k_quarantined |"
+  echo "| sync rate (pipeline run: fetch, stages, upsert, checkpoint) | $sync_rate records/s |"
+  echo "| end to end (auth webhook to last checkpoint) | $sync_wall_rate records/s ($sync_wall_ms ms) |"
+  echo "| ceiling: \`COPY\` of the same rows into the same table | $copy_rate rows/s ($copy_rows rows in $copy_ms ms); sync is $(ratio "$sync_rate" "$copy_rate") (target ≥ 35%) |"
+  echo "| naive: one \`INSERT … ON CONFLICT\` per row | $naive_rate rows/s; sync is $(awk -v a="$sync_rate" -v b="$naive_rate" 'BEGIN { printf "%.1f×", a / b }') (target ≥ 10×) |"
+  echo "| server peak RSS, $sync_records-record sync | $((sync_100k_rss_kb / 1024)) MiB |"
+  if [ "$sync_large" -gt 0 ]; then
+    echo "| server peak RSS, $sync_large-record sync | $((sync_rss_kb / 1024)) MiB (target < 250 MB), at $sync_large_rate records/s |"
+  fi
   echo
   echo "## Other figures"
   echo

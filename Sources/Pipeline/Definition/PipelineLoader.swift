@@ -231,7 +231,7 @@ struct PipelineChecker {
         checkKeys(entries, allowed: Self.defaultsKeys, in: "'defaults'")
         for entry in entries {
             switch entry.key {
-            case "page_size": defaults.pageSize = integer(entry.value, "page_size", range: 1...1_000) ?? defaults.pageSize
+            case "page_size": defaults.pageSize = integer(entry.value, "page_size", range: 1...10_000) ?? defaults.pageSize
             case "retry": defaults.retry = checkRetry(entry.value, base: defaults.retry)
             case "default_region": defaults.defaultRegion = region(entry.value, "default_region")
             default: break
@@ -302,7 +302,7 @@ struct PipelineChecker {
         for entry in entries {
             switch entry.key {
             case "enabled": enabled = boolean(entry.value, "enabled") ?? true
-            case "page_size": pageSize = integer(entry.value, "page_size", range: 1...1_000) ?? pageSize
+            case "page_size": pageSize = integer(entry.value, "page_size", range: 1...10_000) ?? pageSize
             case "retry": retry = checkRetry(entry.value, base: defaults.retry)
             case "default_region": defaultRegion = region(entry.value, "default_region") ?? defaultRegion
             default: break
