@@ -264,6 +264,27 @@ import TestSupport
         }
     }
 
+    @Test func aRevokedGrantMarksTheCompanyRefreshFailedAndReconciliationLeavesItAlone() async throws {
+        try await Self.withStack(["SYNC_MAX_AGE": "1"]) { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "revoked"}"#)
+            try await stack.eventually("company stored") {
+                try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'revoked' AND status = 'active'") == 1
+            }
+            _ = try await stack.control(.POST, "/connections/revoked/revoke", #"{"provider_config_key": "xero"}"#)
+            try await stack.eventually("refresh_failed with the reason kept") {
+                try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'revoked' AND status = 'refresh_failed' AND status_reason IS NOT NULL") == 1
+            }
+            // Reconciliation leaves companies that cannot sync alone, however stale.
+            try await stack.eventually("initial syncs over") { try await stack.jobsSettled() }
+            try await Task.sleep(for: .seconds(1))
+            try await stack.dependencies.database.withConnection { db in
+                try await ScheduledTasksTable.makeDue(name: ScheduledTasks.reconcile, on: db, logger: TestEnvironment.logger)
+            }
+            try await Task.sleep(for: .seconds(6))
+            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE kind = 'sync.run' AND payload->>'reason' = 'reconciliation'") == 0)
+        }
+    }
+
     @Test func aJobThatKeepsFailingEndsDeadAndIsReplayedSuccessfully() async throws {
         try await Self.withStack { stack in
             _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "xero-dead"}"#)

@@ -25,6 +25,8 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     ).register(on: router)
     WebhookController(intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.requestBodyLimit)
         .register(on: router)
+    let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
+    AdminPipelinesController(registry: dependencies.pipelines, database: dependencies.database).register(on: admin)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
         database: dependencies.database, redis: dependencies.redis

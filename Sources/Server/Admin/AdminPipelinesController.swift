@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import Logging
+import MarketplaceCore
+import Pipeline
+import Storage
+
+/// Admin views of the pipeline: the loaded pipelines file (and the errors of a refused edit), a reload,
+/// and the job queue with the retry of a dead job.
+struct AdminPipelinesController<Context: RequestContext>: Sendable {
+    let registry: PipelineRegistry
+    let database: Database
+
+    struct PipelinesAnswer: Encodable {
+        struct Summary: Encodable {
+            let name: String
+            let integration: String
+            let model: String
+            let target: String
+            let enabled: Bool
+            let pageSize: Int
+
+            enum CodingKeys: String, CodingKey {
+                case name, integration, model, target, enabled
+                case pageSize = "page_size"
+            }
+        }
+
+        let file: String
+        let hash: String?
+        let loadedAt: Date?
+        let pipelines: [Summary]
+        let errors: [String]?
+        let errorsAt: Date?
+
+        enum CodingKeys: String, CodingKey {
+            case file, hash, pipelines, errors
+            case loadedAt = "loaded_at"
+            case errorsAt = "errors_at"
+        }
+    }
+
+    func register(on group: RouterGroup<Context>) {
+        group.get("/pipelines") { _, _ in try JSONResponse.make(answer()) }
+        group.post("/pipelines/reload") { _, _ in
+            switch registry.reload() {
+            case .success: return try JSONResponse.make(answer())
+            case .failure: return try JSONResponse.make(answer(), status: .unprocessableContent)
+            }
+        }
+        group.get("/jobs") { request, context in
+            let status = request.uri.queryParameters["status"].map(String.init)
+            let allowed = ["queued", "running", "succeeded", "failed", "dead", "cancelled"]
+            if let status, !allowed.contains(status) {
+                throw APIError(.badRequest, code: "invalid_request", message: "'status' must be one of \(allowed.joined(separator: ", "))")
+            }
+            let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init))
+            let jobs = try await database.withConnection { db in
+                try await JobsTable.list(status: status, limit: limit, on: db, logger: context.logger)
+            }
+            return try JSONResponse.make(["data": jobs])
+        }
+        group.post("/jobs/:id/retry") { _, context in
+            guard let id = context.parameters.get("id").flatMap(Int64.init) else {
+                throw APIError(.badRequest, code: "invalid_request", message: "job id must be a number")
+            }
+            let (retried, job) = try await database.withConnection { db in
+                let retried = try await JobsTable.retry(id: id, on: db, logger: context.logger)
+                return (retried, try await JobsTable.find(id: id, on: db, logger: context.logger))
+            }
+            guard let job else { throw APIError.notFound }
+            guard retried else {
+                throw APIError(.conflict, code: "not_retryable", message: "job \(id) is \(job.status); only dead, failed or cancelled jobs are retried")
+            }
+            return try JSONResponse.make(job, status: .accepted)
+        }
+    }
+
+    static func limit(_ text: String?) throws -> Int {
+        guard let text else { return 50 }
+        guard let limit = Int(text), (1...500).contains(limit) else {
+            throw APIError(.badRequest, code: "invalid_request", message: "'limit' must be a number from 1 to 500")
+        }
+        return limit
+    }
+
+    func answer() -> PipelinesAnswer {
+        let snapshot = registry.snapshot
+        return PipelinesAnswer(
+            file: registry.path, hash: snapshot.current?.hash, loadedAt: snapshot.loadedAt,
+            pipelines: snapshot.current?.pipelines.map {
+                .init(name: $0.name, integration: $0.source.integration, model: $0.source.model, target: $0.target.rawValue,
+                      enabled: $0.enabled, pageSize: $0.pageSize)
+            } ?? [],
+            errors: snapshot.lastError?.diagnostics.map(\.description), errorsAt: snapshot.lastErrorAt)
+    }
+}
