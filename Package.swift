@@ -132,6 +132,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Reads for the API: keyset pages of the four resources, list parameters, cursors.
+        .target(
+            name: "Query",
+            dependencies: [
+                "MarketplaceCore", "Storage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `marketplace` executable: CLI, HTTP application, middleware, wiring.
         .executableTarget(
             name: "Server",
@@ -142,6 +152,9 @@ let package = Package(
                 "Ingest",
                 "Connections",
                 "Pipeline",
+                "Query",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 "Nango",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -242,7 +255,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                "Storage", "MarketplaceCore", "Ingest", "Nango", "NangoEmulator", "Pipeline",
+                "Storage", "MarketplaceCore", "Ingest", "Nango", "NangoEmulator", "Pipeline", "Query",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -25,6 +25,9 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     ).register(on: router)
     WebhookController(intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.requestBodyLimit)
         .register(on: router)
+    let business = router.group("/api").add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens))
+    CompaniesController(reader: dependencies.reader, database: dependencies.database, registry: dependencies.pipelines, nango: dependencies.nango)
+        .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
     AdminPipelinesController(registry: dependencies.pipelines, database: dependencies.database).register(on: admin)
     MetricsController(

@@ -5,6 +5,7 @@ import Ingest
 import Nango
 import Logging
 import Pipeline
+import Query
 import MarketplaceCore
 import Prometheus
 import Redis
@@ -24,6 +25,7 @@ struct Dependencies: Sendable {
     let importer: ConnectionImporter
     let tokens: TokenIssuer
     let pipelines: PipelineRegistry
+    let reader: ResourceReader
     let startedAt: Date
     let logger: Logger
 
@@ -55,6 +57,7 @@ struct Dependencies: Sendable {
                 "file": "\(configuration.pipelinesFile)", "errors": "\(errors.diagnostics.map(\.description))",
             ])
         }
+        self.reader = ResourceReader(database: database, cursorSecret: configuration.security.jwtSecret.value)
         self.startedAt = Date()
         self.logger = logger
     }

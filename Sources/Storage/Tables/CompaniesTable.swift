@@ -131,3 +131,14 @@ extension CompaniesTable {
         return companies
     }
 }
+
+extension CompaniesTable {
+    public static func find(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> CompanyRecord? {
+        let rows = try await connection.query("SELECT \(unescaped: columns) FROM companies WHERE id = \(id)", logger: logger)
+        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
+            return CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
+                                 name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8)
+        }
+        return nil
+    }
+}

@@ -216,3 +216,66 @@ public enum JobsTable {
         return count
     }
 }
+
+extension JobsTable {
+    /// Reconciliation: a sync job for every active company's (connection, model) among `sources` whose last
+    /// run is older than `maxAge` (or that never ran), unless one is already waiting or running. One statement.
+    public static func enqueueStaleSyncs(
+        integrations: [String], models: [String], maxAge: Duration, maxAttempts: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int {
+        guard !integrations.isEmpty else { return 0 }
+        let rows = try await connection.query("""
+            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts)
+            SELECT 'sync.run',
+                   jsonb_build_object('connection_id', c.connection_id, 'integration_id', c.integration_id, 'model', s.model,
+                                      'reason', 'reconciliation'),
+                   'sync:' || c.integration_id || ':' || c.connection_id || ':' || s.model, \(maxAttempts)
+            FROM companies c
+            JOIN UNNEST(\(integrations)::text[], \(models)::text[]) AS s(integration_id, model) ON s.integration_id = c.integration_id
+            LEFT JOIN sync_state st ON st.connection_id = c.connection_id AND st.model = s.model
+            WHERE c.status = 'active'
+              AND (st.last_run_at IS NULL OR st.last_run_at < now() - make_interval(secs => \(Double(maxAge.components.seconds))))
+              AND NOT EXISTS (
+                  SELECT 1 FROM jobs j
+                  WHERE j.concurrency_key = 'sync:' || c.integration_id || ':' || c.connection_id || ':' || s.model
+                    AND j.status IN ('queued', 'failed', 'running'))
+            RETURNING id
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
+    /// Credential refresh: a `connection.refresh` job for every active company whose token expires within `window`.
+    public static func enqueueCredentialRefreshes(
+        within window: Duration, all: Bool, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [Int64] {
+        let rows = try await connection.query("""
+            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts)
+            SELECT 'connection.refresh', jsonb_build_object('connection_id', c.connection_id, 'integration_id', c.integration_id),
+                   'connection:' || c.integration_id || ':' || c.connection_id, 3
+            FROM companies c JOIN connection_credentials cc ON cc.company_id = c.id
+            WHERE c.status IN ('active', 'refresh_failed')
+              AND (\(all) OR cc.expires_at < now() + make_interval(secs => \(Double(window.components.seconds))))
+              AND NOT EXISTS (
+                  SELECT 1 FROM jobs j WHERE j.kind = 'connection.refresh' AND j.status IN ('queued', 'failed', 'running')
+                    AND j.concurrency_key = 'connection:' || c.integration_id || ':' || c.connection_id)
+            RETURNING id
+            """, logger: logger)
+        var ids: [Int64] = []
+        for try await id in rows.decode(Int64.self) { ids.append(id) }
+        return ids
+    }
+}
+
+extension JobsTable {
+    /// The id of a job of this key still waiting to run, if any.
+    public static func waiting(concurrencyKey: String, kind: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
+        let rows = try await connection.query("""
+            SELECT id FROM jobs WHERE concurrency_key = \(concurrencyKey) AND kind = \(kind) AND status IN ('queued', 'failed')
+            ORDER BY id LIMIT 1
+            """, logger: logger)
+        for try await id in rows.decode(Int64.self) { return id }
+        return nil
+    }
+}

@@ -34,3 +34,33 @@ public enum WebhookEventsTable {
         return 0
     }
 }
+
+extension WebhookEventsTable {
+    /// Retention: handled events older than `age` go; unhandled ones stay until handled.
+    public static func deleteHandled(olderThan age: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("""
+            DELETE FROM webhook_events
+            WHERE received_at < now() - make_interval(secs => \(Double(age.components.seconds)))
+              AND status IN ('processed', 'ignored')
+              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = webhook_events.id AND j.status IN ('queued', 'failed', 'running', 'dead'))
+            RETURNING id
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+}
+
+extension WebhookEventsTable {
+    /// The sync names Nango reported for a connection's models (its sync webhooks carry both).
+    public static func syncNames(connectionId: String, models: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        let rows = try await connection.query("""
+            SELECT DISTINCT sync_name FROM webhook_events
+            WHERE type = 'sync' AND connection_id = \(connectionId) AND model = ANY(\(models)::text[]) AND sync_name IS NOT NULL
+            ORDER BY sync_name
+            """, logger: logger)
+        var names: [String] = []
+        for try await name in rows.decode(String.self) { names.append(name) }
+        return names
+    }
+}

@@ -1,0 +1,32 @@
+/// The four resources the API lists.
+public enum ResourceKind: String, Sendable, CaseIterable {
+    case companies, locations, contacts, products
+
+    /// Sort keys a client may ask for (a leading `-` sorts descending); each is served by an index.
+    public var sortKeys: [String] { ["updated_at", "created_at", "name"] }
+}
+
+/// What a list request asks for, checked.
+public struct ListRequest: Sendable, Equatable {
+    public enum SortKey: String, Sendable { case updatedAt = "updated_at", createdAt = "created_at", name }
+
+    public var limit: Int
+    public var sort: SortKey
+    public var descending: Bool
+    public var updatedSince: String?
+    public var search: String?
+    public var includeDeleted: Bool
+    public var includeRaw: Bool
+    public var cursor: PageCursor?
+
+    public static let defaultLimit = 50
+    public static let maxLimit = 500
+}
+
+/// A bad list parameter: 400, naming it.
+public struct QueryParameterError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let parameter: String
+    public let message: String
+
+    public var description: String { "'\(parameter)' \(message)" }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import Storage
+
+/// Pages of the four resources, as the API answers them: `{"data": [...], "next_cursor": ...}`.
+public struct ResourceReader: Sendable {
+    let database: Database
+    let signer: PageCursor.Signer
+
+    public init(database: Database, cursorSecret: String) {
+        self.database = database
+        self.signer = PageCursor.Signer(secret: cursorSecret)
+    }
+
+    /// A checked list request; the cursor must come from this same list (kind, company, filters).
+    public func request(_ parameters: [String: String], kind: ResourceKind, companyId: UUID?) throws(QueryParameterError) -> ListRequest {
+        try ListRequestParser.parse(parameters, kind: kind, scope: Self.scope(kind, companyId), signer: signer)
+    }
+
+    static func scope(_ kind: ResourceKind, _ companyId: UUID?) -> String {
+        kind.rawValue + ":" + (companyId?.uuidString.lowercased() ?? "*")
+    }
+
+    /// The page's JSON body.
+    public func page(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String {
+        var after: (value: String, id: UUID)?
+        if let cursor = request.cursor {
+            guard let id = UUID(uuidString: cursor.id) else {
+                throw QueryParameterError(parameter: "cursor", message: "is not a cursor this list handed out")
+            }
+            after = (cursor.value, id)
+        }
+        let query = ResourceReadTable.PageQuery(
+            table: ResourceReadTable.Table(rawValue: kind.rawValue)!, companyId: companyId,
+            sort: ResourceReadTable.Sort(rawValue: request.sort.rawValue)!, descending: request.descending, after: after,
+            updatedSince: request.updatedSince, search: request.search, includeDeleted: request.includeDeleted,
+            includeRaw: request.includeRaw, limit: request.limit)
+        let rows = try await database.withConnection { db in try await ResourceReadTable.page(query, on: db, logger: logger) }
+        let items = rows.prefix(request.limit)
+        var body = "{\"data\":["
+        body.reserveCapacity(items.reduce(32) { $0 + $1.json.utf8.count + 1 })
+        for (index, row) in items.enumerated() {
+            if index > 0 { body += "," }
+            body += row.json
+        }
+        body += "],\"next_cursor\":"
+        if rows.count > request.limit, let last = items.last {
+            let cursor = PageCursor(
+                sort: request.sort.rawValue, value: last.sortValue, id: last.id.uuidString.lowercased(),
+                scope: ListRequestParser.cursorScope(request, scope: Self.scope(kind, companyId)))
+            JSONValue.writeString(signer.encode(cursor), to: &body)
+        } else {
+            body += "null"
+        }
+        body += "}"
+        return body
+    }
+
+    /// One company as JSON, or nil.
+    public func company(_ id: UUID, logger: Logger) async throws -> String? {
+        try await database.withConnection { db in try await ResourceReadTable.company(id: id, on: db, logger: logger) }?.json
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Hummingbird
+import Logging
+import MarketplaceCore
+import Nango
+import Pipeline
+import Query
+import Storage
+
+/// The business endpoints: companies and their locations, contacts and products, and a fresh sync.
+struct CompaniesController: Sendable {
+    typealias Context = AppRequestContext
+    let reader: ResourceReader
+    let database: Database
+    let registry: PipelineRegistry
+    let nango: NangoClient
+
+    func register(on group: RouterGroup<Context>) {
+        group.get("/companies") { request, context in
+            let principal = try Self.principal(context)
+            // A company-scoped token lists its own company; admin lists all.
+            let scope: UUID? = principal.isAdmin ? nil : (principal.companyId ?? Self.noCompany)
+            let list = try Self.checked { try reader.request(Self.parameters(request), kind: .companies, companyId: scope) }
+            return ETag.respond(try await reader.page(.companies, companyId: scope, request: list, logger: context.logger), to: request)
+        }
+        group.get("/companies/:id") { request, context in
+            let id = try Self.visibleCompany(context)
+            guard let body = try await reader.company(id, logger: context.logger) else { throw APIError.notFound }
+            return ETag.respond(body, to: request)
+        }
+        for kind in [ResourceKind.locations, .contacts, .products] {
+            group.get("/companies/:id/\(kind.rawValue)") { request, context in
+                let id = try Self.visibleCompany(context)
+                let list = try Self.checked { try reader.request(Self.parameters(request), kind: kind, companyId: id) }
+                guard try await reader.company(id, logger: context.logger) != nil else { throw APIError.notFound }
+                return ETag.respond(try await reader.page(kind, companyId: id, request: list, logger: context.logger), to: request)
+            }
+        }
+        group.post("/companies/:id/sync") { request, context in try await sync(request, context) }
+    }
+
+    /// What a token without a company and without `admin` sees: nothing.
+    static let noCompany = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
+
+    static func principal(_ context: Context) throws -> Principal {
+        guard let principal = context.principal else { throw BearerAuthMiddleware.unauthorized("authentication required") }
+        return principal
+    }
+
+    /// The path's company when the token may see it; otherwise 404, as for a company that does not exist.
+    static func visibleCompany(_ context: Context) throws -> UUID {
+        let principal = try principal(context)
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text), principal.canSee(id) else {
+            throw APIError.notFound
+        }
+        return id
+    }
+
+    static func parameters(_ request: Request) -> [String: String] {
+        var parameters: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
+        return parameters
+    }
+
+    static func checked<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as QueryParameterError {
+            throw APIError(.badRequest, code: "invalid_parameter", message: error.description)
+        }
+    }
+
+    struct SyncAnswer: Encodable {
+        let companyId: String
+        let jobIds: [Int64]
+        let models: [String]
+        let nangoTriggered: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case models
+            case companyId = "company_id"
+            case jobIds = "job_ids"
+            case nangoTriggered = "nango_triggered"
+        }
+    }
+
+    /// `POST /api/companies/{id}/sync[?nango=true]`: a sync job for every model the company's pipelines read
+    /// (one already waiting is reused); with `nango=true` Nango is asked to run its syncs first.
+    func sync(_ request: Request, _ context: Context) async throws -> Response {
+        let id = try Self.visibleCompany(context)
+        let askNango = try Self.checked { try ListRequestParser.flag(request.uri.queryParameters["nango"].map(String.init), "nango") }
+        let company = try await database.withConnection { db in
+            try await CompaniesTable.find(id: id, on: db, logger: context.logger)
+        }
+        guard let company else { throw APIError.notFound }
+        guard company.status == "active" else {
+            throw APIError(.conflict, code: "company_inactive", message: "the company is \(company.status); reconnect it before syncing")
+        }
+        let models = registry.current?.sources.filter { $0.integration == company.integrationId }.map(\.model) ?? []
+        var nangoTriggered = false
+        if askNango {
+            // Nango triggers syncs by name; the names are those its sync webhooks reported for these models.
+            let names = try await database.withConnection { db in
+                try await WebhookEventsTable.syncNames(connectionId: company.connectionId, models: models, on: db, logger: context.logger)
+            }
+            if !names.isEmpty {
+                do {
+                    try await nango.triggerSync(.init(syncs: names, providerConfigKey: company.integrationId, connectionId: company.connectionId))
+                    nangoTriggered = true
+                } catch {
+                    throw APIError(.badGateway, code: "nango_error", message: "Nango refused the sync trigger: \(error)")
+                }
+            }
+        }
+        var jobIds: [Int64] = []
+        try await database.withConnection { db in
+            for model in models {
+                let job = SyncRunner.job(connectionId: company.connectionId, integrationId: company.integrationId, model: model, reason: "api")
+                if let id = try await JobsTable.enqueueUnlessQueued(job, on: db, logger: context.logger) {
+                    jobIds.append(id)
+                } else if let waiting = try await JobsTable.waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, on: db, logger: context.logger) {
+                    jobIds.append(waiting)
+                }
+            }
+        }
+        return try JSONResponse.make(
+            SyncAnswer(companyId: id.uuidString.lowercased(), jobIds: jobIds, models: models, nangoTriggered: nangoTriggered),
+            status: .accepted)
+    }
+}
