@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build stage: the Swift toolchain plus the C libraries the package links.
 FROM swift:6.3-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libhiredis-dev libphonenumber-dev pkg-config \
+RUN apt-get update && apt-get install -y --no-install-recommends libhiredis-dev libphonenumber-dev zlib1g-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 # Resolve first so dependency fetching is cached apart from source changes.

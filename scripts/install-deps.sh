@@ -8,6 +8,7 @@ packages=(
   redis-server redis-tools        # Redis 7 server and redis-cli / redis-benchmark
   libhiredis-dev pkg-config       # the Redis client library, found through pkg-config
   libphonenumber-dev              # phone numbers to E.164 (through the CPhoneNumber shim)
+  zlib1g-dev                      # zlib for compressed cache entries (compress-nio)
   wrk                             # HTTP load for `make bench`
   curl ca-certificates
 )

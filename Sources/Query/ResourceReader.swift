@@ -7,10 +7,12 @@ import Storage
 public struct ResourceReader: Sendable {
     let database: Database
     let signer: PageCursor.Signer
+    let cache: QueryCache?
 
-    public init(database: Database, cursorSecret: String) {
+    public init(database: Database, cursorSecret: String, cache: QueryCache?) {
         self.database = database
         self.signer = PageCursor.Signer(secret: cursorSecret)
+        self.cache = cache
     }
 
     /// A checked list request; the cursor must come from this same list (kind, company, filters).
@@ -22,8 +24,22 @@ public struct ResourceReader: Sendable {
         kind.rawValue + ":" + (companyId?.uuidString.lowercased() ?? "*")
     }
 
-    /// The page's JSON body.
+    /// The page's JSON body: from the cache for one company's resources, else from Postgres.
     public func page(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String {
+        guard let cache, let companyId, kind != .companies else {
+            return try await load(kind, companyId: companyId, request: request, logger: logger)
+        }
+        let description = [
+            request.sort.rawValue, request.descending ? "desc" : "asc", String(request.limit), request.updatedSince ?? "",
+            request.search ?? "", request.includeDeleted ? "d" : "", request.includeRaw ? "raw" : "",
+            request.cursor.map { "\($0.value)|\($0.id)" } ?? "",
+        ].joined(separator: "\u{1F}")
+        return try await cache.value(companyId: companyId, resource: kind.rawValue, request: description) {
+            try await load(kind, companyId: companyId, request: request, logger: logger)
+        }.0
+    }
+
+    func load(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String {
         var after: (value: String, id: UUID)?
         if let cursor = request.cursor {
             guard let id = UUID(uuidString: cursor.id) else {
@@ -59,6 +75,15 @@ public struct ResourceReader: Sendable {
 
     /// One company as JSON, or nil.
     public func company(_ id: UUID, logger: Logger) async throws -> String? {
-        try await database.withConnection { db in try await ResourceReadTable.company(id: id, on: db, logger: logger) }?.json
+        let load = { () async throws -> String in
+            try await database.withConnection { db in try await ResourceReadTable.company(id: id, on: db, logger: logger) }?.json ?? ""
+        }
+        let body: String
+        if let cache {
+            body = try await cache.value(companyId: id, resource: "company", request: "", load: load).0
+        } else {
+            body = try await load()
+        }
+        return body.isEmpty ? nil : body
     }
 }

@@ -337,7 +337,7 @@ import TestSupport
             }
             let deps = stack.dependencies
             let runner = SyncRunner(nango: deps.nango, database: deps.database, registry: deps.pipelines, importer: deps.importer,
-                                    cache: RedisCacheInvalidator(redis: deps.redis, logger: TestEnvironment.logger), logger: TestEnvironment.logger)
+                                    cache: RedisCacheInvalidator(redis: deps.redis, versions: deps.cacheVersions, logger: TestEnvironment.logger), logger: TestEnvironment.logger)
             let stopAfterFirstPage = ManagedCounter()
             let outcome = try await runner.run(JobContext(job: ghostJob, isStopping: { stopAfterFirstPage.next() > 0 }))
             #expect(outcome != .succeeded)   // it stopped after a page; the ghost never reports back

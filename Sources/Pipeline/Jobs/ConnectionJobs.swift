@@ -11,14 +11,16 @@ public struct ConnectionUpsertHandler: JobHandler {
     let importer: ConnectionImporter
     let database: Database
     let registry: PipelineRegistry
+    let cache: any CacheInvalidating
     let logger: Logger
 
     public var kinds: [String] { [JobKind.connectionUpsert, JobKind.connectionRefresh] }
 
-    public init(importer: ConnectionImporter, database: Database, registry: PipelineRegistry, logger: Logger) {
+    public init(importer: ConnectionImporter, database: Database, registry: PipelineRegistry, cache: any CacheInvalidating, logger: Logger) {
         self.importer = importer
         self.database = database
         self.registry = registry
+        self.cache = cache
         self.logger = logger
     }
 
@@ -37,15 +39,17 @@ public struct ConnectionUpsertHandler: JobHandler {
             throw JobError.retryAfter(delay, "Nango rate limit")
         } catch {
             if context.job.kind == JobKind.connectionRefresh, !error.isTransient {
-                try await database.withConnection { db in
-                    _ = try await CompaniesTable.setStatus(
+                let companyId = try await database.withConnection { db in
+                    try await CompaniesTable.setStatus(
                         connectionId: connectionId, status: "refresh_failed", reason: error.description, on: db, logger: logger)
                 }
+                if let companyId { await cache.bump(companyId: companyId, resources: ["companies"]) }
                 throw JobError.permanent(error.description)
             }
             throw error
         }
         let company = try await importer.store(connection, logger: logger)
+        await cache.bump(companyId: company.id, resources: ["companies"])
         guard context.job.kind == JobKind.connectionUpsert else { return .succeeded }
         // The first sync of each model the company's pipelines read.
         let models = registry.current?.sources.filter { $0.integration == integrationId }.map(\.model) ?? []
@@ -64,12 +68,14 @@ public struct ConnectionUpsertHandler: JobHandler {
 /// `connection.refresh_failed` and `connection.disconnected`: the company's status, with Nango's reason kept.
 public struct ConnectionStatusHandler: JobHandler {
     let database: Database
+    let cache: any CacheInvalidating
     let logger: Logger
 
     public var kinds: [String] { [JobKind.connectionRefreshFailed, JobKind.connectionDisconnected] }
 
-    public init(database: Database, logger: Logger) {
+    public init(database: Database, cache: any CacheInvalidating, logger: Logger) {
         self.database = database
+        self.cache = cache
         self.logger = logger
     }
 
@@ -82,10 +88,11 @@ public struct ConnectionStatusHandler: JobHandler {
         if let error = context.job.payload["error"], error != .null {
             reason = error["description"]?.string ?? error["type"]?.string ?? error.jsonText
         }
-        let found = try await database.withConnection { db in
+        let companyId = try await database.withConnection { db in
             try await CompaniesTable.setStatus(connectionId: connectionId, status: status, reason: reason, on: db, logger: logger)
         }
-        if !found { logger.notice("status change for an unknown connection", metadata: ["connection_id": "\(connectionId)", "status": "\(status)"]) }
+        if let companyId { await cache.bump(companyId: companyId, resources: ["companies"]) }
+        if companyId == nil { logger.notice("status change for an unknown connection", metadata: ["connection_id": "\(connectionId)", "status": "\(status)"]) }
         return .succeeded
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import Metrics
 import Redis
 
@@ -11,21 +12,22 @@ public protocol CacheInvalidating: Sendable {
 
 public struct RedisCacheInvalidator: CacheInvalidating {
     let redis: RedisClient
+    let versions: CacheVersions
     let logger: Logger
 
-    public init(redis: RedisClient, logger: Logger) {
+    public init(redis: RedisClient, versions: CacheVersions, logger: Logger) {
         self.redis = redis
+        self.versions = versions
         self.logger = logger
-    }
-
-    public static func versionKey(companyId: UUID, resource: String) -> String {
-        "cache:version:\(companyId.uuidString.lowercased()):\(resource)"
     }
 
     public func bump(companyId: UUID, resources: Set<String>) async {
         guard !resources.isEmpty else { return }
+        // The list of companies changes with any company's profile; the company itself is its own entry.
+        let all = resources.union(resources.contains("companies") ? ["company"] : [])
+        versions.bumpLocal(companyId: companyId, resources: all)
         do {
-            _ = try await redis.pipeline(resources.sorted().map { ["INCR", RedisArgument(Self.versionKey(companyId: companyId, resource: $0))] })
+            _ = try await redis.pipeline(all.sorted().map { ["INCR", RedisArgument(CacheVersions.redisKey(companyId: companyId, resource: $0))] })
         } catch {
             // Entries then age out with their TTL; the Query layer's reads after a sync compare its own version too.
             Counter(label: "pipeline_cache_bump_failures_total").increment()

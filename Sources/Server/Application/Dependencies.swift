@@ -26,6 +26,8 @@ struct Dependencies: Sendable {
     let tokens: TokenIssuer
     let pipelines: PipelineRegistry
     let reader: ResourceReader
+    let cacheVersions: CacheVersions
+    let cache: QueryCache
     let startedAt: Date
     let logger: Logger
 
@@ -57,7 +59,10 @@ struct Dependencies: Sendable {
                 "file": "\(configuration.pipelinesFile)", "errors": "\(errors.diagnostics.map(\.description))",
             ])
         }
-        self.reader = ResourceReader(database: database, cursorSecret: configuration.security.jwtSecret.value)
+        self.cacheVersions = CacheVersions()
+        self.cache = QueryCache(
+            redis: redis, versions: cacheVersions, configuration: .init(ttl: configuration.cacheDefaultTTL), logger: logger)
+        self.reader = ResourceReader(database: database, cursorSecret: configuration.security.jwtSecret.value, cache: cache)
         self.startedAt = Date()
         self.logger = logger
     }
@@ -65,11 +70,11 @@ struct Dependencies: Sendable {
     /// The pipeline's workers, scheduler and file watcher.
     func pipelineServices() -> [any Service] {
         let jobs = configuration.jobs
-        let cache = RedisCacheInvalidator(redis: redis, logger: logger)
+        let cache = RedisCacheInvalidator(redis: redis, versions: cacheVersions, logger: logger)
         let handlers: [any JobHandler] = [
             SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, cache: cache, logger: logger),
-            ConnectionUpsertHandler(importer: importer, database: database, registry: pipelines, logger: logger),
-            ConnectionStatusHandler(database: database, logger: logger),
+            ConnectionUpsertHandler(importer: importer, database: database, registry: pipelines, cache: cache, logger: logger),
+            ConnectionStatusHandler(database: database, cache: cache, logger: logger),
             ForwardHandler(database: database, registry: pipelines, logger: logger),
         ]
         var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, logger: logger)]

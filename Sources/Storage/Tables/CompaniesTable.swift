@@ -78,17 +78,18 @@ extension CompaniesTable {
     }
 
     /// A status change from Nango (refresh failed, disconnected), with the reason kept.
+    /// Returns the company's id, or nil when no company has this connection.
     public static func setStatus(
         connectionId: String, status: String, reason: String?, on connection: PostgresConnection, logger: Logger
-    ) async throws -> Bool {
+    ) async throws -> UUID? {
         let rows = try await connection.query("""
             UPDATE companies SET status = \(status), status_reason = \(reason),
                    status_changed_at = CASE WHEN status <> \(status) THEN now() ELSE status_changed_at END, updated_at = now()
             WHERE connection_id = \(connectionId)
             RETURNING id
             """, logger: logger)
-        for try await _ in rows { return true }
-        return false
+        for try await id in rows.decode(UUID.self) { return id }
+        return nil
     }
 
     /// The profile of a connection's company from a pipeline with target `companies`; an older version never wins.

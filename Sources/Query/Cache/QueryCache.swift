@@ -1,0 +1,146 @@
+import Crypto
+import Foundation
+import Logging
+import MarketplaceCore
+import Metrics
+import Redis
+import Synchronization
+
+/// Cache-aside for API answers, per (company, resource). Keys carry the resource's version, which
+/// the pipeline bumps after each committed page, so a finished sync makes every older entry
+/// unreachable at once — no key scans. One round trip reads the version and the entry (a script).
+/// When Redis fails or is slow, reads go to a bounded in-memory cache versioned in-process and to
+/// Postgres: the API keeps answering, a little slower.
+public final class QueryCache: Sendable {
+    public struct Configuration: Sendable {
+        public var ttl: Duration
+        /// Entries larger than this many bytes are stored zlib-compressed.
+        public var compressionThreshold: Int
+        /// How long a Redis call may take before the read falls back.
+        public var redisTimeout: Duration
+        public var localCapacity: Int
+        public var localTTL: Duration
+
+        public init(ttl: Duration, compressionThreshold: Int = 4096, redisTimeout: Duration = .milliseconds(150),
+                    localCapacity: Int = 2000, localTTL: Duration = .seconds(30)) {
+            self.ttl = ttl
+            self.compressionThreshold = compressionThreshold
+            self.redisTimeout = redisTimeout
+            self.localCapacity = localCapacity
+            self.localTTL = localTTL
+        }
+    }
+
+    public enum Outcome: String, Sendable { case hit, miss, fallbackHit = "fallback_hit", fallbackMiss = "fallback_miss" }
+
+    let redis: RedisClient
+    let versions: CacheVersions
+    let configuration: Configuration
+    let logger: Logger
+    let local: Mutex<LocalEntries>
+    let fallbackActive = Atomic<Bool>(false)
+
+    struct LocalEntries {
+        var entries: [String: (version: Int, expires: ContinuousClock.Instant, body: String)] = [:]
+        var order: [String] = []
+    }
+
+    public init(redis: RedisClient, versions: CacheVersions, configuration: Configuration, logger: Logger) {
+        self.redis = redis
+        self.versions = versions
+        self.configuration = configuration
+        self.logger = logger
+        self.local = Mutex(LocalEntries())
+    }
+
+    public var isFallbackActive: Bool { fallbackActive.load(ordering: .relaxed) }
+
+    /// GET the version, then the entry under it, atomically.
+    static let readScript = """
+        local v = redis.call('GET', KEYS[1]) or '0'
+        return {v, redis.call('GET', ARGV[1] .. v .. ':' .. ARGV[2])}
+        """
+
+    static func fingerprint(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The answer for `request` (a canonical description of the query) of `resource` of `companyId`,
+    /// from the cache, or from `load` (then stored).
+    public func value(
+        companyId: UUID, resource: String, request: String, load: () async throws -> String
+    ) async throws -> (String, Outcome) {
+        let versionKey = CacheVersions.redisKey(companyId: companyId, resource: resource)
+        let prefix = "cache:entry:\(companyId.uuidString.lowercased()):\(resource):"
+        let fingerprint = Self.fingerprint(request)
+        let dimensions = [("resource", resource)]
+        do {
+            let reply = try await withTimeout(configuration.redisTimeout) { [redis] in
+                try await redis.send(["EVAL", RedisArgument(Self.readScript), "1", RedisArgument(versionKey), RedisArgument(prefix), RedisArgument(fingerprint)])
+            }
+            markRedis(up: true)
+            guard case .array(let parts) = reply, parts.count == 2, let version = parts[0].string else {
+                throw RedisError.unexpectedReply("cache script: \(reply)")
+            }
+            if case .bulk(let bytes) = parts[1], let body = CacheEntryCodec.decode(bytes) {
+                Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "hit")]).increment()
+                return (body, .hit)
+            }
+            Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "miss")]).increment()
+            let body = try await load()
+            let entry = CacheEntryCodec.encode(body, threshold: configuration.compressionThreshold)
+            do {
+                try await withTimeout(configuration.redisTimeout) { [redis, configuration] in
+                    try await redis.set(prefix + version + ":" + fingerprint, entry, expiresIn: configuration.ttl)
+                }
+            } catch {
+                Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
+            }
+            return (body, .miss)
+        } catch let error as RedisError {
+            return try await fallback(error, companyId: companyId, resource: resource, key: prefix + fingerprint, dimensions: dimensions, load: load)
+        } catch let error as TimeoutError {
+            return try await fallback(error, companyId: companyId, resource: resource, key: prefix + fingerprint, dimensions: dimensions, load: load)
+        }
+    }
+
+    func markRedis(up: Bool) {
+        let wasFallback = fallbackActive.exchange(!up, ordering: .relaxed)
+        if wasFallback == up {
+            Gauge(label: "cache_fallback_active").record(up ? 0 : 1)
+            if up { logger.notice("cache: Redis answers again; leaving the local fallback") }
+        }
+    }
+
+    func fallback(
+        _ error: any Error, companyId: UUID, resource: String, key: String, dimensions: [(String, String)], load: () async throws -> String
+    ) async throws -> (String, Outcome) {
+        if !fallbackActive.load(ordering: .relaxed) {
+            logger.warning("cache: Redis unavailable; reads use the local fallback", metadata: ["error": "\(error)"])
+        }
+        markRedis(up: false)
+        Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
+        let version = versions.localVersion(companyId: companyId, resource: resource)
+        let now = ContinuousClock.now
+        let cached = local.withLock { entries -> String? in
+            guard let entry = entries.entries[key], entry.version == version, entry.expires > now else { return nil }
+            return entry.body
+        }
+        if let cached {
+            Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "fallback_hit")]).increment()
+            return (cached, .fallbackHit)
+        }
+        let body = try await load()
+        local.withLock { entries in
+            if entries.entries[key] == nil { entries.order.append(key) }
+            entries.entries[key] = (version, now + configuration.localTTL, body)
+            if entries.order.count > configuration.localCapacity {
+                let evicted = entries.order.prefix(entries.order.count - configuration.localCapacity)
+                for old in evicted { entries.entries[old] = nil }
+                entries.order.removeFirst(evicted.count)
+            }
+        }
+        Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "fallback_miss")]).increment()
+        return (body, .fallbackMiss)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MarketplaceCore
+import Pipeline
+import PostgresNIO
+import Query
+import Storage
+import Testing
+import TestSupport
+
+@testable import Server
+
+/// The read cache against real Redis: versioned keys, compression, and the fallback when Redis dies.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct QueryCacheTests {
+    @Test func largeEntriesAreCompressedAndRoundTrip() {
+        let body = "{\"data\":[" + (1...500).map { "{\"id\":\"\($0)\",\"display_name\":\"Person \($0)\",\"email\":\"person\($0)@example.com\"}" }
+            .joined(separator: ",") + "]}"
+        let stored = CacheEntryCodec.encode(body, threshold: 4096)
+        #expect(stored.first == 0x01)
+        #expect(stored.count < body.utf8.count / 3)
+        #expect(CacheEntryCodec.decode(stored) == body)
+        let small = CacheEntryCodec.encode("{}", threshold: 4096)
+        #expect(small == [0x00] + Array("{}".utf8))
+        #expect(CacheEntryCodec.decode([0x07, 1, 2]) == nil)
+    }
+
+    static func withApp(redis: RedisProcess, _ body: @escaping @Sendable (any TestClientProtocol, CompaniesAPITests.Seeded, Dependencies) async throws -> Void) async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
+                let seeded = try await CompaniesAPITests.seed(database, contacts: 60)
+                let dependencies = try await TestApp.dependencies(
+                    ["REDIS_URL": "redis://127.0.0.1:\(redis.port)/0", "REDIS_TIMEOUT_MS": "100"], database: configuration)
+                let app = buildApplication(dependencies, port: 0, migrateOnStart: false, backgroundJobs: false)
+                try await app.test(.router) { client in try await body(client, seeded, dependencies) }
+            }
+        }
+    }
+
+    @Test func aVersionBumpMakesTheNextReadFreshAndRedisDownFallsBackThenRecovers() async throws {
+        let redis = try await RedisProcess.start()
+        defer { Task { try? await redis.kill() } }
+        try await Self.withApp(redis: redis) { client, seeded, dependencies in
+            let path = "/api/companies/\(seeded.a)/contacts?limit=5&sort=name"
+            let headers = CompaniesAPITests.bearer(seeded.tokenA)
+            func firstName() async throws -> String? {
+                let response = try await client.execute(uri: path, method: .get, headers: headers)
+                #expect(response.status == .ok)
+                return (try TestApp.json(response.body)["data"] as? [[String: Any]])?.first?["display_name"] as? String
+            }
+            #expect(try await firstName() == "Person 000001")
+            // A write that bypasses the pipeline is not seen: the answer comes from the cache.
+            _ = try await dependencies.database.query("UPDATE contacts SET display_name = 'Aaron' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
+            #expect(try await firstName() == "Person 000001")
+            // The pipeline's bump after its commit: the next read is fresh.
+            await RedisCacheInvalidator(redis: dependencies.redis, versions: dependencies.cacheVersions, logger: TestEnvironment.logger)
+                .bump(companyId: seeded.a, resources: ["contacts"])
+            #expect(try await firstName() == "Aaron")
+
+            // Redis dies: reads still answer (from Postgres and the local cache), health says degraded.
+            try await redis.kill()
+            #expect(try await firstName() == "Aaron")
+            #expect(dependencies.cache.isFallbackActive)
+            let health = try await client.execute(uri: "/health/detailed", method: .get)
+            #expect(try TestApp.json(health.body)["status"] as? String == "degraded")
+            let ready = try await client.execute(uri: "/health/ready", method: .get)
+            #expect(ready.status == .ok)
+            // A sync finished in this process while Redis is down is still seen at once.
+            _ = try await dependencies.database.query("UPDATE contacts SET display_name = 'Abby' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
+            await RedisCacheInvalidator(redis: dependencies.redis, versions: dependencies.cacheVersions, logger: TestEnvironment.logger)
+                .bump(companyId: seeded.a, resources: ["contacts"])
+            #expect(try await firstName() == "Abby")
+
+            // Redis is back: the cache is used again.
+            let back = try await RedisProcess.start(port: redis.port)
+            defer { Task { try? await back.kill() } }
+            var recovered = false
+            for _ in 0..<50 where !recovered {
+                _ = try await firstName()
+                recovered = !dependencies.cache.isFallbackActive
+                if !recovered { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(recovered)
+            _ = try await firstName()
+            let (_, outcome) = try await dependencies.cache.value(
+                companyId: seeded.a, resource: "probe", request: "x") { "{}" }
+            #expect(outcome == .miss)
+            let (_, again) = try await dependencies.cache.value(companyId: seeded.a, resource: "probe", request: "x") { "{}" }
+            #expect(again == .hit)
+        }
+    }
+}
