@@ -259,7 +259,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                "Storage", "MarketplaceCore", "Ingest", "Nango", "NangoEmulator", "Pipeline", "Query",
+                "Storage", "MarketplaceCore", "Ingest", "Nango", "NangoEmulator", "Pipeline", "Query", "Redis",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -25,6 +25,8 @@ public enum TestEnvironment {
             "ADMIN_TOKEN": "test-admin-token-0123456789",
             "TOKEN_ENCRYPTION_KEY": Data(repeating: 7, count: 32).base64EncodedString(),
             "LOG_LEVEL": "warning",
+            // Tests share one Redis: a limit no ordinary test reaches; the rate limit tests set their own.
+            "RATE_LIMIT_REQUESTS": "1000000",
         ]
         values.merge(overrides) { _, override in override }
         return values

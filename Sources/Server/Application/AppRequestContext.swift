@@ -1,12 +1,17 @@
 import Hummingbird
+import NIOCore
 import Query
 
-/// The per-request context: the core storage plus who is asking, once the bearer token is verified.
+/// The per-request context: the core storage, the client's address, and who is asking once the bearer
+/// token is verified.
 struct AppRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var principal: Principal?
+    /// The peer's IP (no port): the rate limit's principal when no token names one.
+    let clientAddress: String
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 }

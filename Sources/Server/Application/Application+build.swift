@@ -11,6 +11,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         AccessLogMiddleware()        // sees the final status
         HTTPMetricsMiddleware(factory: dependencies.metricsFactory)
         SecurityHeadersMiddleware()
+        CORSAllowListMiddleware(origins: Set(dependencies.configuration.http.corsAllowedOrigins))
         ErrorMiddleware()            // below here, any error becomes the JSON shape
         BodyLimitMiddleware(limit: dependencies.configuration.http.requestBodyLimit)
     }
@@ -25,7 +26,9 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     ).register(on: router)
     WebhookController(intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.requestBodyLimit)
         .register(on: router)
-    let business = router.group("/api").add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens))
+    let business = router.group("/api")
+        .add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens))
+        .add(middleware: RateLimitMiddleware(limiter: dependencies.rateLimiter, group: "api"))
     CompaniesController(reader: dependencies.reader, database: dependencies.database, registry: dependencies.pipelines, nango: dependencies.nango)
         .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))

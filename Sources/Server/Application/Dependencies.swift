@@ -28,6 +28,7 @@ struct Dependencies: Sendable {
     let reader: ResourceReader
     let cacheVersions: CacheVersions
     let cache: QueryCache
+    let rateLimiter: RateLimiter
     let startedAt: Date
     let logger: Logger
 
@@ -62,6 +63,8 @@ struct Dependencies: Sendable {
         self.cacheVersions = CacheVersions()
         self.cache = QueryCache(
             redis: redis, versions: cacheVersions, configuration: .init(ttl: configuration.cacheDefaultTTL), logger: logger)
+        self.rateLimiter = RateLimiter(
+            redis: redis, limit: configuration.rateLimit.requests, window: configuration.rateLimit.window, logger: logger)
         self.reader = ResourceReader(database: database, cursorSecret: configuration.security.jwtSecret.value, cache: cache)
         self.startedAt = Date()
         self.logger = logger

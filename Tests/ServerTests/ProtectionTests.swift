@@ -1,0 +1,91 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Ingest
+import Logging
+import MarketplaceCore
+import PostgresNIO
+import Redis
+import Storage
+import Testing
+import TestSupport
+
+@testable import Server
+
+/// Rate limits shared through Redis, and CORS.
+@Suite(.timeLimit(.minutes(2))) struct ProtectionTests {
+    @Test func theLimitIs429WithHeadersAndSharedByTwoInstances() async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
+                let seeded = try await CompaniesAPITests.seed(database, contacts: 5)
+                // A subject of this test's own, so no other test's requests count.
+                let issuer = await TokenIssuer(secret: CompaniesAPITests.secret, lifetime: .seconds(600))
+                let token = try await issuer.companyToken(seeded.a, subject: "rate-\(UUID().uuidString)")
+                let overrides = ["RATE_LIMIT_REQUESTS": "5", "RATE_LIMIT_WINDOW": "60"]
+                let first = buildApplication(try await TestApp.dependencies(overrides, database: configuration), port: 0, migrateOnStart: false, backgroundJobs: false)
+                let second = buildApplication(try await TestApp.dependencies(overrides, database: configuration), port: 0, migrateOnStart: false, backgroundJobs: false)
+                let path = "/api/companies/\(seeded.a)/contacts"
+                try await first.test(.router) { one in
+                    try await second.test(.router) { two in
+                        for index in 0..<5 {
+                            let client = index.isMultiple(of: 2) ? one : two
+                            let response = try await client.execute(uri: path, method: .get, headers: CompaniesAPITests.bearer(token))
+                            #expect(response.status == .ok)
+                            #expect(response.headers[.rateLimitLimit] == "5")
+                            #expect(response.headers[.rateLimitRemaining] == String(4 - index))
+                        }
+                        // The sixth, on either instance, is over the shared limit.
+                        for client in [one, two] {
+                            let refused = try await client.execute(uri: path, method: .get, headers: CompaniesAPITests.bearer(token))
+                            #expect(refused.status == .tooManyRequests)
+                            #expect(Int(refused.headers[.retryAfter] ?? "") ?? 0 >= 1)
+                            #expect(refused.headers[.rateLimitRemaining] == "0")
+                            #expect(String(buffer: refused.body).contains("\"code\":\"rate_limited\""))
+                        }
+                        // Another principal has its own budget.
+                        let other = try await client(two, path: path, token: seeded.tokenA)
+                        #expect(other == .ok)
+                    }
+                }
+            }
+        }
+    }
+
+    func client(_ client: any TestClientProtocol, path: String, token: String) async throws -> HTTPResponse.Status {
+        try await client.execute(uri: path, method: .get, headers: CompaniesAPITests.bearer(token)).status
+    }
+
+    @Test func localCountingWhenRedisIsUnreachable() async throws {
+        var configuration = try TestEnvironment.configuration(["REDIS_URL": "redis://127.0.0.1:1/0"])
+        configuration.redis.connectTimeout = .milliseconds(50)
+        let redis = RedisClient(configuration: configuration.redis, logger: TestEnvironment.logger)
+        let limiter = RateLimiter(redis: redis, limit: 2, window: .seconds(60), logger: TestEnvironment.logger)
+        let decisions = [await limiter.check(group: "g", principal: "p"), await limiter.check(group: "g", principal: "p"),
+                         await limiter.check(group: "g", principal: "p")]
+        #expect(decisions.map(\.allowed) == [true, true, false])
+        #expect(decisions.last?.remaining == 0)
+    }
+
+    @Test func corsAnswersPreflightsForAllowedOriginsOnly() async throws {
+        try await TestApp.test(.router, ["CORS_ALLOWED_ORIGINS": "https://app.example.com"]) { client in
+            let preflight = try await client.execute(uri: "/api/companies", method: .options, headers: [
+                .origin: "https://app.example.com", .accessControlRequestMethod: "GET", .accessControlRequestHeaders: "Authorization",
+            ])
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[.accessControlAllowOrigin] == "https://app.example.com")
+            #expect(preflight.headers[.accessControlAllowHeaders]?.contains("Authorization") == true)
+            let unknown = try await client.execute(uri: "/api/companies", method: .options, headers: [
+                .origin: "https://evil.example", .accessControlRequestMethod: "GET",
+            ])
+            #expect(unknown.headers[.accessControlAllowOrigin] == nil)
+            let simple = try await client.execute(uri: "/health", method: .get, headers: [.origin: "https://app.example.com"])
+            #expect(simple.headers[.accessControlAllowOrigin] == "https://app.example.com")
+            #expect(simple.headers[.vary] == "Origin")
+            let refused = try await client.execute(uri: "/api/companies", method: .get, headers: [.origin: "https://app.example.com"])
+            #expect(refused.status == .unauthorized)
+            #expect(refused.headers[.accessControlAllowOrigin] == "https://app.example.com")
+        }
+    }
+}
