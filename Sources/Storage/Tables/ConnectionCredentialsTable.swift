@@ -36,3 +36,46 @@ public enum ConnectionCredentialsTable {
             """, logger: logger)
     }
 }
+
+extension ConnectionCredentialsTable {
+    /// What the admin API shows of a connection's credentials: never a token, only a short fingerprint.
+    public struct Summary: Sendable, Codable, Equatable {
+        public var companyId: UUID
+        public var connectionId: String
+        public var provider: String
+        public var status: String
+        public var authType: String
+        public var fingerprint: String?
+        public var expiresAt: Date?
+        public var lastRefreshedAt: Date?
+        public var refreshFailures: Int
+        public var lastRefreshError: String?
+
+        enum CodingKeys: String, CodingKey {
+            case provider, status, fingerprint
+            case companyId = "company_id"
+            case connectionId = "connection_id"
+            case authType = "auth_type"
+            case expiresAt = "expires_at"
+            case lastRefreshedAt = "last_refreshed_at"
+            case refreshFailures = "refresh_failures"
+            case lastRefreshError = "last_refresh_error"
+        }
+    }
+
+    public static func summaries(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Summary] {
+        let rows = try await connection.query("""
+            SELECT c.id, c.connection_id, c.provider, c.status, cc.auth_type, cc.token_fingerprint, cc.expires_at, cc.last_refreshed_at,
+                   cc.refresh_failures, cc.last_refresh_error
+            FROM connection_credentials cc JOIN companies c ON c.id = cc.company_id
+            ORDER BY cc.expires_at NULLS LAST, c.id LIMIT \(limit)
+            """, logger: logger)
+        var result: [Summary] = []
+        for try await row in rows.decode((UUID, String, String, String, String, String?, Date?, Date?, Int, String?).self) {
+            result.append(Summary(companyId: row.0, connectionId: row.1, provider: row.2, status: row.3, authType: row.4,
+                                  fingerprint: row.5.map { String($0.prefix(8)) + "…" }, expiresAt: row.6, lastRefreshedAt: row.7,
+                                  refreshFailures: row.8, lastRefreshError: row.9))
+        }
+        return result
+    }
+}

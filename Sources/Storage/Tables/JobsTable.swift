@@ -279,3 +279,12 @@ extension JobsTable {
         return nil
     }
 }
+
+extension JobsTable {
+    public static func countsByStatus(on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        let rows = try await connection.query("SELECT status, count(*)::int FROM jobs GROUP BY status", logger: logger)
+        var counts: [String: Int] = [:]
+        for try await (status, count) in rows.decode((String, Int).self) { counts[status] = count }
+        return counts
+    }
+}

@@ -148,3 +148,80 @@ public enum PipelineRunsTable {
         return count
     }
 }
+
+extension QuarantineTable {
+    public static func list(
+        pipeline: String?, companyId: UUID?, status: String, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [Entry] {
+        let rows = try await connection.query("""
+            SELECT id, pipeline, connection_id, external_id, reasons::text, status FROM quarantine
+            WHERE (\(pipeline)::text IS NULL OR pipeline = \(pipeline)) AND (\(companyId)::uuid IS NULL OR company_id = \(companyId))
+              AND status = \(status)
+            ORDER BY last_seen_at DESC, id DESC LIMIT \(limit)
+            """, logger: logger)
+        var entries: [Entry] = []
+        for try await row in rows.decode((Int64, String, String, String?, String, String).self) {
+            entries.append(Entry(id: row.0, pipeline: row.1, connectionId: row.2, externalId: row.3, reasons: row.4, status: row.5))
+        }
+        return entries
+    }
+
+    /// The (integration, connection, model) pairs with open entries, for a re-run after a pipeline fix.
+    public static func openSources(
+        pipeline: String?, companyId: UUID?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [(integration: String, connectionId: String, model: String)] {
+        let rows = try await connection.query("""
+            SELECT DISTINCT c.integration_id, q.connection_id, q.model FROM quarantine q JOIN companies c ON c.connection_id = q.connection_id
+            WHERE q.status = 'open' AND (\(pipeline)::text IS NULL OR q.pipeline = \(pipeline)) AND (\(companyId)::uuid IS NULL OR q.company_id = \(companyId))
+            """, logger: logger)
+        var sources: [(String, String, String)] = []
+        for try await row in rows.decode((String, String, String).self) { sources.append(row) }
+        return sources.map { (integration: $0.0, connectionId: $0.1, model: $0.2) }
+    }
+}
+
+extension SyncStateTable {
+    /// Re-reads a model from the start on its next sync (a re-run after a pipeline fix).
+    public static func resetCursor(connectionId: String, model: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE sync_state SET cursor = NULL, updated_at = now() WHERE connection_id = \(connectionId) AND model = \(model)", logger: logger)
+    }
+
+    public struct State: Sendable, Codable, Equatable {
+        public var model: String
+        public var cursor: String?
+        public var recordsFetched: Int
+        public var recordsUpserted: Int
+        public var recordsDeleted: Int
+        public var recordsQuarantined: Int
+        public var lastRunAt: Date?
+        public var lastSuccessAt: Date?
+        public var lastError: String?
+        public var nangoSyncStatus: String?
+
+        enum CodingKeys: String, CodingKey {
+            case model, cursor
+            case recordsFetched = "records_fetched"
+            case recordsUpserted = "records_upserted"
+            case recordsDeleted = "records_deleted"
+            case recordsQuarantined = "records_quarantined"
+            case lastRunAt = "last_run_at"
+            case lastSuccessAt = "last_success_at"
+            case lastError = "last_error"
+            case nangoSyncStatus = "nango_sync_status"
+        }
+    }
+
+    public static func states(connectionId: String, on connection: PostgresConnection, logger: Logger) async throws -> [State] {
+        let rows = try await connection.query("""
+            SELECT model, cursor, records_fetched::int, records_upserted::int, records_deleted::int, records_quarantined::int,
+                   last_run_at, last_success_at, last_error, nango_sync_status
+            FROM sync_state WHERE connection_id = \(connectionId) ORDER BY model
+            """, logger: logger)
+        var states: [State] = []
+        for try await row in rows.decode((String, String?, Int, Int, Int, Int, Date?, Date?, String?, String?).self) {
+            states.append(State(model: row.0, cursor: row.1, recordsFetched: row.2, recordsUpserted: row.3, recordsDeleted: row.4,
+                                recordsQuarantined: row.5, lastRunAt: row.6, lastSuccessAt: row.7, lastError: row.8, nangoSyncStatus: row.9))
+        }
+        return states
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -62,5 +63,78 @@ extension WebhookEventsTable {
         var names: [String] = []
         for try await name in rows.decode(String.self) { names.append(name) }
         return names
+    }
+}
+
+extension WebhookEventsTable {
+    public struct Event: Sendable, Codable, Equatable {
+        public var id: Int64
+        public var receivedAt: Date
+        public var type: String
+        public var operation: String?
+        public var connectionId: String?
+        public var integrationId: String?
+        public var model: String?
+        public var status: String
+        public var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, type, operation, model, status, error
+            case receivedAt = "received_at"
+            case connectionId = "connection_id"
+            case integrationId = "integration_id"
+        }
+    }
+
+    public struct Filter: Sendable {
+        public var type: String?
+        public var status: String?
+        public var connectionId: String?
+        public var since: Date?
+        public var until: Date?
+        public var limit: Int
+
+        public init(type: String? = nil, status: String? = nil, connectionId: String? = nil, since: Date? = nil, until: Date? = nil, limit: Int = 50) {
+            self.type = type
+            self.status = status
+            self.connectionId = connectionId
+            self.since = since
+            self.until = until
+            self.limit = limit
+        }
+    }
+
+    public static func list(_ filter: Filter, on connection: PostgresConnection, logger: Logger) async throws -> [Event] {
+        let rows = try await connection.query("""
+            SELECT id, received_at, type, operation, connection_id, integration_id, model, status, error FROM webhook_events
+            WHERE (\(filter.type)::text IS NULL OR type = \(filter.type)) AND (\(filter.status)::text IS NULL OR status = \(filter.status))
+              AND (\(filter.connectionId)::text IS NULL OR connection_id = \(filter.connectionId))
+              AND (\(filter.since)::timestamptz IS NULL OR received_at >= \(filter.since)) AND (\(filter.until)::timestamptz IS NULL OR received_at < \(filter.until))
+            ORDER BY received_at DESC, id DESC LIMIT \(filter.limit)
+            """, logger: logger)
+        var events: [Event] = []
+        for try await row in rows.decode((Int64, Date, String, String?, String?, String?, String?, String, String?).self) {
+            events.append(Event(id: row.0, receivedAt: row.1, type: row.2, operation: row.3, connectionId: row.4, integrationId: row.5,
+                                model: row.6, status: row.7, error: row.8))
+        }
+        return events
+    }
+
+    /// The raw bodies to replay: one event, or every event of a filter (oldest first).
+    public static func rawBodies(_ filter: Filter, id: Int64?, on connection: PostgresConnection, logger: Logger) async throws -> [(Int64, String)] {
+        let rows = try await connection.query("""
+            SELECT id, raw_body FROM webhook_events
+            WHERE (\(id)::bigint IS NULL OR id = \(id)) AND (\(filter.type)::text IS NULL OR type = \(filter.type))
+              AND (\(filter.connectionId)::text IS NULL OR connection_id = \(filter.connectionId))
+              AND (\(filter.since)::timestamptz IS NULL OR received_at >= \(filter.since)) AND (\(filter.until)::timestamptz IS NULL OR received_at < \(filter.until))
+            ORDER BY received_at, id LIMIT \(filter.limit)
+            """, logger: logger)
+        var bodies: [(Int64, String)] = []
+        for try await row in rows.decode((Int64, String).self) { bodies.append(row) }
+        return bodies
+    }
+
+    public static func markReplayed(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE webhook_events SET status = 'received', error = NULL, processed_at = NULL WHERE id = \(id)", logger: logger)
     }
 }

@@ -1,0 +1,190 @@
+import Foundation
+import Hummingbird
+import Ingest
+import Logging
+import MarketplaceCore
+import Pipeline
+import Storage
+
+/// The seed's admin endpoints (tokens, refresh-all, system health) and the ops views beyond them:
+/// the webhook inbox with replay, quarantine with a re-run, and sync state per company.
+struct AdminOpsController<Context: RequestContext>: Sendable {
+    let database: Database
+    let checker: HealthChecker
+    let registry: PipelineRegistry
+
+    func register(on group: RouterGroup<Context>) {
+        group.get("/tokens") { request, context in
+            let limit = try AdminPipelinesController<Context>.limit(request.uri.queryParameters["limit"].map(String.init))
+            let tokens = try await database.withConnection { db in
+                try await ConnectionCredentialsTable.summaries(limit: limit, on: db, logger: context.logger)
+            }
+            return try JSONResponse.make(["data": tokens])
+        }
+        group.post("/tokens/refresh-all") { _, context in
+            let ids = try await database.withConnection { db in
+                try await JobsTable.enqueueCredentialRefreshes(within: .seconds(0), all: true, on: db, logger: context.logger)
+            }
+            return try JSONResponse.make(["job_ids": ids], status: .accepted)
+        }
+        group.get("/system/health") { _, context in
+            async let report = checker.detailed()
+            let queue = try await database.withConnection { db in try await JobsTable.countsByStatus(on: db, logger: context.logger) }
+            let health = await report
+            return try JSONResponse.make(SystemHealth(health: health, jobs: queue), status: health.status == .down ? .serviceUnavailable : .ok)
+        }
+        group.get("/webhook-events") { request, context in
+            let filter = try Self.eventFilter(request)
+            let events = try await database.withConnection { db in try await WebhookEventsTable.list(filter, on: db, logger: context.logger) }
+            return try JSONResponse.make(["data": events])
+        }
+        group.post("/webhook-events/:id/replay") { _, context in
+            guard let id = context.parameters.get("id").flatMap(Int64.init) else {
+                throw APIError(.badRequest, code: "invalid_request", message: "event id must be a number")
+            }
+            let replayed = try await replay(WebhookEventsTable.Filter(limit: 1), id: id, logger: context.logger)
+            guard let first = replayed.first else { throw APIError.notFound }
+            return try JSONResponse.make(first, status: .accepted)
+        }
+        group.post("/webhook-events/replay") { request, context in
+            let filter = try Self.eventFilter(request, defaultLimit: 1000)
+            guard filter.since != nil || filter.connectionId != nil else {
+                throw APIError(.badRequest, code: "invalid_request", message: "a range replay needs 'since' (and optionally 'until', 'type', 'connection_id')")
+            }
+            let replayed = try await replay(filter, id: nil, logger: context.logger)
+            return try JSONResponse.make(["data": replayed], status: .accepted)
+        }
+        group.get("/quarantine") { request, context in
+            let query = request.uri.queryParameters
+            let companyId = try Self.uuid(query["company_id"].map(String.init), "company_id")
+            let status = query["status"].map(String.init) ?? "open"
+            guard ["open", "resolved", "reprocessed"].contains(status) else {
+                throw APIError(.badRequest, code: "invalid_request", message: "'status' must be open, resolved or reprocessed")
+            }
+            let limit = try AdminPipelinesController<Context>.limit(query["limit"].map(String.init))
+            let entries = try await database.withConnection { db in
+                try await QuarantineTable.list(pipeline: query["pipeline"].map(String.init), companyId: companyId, status: status, limit: limit,
+                                               on: db, logger: context.logger)
+            }
+            return try JSONResponse.make(["data": entries])
+        }
+        group.post("/quarantine/rerun") { request, context in
+            // After a pipeline fix: each affected model is read again from the start; entries that now pass are resolved.
+            let query = request.uri.queryParameters
+            let companyId = try Self.uuid(query["company_id"].map(String.init), "company_id")
+            let pipeline = query["pipeline"].map(String.init)
+            let ids = try await database.withConnection { db -> [Int64] in
+                var ids: [Int64] = []
+                for source in try await QuarantineTable.openSources(pipeline: pipeline, companyId: companyId, on: db, logger: context.logger) {
+                    try await SyncStateTable.resetCursor(connectionId: source.connectionId, model: source.model, on: db, logger: context.logger)
+                    let job = SyncRunner.job(connectionId: source.connectionId, integrationId: source.integration, model: source.model, reason: "quarantine re-run")
+                    if let id = try await JobsTable.enqueueUnlessQueued(job, on: db, logger: context.logger) { ids.append(id) }
+                }
+                return ids
+            }
+            return try JSONResponse.make(["job_ids": ids], status: .accepted)
+        }
+        group.get("/companies/:id/sync") { _, context in
+            guard let id = try Self.uuid(context.parameters.get("id"), "id") else { throw APIError.notFound }
+            let answer = try await database.withConnection { db -> SyncView? in
+                guard let company = try await CompaniesTable.find(id: id, on: db, logger: context.logger) else { return nil }
+                return SyncView(
+                    companyId: id.uuidString.lowercased(), connectionId: company.connectionId, status: company.status,
+                    models: try await SyncStateTable.states(connectionId: company.connectionId, on: db, logger: context.logger),
+                    recentRuns: try await PipelineRunsTable.recent(connectionId: company.connectionId, limit: 20, on: db, logger: context.logger))
+            }
+            guard let answer else { throw APIError.notFound }
+            return try JSONResponse.make(answer)
+        }
+    }
+
+    struct SystemHealth: Encodable {
+        let health: HealthReport
+        let jobs: [String: Int]
+    }
+
+    struct SyncView: Encodable {
+        let companyId: String
+        let connectionId: String
+        let status: String
+        let models: [SyncStateTable.State]
+        let recentRuns: [PipelineRunsTable.Run]
+
+        enum CodingKeys: String, CodingKey {
+            case status, models
+            case companyId = "company_id"
+            case connectionId = "connection_id"
+            case recentRuns = "recent_runs"
+        }
+    }
+
+    struct Replayed: Encodable {
+        let eventId: Int64
+        let jobId: Int64?
+        let outcome: String
+
+        enum CodingKeys: String, CodingKey {
+            case outcome
+            case eventId = "event_id"
+            case jobId = "job_id"
+        }
+    }
+
+    /// Each event's stored bytes go through the same classification as on arrival, and its job is enqueued again.
+    func replay(_ filter: WebhookEventsTable.Filter, id: Int64?, logger: Logger) async throws -> [Replayed] {
+        try await database.withTransaction(logger: logger) { db in
+            var replayed: [Replayed] = []
+            for (eventId, body) in try await WebhookEventsTable.rawBodies(filter, id: id, on: db, logger: logger) {
+                guard let classification = try? WebhookClassification.classify(body: Array(body.utf8)) else {
+                    replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "invalid"))
+                    continue
+                }
+                if let failure = classification.syncFailure {
+                    try await SyncStateTable.recordNangoFailure(failure, on: db, logger: logger)
+                }
+                guard var job = classification.job else {
+                    replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "no_job"))
+                    continue
+                }
+                if job.kind == JobKind.forward { job.payload["event_id"] = .number(Double(eventId)) }
+                let jobId = try await JobsTable.enqueue(job, eventID: eventId, on: db, logger: logger)
+                try await WebhookEventsTable.markReplayed(id: eventId, on: db, logger: logger)
+                replayed.append(Replayed(eventId: eventId, jobId: jobId, outcome: "enqueued"))
+            }
+            return replayed
+        }
+    }
+
+    static func uuid(_ text: String?, _ name: String) throws -> UUID? {
+        guard let text else { return nil }
+        guard let id = UUID(uuidString: text) else {
+            throw APIError(.badRequest, code: "invalid_request", message: "'\(name)' must be a uuid")
+        }
+        return id
+    }
+
+    static func eventFilter(_ request: Request, defaultLimit: Int = 50) throws -> WebhookEventsTable.Filter {
+        let query = request.uri.queryParameters
+        func date(_ name: String) throws -> Date? {
+            guard let text = query[Substring(name)].map(String.init) else { return nil }
+            guard let date = Timestamps.parse(text) else {
+                throw APIError(.badRequest, code: "invalid_request", message: "'\(name)' must be an ISO 8601 time")
+            }
+            return date
+        }
+        let status = query["status"].map(String.init)
+        if let status, !["received", "processing", "processed", "ignored", "failed"].contains(status) {
+            throw APIError(.badRequest, code: "invalid_request", message: "'status' must be received, processing, processed, ignored or failed")
+        }
+        var limit = defaultLimit
+        if let text = query["limit"].map(String.init) {
+            guard let value = Int(text), (1...5000).contains(value) else {
+                throw APIError(.badRequest, code: "invalid_request", message: "'limit' must be a number from 1 to 5000")
+            }
+            limit = value
+        }
+        return WebhookEventsTable.Filter(
+            type: query["type"].map(String.init), status: status, connectionId: query["connection_id"].map(String.init),
+            since: try date("since"), until: try date("until"), limit: limit)
+    }
+}
