@@ -116,6 +116,6 @@ public struct WebhookClassification: Sendable, Equatable {
     /// `sha256:<hex of the raw body>`. Nango serialises a body once and resends the same bytes on retry,
     /// and sends no delivery id: identical bytes are the same delivery.
     public static func dedupeKey(_ body: [UInt8]) -> String {
-        "sha256:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        "sha256:" + Hex.encode(SHA256.hash(data: body))
     }
 }

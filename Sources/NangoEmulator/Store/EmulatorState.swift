@@ -141,7 +141,7 @@ actor EmulatorState {
     // MARK: Connect sessions
 
     func createSession(_ session: ConnectSession) -> String {
-        let token = "nango_connect_session_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let token = "nango_connect_session_" + Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
         sessions[token] = session
         return token
     }

@@ -35,7 +35,7 @@ public enum PipelineLoader {
                 PipelineDiagnostic(file: path, line: 1, column: 1, message: "the pipelines file is empty", hint: "it needs 'version: 1' and a 'pipelines' list"),
             ])
         }
-        let hash = SHA256.hash(data: Data(yaml.utf8)).map { String(format: "%02x", $0) }.joined()
+        let hash = Hex.encode(SHA256.hash(data: Data(yaml.utf8)))
         let set = checker.checkFile(root, hash: hash)
         if let set, checker.diagnostics.isEmpty { return set }
         throw PipelineFileErrors(diagnostics: checker.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
@@ -121,7 +121,7 @@ struct PipelineChecker {
             error(node, "\(what) must be a string, found \(kind(node))")
             return nil
         }
-        guard !scalar.string.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !scalar.string.trimmedWhitespace.isEmpty else {
             error(node, "\(what) must not be empty")
             return nil
         }

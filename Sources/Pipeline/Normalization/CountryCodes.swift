@@ -1,3 +1,4 @@
+import MarketplaceCore
 import Foundation
 
 /// ISO 3166-1 alpha-2 from codes (alpha-2, alpha-3) or names in several languages, from Foundation's
@@ -43,7 +44,7 @@ public enum CountryCodes {
 
     /// The alpha-2 code for `text`, or nil when it names no country.
     public static func alpha2(_ text: String) -> String? {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmedWhitespace
         guard !trimmed.isEmpty else { return nil }
         let upper = trimmed.uppercased()
         if upper.count == 2, alpha2Codes.contains(upper) { return upper }
@@ -78,7 +79,7 @@ public enum CurrencyCodes {
 
     /// The ISO code for a code (any case) or an unambiguous symbol.
     public static func canonical(_ text: String) -> String? {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
+        let trimmed = text.trimmedWhitespace.uppercased()
         if trimmed.count == 3, codes.contains(trimmed) || Locale.Currency(trimmed).isISOCurrency { return trimmed }
         return symbols[trimmed]
     }

@@ -1,11 +1,34 @@
+import MarketplaceCore
 import Foundation
 
 /// Email addresses as people type them: trimmed, `mailto:` and angle brackets dropped, domain lower-cased
 /// (and IDN domains in punycode); the local part keeps its case, which the address's server owns.
 public enum EmailAddress {
-    /// Dot-atom, with letters from any script (RFC 6531: `søren@…`, `maría@…` are deliverable addresses).
-    static let localPattern = try! NSRegularExpression(pattern: "^[\\p{L}\\p{M}\\p{N}!#$%&'*+/=?^_`{|}~-]+(\\.[\\p{L}\\p{M}\\p{N}!#$%&'*+/=?^_`{|}~-]+)*$")
-    static let labelPattern = try! NSRegularExpression(pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    /// Specials allowed in a dot-atom local part besides letters and digits of any script (RFC 5322, RFC 6531).
+    static let localSpecials = Set("!#$%&'*+/=?^_`{|}~-".unicodeScalars)
+
+    static func isValidLocal(_ local: String) -> Bool {
+        var previousDot = true   // no leading dot
+        for scalar in local.unicodeScalars {
+            if scalar == "." {
+                if previousDot { return false }
+                previousDot = true
+                continue
+            }
+            previousDot = false
+            let properties = scalar.properties
+            guard properties.isAlphabetic || properties.numericType != nil || properties.generalCategory == .nonspacingMark
+                || localSpecials.contains(scalar) else { return false }
+        }
+        return !previousDot   // no trailing dot
+    }
+
+    /// A DNS label: a–z, 0–9 and inner hyphens, at most 63 characters.
+    static func isValidLabel(_ label: Substring) -> Bool {
+        let bytes = Array(label.utf8)
+        guard (1...63).contains(bytes.count), bytes.first != UInt8(ascii: "-"), bytes.last != UInt8(ascii: "-") else { return false }
+        return bytes.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") }
+    }
 
     public enum Problem: Error, Equatable, CustomStringConvertible {
         case empty, noAt, several, badLocal, badDomain
@@ -22,7 +45,7 @@ public enum EmailAddress {
     }
 
     public static func normalize(_ text: String) throws(Problem) -> String {
-        var value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var value = text.trimmedWhitespace
         if value.lowercased().hasPrefix("mailto:") { value = String(value.dropFirst(7)) }
         if value.hasPrefix("<"), value.hasSuffix(">") { value = String(value.dropFirst().dropLast()) }
         guard !value.isEmpty else { throw .empty }
@@ -30,16 +53,12 @@ public enum EmailAddress {
         guard parts.count > 1 else { throw .noAt }
         guard parts.count == 2 else { throw .several }
         let local = String(parts[0]), rawDomain = String(parts[1]).lowercased()
-        guard !local.isEmpty, local.count <= 64, matches(localPattern, local) else { throw .badLocal }
+        guard !local.isEmpty, local.count <= 64, isValidLocal(local) else { throw .badLocal }
         guard let domain = asciiDomain(rawDomain) else { throw .badDomain }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2, domain.count <= 253, labels.allSatisfy({ matches(labelPattern, String($0)) }),
+        guard labels.count >= 2, domain.count <= 253, labels.allSatisfy(isValidLabel),
               labels.last!.count >= 2, !labels.last!.allSatisfy(\.isNumber) else { throw .badDomain }
         return local + "@" + domain
-    }
-
-    static func matches(_ pattern: NSRegularExpression, _ text: String) -> Bool {
-        pattern.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 
     /// Punycode for international domains, through URLComponents' IDNA support.

@@ -1,3 +1,4 @@
+import MarketplaceCore
 import Foundation
 
 /// An exact amount and, when the text carried one, its currency.
@@ -16,14 +17,14 @@ public enum Money {
     static let posix = Locale(identifier: "en_US_POSIX")
 
     public static func parse(_ text: String) throws(Problem) -> MoneyAmount {
-        var rest = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var rest = text.trimmedWhitespace
         guard !rest.isEmpty else { throw Problem(description: "is empty") }
         var currency: String?
         // A leading or trailing code or symbol.
         let letters = rest.prefix { !$0.isNumber && $0 != "-" && $0 != "+" && $0 != "." && $0 != "," }
         let trailing = String(rest.reversed().prefix { !$0.isNumber && $0 != "." && $0 != "," }.reversed())
         for marker in [String(letters), trailing] {
-            let cleaned = marker.trimmingCharacters(in: .whitespaces)
+            let cleaned = marker.trimmedWhitespace
             guard !cleaned.isEmpty, cleaned != "-" else { continue }
             if cleaned == "$" { rest = rest.replacingOccurrences(of: "$", with: ""); continue }
             guard let code = CurrencyCodes.canonical(cleaned) else {

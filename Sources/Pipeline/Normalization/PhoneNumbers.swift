@@ -1,3 +1,4 @@
+import MarketplaceCore
 import Foundation
 import CPhoneNumber
 
@@ -18,7 +19,7 @@ public enum PhoneNumbers {
 
     /// `defaultRegion` reads numbers written without a country code (`(415) 444-6538` in US).
     public static func e164(_ text: String, defaultRegion: String?) throws(Problem) -> String {
-        var input = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var input = text.trimmedWhitespace
         if input.hasPrefix("00") { input = "+" + input.dropFirst(2) }
         guard input.contains(where: \.isNumber) else { throw .notANumber }
         var buffer = [CChar](repeating: 0, count: 64)

@@ -62,7 +62,7 @@ public final class QueryCache: Sendable {
         """
 
     static func fingerprint(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(text.utf8)).prefix(12))
     }
 
     /// The answer for `request` (a canonical description of the query) of `resource` of `companyId`,

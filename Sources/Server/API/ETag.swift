@@ -1,3 +1,4 @@
+import MarketplaceCore
 import Crypto
 import Foundation
 import HTTPTypes
@@ -6,7 +7,7 @@ import Hummingbird
 /// Strong ETags for GET answers: a hash of the exact body; `If-None-Match` that matches answers 304.
 enum ETag {
     static func of(_ body: String) -> String {
-        "\"" + SHA256.hash(data: Data(body.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+        "\"" + Hex.encode(SHA256.hash(data: Data(body.utf8)).prefix(16)) + "\""
     }
 
     static func respond(_ body: String, to request: Request) -> Response {

@@ -1,3 +1,4 @@
+import MarketplaceCore
 import Crypto
 import Foundation
 
@@ -35,6 +36,6 @@ public struct CredentialCipher: Sendable {
 
     /// A short, non-reversible tag to tell tokens apart in admin views.
     public static func fingerprint(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(token.utf8)).prefix(6))
     }
 }
