@@ -73,9 +73,10 @@ public struct NangoClient: Sendable {
 
     /// One page of `GET /records`.
     public func recordsPage(_ query: NangoRecordsQuery) async throws(NangoError) -> NangoRecordsPage {
-        try await send(.GET, "/records", query: query.items, headers: [
+        let answer = try await perform(.GET, "/records", query: query.items, headers: [
             ("Connection-Id", query.connectionId), ("Provider-Config-Key", query.providerConfigKey),
-        ])
+        ], body: nil)
+        return try NangoRecordsPage.parse(answer.body.readableBytesView)
     }
 
     /// Every page from `query.cursor` to the end of the change stream.

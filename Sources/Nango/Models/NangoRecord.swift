@@ -100,3 +100,39 @@ public struct NangoRecordsPage: Codable, Sendable, Equatable {
         self.nextCursor = nextCursor
     }
 }
+
+extension NangoRecordsPage {
+    /// A page from `GET /records` through the fast parser; errors name the offending field as decoding does.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(NangoError) -> NangoRecordsPage {
+        let json: JSONValue
+        do { json = try JSONValue.parse(bytes) } catch { throw .decoding(field: "", message: error.description) }
+        guard case .object(let top) = json else { throw .decoding(field: "", message: "expected an object") }
+        guard case .array(let items)? = top["records"] else { throw .decoding(field: "records", message: "missing or not a list") }
+        var records: [NangoRecord] = []
+        records.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            guard case .object(var fields) = item else { throw .decoding(field: "records[\(index)]", message: "expected an object") }
+            guard case .object(let meta)? = fields.removeValue(forKey: "_nango_metadata") else {
+                throw .decoding(field: "records[\(index)]._nango_metadata", message: "missing")
+            }
+            guard let id = fields["id"]?.string else { throw .decoding(field: "records[\(index)].id", message: "missing or not a string") }
+            func text(_ key: String) throws(NangoError) -> String {
+                guard let value = meta[key]?.string else { throw .decoding(field: "records[\(index)]._nango_metadata.\(key)", message: "missing") }
+                return value
+            }
+            guard let action = meta["last_action"]?.string.flatMap(NangoRecord.Action.init(rawValue:)) else {
+                throw .decoding(field: "records[\(index)]._nango_metadata.last_action", message: "missing or unknown")
+            }
+            records.append(NangoRecord(id: id, fields: fields, metadata: .init(
+                firstSeenAt: try text("first_seen_at"), lastModifiedAt: try text("last_modified_at"), lastAction: action,
+                deletedAt: meta["deleted_at"]?.string, cursor: try text("cursor"))))
+        }
+        let next: String?
+        switch top["next_cursor"] {
+        case .string(let cursor)?: next = cursor
+        case .null?, nil: next = nil
+        default: throw .decoding(field: "next_cursor", message: "expected a string or null")
+        }
+        return NangoRecordsPage(records: records, nextCursor: next)
+    }
+}
