@@ -192,7 +192,11 @@ let package = Package(
         // `marketplace-bench`: in-process scenarios for `make bench`.
         .executableTarget(
             name: "Benchmarks",
-            dependencies: ["MarketplaceCore", "Redis", "Nango", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MarketplaceCore", "Redis", "Nango", "Ingest",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

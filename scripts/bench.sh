@@ -201,6 +201,41 @@ if [ "$sync_large" -gt 0 ]; then
   sync_large_rate=$(awk -v n="$sync_fetched" -v ms="$sync_run_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
 fi
 
+# Reads: the contacts the syncs left (1,000,000 rows when BENCH_SYNC_LARGE ran), through the API.
+echo "==> API reads"
+read_port=$((port + 4))
+NANGO_BASE_URL=http://127.0.0.1:9 SERVER_PORT=$read_port WORKER_COUNT=0 RATE_LIMIT_REQUESTS=1000000000 \
+  "$bin/marketplace" serve --env-file /nonexistent >"$work/server-read.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$read_port/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+api_token=$("$bin/marketplace-bench" token "$JWT_SECRET")
+company=$(psql -At -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -c "SELECT company_id FROM contacts GROUP BY company_id ORDER BY count(*) DESC LIMIT 1")
+read_rows=$(psql -At -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -c "SELECT count(*) FROM contacts WHERE company_id = '$company'")
+contacts_path="/api/companies/$company/contacts"
+curl -fsS -H "Authorization: Bearer $api_token" "http://127.0.0.1:$read_port$contacts_path?limit=50" >/dev/null   # warm the cache
+wrk -t2 -c"$connections" -d"${duration}s" --latency -H "Authorization: Bearer $api_token" "http://127.0.0.1:$read_port$contacts_path?limit=50" >"$work/wrk-read.txt"
+cached_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-read.txt")
+cached_p50=$(awk '$1=="50%" {print $2}' "$work/wrk-read.txt"); cached_p99=$(awk '$1=="99%" {print $2}' "$work/wrk-read.txt")
+# Uncached: 200 distinct pages (a different limit each, so every one misses), one at a time.
+for limit in $(seq 101 300); do
+  curl -fsS -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $api_token" "http://127.0.0.1:$read_port$contacts_path?limit=$limit&sort=name"
+done | sort -n >"$work/uncached.txt"
+uncached_p50=$(awk '{a[NR]=$1} END {printf "%.1f ms", a[int(NR*0.5)]*1000}' "$work/uncached.txt")
+uncached_p99=$(awk '{a[NR]=$1} END {printf "%.1f ms", a[int(NR*0.99)]*1000}' "$work/uncached.txt")
+# Deep pages: walk the whole table 500 rows at a time by name (each cursor is new, so nothing is cached),
+# and compare the last tenth of the pages with the first page.
+cursor=""; page=0; : >"$work/walk.txt"
+while :; do
+  url="http://127.0.0.1:$read_port$contacts_path?limit=500&sort=name${cursor:+&cursor=$cursor}"
+  curl -fsS -o "$work/page.json" -w '%{time_total}\n' -H "Authorization: Bearer $api_token" "$url" >>"$work/walk.txt"
+  cursor=$(python3 -c 'import json,sys,urllib.parse; c=json.load(open(sys.argv[1]))["next_cursor"]; print(urllib.parse.quote(c, safe="") if c else "")' "$work/page.json")
+  page=$((page + 1))
+  [ -z "$cursor" ] && break
+done
+first_page_ms=$(awk 'NR==1 {printf "%.1f", $1*1000}' "$work/walk.txt")
+deep_page_ms=$(awk -v n="$page" 'NR > n*0.9 {a[++k]=$1} END {asort(a); printf "%.1f", a[int((k+1)/2)]*1000}' "$work/walk.txt")
+kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
 {
   echo "# Benchmark report"
   echo
@@ -258,6 +293,14 @@ fi
   if [ "$sync_large" -gt 0 ]; then
     echo "| server peak RSS, $sync_large-record sync | $((sync_rss_kb / 1024)) MiB (target < 250 MB), at $sync_large_rate records/s |"
   fi
+  echo
+  echo "## API reads (\`GET /api/companies/{id}/contacts\`, $read_rows rows for the company)"
+  echo
+  echo "| figure | value |"
+  echo "|---|---|"
+  echo "| cached page (limit 50), $connections connections | $(printf '%.0f' "$cached_rps") req/s, p50 $cached_p50, p99 $cached_p99; \`GET /health\` ceiling $(printf '%.0f' "$health_rps") req/s: $(ratio "$cached_rps" "$health_rps") (target ≥ 60%) |"
+  echo "| uncached page (limit 101–300 by name), one client | p50 $uncached_p50, p99 $uncached_p99 |"
+  echo "| keyset walk by name, 500 per page, $page pages | first page $first_page_ms ms, median of the last tenth $deep_page_ms ms ($(awk -v a="$deep_page_ms" -v b="$first_page_ms" 'BEGIN { printf "%.1f×", a / b }'); target within 2×) |"
   echo
   echo "## Other figures"
   echo

@@ -1,4 +1,6 @@
 import Foundation
+import Ingest
+import JWTKit
 import Logging
 import MarketplaceCore
 import Nango
@@ -14,8 +16,13 @@ enum BenchmarkMain {
         case ("redis", 2...): try await redis(url: arguments[1], seconds: arguments.count > 2 ? Double(arguments[2]) ?? 5 : 5)
         case ("webhooks", 4...): try webhooks(count: Int(arguments[1]) ?? 100_000, key: arguments[2], output: arguments[3])
         case ("nango", 3...): try await nango(baseURL: arguments[1], secretKey: arguments[2], limit: arguments.count > 3 ? Int(arguments[3]) ?? 1000 : 1000)
+        case ("token", 2...):
+            // An admin-scoped API token for the read scenarios, signed as the server signs its own.
+            let keys = JWTKeyCollection()
+            await keys.add(hmac: HMACKey(from: arguments[1]), digestAlgorithm: .sha256)
+            print(try await keys.sign(APIClaims(subject: "bench", expiresAt: Date().addingTimeInterval(3600), companyId: nil, scope: "admin")))
         default:
-            FileHandle.standardError.write(Data("usage: marketplace-bench redis REDIS_URL [seconds] | nango BASE_URL SECRET_KEY [page size] | webhooks COUNT SIGNING_KEY FILE\n".utf8))
+            FileHandle.standardError.write(Data("usage: marketplace-bench redis REDIS_URL [seconds] | nango BASE_URL SECRET_KEY [page size] | webhooks COUNT SIGNING_KEY FILE | token JWT_SECRET\n".utf8))
             exit(64)
         }
     }
