@@ -204,7 +204,7 @@ fi
 # Reads: the contacts the syncs left (1,000,000 rows when BENCH_SYNC_LARGE ran), through the API.
 echo "==> API reads"
 read_port=$((port + 4))
-NANGO_BASE_URL=http://127.0.0.1:9 SERVER_PORT=$read_port WORKER_COUNT=0 RATE_LIMIT_REQUESTS=1000000000 \
+NANGO_BASE_URL=http://127.0.0.1:9 SERVER_PORT=$read_port WORKER_COUNT=0 RATE_LIMIT_REQUESTS=1000000 \
   "$bin/marketplace" serve --env-file /nonexistent >"$work/server-read.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$read_port/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
