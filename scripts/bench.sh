@@ -233,7 +233,7 @@ while :; do
   [ -z "$cursor" ] && break
 done
 first_page_ms=$(awk 'NR==1 {printf "%.1f", $1*1000}' "$work/walk.txt")
-deep_page_ms=$(awk -v n="$page" 'NR > n*0.9 {a[++k]=$1} END {asort(a); printf "%.1f", a[int((k+1)/2)]*1000}' "$work/walk.txt")
+deep_page_ms=$(awk -v n="$page" 'NR > n*0.9' "$work/walk.txt" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]*1000}')
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 
 {
