@@ -6,6 +6,7 @@ import Ingest
 import JWTKit
 import Logging
 import MarketplaceCore
+import Pipeline
 import PostgresNIO
 import Storage
 import Testing
@@ -186,20 +187,31 @@ import TestSupport
     }
 
     @Test func getsCarryAStrongETagAndIfNoneMatchIs304() async throws {
-        try await Self.withSeeded { client, seeded, database in
-            let path = "/api/companies/\(seeded.a)/contacts?limit=10"
-            let first = try await client.execute(uri: path, method: .get, headers: Self.bearer(seeded.tokenA))
-            let tag = try #require(first.headers[.eTag])
-            #expect(tag.hasPrefix("\"") && !tag.hasPrefix("W/"))
-            var headers = Self.bearer(seeded.tokenA)
-            headers[.ifNoneMatch] = tag
-            let again = try await client.execute(uri: path, method: .get, headers: headers)
-            #expect(again.status == .notModified)
-            #expect(again.body.readableBytes == 0)
-            _ = try await database.query("UPDATE contacts SET display_name = 'Changed'", logger: TestEnvironment.logger)
-            let changed = try await client.execute(uri: path, method: .get, headers: headers)
-            #expect(changed.status == .ok)
-            #expect(changed.headers[.eTag] != tag)
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
+                let seeded = try await Self.seed(database, contacts: 30)
+                let dependencies = try await TestApp.dependencies(database: configuration)
+                let app = buildApplication(dependencies, port: 0, migrateOnStart: false, backgroundJobs: false)
+                try await app.test(.router) { client in
+                    let path = "/api/companies/\(seeded.a)/contacts?limit=10"
+                    let first = try await client.execute(uri: path, method: .get, headers: Self.bearer(seeded.tokenA))
+                    let tag = try #require(first.headers[.eTag])
+                    #expect(tag.hasPrefix("\"") && !tag.hasPrefix("W/"))
+                    var headers = Self.bearer(seeded.tokenA)
+                    headers[.ifNoneMatch] = tag
+                    let again = try await client.execute(uri: path, method: .get, headers: headers)
+                    #expect(again.status == .notModified)
+                    #expect(again.body.readableBytes == 0)
+                    // A change lands as the pipeline lands it: written, then the cache version bumped.
+                    _ = try await database.query("UPDATE contacts SET display_name = 'Changed'", logger: TestEnvironment.logger)
+                    await RedisCacheInvalidator(redis: dependencies.redis, versions: dependencies.cacheVersions, logger: TestEnvironment.logger)
+                        .bump(companyId: seeded.a, resources: ["contacts"])
+                    let changed = try await client.execute(uri: path, method: .get, headers: headers)
+                    #expect(changed.status == .ok)
+                    #expect(changed.headers[.eTag] != tag)
+                }
+            }
         }
     }
 

@@ -45,7 +45,8 @@ import TestSupport
                             #expect(String(buffer: refused.body).contains("\"code\":\"rate_limited\""))
                         }
                         // Another principal has its own budget.
-                        let other = try await client(two, path: path, token: seeded.tokenA)
+                        let otherToken = try await issuer.companyToken(seeded.a, subject: "rate-other-\(UUID().uuidString)")
+                        let other = try await client(two, path: path, token: otherToken)
                         #expect(other == .ok)
                     }
                 }
