@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import MarketplaceCore
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Storage
@@ -50,5 +51,19 @@ import TestSupport
                 }
             }
         }
+    }
+}
+
+@Suite struct MigrationServiceCancellationTests {
+    /// A cancelled start (say the HTTP port was taken) ends the retry loop instead of spinning on instant failures.
+    @Test func cancellationEndsTheRetryLoop() async throws {
+        let configuration = try TestEnvironment.configuration(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none"])
+        let database = Database(configuration: configuration.database, logger: TestEnvironment.logger)
+        let service = MigrationService(database: database, migrator: Migrator(migrations: try Migration.bundled()), logger: TestEnvironment.logger)
+        let task = Task { try await service.run() }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        let finished = try await withTimeout(.seconds(3)) { try? await task.value; return true }
+        #expect(finished)
     }
 }

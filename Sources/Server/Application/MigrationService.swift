@@ -13,7 +13,8 @@ struct MigrationService: Service {
 
     func run() async throws {
         var backOff = Duration.milliseconds(250)
-        while !Task.isShuttingDownGracefully {
+        // Cancelled (another service failed, e.g. the port was taken): stop, never spin on instant failures.
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 _ = try await database.ping(timeout: .seconds(2), logger: logger)
                 let report = try await migrator.migrate(database, logger: logger)
@@ -24,6 +25,8 @@ struct MigrationService: Service {
             } catch let error as MigrationError {
                 logger.critical("migration refused", metadata: ["error": "\(error)"])
                 throw error
+            } catch where Task.isCancelled || error is CancellationError {
+                return
             } catch {
                 logger.warning("postgres not reachable, will retry migrations", metadata: [
                     "error": "\(String(reflecting: error))", "retry_in_ms": "\(backOff / .milliseconds(1))",
