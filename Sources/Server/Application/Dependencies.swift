@@ -62,9 +62,13 @@ struct Dependencies: Sendable {
         }
         self.cacheVersions = CacheVersions()
         self.cache = QueryCache(
-            redis: redis, versions: cacheVersions, configuration: .init(ttl: configuration.cacheDefaultTTL), logger: logger)
+            redis: redis, versions: cacheVersions,
+            // A short wait: a slow Redis is treated as a down one, and reads fall back.
+            configuration: .init(ttl: configuration.cacheDefaultTTL, redisTimeout: min(configuration.redis.commandTimeout, .milliseconds(250))),
+            logger: logger)
         self.rateLimiter = RateLimiter(
-            redis: redis, limit: configuration.rateLimit.requests, window: configuration.rateLimit.window, logger: logger)
+            redis: redis, limit: configuration.rateLimit.requests, window: configuration.rateLimit.window,
+            timeout: configuration.redis.commandTimeout, logger: logger)
         self.reader = ResourceReader(database: database, cursorSecret: configuration.security.jwtSecret.value, cache: cache)
         self.startedAt = Date()
         self.logger = logger
