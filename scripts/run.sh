@@ -53,6 +53,21 @@ for _ in $(seq 1 150); do
 done
 curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "error: server not ready; see .data/logs/marketplace.log" >&2; exit 1; }
 
+# Demo data: import the emulator's demo connections (as the OAuth exchange does) and sync them.
+demo_line=""
+if [ -n "${emulator_port:-}" ]; then
+  for integration in quickbooks xero hubspot salesforce; do
+    answer=$(curl -fsS -X POST "http://127.0.0.1:$port/api/auth/exchange" -H 'content-type: application/json' \
+      -d "{\"connection_id\": \"demo-$integration\", \"integration_id\": \"$integration\"}" || true)
+    company=$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["company"]["id"])' 2>/dev/null || true)
+    token=$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' 2>/dev/null || true)
+    [ -n "$company" ] && curl -fsS -X POST "http://127.0.0.1:$port/api/companies/$company/sync" -H "Authorization: Bearer $token" >/dev/null || true
+    if [ "$integration" = hubspot ] && [ -n "$company" ]; then
+      demo_line="curl -H 'Authorization: Bearer $token' http://127.0.0.1:$port/api/companies/$company/contacts?limit=5"
+    fi
+  done
+fi
+
 cat <<INFO
 
   marketplace is running
@@ -63,6 +78,9 @@ cat <<INFO
     Postgres         127.0.0.1:${PG_PORT:-55432} (database marketplace; make services-down stops it)
     Redis            127.0.0.1:${REDIS_PORT:-56379}
     Logs             .data/logs/marketplace.log
+  Demo data (four demo connections, syncing now; a HubSpot company token, valid for an hour):
+    ${demo_line:-none (NANGO_BASE_URL is not the local emulator)}
+  Admin: curl -H 'X-Admin-Token: ${ADMIN_TOKEN:-<unset>}' http://127.0.0.1:$port/api/admin/pipelines
   Ctrl-C to stop.
 
 INFO

@@ -285,6 +285,20 @@ import TestSupport
         }
     }
 
+    @Test func aConnectionNangoNoLongerKnowsIsDisconnectedAndItsSyncDead() async throws {
+        try await Self.withStack { stack in
+            _ = try await stack.sql("INSERT INTO companies (connection_id, integration_id, provider) VALUES ('gone', 'hubspot', 'hubspot')")
+            try await stack.dependencies.database.withConnection { db in
+                _ = try await JobsTable.enqueue(SyncRunner.job(connectionId: "gone", integrationId: "hubspot", model: "Contact", reason: "test"),
+                                                eventID: nil, on: db, logger: TestEnvironment.logger)
+            }
+            try await stack.eventually("disconnected") {
+                try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'gone' AND status = 'disconnected'") == 1
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE status = 'dead' AND attempts = 1") == 1)
+        }
+    }
+
     @Test func aJobThatKeepsFailingEndsDeadAndIsReplayedSuccessfully() async throws {
         try await Self.withStack { stack in
             _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "xero-dead"}"#)

@@ -34,6 +34,11 @@ public struct ConnectionUpsertHandler: JobHandler {
             connection = try await importer.fetch(
                 connectionId: connectionId, integrationId: integrationId, forceRefresh: context.job.kind == JobKind.connectionRefresh)
         } catch .notFound {
+            let companyId = try await database.withConnection { db in
+                try await CompaniesTable.setStatus(
+                    connectionId: connectionId, status: "disconnected", reason: "the connection is unknown to Nango", on: db, logger: logger)
+            }
+            if let companyId { await cache.bump(companyId: companyId, resources: ["companies"]) }
             throw JobError.permanent("connection \(connectionId) of \(integrationId) is unknown to Nango")
         } catch .rateLimited(let delay) {
             throw JobError.retryAfter(delay, "Nango rate limit")

@@ -93,7 +93,16 @@ public struct SyncRunner: JobHandler {
                 try await SyncStateTable.markFailed(connectionId: connectionId, model: model, error: message, on: db, logger: logger)
             }
             if case NangoError.rateLimited(let delay) = error { throw JobError.retryAfter(delay, message) }
-            if case NangoError.notFound = error { throw JobError.permanent(message) }
+            if case NangoError.notFound(let code, _) = error {
+                // The connection is gone at Nango: the company is disconnected, and reconciliation stops asking.
+                if code == "unknown_connection" {
+                    _ = try? await database.withConnection { db in
+                        try await CompaniesTable.setStatus(connectionId: connectionId, status: "disconnected", reason: message, on: db, logger: logger)
+                    }
+                    await cache.bump(companyId: company.id, resources: ["companies"])
+                }
+                throw JobError.permanent(message)
+            }
             throw error
         }
     }
