@@ -113,7 +113,9 @@ import TestSupport
     @Test func survivesARedisRestartWhileInUse() async throws {
         let server = try await RedisProcess.start()
         let client = RedisClient(
-            configuration: .init(host: "127.0.0.1", port: server.port, poolSize: 3), logger: TestEnvironment.logger,
+            // Generous timeouts: this test is about reconnecting, and a loaded CI machine can be slow to answer.
+            configuration: .init(host: "127.0.0.1", port: server.port, poolSize: 3, connectTimeout: .seconds(3), commandTimeout: .seconds(3)),
+            logger: TestEnvironment.logger,
             reconnectBackOff: .milliseconds(100)
         )
         do {
