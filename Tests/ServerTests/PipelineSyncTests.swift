@@ -295,7 +295,9 @@ import TestSupport
             try await stack.eventually("disconnected") {
                 try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'gone' AND status = 'disconnected'") == 1
             }
-            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE status = 'dead' AND attempts = 1") == 1)
+            try await stack.eventually("dead after one attempt") {
+                try await stack.int("SELECT count(*)::int FROM jobs WHERE status = 'dead' AND attempts = 1") == 1
+            }
         }
     }
 
