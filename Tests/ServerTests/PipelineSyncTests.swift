@@ -115,11 +115,16 @@ import TestSupport
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { try await services.run() }
                         defer { group.cancelAll() }
-                        for _ in 0..<250 {
+                        var up = false
+                        for _ in 0..<250 where !up {
                             if let answer = try? await HTTPClient.shared.execute(
-                                HTTPClientRequest(url: "http://127.0.0.1:\(appPort)/health/live"), timeout: .seconds(1)), answer.status == .ok { break }
-                            try await Task.sleep(for: .milliseconds(20))
+                                HTTPClientRequest(url: "http://127.0.0.1:\(appPort)/health/live"), timeout: .seconds(1)), answer.status == .ok {
+                                up = true
+                            } else {
+                                try await Task.sleep(for: .milliseconds(20))
+                            }
                         }
+                        try #require(up, "the app did not start on port \(appPort)")
                         try await body(Stack(emulator: emulator, nangoURL: nangoURL, dependencies: dependencies) { sql in
                             try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger)
                         })

@@ -1,21 +1,26 @@
 import Glibc
 
 /// A TCP port free right now on 127.0.0.1, for a server whose address another process must know before it starts.
+/// Chosen below Linux's ephemeral range (32768–60999), so servers that other tests bind to port 0 cannot take it
+/// between this check and the bind.
 public enum FreePort {
     public static func next() -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 10_000...19_999)
+            if isFree(port) { return port }
+        }
+        fatalError("no free port in 10000–19999")
+    }
+
+    static func isFree(_ port: Int) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                _ = bind(socket, pointer, length)
-                return getsockname(socket, pointer, &length)
-            }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
