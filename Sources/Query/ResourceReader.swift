@@ -17,7 +17,7 @@ public struct ResourceReader: Sendable {
 
     /// A checked list request; the cursor must come from this same list (kind, company, filters).
     public func request(_ parameters: [String: String], kind: ResourceKind, companyId: UUID?) throws(QueryParameterError) -> ListRequest {
-        try ListRequestParser.parse(parameters, kind: kind, scope: Self.scope(kind, companyId), signer: signer)
+        try ListRequestParser.parse(parameters, scope: Self.scope(kind, companyId), signer: signer)
     }
 
     static func scope(_ kind: ResourceKind, _ companyId: UUID?) -> String {

@@ -20,7 +20,7 @@ import TestSupport
                 try await Task.sleep(for: .milliseconds(600))
                 return "finished"
             }
-            let port = Int.random(in: 41_000...49_000)
+            let port = FreePort.next()   // below the ephemeral range other tests bind into
             let app = Application(
                 router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
                 services: [dependencies.database.client, dependencies.redis,

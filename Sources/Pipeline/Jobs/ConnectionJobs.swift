@@ -34,21 +34,16 @@ public struct ConnectionUpsertHandler: JobHandler {
             connection = try await importer.fetch(
                 connectionId: connectionId, integrationId: integrationId, forceRefresh: context.job.kind == JobKind.connectionRefresh)
         } catch .notFound {
-            let companyId = try await database.withConnection { db in
-                try await CompaniesTable.setStatus(
-                    connectionId: connectionId, status: "disconnected", reason: "the connection is unknown to Nango", on: db, logger: logger)
-            }
-            if let companyId { await cache.bump(companyId: companyId, resources: ["companies"]) }
+            _ = try await changeCompanyStatus(
+                connectionId: connectionId, to: "disconnected", reason: "the connection is unknown to Nango", database: database, cache: cache,
+                logger: logger)
             throw JobError.permanent("connection \(connectionId) of \(integrationId) is unknown to Nango")
         } catch .rateLimited(let delay) {
             throw JobError.retryAfter(delay, "Nango rate limit")
         } catch {
             if context.job.kind == JobKind.connectionRefresh, !error.isTransient {
-                let companyId = try await database.withConnection { db in
-                    try await CompaniesTable.setStatus(
-                        connectionId: connectionId, status: "refresh_failed", reason: error.description, on: db, logger: logger)
-                }
-                if let companyId { await cache.bump(companyId: companyId, resources: ["companies"]) }
+                _ = try await changeCompanyStatus(
+                    connectionId: connectionId, to: "refresh_failed", reason: error.description, database: database, cache: cache, logger: logger)
                 throw JobError.permanent(error.description)
             }
             throw error
@@ -93,10 +88,8 @@ public struct ConnectionStatusHandler: JobHandler {
         if let error = context.job.payload["error"], error != .null {
             reason = error["description"]?.string ?? error["type"]?.string ?? error.jsonText
         }
-        let companyId = try await database.withConnection { db in
-            try await CompaniesTable.setStatus(connectionId: connectionId, status: status, reason: reason, on: db, logger: logger)
-        }
-        if let companyId { await cache.bump(companyId: companyId, resources: ["companies"]) }
+        let companyId = try await changeCompanyStatus(
+            connectionId: connectionId, to: status, reason: reason, database: database, cache: cache, logger: logger)
         if companyId == nil { logger.notice("status change for an unknown connection", metadata: ["connection_id": "\(connectionId)", "status": "\(status)"]) }
         return .succeeded
     }

@@ -8,7 +8,7 @@ import Storage
 /// Scheduled jobs, safe with several instances: each tick, every instance tries to claim each due task
 /// in `scheduled_tasks`; one wins, runs it and the rest wait for the next run.
 public final class SchedulerService: Service {
-    public struct Task: Sendable {
+    public struct ScheduledTask: Sendable {
         public var name: String
         public var interval: Duration
         public var body: @Sendable (Logger) async throws -> String
@@ -21,11 +21,11 @@ public final class SchedulerService: Service {
     }
 
     let database: Database
-    let tasks: [Task]
+    let tasks: [ScheduledTask]
     let tick: Duration
     let logger: Logger
 
-    public init(database: Database, tasks: [Task], tick: Duration = .seconds(5), logger: Logger) {
+    public init(database: Database, tasks: [ScheduledTask], tick: Duration = .seconds(5), logger: Logger) {
         self.database = database
         self.tasks = tasks
         self.tick = tick
@@ -33,9 +33,9 @@ public final class SchedulerService: Service {
     }
 
     public func run() async throws {
-        while !Swift.Task.isCancelled, !Swift.Task.isShuttingDownGracefully {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
             await runDueTasks()
-            try? await Swift.Task.sleep(for: tick)
+            try? await Task.sleep(for: tick)
         }
     }
 
@@ -60,8 +60,12 @@ public final class SchedulerService: Service {
                 } catch {
                     Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", "failed")]).increment()
                     logger.warning("scheduled task failed", metadata: ["error": "\(error)"])
-                    try? await database.withConnection { db in
-                        try await ScheduledTasksTable.finish(name: task.name, outcome: "failed", error: "\(error)", on: db, logger: logger)
+                    do {
+                        try await database.withConnection { db in
+                            try await ScheduledTasksTable.finish(name: task.name, outcome: "failed", error: "\(error)", on: db, logger: logger)
+                        }
+                    } catch {
+                        logger.warning("could not record the scheduled task's failure", metadata: ["error": "\(error)"])
                     }
                 }
             } catch {
@@ -79,7 +83,7 @@ public enum ScheduledTasks {
 
     public static func standard(
         database: Database, registry: PipelineRegistry, configuration: AppConfiguration.Jobs
-    ) -> [SchedulerService.Task] {
+    ) -> [SchedulerService.ScheduledTask] {
         [
             .init(name: reconcile, interval: configuration.reconcileInterval) { logger in
                 guard let set = registry.current else { return "no pipelines loaded" }

@@ -6,10 +6,6 @@ import Storage
 
 /// Writes a processed page: bulk upsert, soft deletes, quarantine; one statement each, whatever the page size.
 enum BatchWriter {
-    struct Written: Sendable {
-        var totals = PipelineRunsTable.Totals()
-    }
-
     static func sqlType(_ type: TargetField.ValueType) -> String {
         switch type {
         case .text, .email, .phone, .country, .currency: return "text"
@@ -49,10 +45,10 @@ enum BatchWriter {
     static func write(
         _ batch: ProcessedBatch, pipeline: PipelineDefinition, companyId: UUID, connectionId: String, runId: Int64,
         on connection: PostgresConnection, logger: Logger
-    ) async throws -> Written {
-        var written = Written()
-        written.totals.fetched = batch.fetched
-        written.totals.quarantined = batch.quarantined.count
+    ) async throws -> PipelineRunsTable.Totals {
+        var totals = PipelineRunsTable.Totals()
+        totals.fetched = batch.fetched
+        totals.quarantined = batch.quarantined.count
         let schema = pipeline.target.schema
         switch pipeline.target {
         case .companies:
@@ -64,16 +60,16 @@ enum BatchWriter {
                 let updated = try await CompaniesTable.updateProfile(
                     companyId: companyId, columns: columns, sourceUpdatedAt: Timestamps.format(latest.sourceUpdatedAt), raw: latest.raw,
                     on: connection, logger: logger)
-                written.totals.upserted = updated ? 1 : 0
+                totals.upserted = updated ? 1 : 0
             }
-            written.totals.unchanged = batch.rows.count - written.totals.upserted
+            totals.unchanged = batch.rows.count - totals.upserted
         case .locations, .contacts, .products:
             let table = ResourceRowsTable.Table(rawValue: pipeline.target.rawValue)!
             let counts = try await ResourceRowsTable.upsert(
                 resourceRows(batch.rows, schema: schema), into: table, companyId: companyId, on: connection, logger: logger)
-            written.totals.upserted = counts.inserted + counts.updated
-            written.totals.unchanged = batch.rows.count - written.totals.upserted
-            written.totals.deleted = try await ResourceRowsTable.softDelete(
+            totals.upserted = counts.inserted + counts.updated
+            totals.unchanged = batch.rows.count - totals.upserted
+            totals.deleted = try await ResourceRowsTable.softDelete(
                 externalIds: batch.deletions.map(\.externalId), deletedAt: batch.deletions.map { Timestamps.format($0.deletedAt) },
                 from: table, companyId: companyId, on: connection, logger: logger)
         }
@@ -82,6 +78,6 @@ enum BatchWriter {
             model: pipeline.source.model, runId: runId, on: connection, logger: logger)
         try await QuarantineTable.resolve(
             recordKeys: batch.rows.map(\.externalId), pipeline: pipeline.name, connectionId: connectionId, on: connection, logger: logger)
-        return written
+        return totals
     }
 }

@@ -88,18 +88,25 @@ public struct SyncRunner: JobHandler {
             return outcome
         } catch {
             let message = String(describing: error)
-            try? await database.withConnection { db in
-                for id in ids { try await PipelineRunsTable.finish(runId: id, outcome: "failed", error: message, on: db, logger: logger) }
-                try await SyncStateTable.markFailed(connectionId: connectionId, model: model, error: message, on: db, logger: logger)
+            do {
+                try await database.withConnection { db in
+                    for id in ids { try await PipelineRunsTable.finish(runId: id, outcome: "failed", error: message, on: db, logger: logger) }
+                    try await SyncStateTable.markFailed(connectionId: connectionId, model: model, error: message, on: db, logger: logger)
+                }
+            } catch {
+                // The job's own failure still reaches the queue below; only the run's bookkeeping is missing.
+                logger.error("could not record the failed sync run", metadata: ["error": "\(error)"])
             }
             if case NangoError.rateLimited(let delay) = error { throw JobError.retryAfter(delay, message) }
             if case NangoError.notFound(let code, _) = error {
                 // The connection is gone at Nango: the company is disconnected, and reconciliation stops asking.
                 if code == "unknown_connection" {
-                    _ = try? await database.withConnection { db in
-                        try await CompaniesTable.setStatus(connectionId: connectionId, status: "disconnected", reason: message, on: db, logger: logger)
+                    do {
+                        _ = try await changeCompanyStatus(
+                            connectionId: connectionId, to: "disconnected", reason: message, database: database, cache: cache, logger: logger)
+                    } catch {
+                        logger.error("could not mark the company disconnected", metadata: ["error": "\(error)"])
                     }
-                    await cache.bump(companyId: company.id, resources: ["companies"])
                 }
                 throw JobError.permanent(message)
             }
@@ -164,13 +171,13 @@ public struct SyncRunner: JobHandler {
         try await database.withTransaction(logger: logger) { db in
             var fetched = 0, upserted = 0, deleted = 0, quarantined = 0
             for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
-                let written = try await BatchWriter.write(
+                let totals = try await BatchWriter.write(
                     batch, pipeline: processor.pipeline, companyId: company.id, connectionId: connectionId, runId: runId, on: db, logger: logger)
-                try await PipelineRunsTable.add(written.totals, to: runId, on: db, logger: logger)
-                fetched = max(fetched, written.totals.fetched)
-                upserted += written.totals.upserted
-                deleted += written.totals.deleted
-                quarantined += written.totals.quarantined
+                try await PipelineRunsTable.add(totals, to: runId, on: db, logger: logger)
+                fetched = max(fetched, totals.fetched)
+                upserted += totals.upserted
+                deleted += totals.deleted
+                quarantined += totals.quarantined
             }
             try await SyncStateTable.advance(
                 connectionId: connectionId, model: model, cursor: lastCursor, fetched: fetched, upserted: upserted, deleted: deleted,

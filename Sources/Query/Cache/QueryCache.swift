@@ -97,9 +97,8 @@ public final class QueryCache: Sendable {
                 Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
             }
             return (body, .miss)
-        } catch let error as RedisError {
-            return try await fallback(error, companyId: companyId, resource: resource, key: prefix + fingerprint, dimensions: dimensions, load: load)
-        } catch let error as TimeoutError {
+        } catch where error is RedisError || error is TimeoutError {
+            // Redis failed or was slow; an error from `load` (Postgres) is not a cache problem and goes up as is.
             return try await fallback(error, companyId: companyId, resource: resource, key: prefix + fingerprint, dimensions: dimensions, load: load)
         }
     }

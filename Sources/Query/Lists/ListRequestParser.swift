@@ -3,7 +3,7 @@ import Foundation
 /// Query parameters of a list into a checked `ListRequest`. Pure.
 public enum ListRequestParser {
     public static func parse(
-        _ parameters: [String: String], kind: ResourceKind, scope: String, signer: PageCursor.Signer
+        _ parameters: [String: String], scope: String, signer: PageCursor.Signer
     ) throws(QueryParameterError) -> ListRequest {
         let known: Set<String> = ["limit", "cursor", "updated_since", "q", "sort", "include_deleted", "include"]
         if let unknown = parameters.keys.sorted().first(where: { !known.contains($0) }) {
@@ -20,7 +20,7 @@ public enum ListRequestParser {
         let descending = sortText.hasPrefix("-")
         if descending { sortText.removeFirst() }
         guard let sort = ListRequest.SortKey(rawValue: sortText) else {
-            throw QueryParameterError(parameter: "sort", message: "must be one of \(kind.sortKeys.flatMap { [$0, "-" + $0] }.joined(separator: ", "))")
+            throw QueryParameterError(parameter: "sort", message: "must be one of \(ListRequest.SortKey.allCases.flatMap { [$0.rawValue, "-" + $0.rawValue] }.joined(separator: ", "))")
         }
         var updatedSince: String?
         if let text = parameters["updated_since"] {
@@ -40,15 +40,13 @@ public enum ListRequestParser {
             guard include == "raw" else { throw QueryParameterError(parameter: "include", message: "accepts only 'raw'") }
             includeRaw = true
         }
-        let listScope = [scope, sort.rawValue, descending ? "desc" : "asc", updatedSince ?? "", search ?? "", includeDeleted ? "d" : ""]
-            .joined(separator: "|")
-        var cursor: PageCursor?
-        if let text = parameters["cursor"], !text.isEmpty {
-            cursor = try signer.decode(text, scope: listScope)
-        }
-        return ListRequest(
+        var request = ListRequest(
             limit: limit, sort: sort, descending: descending, updatedSince: updatedSince, search: search,
-            includeDeleted: includeDeleted, includeRaw: includeRaw, cursor: cursor)
+            includeDeleted: includeDeleted, includeRaw: includeRaw, cursor: nil)
+        if let text = parameters["cursor"], !text.isEmpty {
+            request.cursor = try signer.decode(text, scope: cursorScope(request, scope: scope))
+        }
+        return request
     }
 
     /// The scope a cursor is bound to: the list and every filter that shapes its order.

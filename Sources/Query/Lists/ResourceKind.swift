@@ -1,14 +1,12 @@
 /// The four resources the API lists.
 public enum ResourceKind: String, Sendable, CaseIterable {
     case companies, locations, contacts, products
-
-    /// Sort keys a client may ask for (a leading `-` sorts descending); each is served by an index.
-    public var sortKeys: [String] { ["updated_at", "created_at", "name"] }
 }
 
 /// What a list request asks for, checked.
 public struct ListRequest: Sendable, Equatable {
-    public enum SortKey: String, Sendable { case updatedAt = "updated_at", createdAt = "created_at", name }
+    /// Sort keys a client may ask for (a leading `-` sorts descending); each is served by an index.
+    public enum SortKey: String, Sendable, CaseIterable { case updatedAt = "updated_at", createdAt = "created_at", name }
 
     public var limit: Int
     public var sort: SortKey

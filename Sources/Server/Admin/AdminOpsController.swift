@@ -11,7 +11,6 @@ import Storage
 struct AdminOpsController<Context: RequestContext>: Sendable {
     let database: Database
     let checker: HealthChecker
-    let registry: PipelineRegistry
 
     func register(on group: RouterGroup<Context>) {
         group.get("/tokens") { request, context in

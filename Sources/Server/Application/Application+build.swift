@@ -33,7 +33,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
     AdminPipelinesController(registry: dependencies.pipelines, database: dependencies.database).register(on: admin)
-    AdminOpsController(database: dependencies.database, checker: checker, registry: dependencies.pipelines).register(on: admin)
+    AdminOpsController(database: dependencies.database, checker: checker).register(on: admin)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
         database: dependencies.database, redis: dependencies.redis

@@ -77,11 +77,11 @@ struct Dependencies: Sendable {
     /// The pipeline's workers, scheduler and file watcher.
     func pipelineServices() -> [any Service] {
         let jobs = configuration.jobs
-        let cache = RedisCacheInvalidator(redis: redis, versions: cacheVersions, logger: logger)
+        let invalidator = RedisCacheInvalidator(redis: redis, versions: cacheVersions, logger: logger)
         let handlers: [any JobHandler] = [
-            SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, cache: cache, logger: logger),
-            ConnectionUpsertHandler(importer: importer, database: database, registry: pipelines, cache: cache, logger: logger),
-            ConnectionStatusHandler(database: database, cache: cache, logger: logger),
+            SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, cache: invalidator, logger: logger),
+            ConnectionUpsertHandler(importer: importer, database: database, registry: pipelines, cache: invalidator, logger: logger),
+            ConnectionStatusHandler(database: database, cache: invalidator, logger: logger),
             ForwardHandler(database: database, registry: pipelines, logger: logger),
         ]
         var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, logger: logger)]

@@ -64,7 +64,7 @@ struct AuthController<Context: RequestContext>: Sendable {
         let state = try OAuthState(integrationId: integration, reference: reference, expiresAt: expires).signed(secret: stateSecret)
         var callback = URLComponents(string: oauth.publicURL + "/api/auth/callback")!
         callback.queryItems = [URLQueryItem(name: "state", value: state)]
-        return try HealthController<Context>.json([
+        return try JSONResponse.make([
             "connect_session_token": session.token, "connect_url": session.connectLink, "expires_at": session.expiresAt,
             "state": state, "state_expires_at": expires.formatted(.iso8601), "integration_id": integration,
             "connection_id": reference, "callback_url": callback.string ?? "",

@@ -6,19 +6,15 @@ struct HealthController<Context: RequestContext>: Sendable {
     let checker: HealthChecker
 
     func register(on router: Router<Context>) {
-        router.get("/health") { _, _ in try Self.json(["status": "ok"], status: .ok) }
-        router.get("/health/live") { _, _ in try Self.json(["status": "ok"], status: .ok) }
+        router.get("/health") { _, _ in try JSONResponse.make(["status": "ok"], status: .ok) }
+        router.get("/health/live") { _, _ in try JSONResponse.make(["status": "ok"], status: .ok) }
         router.get("/health/ready") { _, _ in
             let report = await checker.readiness()
-            return try Self.json(report, status: report.status == .ok ? .ok : .serviceUnavailable)
+            return try JSONResponse.make(report, status: report.status == .ok ? .ok : .serviceUnavailable)
         }
         router.get("/health/detailed") { _, _ in
             let report = await checker.detailed()
-            return try Self.json(report, status: report.status == .down ? .serviceUnavailable : .ok)
+            return try JSONResponse.make(report, status: report.status == .down ? .serviceUnavailable : .ok)
         }
-    }
-
-    static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
-        try JSONResponse.make(value, status: status)
     }
 }

@@ -43,6 +43,15 @@ public struct CompanyRecord: Sendable, Equatable, Codable {
 public enum CompaniesTable {
     static let columns = "id, connection_id, integration_id, provider, external_id, name, status, created_at, updated_at"
 
+    /// The first company of rows selected with `columns`, or nil.
+    static func first(_ rows: PostgresRowSequence) async throws -> CompanyRecord? {
+        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
+            return CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
+                                 name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8)
+        }
+        return nil
+    }
+
     /// Creates or refreshes the company of a Nango connection; a reconnected company becomes active again.
     public static func upsertConnection(
         connectionId: String, integrationId: String, provider: String, externalId: String?, connectionMetadata: String,
@@ -59,22 +68,15 @@ public enum CompaniesTable {
                 status = 'active', status_reason = NULL, updated_at = now()
             RETURNING id, connection_id, integration_id, provider, external_id, name, status, created_at, updated_at
             """, logger: logger)
-        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
-            return CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
-                                 name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8)
-        }
-        throw StorageError.noRowReturned("companies upsert")
+        guard let company = try await first(rows) else { throw StorageError.noRowReturned("companies upsert") }
+        return company
     }
 }
 
 extension CompaniesTable {
     public static func find(connectionId: String, on connection: PostgresConnection, logger: Logger) async throws -> CompanyRecord? {
         let rows = try await connection.query("SELECT \(unescaped: columns) FROM companies WHERE connection_id = \(connectionId)", logger: logger)
-        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
-            return CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
-                                 name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8)
-        }
-        return nil
+        return try await first(rows)
     }
 
     /// A status change from Nango (refresh failed, disconnected), with the reason kept.
@@ -120,26 +122,11 @@ extension CompaniesTable {
     public static func markSynced(companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("UPDATE companies SET last_synced_at = now() WHERE id = \(companyId)", logger: logger)
     }
-
-    /// Active companies, for reconciliation and credential refresh.
-    public static func active(on connection: PostgresConnection, logger: Logger) async throws -> [CompanyRecord] {
-        let rows = try await connection.query("SELECT \(unescaped: columns) FROM companies WHERE status = 'active' ORDER BY id", logger: logger)
-        var companies: [CompanyRecord] = []
-        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
-            companies.append(CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
-                                           name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8))
-        }
-        return companies
-    }
 }
 
 extension CompaniesTable {
     public static func find(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> CompanyRecord? {
         let rows = try await connection.query("SELECT \(unescaped: columns) FROM companies WHERE id = \(id)", logger: logger)
-        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
-            return CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
-                                 name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8)
-        }
-        return nil
+        return try await first(rows)
     }
 }

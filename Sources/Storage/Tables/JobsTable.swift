@@ -165,9 +165,7 @@ public enum JobsTable {
             WHERE status = 'running' AND lease_expires_at < now()
             RETURNING id
             """, logger: logger)
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
+        return try await rows.count()
     }
 
     /// Puts a dead (or failed) job back in the queue with fresh attempts.
@@ -181,27 +179,30 @@ public enum JobsTable {
         return false
     }
 
-    public static func find(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> JobRecord? {
-        let rows = try await connection.query("""
-            SELECT id, kind, status, attempts, max_attempts, run_at, last_error, concurrency_key FROM jobs WHERE id = \(id)
-            """, logger: logger)
-        for try await row in rows.decode((Int64, String, String, Int, Int, Date, String?, String?).self) {
-            return JobRecord(id: row.0, kind: row.1, status: row.2, attempts: row.3, maxAttempts: row.4, runAt: row.5, lastError: row.6, concurrencyKey: row.7)
-        }
-        return nil
-    }
+    static let recordColumns = "id, kind, status, attempts, max_attempts, run_at, last_error, concurrency_key"
 
-    public static func list(status: String?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [JobRecord] {
-        let rows = try await connection.query("""
-            SELECT id, kind, status, attempts, max_attempts, run_at, last_error, concurrency_key FROM jobs
-            WHERE \(status)::text IS NULL OR status = \(status)
-            ORDER BY id DESC LIMIT \(limit)
-            """, logger: logger)
+    static func records(_ rows: PostgresRowSequence) async throws -> [JobRecord] {
         var jobs: [JobRecord] = []
         for try await row in rows.decode((Int64, String, String, Int, Int, Date, String?, String?).self) {
             jobs.append(JobRecord(id: row.0, kind: row.1, status: row.2, attempts: row.3, maxAttempts: row.4, runAt: row.5, lastError: row.6, concurrencyKey: row.7))
         }
         return jobs
+    }
+
+    public static func find(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> JobRecord? {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: recordColumns) FROM jobs WHERE id = \(id)
+            """, logger: logger)
+        return try await records(rows).first
+    }
+
+    public static func list(status: String?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [JobRecord] {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: recordColumns) FROM jobs
+            WHERE \(status)::text IS NULL OR status = \(status)
+            ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger)
+        return try await records(rows)
     }
 
     /// Deletes finished jobs older than `age`; returns how many.
@@ -211,9 +212,7 @@ public enum JobsTable {
               AND finished_at < now() - make_interval(secs => \(Double(age.components.seconds)))
             RETURNING id
             """, logger: logger)
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
+        return try await rows.count()
     }
 }
 
@@ -241,9 +240,7 @@ extension JobsTable {
                     AND j.status IN ('queued', 'failed', 'running'))
             RETURNING id
             """, logger: logger)
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
+        return try await rows.count()
     }
 
     /// Credential refresh: a `connection.refresh` job for every active company whose token expires within `window`.

@@ -58,18 +58,6 @@ public enum QuarantineTable {
             case externalId = "external_id"
         }
     }
-
-    public static func open(connectionId: String, on connection: PostgresConnection, logger: Logger) async throws -> [Entry] {
-        let rows = try await connection.query("""
-            SELECT id, pipeline, connection_id, external_id, reasons::text, status FROM quarantine
-            WHERE connection_id = \(connectionId) AND status = 'open' ORDER BY id
-            """, logger: logger)
-        var entries: [Entry] = []
-        for try await row in rows.decode((Int64, String, String, String?, String, String).self) {
-            entries.append(Entry(id: row.0, pipeline: row.1, connectionId: row.2, externalId: row.3, reasons: row.4, status: row.5))
-        }
-        return entries
-    }
 }
 
 /// SQL for `pipeline_runs`.
@@ -143,9 +131,7 @@ public enum PipelineRunsTable {
         let rows = try await connection.query("""
             DELETE FROM pipeline_runs WHERE finished_at < now() - make_interval(secs => \(Double(age.components.seconds))) RETURNING id
             """, logger: logger)
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
+        return try await rows.count()
     }
 }
 

@@ -116,18 +116,4 @@ public enum ResourceRowsTable {
         for try await count in result.decode(Int.self) { return count }
         return 0
     }
-
-    public struct Counts: Sendable, Equatable {
-        public var live: Int
-        public var deleted: Int
-    }
-
-    public static func counts(in table: Table, companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Counts {
-        let sql = "SELECT count(*) FILTER (WHERE deleted_at IS NULL)::int, count(*) FILTER (WHERE deleted_at IS NOT NULL)::int FROM \(table.rawValue) WHERE company_id = $1"
-        var bindings = PostgresBindings()
-        bindings.append(companyId)
-        let result = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        for try await (live, deleted) in result.decode((Int, Int).self) { return Counts(live: live, deleted: deleted) }
-        return Counts(live: 0, deleted: 0)
-    }
 }

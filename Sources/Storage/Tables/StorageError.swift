@@ -1,3 +1,4 @@
+import PostgresNIO
 /// A statement did not do what its SQL guarantees (a broken invariant, not bad input).
 public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case noRowReturned(String)
@@ -6,5 +7,14 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .noRowReturned(let statement): "\(statement) returned no row"
         }
+    }
+}
+
+extension PostgresRowSequence {
+    /// How many rows a statement returned (`DELETE … RETURNING id` and the like).
+    func count() async throws -> Int {
+        var count = 0
+        for try await _ in self { count += 1 }
+        return count
     }
 }

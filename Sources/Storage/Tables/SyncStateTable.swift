@@ -70,11 +70,4 @@ public enum SyncStateTable {
             WHERE connection_id = \(connectionId) AND model = \(model)
             """, logger: logger)
     }
-
-    /// (connection, model) pairs whose last run started before `staleBefore`, or that never ran.
-    public struct StalePair: Sendable, Equatable {
-        public var connectionId: String
-        public var integrationId: String
-        public var model: String
-    }
 }

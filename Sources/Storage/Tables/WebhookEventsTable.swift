@@ -46,9 +46,7 @@ extension WebhookEventsTable {
               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = webhook_events.id AND j.status IN ('queued', 'failed', 'running', 'dead'))
             RETURNING id
             """, logger: logger)
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
+        return try await rows.count()
     }
 }
 
