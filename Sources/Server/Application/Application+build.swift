@@ -20,6 +20,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         startedAt: dependencies.startedAt, pipelines: dependencies.pipelines, logger: dependencies.logger
     )
     HealthController(checker: checker).register(on: router)
+    OpenAPIController().register(on: router)
     AuthController(
         nango: dependencies.nango, importer: dependencies.importer, tokens: dependencies.tokens,
         oauth: dependencies.configuration.oauth, stateSecret: dependencies.configuration.security.jwtSecret.value

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import PostgresNIO
 
 /// Records the pipeline rejected, as one page's worth of column arrays.
@@ -49,7 +50,8 @@ public enum QuarantineTable {
         public var pipeline: String
         public var connectionId: String
         public var externalId: String?
-        public var reasons: String
+        /// `[{"field": "email" | null, "message": "..."}]`: every reason the record failed.
+        public var reasons: JSONValue
         public var status: String
 
         enum CodingKeys: String, CodingKey {
@@ -147,7 +149,8 @@ extension QuarantineTable {
             """, logger: logger)
         var entries: [Entry] = []
         for try await row in rows.decode((Int64, String, String, String?, String, String).self) {
-            entries.append(Entry(id: row.0, pipeline: row.1, connectionId: row.2, externalId: row.3, reasons: row.4, status: row.5))
+            entries.append(Entry(id: row.0, pipeline: row.1, connectionId: row.2, externalId: row.3,
+                                 reasons: (try? JSONValue.parse(row.4.utf8)) ?? .string(row.4), status: row.5))
         }
         return entries
     }
