@@ -25,7 +25,9 @@ public struct ResourceReader: Sendable {
     }
 
     /// The page's JSON body: from the cache for one company's resources, else from Postgres.
-    public func page(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String {
+    /// nil when a company's resources are asked for and the company does not exist; a cached page
+    /// therefore also answers whether the company exists (companies are never deleted, only disconnected).
+    public func page(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String? {
         guard let cache, let companyId, kind != .companies else {
             return try await load(kind, companyId: companyId, request: request, logger: logger)
         }
@@ -34,12 +36,13 @@ public struct ResourceReader: Sendable {
             request.search ?? "", request.includeDeleted ? "d" : "", request.includeRaw ? "raw" : "",
             request.cursor.map { "\($0.value)|\($0.id)" } ?? "",
         ].joined(separator: "\u{1F}")
-        return try await cache.value(companyId: companyId, resource: kind.rawValue, request: description) {
-            try await load(kind, companyId: companyId, request: request, logger: logger)
+        let body = try await cache.value(companyId: companyId, resource: kind.rawValue, request: description) {
+            try await load(kind, companyId: companyId, request: request, logger: logger) ?? ""
         }.0
+        return body.isEmpty ? nil : body
     }
 
-    func load(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String {
+    func load(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String? {
         var after: (value: String, id: UUID)?
         if let cursor = request.cursor {
             guard let id = UUID(uuidString: cursor.id) else {
@@ -52,7 +55,15 @@ public struct ResourceReader: Sendable {
             sort: ResourceReadTable.Sort(rawValue: request.sort.rawValue)!, descending: request.descending, after: after,
             updatedSince: request.updatedSince, search: request.search, includeDeleted: request.includeDeleted,
             includeRaw: request.includeRaw, limit: request.limit)
-        let rows = try await database.withConnection { db in try await ResourceReadTable.page(query, on: db, logger: logger) }
+        let rows = try await database.withConnection { db -> [ResourceReadTable.Row]? in
+            let rows = try await ResourceReadTable.page(query, on: db, logger: logger)
+            // Rows reference their company; only an empty page needs to ask whether it exists.
+            if rows.isEmpty, kind != .companies, let companyId, try await ResourceReadTable.company(id: companyId, on: db, logger: logger) == nil {
+                return nil
+            }
+            return rows
+        }
+        guard let rows else { return nil }
         let items = rows.prefix(request.limit)
         var body = "{\"data\":["
         body.reserveCapacity(items.reduce(32) { $0 + $1.json.utf8.count + 1 })

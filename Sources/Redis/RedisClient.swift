@@ -139,7 +139,14 @@ public final class RedisClient: Service, Sendable {
 
     /// A connection within the command timeout: an idle one, a new one, or the next one released.
     private func lease() async throws -> (RedisConnection, reused: Bool) {
-        let grant: RedisConnectionPool.Grant = try await withThrowingTaskGroup(of: RedisConnectionPool.Grant?.self) { group in
+        // Most calls find a connection free; only a wait needs the timed task group.
+        if let grant = try await pool.acquireNow() { return try await connection(for: grant) }
+        return try await connection(for: try await waitForGrant())
+    }
+
+    /// The next connection released, within the command timeout.
+    private func waitForGrant() async throws -> RedisConnectionPool.Grant {
+        try await withThrowingTaskGroup(of: RedisConnectionPool.Grant?.self) { group in
             group.addTask { try await self.pool.acquire() }
             group.addTask {
                 try await Task.sleep(for: self.settings.commandTimeout)
@@ -158,6 +165,9 @@ public final class RedisClient: Service, Sendable {
             }
             throw RedisError.timeout
         }
+    }
+
+    private func connection(for grant: RedisConnectionPool.Grant) async throws -> (RedisConnection, reused: Bool) {
         switch grant {
         case .reuse(let connection):
             return (connection, true)

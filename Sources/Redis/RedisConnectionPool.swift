@@ -33,8 +33,8 @@ actor RedisConnectionPool {
         self.backOff = backOff
     }
 
-    /// An idle connection, or permission to open one (the slot is reserved for the caller).
-    func acquire() async throws -> Grant {
+    /// An idle connection or permission to open one, without waiting; nil when every connection is busy.
+    func acquireNow() throws -> Grant? {
         if closed { throw RedisError.closed }
         if let connection = idle.popLast() { return .reuse(connection) }
         if open < maxConnections {
@@ -42,6 +42,12 @@ actor RedisConnectionPool {
             open += 1
             return .open
         }
+        return nil
+    }
+
+    /// An idle connection, or permission to open one (the slot is reserved for the caller).
+    func acquire() async throws -> Grant {
+        if let grant = try acquireNow() { return grant }
         let id = nextWaiterID
         nextWaiterID += 1
         return try await withTaskCancellationHandler {

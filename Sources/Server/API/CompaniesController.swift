@@ -21,7 +21,8 @@ struct CompaniesController: Sendable {
             // A company-scoped token lists its own company; admin lists all.
             let scope: UUID? = principal.isAdmin ? nil : (principal.companyId ?? Self.noCompany)
             let list = try Self.checked { try reader.request(Self.parameters(request), kind: .companies, companyId: scope) }
-            return ETag.respond(try await reader.page(.companies, companyId: scope, request: list, logger: context.logger), to: request)
+            guard let page = try await reader.page(.companies, companyId: scope, request: list, logger: context.logger) else { throw APIError.notFound }
+            return ETag.respond(page, to: request)
         }
         group.get("/companies/:id") { request, context in
             let id = try Self.visibleCompany(context)
@@ -32,8 +33,8 @@ struct CompaniesController: Sendable {
             group.get("/companies/:id/\(kind.rawValue)") { request, context in
                 let id = try Self.visibleCompany(context)
                 let list = try Self.checked { try reader.request(Self.parameters(request), kind: kind, companyId: id) }
-                guard try await reader.company(id, logger: context.logger) != nil else { throw APIError.notFound }
-                return ETag.respond(try await reader.page(kind, companyId: id, request: list, logger: context.logger), to: request)
+                guard let page = try await reader.page(kind, companyId: id, request: list, logger: context.logger) else { throw APIError.notFound }
+                return ETag.respond(page, to: request)
             }
         }
         group.post("/companies/:id/sync") { request, context in try await sync(request, context) }
