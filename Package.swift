@@ -101,7 +101,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Nango's webhooks into the durable inbox (and, next, the OAuth flow).
+        // Nango's webhooks into the durable inbox (group-committed), and the OAuth flow.
         .target(
             name: "Ingest",
             dependencies: [
@@ -111,6 +111,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

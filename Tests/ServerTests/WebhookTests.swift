@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import Ingest
+@testable import Ingest
 import MarketplaceCore
 import Nango
 import NIOCore
@@ -195,6 +195,36 @@ import TestSupport
             }
             let value23 = try await count("webhook_events")
             #expect(value23 == 1)
+        }
+    }
+
+    @Test func inABatchAKeysEventGoesToItsFirstSubmissionOnly() {
+        let ids = InboxWriter.assign(keys: ["a", "b", "a", "c"], inserted: ["a": 7, "b": 8])
+        #expect(ids == [7, 8, nil, nil])
+    }
+
+    /// Deliveries arriving together are committed together; one Postgres refuses (a NUL byte in a field)
+    /// is answered 503 and the others are stored all the same.
+    @Test func aRefusedEventAmongConcurrentDeliveriesFailsAlone() async throws {
+        try await Self.withApp { client, count in
+            let bodies = (0..<16).map { index in
+                Self.syncBody.replacingOccurrences(of: "user-123", with: index == 5 ? #"user-\u0000-5"# : "user-\(index)")
+            }
+            let statuses = try await withThrowingTaskGroup(of: (Int, HTTPResponse.Status).self) { group in
+                for (index, body) in bodies.enumerated() {
+                    group.addTask {
+                        let response = try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(body), body: ByteBuffer(string: body))
+                        return (index, response.status)
+                    }
+                }
+                var statuses: [Int: HTTPResponse.Status] = [:]
+                for try await (index, status) in group { statuses[index] = status }
+                return statuses
+            }
+            #expect(statuses[5] == .serviceUnavailable)
+            #expect(statuses.filter { $0.key != 5 }.values.allSatisfy { $0 == .ok })
+            #expect(try await count("webhook_events") == 15)
+            #expect(try await count("jobs") == 15)
         }
     }
 }

@@ -29,14 +29,14 @@ public struct WebhookIntake: Sendable {
         }
     }
 
-    let database: Database
+    let inbox: InboxWriter
     let signature: WebhookSignatureCheck
     let storeTimeout: Duration
     let metrics: any MetricsFactory
     let logger: Logger
 
-    public init(database: Database, signature: WebhookSignatureCheck, storeTimeout: Duration, metrics: any MetricsFactory, logger: Logger) {
-        self.database = database
+    public init(inbox: InboxWriter, signature: WebhookSignatureCheck, storeTimeout: Duration, metrics: any MetricsFactory, logger: Logger) {
+        self.inbox = inbox
         self.signature = signature
         self.storeTimeout = storeTimeout
         self.metrics = metrics
@@ -70,8 +70,8 @@ public struct WebhookIntake: Sendable {
             logger.notice("webhook of an unknown type stored", metadata: ["type": "\(type)"])
         }
         do {
-            let outcome = try await withTimeout(storeTimeout) { [database, logger] in
-                try await Self.store(classification, database: database, logger: logger)
+            let outcome = try await withTimeout(storeTimeout) { [inbox] in
+                try await inbox.store(classification)
             }
             count(type, outcome == .duplicate ? "duplicate" : "stored")
             return outcome
@@ -79,26 +79,6 @@ public struct WebhookIntake: Sendable {
             count(type, "unavailable")
             logger.error("webhook not stored", metadata: ["type": "\(type)", "error": "\(String(reflecting: error))"])
             throw .unavailable
-        }
-    }
-
-    /// The event, its job and any sync-state change in one transaction.
-    static func store(_ classification: WebhookClassification, database: Database, logger: Logger) async throws -> Outcome {
-        try await database.withTransaction(logger: logger) { connection in
-            let status = classification.job == nil && classification.syncFailure == nil ? "ignored" : "received"
-            guard let eventID = try await WebhookEventsTable.insert(classification.event, status: status, on: connection, logger: logger) else {
-                return .duplicate
-            }
-            var jobID: Int64?
-            if let job = classification.job {
-                var job = job
-                if job.kind == JobKind.forward { job.payload["event_id"] = .number(Double(eventID)) }
-                jobID = try await JobsTable.enqueue(job, eventID: eventID, on: connection, logger: logger)
-            }
-            if let failure = classification.syncFailure {
-                try await SyncStateTable.recordNangoFailure(failure, on: connection, logger: logger)
-            }
-            return .stored(eventID: eventID, jobID: jobID)
         }
     }
 

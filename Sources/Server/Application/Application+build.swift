@@ -55,7 +55,8 @@ func buildApplication(
     var application = Application(
         router: buildRouter(dependencies),
         configuration: .init(address: .hostname(host ?? http.host, port: port ?? http.port), serverName: nil),
-        services: [dependencies.database.client, dependencies.redis],
+        // Reverse order on shutdown: the server drains, the inbox writes what it holds, then the pools close.
+        services: [dependencies.database.client, dependencies.redis, dependencies.inbox],
         logger: dependencies.logger
     )
     if migrateOnStart {

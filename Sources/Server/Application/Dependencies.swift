@@ -21,6 +21,8 @@ struct Dependencies: Sendable {
     let metricsRegistry: PrometheusCollectorRegistry
     let metricsFactory: any MetricsFactory
     let webhookIntake: WebhookIntake
+    /// The inbox's group commit; a service between the Postgres pool and the HTTP server.
+    let inbox: InboxWriter
     let nango: NangoClient
     let importer: ConnectionImporter
     let tokens: TokenIssuer
@@ -42,8 +44,9 @@ struct Dependencies: Sendable {
         self.migrator = Migrator(migrations: try Migration.bundled())
         self.metricsRegistry = metricsRegistry
         self.metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
+        self.inbox = InboxWriter(database: database, batchTimeout: configuration.database.fastTimeout, logger: logger)
         self.webhookIntake = WebhookIntake(
-            database: database,
+            inbox: inbox,
             signature: WebhookSignatureCheck(
                 signingKey: configuration.nango.webhookSecret.value, acceptsLegacy: configuration.nango.acceptsLegacySignature),
             storeTimeout: configuration.database.fastTimeout, metrics: metricsFactory, logger: logger)

@@ -56,6 +56,22 @@ public enum JobsTable {
         throw StorageError.noRowReturned("jobs insert")
     }
 
+    /// One job per event, in one statement; returns each job's id by its event id.
+    public static func enqueueBatch(_ jobs: [(job: NewJob, eventID: Int64)], on connection: PostgresConnection, logger: Logger) async throws -> [Int64: Int64] {
+        guard !jobs.isEmpty else { return [:] }
+        let rows = try await connection.query("""
+            INSERT INTO jobs (kind, payload, concurrency_key, event_id, max_attempts)
+            SELECT j.kind, j.payload::jsonb, NULLIF(j.concurrency_key, ''), j.event_id, j.max_attempts
+            FROM UNNEST(\(jobs.map(\.job.kind))::text[], \(jobs.map { JSONValue.object($0.job.payload).jsonText })::text[],
+                        \(jobs.map { $0.job.concurrencyKey ?? "" })::text[], \(jobs.map(\.eventID))::int8[], \(jobs.map(\.job.maxAttempts))::int4[])
+                 AS j(kind, payload, concurrency_key, event_id, max_attempts)
+            RETURNING id, event_id
+            """, logger: logger)
+        var ids: [Int64: Int64] = [:]
+        for try await (id, eventID) in rows.decode((Int64, Int64).self) { ids[eventID] = id }
+        return ids
+    }
+
     /// Enqueues unless a job with the same concurrency key is already waiting: a second reconciliation
     /// tick or sync request while one is queued adds nothing. Returns the new job's id, or nil.
     public static func enqueueUnlessQueued(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {

@@ -29,6 +29,39 @@ public enum WebhookEventsTable {
         return nil
     }
 
+    /// Many events in two statements (the older same-bytes events step aside, then one `UNNEST` insert):
+    /// the inbox's group commit. Returns the new ids by dedupe key; a key missing from the answer was a
+    /// repeat (within the window, or earlier in this same batch: the unique index keeps the first).
+    public static func insertBatch(
+        _ events: [(event: InboxEvent, status: String)], on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String: Int64] {
+        guard !events.isEmpty else { return [:] }
+        let keys = events.map(\.event.dedupeKey)
+        try await connection.query("""
+            UPDATE webhook_events SET dedupe_key = dedupe_key || ':' || id
+            WHERE dedupe_key = ANY(\(keys)::text[]) AND received_at < now() - \(redeliveryWindow)::interval
+            """, logger: logger)
+        // "" stands for NULL: arrays of optionals are not bindable, and no field here is meaningfully empty.
+        func column(_ value: (InboxEvent) -> String?) -> [String] { events.map { value($0.event) ?? "" } }
+        let rows = try await connection.query("""
+            INSERT INTO webhook_events (type, operation, success, connection_id, integration_id, provider, model, sync_name,
+                                        dedupe_key, raw_body, status)
+            SELECT e.type, NULLIF(e.operation, ''), NULLIF(e.success, '')::boolean, NULLIF(e.connection_id, ''),
+                   NULLIF(e.integration_id, ''), NULLIF(e.provider, ''), NULLIF(e.model, ''), NULLIF(e.sync_name, ''),
+                   e.dedupe_key, e.raw_body, e.status
+            FROM UNNEST(\(events.map(\.event.type))::text[], \(column(\.operation))::text[], \(column { $0.success.map(String.init) })::text[],
+                        \(column(\.connectionId))::text[], \(column(\.integrationId))::text[], \(column(\.provider))::text[],
+                        \(column(\.model))::text[], \(column(\.syncName))::text[], \(keys)::text[], \(events.map(\.event.rawBody))::text[],
+                        \(events.map(\.status))::text[])
+                 AS e(type, operation, success, connection_id, integration_id, provider, model, sync_name, dedupe_key, raw_body, status)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id, dedupe_key
+            """, logger: logger)
+        var ids: [String: Int64] = [:]
+        for try await (id, key) in rows.decode((Int64, String).self) { ids[key] = id }
+        return ids
+    }
+
     public static func count(on connection: PostgresConnection, logger: Logger) async throws -> Int {
         let rows = try await connection.query("SELECT count(*)::int FROM webhook_events", logger: logger)
         for try await count in rows.decode(Int.self) { return count }

@@ -1,0 +1,193 @@
+import Logging
+import MarketplaceCore
+import PostgresNIO
+import ServiceLifecycle
+import Storage
+import Synchronization
+
+/// Group commit for the inbox: webhooks arriving together are stored together, each batch in one
+/// transaction (events, their jobs, sync-state changes), and every request is answered only after the
+/// commit that holds its event. Nango's retries of one delivery arrive together too; the unique index
+/// keeps the first and the others answer as repeats. A batch that fails as a whole is retried one
+/// event at a time, so one bad event cannot refuse its neighbours.
+///
+/// Runs as a service with `writers` loops; before it runs and after it stops, submissions fail at
+/// once (the caller answers 503 and Nango retries).
+public final class InboxWriter: Service, Sendable {
+    public typealias Outcome = WebhookIntake.Outcome
+
+    /// A submission's answer: resumed exactly once, by the writer or by cancellation.
+    final class Ticket: Sendable {
+        let classification: WebhookClassification
+        private let waiter = Mutex<CheckedContinuation<Outcome, any Error>?>(nil)
+
+        init(_ classification: WebhookClassification, _ continuation: CheckedContinuation<Outcome, any Error>) {
+            self.classification = classification
+            waiter.withLock { $0 = continuation }
+        }
+
+        var isWaiting: Bool { waiter.withLock { $0 != nil } }
+
+        func resolve(_ result: Result<Outcome, any Error>) {
+            waiter.withLock { $0.take() }?.resume(with: result)
+        }
+    }
+
+    public enum Unavailable: Error, CustomStringConvertible {
+        case notRunning
+
+        public var description: String { "the inbox writer is not running" }
+    }
+
+    struct Queue {
+        var tickets: [Ticket] = []
+        var running = false
+        /// Writers busy with batches; at most `writers`.
+        var active = 0
+    }
+
+    let database: Database
+    /// A batch gives up after this long: its requests have answered 503 by then (Nango retries them).
+    let batchTimeout: Duration
+    let writers: Int
+    let maxBatch: Int
+    let logger: Logger
+    private let queue = Mutex(Queue())
+    private let wake: AsyncStream<Void>
+    private let wakeContinuation: AsyncStream<Void>.Continuation
+
+    public init(database: Database, batchTimeout: Duration, writers: Int = 2, maxBatch: Int = 256, logger: Logger) {
+        self.database = database
+        self.batchTimeout = batchTimeout
+        self.writers = max(1, writers)
+        self.maxBatch = max(1, maxBatch)
+        self.logger = logger
+        (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Stores the classified webhook with the next batch; returns after that batch committed.
+    /// Cancelled before its batch was taken, the event is not written.
+    public func store(_ classification: WebhookClassification) async throws -> Outcome {
+        let holder = Mutex<Ticket?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let ticket = Ticket(classification, continuation)
+                holder.withLock { $0 = ticket }
+                let accepted = queue.withLock { queue -> Bool in
+                    guard queue.running else { return false }
+                    queue.tickets.append(ticket)
+                    return true
+                }
+                guard accepted else { return ticket.resolve(.failure(Unavailable.notRunning)) }
+                wakeContinuation.yield()
+                if Task.isCancelled { ticket.resolve(.failure(CancellationError())) }
+            }
+        } onCancel: {
+            holder.withLock { $0 }?.resolve(.failure(CancellationError()))
+        }
+    }
+
+    public func run() async throws {
+        queue.withLock { $0.running = true }
+        await withDiscardingTaskGroup { group in
+            // On graceful shutdown: refuse new submissions; what is queued is still written.
+            await withGracefulShutdownHandler {
+                for await _ in wake { startWriters(in: &group) }
+            } onGracefulShutdown: {
+                self.queue.withLock { $0.running = false }
+                self.wakeContinuation.finish()
+            }
+            startWriters(in: &group)
+        }
+        let stranded = queue.withLock { queue in
+            queue.running = false
+            defer { queue.tickets.removeAll() }
+            return queue.tickets
+        }
+        for ticket in stranded { ticket.resolve(.failure(Unavailable.notRunning)) }
+    }
+
+    /// As many writers as there is queued work for, up to `writers`. A writer stops when it finds the
+    /// queue empty, and that check and its exit are one step under the lock: no ticket is left unseen.
+    private func startWriters(in group: inout DiscardingTaskGroup) {
+        let count = queue.withLock { queue -> Int in
+            let idle = writers - queue.active
+            let wanted = min(idle, (queue.tickets.count + maxBatch - 1) / maxBatch)
+            queue.active += max(0, wanted)
+            return max(0, wanted)
+        }
+        for _ in 0..<count {
+            group.addTask {
+                while let batch = self.nextBatch() { await self.write(batch) }
+            }
+        }
+    }
+
+    /// Up to `maxBatch` waiting tickets (cancelled ones dropped); nil, and one writer fewer, when none wait.
+    private func nextBatch() -> [Ticket]? {
+        while true {
+            let batch = queue.withLock { queue -> [Ticket]? in
+                guard !queue.tickets.isEmpty else {
+                    queue.active -= 1
+                    return nil
+                }
+                let count = min(maxBatch, queue.tickets.count)
+                defer { queue.tickets.removeFirst(count) }
+                return Array(queue.tickets.prefix(count))
+            }
+            guard let batch else { return nil }
+            let waiting = batch.filter(\.isWaiting)
+            if !waiting.isEmpty { return waiting }
+        }
+    }
+
+    private func write(_ batch: [Ticket]) async {
+        do {
+            let outcomes = try await withTimeout(batchTimeout) { [database, logger] in
+                try await Self.store(batch.map(\.classification), database: database, logger: logger)
+            }
+            for (ticket, outcome) in zip(batch, outcomes) { ticket.resolve(.success(outcome)) }
+        } catch {
+            // Postgres refused a statement: perhaps one event's fault. Down or slow: everyone's; no retry.
+            guard batch.count > 1, let error = error as? PSQLError, error.serverInfo != nil else {
+                for ticket in batch { ticket.resolve(.failure(error)) }
+                return
+            }
+            logger.warning("inbox batch failed; storing its events one by one", metadata: ["events": "\(batch.count)", "error": "\(String(reflecting: error))"])
+            for ticket in batch { await write([ticket]) }
+        }
+    }
+
+    /// The events, their jobs and any sync-state changes in one transaction; outcomes in input order.
+    static func store(_ classifications: [WebhookClassification], database: Database, logger: Logger) async throws -> [Outcome] {
+        try await database.withTransaction(logger: logger) { connection in
+            let statuses = classifications.map { $0.job == nil && $0.syncFailure == nil ? "ignored" : "received" }
+            let inserted = try await WebhookEventsTable.insertBatch(
+                Array(zip(classifications.map(\.event), statuses)), on: connection, logger: logger)
+            let eventIDs = Self.assign(keys: classifications.map(\.event.dedupeKey), inserted: inserted)
+            var jobs: [(job: NewJob, eventID: Int64)] = []
+            for (classification, eventID) in zip(classifications, eventIDs) {
+                guard let eventID else { continue }
+                if var job = classification.job {
+                    if job.kind == JobKind.forward { job.payload["event_id"] = .number(Double(eventID)) }
+                    jobs.append((job, eventID))
+                }
+                if let failure = classification.syncFailure {
+                    try await SyncStateTable.recordNangoFailure(failure, on: connection, logger: logger)
+                }
+            }
+            let jobIDs = try await JobsTable.enqueueBatch(jobs, on: connection, logger: logger)
+            return eventIDs.map { eventID in
+                guard let eventID else { return .duplicate }
+                return .stored(eventID: eventID, jobID: jobIDs[eventID])
+            }
+        }
+    }
+
+    /// Each key's new event id, given to the first submission of that key only: a second submission of the
+    /// same bytes in one batch is a repeat, as it would be in the next batch.
+    static func assign(keys: [String], inserted: [String: Int64]) -> [Int64?] {
+        var remaining = inserted
+        return keys.map { remaining.removeValue(forKey: $0) }
+    }
+}
