@@ -203,28 +203,53 @@ import TestSupport
         #expect(ids == [7, 8, nil, nil])
     }
 
-    /// Deliveries arriving together are committed together; one Postgres refuses (a NUL byte in a field)
-    /// is answered 503 and the others are stored all the same.
-    @Test func aRefusedEventAmongConcurrentDeliveriesFailsAlone() async throws {
+    /// A NUL character in a stored field is refused with a 400 naming it, before it reaches Postgres.
+    @Test func aNULCharacterInAFieldIs400() async throws {
         try await Self.withApp { client, count in
-            let bodies = (0..<16).map { index in
-                Self.syncBody.replacingOccurrences(of: "user-123", with: index == 5 ? #"user-\u0000-5"# : "user-\(index)")
-            }
-            let statuses = try await withThrowingTaskGroup(of: (Int, HTTPResponse.Status).self) { group in
-                for (index, body) in bodies.enumerated() {
-                    group.addTask {
-                        let response = try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(body), body: ByteBuffer(string: body))
-                        return (index, response.status)
+            let body = Self.syncBody.replacingOccurrences(of: "user-123", with: #"user-\u0000-5"#)
+            let response = try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(body), body: ByteBuffer(string: body))
+            #expect(response.status == .badRequest)
+            #expect(String(buffer: response.body).contains("'connectionId' contains a NUL"))
+            #expect(try await count("webhook_events") == 0)
+        }
+    }
+
+    /// Events submitted together are committed together; one Postgres refuses fails alone and its
+    /// neighbours are stored all the same (the batch is retried event by event).
+    @Test func anEventPostgresRefusesFailsAloneInItsBatch() async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
+                let inbox = InboxWriter(database: database, batchTimeout: .seconds(60), writers: 1, logger: TestEnvironment.logger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await inbox.run() }
+                    var classifications = try (0..<16).map { index in
+                        let body = Self.syncBody.replacingOccurrences(of: "user-123", with: "user-\(index)")
+                        return try WebhookClassification.classify(body: Array(body.utf8))
                     }
+                    classifications[5].event.connectionId = "user-\u{0}-5"   // past classification, as a bug might let through
+                    let outcomes = await withTaskGroup(of: (Int, Bool).self) { submissions in
+                        for (index, classification) in classifications.enumerated() {
+                            submissions.addTask {
+                                // Wait until the writer runs; then all sixteen queue up together.
+                                while true {
+                                    do { return (index, try await inbox.store(classification) != .duplicate) } catch InboxWriter.Unavailable.notRunning {
+                                        try? await Task.sleep(for: .milliseconds(10))
+                                    } catch { return (index, false) }
+                                }
+                            }
+                        }
+                        var stored: [Int: Bool] = [:]
+                        for await (index, ok) in submissions { stored[index] = ok }
+                        return stored
+                    }
+                    #expect(outcomes[5] == false)
+                    #expect(outcomes.filter { $0.key != 5 }.values.allSatisfy { $0 }, "\(outcomes)")
+                    let rows = try await database.query("SELECT count(*)::int FROM webhook_events", logger: TestEnvironment.logger)
+                    #expect(try rows[0].decode(Int.self) == 15)
+                    group.cancelAll()
                 }
-                var statuses: [Int: HTTPResponse.Status] = [:]
-                for try await (index, status) in group { statuses[index] = status }
-                return statuses
             }
-            #expect(statuses[5] == .serviceUnavailable)
-            #expect(statuses.filter { $0.key != 5 }.values.allSatisfy { $0 == .ok })
-            #expect(try await count("webhook_events") == 15)
-            #expect(try await count("jobs") == 15)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Synchronization
 
 /// The API's JWT claims (DESIGN.md "Tokens"): `sub`, `exp` (required), `iat`, optional `company_id`
 /// (the token sees that company only) and `scope` (space-separated; `admin` sees every company).
@@ -31,6 +32,7 @@ public struct APIClaims: JWTPayload, Equatable {
 /// Signs and verifies the API's HS256 tokens with `JWT_SECRET`.
 public struct TokenIssuer: Sendable {
     let keys: JWTKeyCollection
+    let verified = VerifiedTokens()
     public let lifetime: Duration
 
     public init(secret: String, lifetime: Duration) async {
@@ -46,7 +48,41 @@ public struct TokenIssuer: Sendable {
             companyId: companyID, scope: "company"))
     }
 
-    public func verify(_ token: String) async throws -> APIClaims {
-        try await keys.verify(token, as: APIClaims.self)
+    /// A token seen before (the same bytes, signature included) is not verified again until it expires:
+    /// a client sends the same token with every request, and verifying is most of a cached read's cost.
+    public func verify(_ token: String, now: Date = Date()) async throws -> APIClaims {
+        if let claims = verified.claims(for: token, now: now) { return claims }
+        let claims = try await keys.verify(token, as: APIClaims.self)
+        verified.remember(token, claims)
+        return claims
+    }
+}
+
+/// Tokens whose signature and claims were verified, until their `exp`. Bounded: when full, expired
+/// entries go first, then everything (the next request of each client verifies once more).
+final class VerifiedTokens: Sendable {
+    static let capacity = 10_000
+    private let entries = Mutex<[String: APIClaims]>([:])
+
+    func claims(for token: String, now: Date) -> APIClaims? {
+        entries.withLock { entries in
+            guard let claims = entries[token] else { return nil }
+            guard claims.exp.value > now else {
+                entries[token] = nil
+                return nil
+            }
+            return claims
+        }
+    }
+
+    func remember(_ token: String, _ claims: APIClaims) {
+        entries.withLock { entries in
+            if entries.count >= Self.capacity {
+                let now = Date()
+                entries = entries.filter { $0.value.exp.value > now }
+                if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[token] = claims
+        }
     }
 }

@@ -22,9 +22,9 @@ public struct WebhookClassification: Sendable, Equatable {
     public static func classify(body: [UInt8]) throws(Invalid) -> WebhookClassification {
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+            json = try JSONValue.parse(body)
         } catch {
-            throw Invalid(message: "body is not valid JSON")
+            throw Invalid(message: "body is not valid JSON (\(error))")
         }
         let raw = String(decoding: body, as: UTF8.self)
         var event = InboxEvent(type: "forward", dedupeKey: dedupeKey(body), rawBody: raw)
@@ -76,7 +76,31 @@ public struct WebhookClassification: Sendable, Equatable {
         default:
             result.isUnknownType = true
         }
+        if let field = result.fieldWithNUL {
+            throw Invalid(message: "\(type) webhook: '\(field)' contains a NUL character (\\u0000), which Postgres cannot store")
+        }
         return result
+    }
+
+    /// The first stored field holding U+0000: Postgres' `text` and `jsonb` refuse it, and one such event
+    /// must be refused here with a clear 400, not by the database in the middle of a batch.
+    var fieldWithNUL: String? {
+        let event = self.event
+        let fields: [(String, String?)] = [
+            ("type", event.type), ("operation", event.operation), ("connectionId", event.connectionId),
+            ("providerConfigKey", event.integrationId), ("provider", event.provider), ("model", event.model),
+            ("syncName", event.syncName), ("error", syncFailure?.error),
+        ]
+        if let (name, _) = fields.first(where: { $0.1?.contains("\u{0}") == true }) { return name }
+        func hasNUL(_ value: JSONValue) -> Bool {
+            switch value {
+            case .string(let text): text.contains("\u{0}")
+            case .array(let values): values.contains(where: hasNUL)
+            case .object(let object): object.contains { $0.key.contains("\u{0}") || hasNUL($0.value) }
+            default: false
+            }
+        }
+        return job.flatMap { job in job.payload.first { hasNUL($0.value) }?.key }
     }
 
     static func authJob(_ json: JSONValue, event: InboxEvent) -> NewJob? {
