@@ -3,14 +3,14 @@ import MarketplaceCore
 import NIOPosix
 import ServiceLifecycle
 
-/// A Redis client over hiredis with a small connection pool.
+/// A Redis client: a few pipelined SwiftNIO connections (hiredis parses the replies).
 ///
-/// hiredis is used in blocking mode and every call runs on the client's own `NIOThreadPool`
-/// (one thread per connection), so no event loop and no Swift concurrency thread ever blocks.
-/// Each connection has connect and command timeouts; a broken connection is discarded and the
-/// next call reconnects, so the client recovers by itself when Redis comes back.
+/// Callers share connections; each command waits on a future, so no thread blocks and many requests
+/// in flight cost one socket write each. Every command has a timeout (the configured one, or shorter
+/// per call); a broken connection is dropped and the next call reopens it, so the client recovers
+/// by itself when Redis comes back.
 ///
-/// Run it as a service (or call ``shutdown()``) so its threads stop.
+/// Run it as a service (or call ``shutdown()``) so its connections close.
 public final class RedisClient: Service, Sendable {
     public struct Figures: Sendable, Equatable {
         public var maxConnections: Int
@@ -22,7 +22,6 @@ public final class RedisClient: Service, Sendable {
 
     private let settings: RedisConnection.Settings
     private let pool: RedisConnectionPool
-    private let threads: NIOThreadPool
     private let logger: Logger
 
     public init(configuration: AppConfiguration.Redis, logger: Logger, reconnectBackOff: Duration = .seconds(1)) {
@@ -31,21 +30,19 @@ public final class RedisClient: Service, Sendable {
             database: configuration.database, connectTimeout: configuration.connectTimeout,
             commandTimeout: configuration.commandTimeout
         )
-        self.pool = RedisConnectionPool(maxConnections: configuration.poolSize, backOff: reconnectBackOff)
-        self.threads = NIOThreadPool(numberOfThreads: configuration.poolSize)
-        self.threads.start()
+        self.pool = RedisConnectionPool(
+            settings: settings, size: configuration.poolSize, group: MultiThreadedEventLoopGroup.singleton, backOff: reconnectBackOff)
         self.logger = logger
     }
 
-    /// Waits for graceful shutdown, then closes the connections and stops the threads.
+    /// Waits for graceful shutdown, then closes the connections.
     public func run() async throws {
         try? await gracefulShutdown()
         try await shutdown()
     }
 
     public func shutdown() async throws {
-        await pool.close()
-        try await threads.shutdownGracefully()
+        pool.close()
     }
 
     // MARK: Commands
@@ -57,22 +54,34 @@ public final class RedisClient: Service, Sendable {
     }
 
     @discardableResult
-    public func send(_ command: [RedisArgument]) async throws(RedisError) -> RedisValue {
-        let reply = try await pipeline([command])[0]
+    public func send(_ command: [RedisArgument], timeout: Duration? = nil) async throws(RedisError) -> RedisValue {
+        let reply = try await pipeline([command], timeout: timeout)[0]
         if case .error(let message) = reply { throw .server(message) }
         return reply
     }
 
     /// Sends several commands in one round trip and returns their replies in order.
     /// Error replies come back as ``RedisValue/error(_:)`` values: one failed command does not fail the rest.
-    public func pipeline(_ commands: [[RedisArgument]]) async throws(RedisError) -> [RedisValue] {
+    /// `timeout` (at most the configured command timeout) bounds the wait for the replies; opening a
+    /// connection is bounded by the connect timeout.
+    public func pipeline(_ commands: [[RedisArgument]], timeout: Duration? = nil) async throws(RedisError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
+        let connection: RedisConnection
         do {
-            return try await run(commands, allowRetry: true)
+            connection = try await pool.connection()
         } catch let error as RedisError {
             throw error
         } catch {
             throw .unavailable(String(describing: error))
+        }
+        do {
+            return try await connection.execute(commands, timeout: min(timeout ?? settings.commandTimeout, settings.commandTimeout))
+        } catch {
+            if error.breaksConnection {
+                pool.failed(error)
+                logger.debug("redis command failed", metadata: ["error": "\(error)"])
+            }
+            throw error
         }
     }
 
@@ -89,10 +98,10 @@ public final class RedisClient: Service, Sendable {
         return reply.bytes
     }
 
-    public func set(_ key: String, _ value: [UInt8], expiresIn ttl: Duration? = nil) async throws(RedisError) {
+    public func set(_ key: String, _ value: [UInt8], expiresIn ttl: Duration? = nil, timeout: Duration? = nil) async throws(RedisError) {
         var command: [RedisArgument] = ["SET", RedisArgument(key), RedisArgument(bytes: value)]
         if let ttl { command += ["PX", RedisArgument(Int(ttl / .milliseconds(1)))] }
-        try await send(command)
+        try await send(command, timeout: timeout)
     }
 
     @discardableResult
@@ -103,87 +112,11 @@ public final class RedisClient: Service, Sendable {
 
     public var figures: Figures {
         get async {
-            let pool = await pool.figures
+            let pool = pool.figures
             return Figures(
                 maxConnections: pool.maxConnections, open: pool.open, idle: pool.idle, waiting: pool.waiting,
                 lastError: pool.lastError
             )
-        }
-    }
-
-    // MARK: Pool plumbing
-
-    private func run(_ commands: [[RedisArgument]], allowRetry: Bool) async throws -> [RedisValue] {
-        let (connection, reused) = try await lease()
-        do {
-            let replies = try await threads.runIfActive { [commands] () throws(RedisError) -> [RedisValue] in
-                try connection.execute(commands)
-            }
-            await pool.release(connection, healthy: true)
-            return replies
-        } catch let error as RedisError where error.breaksConnection {
-            await pool.release(connection, healthy: false)
-            await pool.discardIdle(reason: error.description)
-            // A pooled connection may have died while idle (Redis restarted): try once on a fresh one.
-            // A timeout is not retried: the command may have run, and waiting twice doubles the stall.
-            if reused, allowRetry, case .connectionLost = error {
-                logger.debug("redis connection lost, retrying on a new connection", metadata: ["error": "\(error)"])
-                return try await run(commands, allowRetry: false)
-            }
-            throw error
-        } catch {
-            await pool.release(connection, healthy: false)
-            throw error
-        }
-    }
-
-    /// A connection within the command timeout: an idle one, a new one, or the next one released.
-    private func lease() async throws -> (RedisConnection, reused: Bool) {
-        // Most calls find a connection free; only a wait needs the timed task group.
-        if let grant = try await pool.acquireNow() { return try await connection(for: grant) }
-        return try await connection(for: try await waitForGrant())
-    }
-
-    /// The next connection released, within the command timeout.
-    private func waitForGrant() async throws -> RedisConnectionPool.Grant {
-        try await withThrowingTaskGroup(of: RedisConnectionPool.Grant?.self) { group in
-            group.addTask { try await self.pool.acquire() }
-            group.addTask {
-                try await Task.sleep(for: self.settings.commandTimeout)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            if let first { return first }
-            // Timed out waiting; a grant that still arrives goes straight back.
-            while let late = try? await group.next() {
-                switch late {
-                case .reuse(let connection): await pool.release(connection, healthy: true)
-                case .open: await pool.abandonOpen()
-                case nil: break
-                }
-            }
-            throw RedisError.timeout
-        }
-    }
-
-    private func connection(for grant: RedisConnectionPool.Grant) async throws -> (RedisConnection, reused: Bool) {
-        switch grant {
-        case .reuse(let connection):
-            return (connection, true)
-        case .open:
-            do {
-                let settings = self.settings
-                let connection = try await threads.runIfActive { () throws(RedisError) -> RedisConnection in
-                    try RedisConnection.open(settings)
-                }
-                await pool.opened()
-                return (connection, false)
-            } catch let error as RedisError {
-                await pool.openFailed(error)
-                logger.warning("redis connection failed", metadata: ["error": "\(error)"])
-                throw error
-            }
         }
     }
 }

@@ -1,18 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CHiredis
+import DequeModule
+import NIOCore
+import NIOPosix
 import Synchronization
 
-/// One hiredis connection in blocking mode. Every method blocks the calling thread for at most the
-/// command timeout, so ``RedisClient`` calls them only on its own thread pool, never on an event loop.
+/// One Redis connection on a SwiftNIO channel, shared by every caller at once: commands are written as
+/// they come and replies, which Redis sends in order, are matched to them in order (pipelining). Replies
+/// are parsed by hiredis' reader. No thread blocks: a caller waits on a future, not on a socket.
 final class RedisConnection: Sendable {
-    private let context: Mutex<UnsafeMutablePointer<redisContext>?>
-
-    private init(context: sending UnsafeMutablePointer<redisContext>) {
-        self.context = Mutex(context)
-    }
-
     struct Settings: Sendable {
         var host: String
         var port: Int
@@ -22,24 +17,35 @@ final class RedisConnection: Sendable {
         var commandTimeout: Duration
     }
 
-    static func open(_ settings: Settings) throws(RedisError) -> RedisConnection {
-        guard let context = redisConnectWithTimeout(settings.host, Int32(settings.port), timeval(settings.connectTimeout)) else {
-            throw .connectionFailed("out of memory")
+    let channel: any Channel
+    private let inFlight = Atomic<Int>(0)
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    static func open(_ settings: Settings, group: any EventLoopGroup) async throws(RedisError) -> RedisConnection {
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.nanoseconds(Int64(settings.connectTimeout / .nanoseconds(1))))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisReplyHandler()) }
+                }
+                .connect(host: settings.host, port: settings.port)
+                .get()
+        } catch {
+            throw .connectionFailed(String(describing: error))
         }
-        if context.pointee.err != 0 {
-            let reason = errorText(context)
-            redisFree(context)
-            throw .connectionFailed(reason)
-        }
-        redisSetTimeout(context, timeval(settings.commandTimeout))
-        let connection = RedisConnection(context: context)
+        let connection = RedisConnection(channel: channel)
         var setup: [[RedisArgument]] = []
         if let password = settings.password { setup.append(["AUTH", RedisArgument(password)]) }
         if settings.database != 0 { setup.append(["SELECT", RedisArgument(settings.database)]) }
         if !setup.isEmpty {
             let replies: [RedisValue]
             do {
-                replies = try connection.execute(setup)
+                replies = try await connection.execute(setup, timeout: settings.connectTimeout)
             } catch {
                 connection.close()
                 throw .connectionFailed(error.description)
@@ -52,56 +58,144 @@ final class RedisConnection: Sendable {
         return connection
     }
 
-    /// Sends every command, then reads every reply: one round trip for the lot.
-    func execute(_ commands: [[RedisArgument]]) throws(RedisError) -> [RedisValue] {
-        try context.withLock { (context) throws(RedisError) -> [RedisValue] in
-            guard let context else { throw .closed }
-            for command in commands {
-                Self.append(command, to: context)
-            }
-            var replies: [RedisValue] = []
-            replies.reserveCapacity(commands.count)
-            for _ in commands {
-                var reply: UnsafeMutableRawPointer?
-                if redisGetReply(context, &reply) != REDIS_OK || reply == nil {
-                    throw Self.failure(context, errno: errno)
-                }
-                defer { freeReplyObject(reply) }
-                replies.append(Self.value(reply!.assumingMemoryBound(to: redisReply.self)))
-            }
-            return replies
+    var isActive: Bool { channel.isActive }
+    /// Commands written and not yet answered.
+    var pending: Int { inFlight.load(ordering: .relaxed) }
+
+    /// Writes the commands together and returns their replies in order. On a timeout the connection is
+    /// closed (a late reply would be matched to the next caller), failing what else was waiting on it.
+    func execute(_ commands: [[RedisArgument]], timeout: Duration) async throws(RedisError) -> [RedisValue] {
+        var bytes = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + 16 + $1.reduce(0) { $0 + $1.bytes.count + 16 } })
+        for command in commands { Self.encode(command, into: &bytes) }
+        let promise = channel.eventLoop.makePromise(of: [RedisValue].self)
+        let request = RedisReplyHandler.Request(
+            bytes: bytes, commands: commands.count, promise: promise,
+            timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+        inFlight.add(1, ordering: .relaxed)
+        defer { inFlight.subtract(1, ordering: .relaxed) }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in promise.fail(RedisError.connectionLost(String(describing: error))) }
+        channel.writeAndFlush(request, promise: written)
+        do {
+            return try await promise.futureResult.get()
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionLost(String(describing: error))
         }
     }
 
     func close() {
-        context.withLock { context in
-            if let open = context { redisFree(open) }
-            context = nil
-        }
+        channel.close(promise: nil)
     }
 
-    deinit { close() }
+    /// RESP: `*<words>\r\n` then `$<length>\r\n<bytes>\r\n` per word.
+    static func encode(_ command: [RedisArgument], into buffer: inout ByteBuffer) {
+        buffer.writeString("*\(command.count)\r\n")
+        for word in command {
+            buffer.writeString("$\(word.bytes.count)\r\n")
+            buffer.writeBytes(word.bytes)
+            buffer.writeStaticString("\r\n")
+        }
+    }
+}
 
-    // MARK: hiredis plumbing
+/// Matches replies to requests in order; lives on the channel's event loop.
+final class RedisReplyHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = Request
+    typealias OutboundOut = ByteBuffer
 
-    private static func append(_ command: [RedisArgument], to context: UnsafeMutablePointer<redisContext>) {
-        // One contiguous buffer of all words; argv points into it.
-        let joined = command.flatMap(\.bytes)
-        joined.withUnsafeBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-            var offset = 0
-            var argv: [UnsafePointer<CChar>?] = []
-            var lengths: [Int] = []
-            for word in command {
-                argv.append((base + offset).assumingMemoryBound(to: CChar.self))
-                lengths.append(word.bytes.count)
-                offset += word.bytes.count
+    struct Request: Sendable {
+        var bytes: ByteBuffer
+        var commands: Int
+        var promise: EventLoopPromise<[RedisValue]>
+        var timeout: TimeAmount
+    }
+
+    private struct Waiting {
+        var id: UInt64
+        var remaining: Int
+        var replies: [RedisValue]
+        var promise: EventLoopPromise<[RedisValue]>
+        var deadline: Scheduled<Void>?
+    }
+
+    private let reader: UnsafeMutablePointer<redisReader>
+    private var waiting: Deque<Waiting> = []
+    private var nextID: UInt64 = 0
+
+    init() {
+        reader = redisReaderCreate()
+    }
+
+    deinit { redisReaderFree(reader) }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        let id = nextID
+        nextID &+= 1
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let deadline = context.eventLoop.scheduleTask(in: request.timeout) {
+            let (handler, context) = loopBound.value
+            handler.timedOut(id, context: context)
+        }
+        waiting.append(Waiting(id: id, remaining: request.commands, replies: [], promise: request.promise, deadline: deadline))
+        context.write(wrapOutboundOut(request.bytes), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        let fed = buffer.withUnsafeReadableBytes { raw in
+            redisReaderFeed(reader, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+        }
+        guard fed == REDIS_OK else { return failAll(.connectionLost("unreadable reply"), context: context) }
+        while true {
+            var reply: UnsafeMutableRawPointer?
+            guard redisReaderGetReply(reader, &reply) == REDIS_OK else {
+                return failAll(.connectionLost("malformed reply"), context: context)
             }
-            _ = redisAppendCommandArgv(context, Int32(command.count), &argv, &lengths)
+            guard let reply else { return }
+            let value = Self.value(reply.assumingMemoryBound(to: redisReply.self))
+            freeReplyObject(reply)
+            guard !waiting.isEmpty else { return failAll(.connectionLost("a reply nobody asked for"), context: context) }
+            waiting[0].replies.append(value)
+            waiting[0].remaining -= 1
+            if waiting[0].remaining == 0 {
+                let done = waiting.removeFirst()
+                done.deadline?.cancel()
+                done.promise.succeed(done.replies)
+            }
         }
     }
 
-    private static func value(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(.connectionLost("closed by the server"), context: context)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(.connectionLost(String(describing: error)), context: context)
+    }
+
+    private func timedOut(_ id: UInt64, context: ChannelHandlerContext) {
+        guard let index = waiting.firstIndex(where: { $0.id == id }) else { return }
+        let late = waiting.remove(at: index)
+        late.promise.fail(RedisError.timeout)
+        failAll(.connectionLost("closed after another command timed out"), context: context)
+    }
+
+    private func failAll(_ error: RedisError, context: ChannelHandlerContext) {
+        let failed = waiting
+        waiting.removeAll()
+        for entry in failed {
+            entry.deadline?.cancel()
+            entry.promise.fail(error)
+        }
+        context.close(promise: nil)
+    }
+
+    static func value(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
         let node = reply.pointee
         switch node.type {
         case REDIS_REPLY_STRING:
@@ -123,20 +217,4 @@ final class RedisConnection: Sendable {
         guard let pointer = node.str else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: pointer, count: node.len), as: UTF8.self)
     }
-
-    private static func failure(_ context: UnsafeMutablePointer<redisContext>, errno code: Int32) -> RedisError {
-        if context.pointee.err == REDIS_ERR_IO, code == EAGAIN || code == EWOULDBLOCK { return .timeout }
-        return .connectionLost(errorText(context))
-    }
-
-    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-    }
-}
-
-private func timeval(_ duration: Duration) -> timeval {
-    let (seconds, attoseconds) = duration.components
-    return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
 }

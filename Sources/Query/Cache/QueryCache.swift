@@ -75,9 +75,9 @@ public final class QueryCache: Sendable {
         let fingerprint = Self.fingerprint(request)
         let dimensions = [("resource", resource)]
         do {
-            let reply = try await withTimeout(configuration.redisTimeout) { [redis] in
-                try await redis.send(["EVAL", RedisArgument(Self.readScript), "1", RedisArgument(versionKey), RedisArgument(prefix), RedisArgument(fingerprint)])
-            }
+            let reply = try await redis.send(
+                ["EVAL", RedisArgument(Self.readScript), "1", RedisArgument(versionKey), RedisArgument(prefix), RedisArgument(fingerprint)],
+                timeout: configuration.redisTimeout)
             markRedis(up: true)
             guard case .array(let parts) = reply, parts.count == 2, let version = parts[0].string else {
                 throw RedisError.unexpectedReply("cache script: \(reply)")
@@ -90,14 +90,12 @@ public final class QueryCache: Sendable {
             let body = try await load()
             let entry = CacheEntryCodec.encode(body, threshold: configuration.compressionThreshold)
             do {
-                try await withTimeout(configuration.redisTimeout) { [redis, configuration] in
-                    try await redis.set(prefix + version + ":" + fingerprint, entry, expiresIn: configuration.ttl)
-                }
+                try await redis.set(prefix + version + ":" + fingerprint, entry, expiresIn: configuration.ttl, timeout: configuration.redisTimeout)
             } catch {
                 Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
             }
             return (body, .miss)
-        } catch where error is RedisError || error is TimeoutError {
+        } catch where error is RedisError {
             // Redis failed or was slow; an error from `load` (Postgres) is not a cache problem and goes up as is.
             return try await fallback(error, companyId: companyId, resource: resource, key: prefix + fingerprint, dimensions: dimensions, load: load)
         }

@@ -45,9 +45,8 @@ final class RateLimiter: Sendable {
     func check(group: String, principal: String) async -> Decision {
         let key = "ratelimit:\(group):\(principal)"
         do {
-            let reply = try await withTimeout(timeout) { [redis, windowMilliseconds] in
-                try await redis.send(["EVAL", RedisArgument(Self.script), "1", RedisArgument(key), RedisArgument(windowMilliseconds)])
-            }
+            let reply = try await redis.send(
+                ["EVAL", RedisArgument(Self.script), "1", RedisArgument(key), RedisArgument(windowMilliseconds)], timeout: timeout)
             guard case .array(let parts) = reply, parts.count == 2, let count = parts[0].integer, let ttl = parts[1].integer else {
                 throw RedisError.unexpectedReply("rate limit script: \(reply)")
             }
