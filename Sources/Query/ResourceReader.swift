@@ -27,19 +27,19 @@ public struct ResourceReader: Sendable {
     /// The page's JSON body: from the cache for one company's resources, else from Postgres.
     /// nil when a company's resources are asked for and the company does not exist; a cached page
     /// therefore also answers whether the company exists (companies are never deleted, only disconnected).
-    public func page(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String? {
+    public func page(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> CachedAnswer? {
         guard let cache, let companyId, kind != .companies else {
-            return try await load(kind, companyId: companyId, request: request, logger: logger)
+            return try await load(kind, companyId: companyId, request: request, logger: logger).map(CachedAnswer.init(body:))
         }
         let description = [
             request.sort.rawValue, request.descending ? "desc" : "asc", String(request.limit), request.updatedSince ?? "",
             request.search ?? "", request.includeDeleted ? "d" : "", request.includeRaw ? "raw" : "",
             request.cursor.map { "\($0.value)|\($0.id)" } ?? "",
         ].joined(separator: "\u{1F}")
-        let body = try await cache.value(companyId: companyId, resource: kind.rawValue, request: description) {
-            try await load(kind, companyId: companyId, request: request, logger: logger) ?? ""
+        let stored = try await cache.value(companyId: companyId, resource: kind.rawValue, request: description) {
+            try await load(kind, companyId: companyId, request: request, logger: logger).map { CachedAnswer(body: $0).stored } ?? ""
         }.0
-        return body.isEmpty ? nil : body
+        return CachedAnswer(stored: stored)
     }
 
     func load(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String? {
@@ -85,16 +85,12 @@ public struct ResourceReader: Sendable {
     }
 
     /// One company as JSON, or nil.
-    public func company(_ id: UUID, logger: Logger) async throws -> String? {
+    public func company(_ id: UUID, logger: Logger) async throws -> CachedAnswer? {
         let load = { () async throws -> String in
-            try await database.withConnection { db in try await ResourceReadTable.company(id: id, on: db, logger: logger) }?.json ?? ""
+            let row = try await database.withConnection { db in try await ResourceReadTable.company(id: id, on: db, logger: logger) }
+            return row.map { CachedAnswer(body: $0.json).stored } ?? ""
         }
-        let body: String
-        if let cache {
-            body = try await cache.value(companyId: id, resource: "company", request: "", load: load).0
-        } else {
-            body = try await load()
-        }
-        return body.isEmpty ? nil : body
+        guard let cache else { return CachedAnswer(stored: try await load()) }
+        return CachedAnswer(stored: try await cache.value(companyId: id, resource: "company", request: "", load: load).0)
     }
 }

@@ -1,23 +1,19 @@
 import MarketplaceCore
-import Crypto
+import Query
 import Foundation
 import HTTPTypes
 import Hummingbird
 
 /// Strong ETags for GET answers: a hash of the exact body; `If-None-Match` that matches answers 304.
 enum ETag {
-    static func of(_ body: String) -> String {
-        "\"" + Hex.encode(SHA256.hash(data: Data(body.utf8)).prefix(16)) + "\""
-    }
-
-    static func respond(_ body: String, to request: Request) -> Response {
-        let tag = of(body)
+    static func respond(_ answer: CachedAnswer, to request: Request) -> Response {
+        let tag = answer.etag
         var headers: HTTPFields = [.eTag: tag, .cacheControl: "private, no-cache"]
         if let presented = request.headers[.ifNoneMatch],
            presented == "*" || presented.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(tag) {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
     }
 }
