@@ -22,6 +22,7 @@ extension AppConfiguration {
             window: env.seconds("RATE_LIMIT_WINDOW", default: 60, in: 1...86_400)
         )
         let cacheTTL = env.seconds("CACHE_DEFAULT_TTL", default: 300, in: 1...604_800)
+        let compressionThreshold = env.integer("CACHE_COMPRESSION_THRESHOLD", default: 16 * 1024, in: 0...64 << 20)
         let oauth = OAuth(
             successURL: readURL(&env, "OAUTH_SUCCESS_URL"), failureURL: readURL(&env, "OAUTH_FAILURE_URL"),
             stateTTL: env.seconds("OAUTH_STATE_TTL", default: 900, in: 60...86_400),
@@ -51,11 +52,13 @@ extension AppConfiguration {
         else {
             throw ConfigurationError(problems: env.problems)
         }
-        return AppConfiguration(
+        var configuration = AppConfiguration(
             database: database, redis: redis, nango: nango, security: security, http: http,
             rateLimit: rateLimit, oauth: oauth, cacheDefaultTTL: cacheTTL, logs: logs,
             pipelinesFile: env.string("PIPELINES_FILE", default: "pipelines.yaml"), jobs: jobs, warnings: warnings
         )
+        configuration.cacheCompressionThreshold = compressionThreshold
+        return configuration
     }
 
     fileprivate static func readLogs(_ env: inout EnvironmentReader) -> Logs {

@@ -27,6 +27,7 @@ extension AppConfiguration {
             ("public_url", oauth.publicURL),
             ("rate_limit", "\(rateLimit.requests) per \(rateLimit.window)"),
             ("cache.default_ttl", "\(cacheDefaultTTL)"),
+            ("cache.compression_threshold", "\(cacheCompressionThreshold) bytes"),
             ("log.level", logs.level.rawValue),
             ("log.format", logs.format.rawValue),
             ("pipelines_file", pipelinesFile),

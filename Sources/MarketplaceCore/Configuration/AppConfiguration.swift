@@ -142,6 +142,8 @@ public struct AppConfiguration: Sendable {
     public var rateLimit: RateLimit
     public var oauth: OAuth
     public var cacheDefaultTTL: Duration
+    /// Cache entries larger than this many bytes are stored zlib-compressed.
+    public var cacheCompressionThreshold: Int = 16 * 1024
     public var logs: Logs
     public var pipelinesFile: String
     public var jobs: Jobs = .standard

@@ -67,7 +67,9 @@ struct Dependencies: Sendable {
         self.cache = QueryCache(
             redis: redis, versions: cacheVersions,
             // A short wait: a slow Redis is treated as a down one, and reads fall back.
-            configuration: .init(ttl: configuration.cacheDefaultTTL, redisTimeout: min(configuration.redis.commandTimeout, .milliseconds(250))),
+            configuration: .init(
+                ttl: configuration.cacheDefaultTTL, compressionThreshold: configuration.cacheCompressionThreshold,
+                redisTimeout: min(configuration.redis.commandTimeout, .milliseconds(250))),
             logger: logger)
         self.rateLimiter = RateLimiter(
             redis: redis, limit: configuration.rateLimit.requests, window: configuration.rateLimit.window,
