@@ -233,7 +233,7 @@ import TestSupport
                             submissions.addTask {
                                 // Wait until the writer runs; then all sixteen queue up together.
                                 while true {
-                                    do { return (index, try await inbox.store(classification) != .duplicate) } catch InboxWriter.Unavailable.notRunning {
+                                    do { return (index, try await inbox.store(classification, timeout: .seconds(60)) != .duplicate) } catch InboxWriter.Unavailable.notRunning {
                                         try? await Task.sleep(for: .milliseconds(10))
                                     } catch { return (index, false) }
                                 }

@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 import MarketplaceCore
 import PostgresNIO
 import ServiceLifecycle
@@ -47,6 +49,7 @@ public final class InboxWriter: Service, Sendable {
     }
 
     let database: Database
+    private let timers: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     /// A batch gives up after this long: its requests have answered 503 by then (Nango retries them).
     let batchTimeout: Duration
     let writers: Int
@@ -65,10 +68,16 @@ public final class InboxWriter: Service, Sendable {
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Stores the classified webhook with the next batch; returns after that batch committed.
-    /// Cancelled before its batch was taken, the event is not written.
-    public func store(_ classification: WebhookClassification) async throws -> Outcome {
+    /// Stores the classified webhook with the next batch; returns after that batch committed, or throws
+    /// ``TimeoutError`` after `timeout` (the event may still be written: a retry then answers as a repeat).
+    /// Cancelled or timed out before its batch was taken, the event is not written.
+    public func store(_ classification: WebhookClassification, timeout: Duration) async throws -> Outcome {
         let holder = Mutex<Ticket?>(nil)
+        // The deadline is an event-loop timer: far cheaper per request than a task group with a sleeping child.
+        let deadline = timers.next().scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) {
+            holder.withLock { $0 }?.resolve(.failure(TimeoutError(timeout: timeout)))
+        }
+        defer { deadline.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let ticket = Ticket(classification, continuation)

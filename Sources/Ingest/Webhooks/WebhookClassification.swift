@@ -91,12 +91,13 @@ public struct WebhookClassification: Sendable, Equatable {
             ("providerConfigKey", event.integrationId), ("provider", event.provider), ("model", event.model),
             ("syncName", event.syncName), ("error", syncFailure?.error),
         ]
-        if let (name, _) = fields.first(where: { $0.1?.contains("\u{0}") == true }) { return name }
+        func hasNUL(_ text: String) -> Bool { text.utf8.contains(0) }
+        if let (name, _) = fields.first(where: { $0.1.map(hasNUL) == true }) { return name }
         func hasNUL(_ value: JSONValue) -> Bool {
             switch value {
-            case .string(let text): text.contains("\u{0}")
+            case .string(let text): hasNUL(text)
             case .array(let values): values.contains(where: hasNUL)
-            case .object(let object): object.contains { $0.key.contains("\u{0}") || hasNUL($0.value) }
+            case .object(let object): object.contains { hasNUL($0.key) || hasNUL($0.value) }
             default: false
             }
         }

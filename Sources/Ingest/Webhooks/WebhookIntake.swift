@@ -70,9 +70,7 @@ public struct WebhookIntake: Sendable {
             logger.notice("webhook of an unknown type stored", metadata: ["type": "\(type)"])
         }
         do {
-            let outcome = try await withTimeout(storeTimeout) { [inbox] in
-                try await inbox.store(classification)
-            }
+            let outcome = try await inbox.store(classification, timeout: storeTimeout)
             count(type, outcome == .duplicate ? "duplicate" : "stored")
             return outcome
         } catch {
