@@ -135,39 +135,54 @@ public struct SyncRunner: JobHandler {
     ) async throws -> JobOutcome {
         var query = NangoRecordsQuery(connectionId: connectionId, providerConfigKey: integrationId, model: model, cursor: cursor, limit: pageSize)
         let targets = Set(processors.map(\.pipeline.target.rawValue))
-        // The next page is fetched while the current one is processed and written.
+        // Three pages in flight: the next one is fetched while this one is processed, and this one is
+        // processed while the previous one commits. Commits stay in order, one at a time, so the
+        // checkpoint only ever moves forward past pages that are stored.
         var pending: Task<NangoRecordsPage, any Error>? = Task { [nango, query] in try await nango.recordsPage(query) }
+        var committing: Task<Void, any Error>?
         defer { pending?.cancel() }
         var pages = 0
         while let fetching = pending {
-            let page = try await fetching.value
+            let page: NangoRecordsPage
+            do {
+                page = try await fetching.value
+            } catch {
+                // The previous page still lands (and its checkpoint) before the failure goes up.
+                _ = try? await committing?.value
+                throw error
+            }
             pending = nil
             if let next = page.nextCursor, !context.isStopping() {
                 query.cursor = next
                 pending = Task { [nango, query] in try await nango.recordsPage(query) }
             }
-            if !page.records.isEmpty {
-                try await commit(page: page, company: company, connectionId: connectionId, model: model, processors: processors,
-                                 runIds: runIds, logger: logger)
-                await cache.bump(companyId: company.id, resources: targets)
+            if !page.records.isEmpty, let lastCursor = page.records.last?.metadata.cursor {
+                let records = page.records.map(SourceRecord.init)
+                let batches = processors.map { $0.process(records) }
+                try await committing?.value
+                committing = Task { [self] in
+                    try await commit(batches: batches, lastCursor: lastCursor, company: company, connectionId: connectionId, model: model,
+                                     processors: processors, runIds: runIds, logger: logger)
+                    await cache.bump(companyId: company.id, resources: targets)
+                }
                 pages += 1
             }
             if page.nextCursor != nil, context.isStopping() {
+                try await committing?.value
                 logger.info("shutting down: sync released after a committed page", metadata: ["pages": "\(pages)"])
                 return .released(runAt: nil, note: "released at shutdown after \(pages) page(s); resumes from the checkpoint")
             }
         }
+        try await committing?.value
         logger.debug("sync finished", metadata: ["pages": "\(pages)"])
         return .succeeded
     }
 
+    /// One page's processed batches, its run totals and the checkpoint's advance, in one transaction.
     func commit(
-        page: NangoRecordsPage, company: CompanyRecord, connectionId: String, model: String, processors: [RecordProcessor],
-        runIds: [Int64], logger: Logger
+        batches: [ProcessedBatch], lastCursor: String, company: CompanyRecord, connectionId: String, model: String,
+        processors: [RecordProcessor], runIds: [Int64], logger: Logger
     ) async throws {
-        let records = page.records.map(SourceRecord.init)
-        let batches = processors.map { $0.process(records) }
-        guard let lastCursor = page.records.last?.metadata.cursor else { return }
         try await database.withTransaction(logger: logger) { db in
             var fetched = 0, upserted = 0, deleted = 0, quarantined = 0
             for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
