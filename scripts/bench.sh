@@ -168,7 +168,7 @@ echo "==> pipeline sync of $sync_records records"
 sync_scenario "$sync_records"
 sync_rate=$(awk -v n="$sync_fetched" -v ms="$sync_run_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
 sync_wall_rate=$(awk -v n="$sync_fetched" -v ms="$sync_wall_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')
-sync_100k_rss_kb=$sync_rss_kb; sync_100k_fetched=$sync_fetched; sync_100k_written=$sync_written; sync_100k_quarantined=$sync_quarantined
+sync_100k_rss_kb=$sync_rss_kb; sync_100k_wall_ms=$sync_wall_ms; sync_100k_fetched=$sync_fetched; sync_100k_written=$sync_written; sync_100k_quarantined=$sync_quarantined
 
 # Ceilings on the rows the sync wrote: COPY into an empty copy of the table (same indexes), and one
 # autocommitted INSERT ... ON CONFLICT per row from one connection, for the same duration as the others.
@@ -287,7 +287,7 @@ kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
   echo "|---|---|"
   echo "| records synced (fetched / written / quarantined) | $sync_100k_fetched / $sync_100k_written / $sync_100k_quarantined |"
   echo "| sync rate (pipeline run: fetch, stages, upsert, checkpoint) | $sync_rate records/s |"
-  echo "| end to end (auth webhook to last checkpoint) | $sync_wall_rate records/s ($sync_wall_ms ms) |"
+  echo "| end to end (auth webhook to last checkpoint) | $sync_wall_rate records/s ($sync_100k_wall_ms ms) |"
   echo "| ceiling: \`COPY\` of the same rows into the same table | $copy_rate rows/s ($copy_rows rows in $copy_ms ms); sync is $(ratio "$sync_rate" "$copy_rate") (target ≥ 35%) |"
   echo "| naive: one \`INSERT … ON CONFLICT\` per row | $naive_rate rows/s; sync is $(awk -v a="$sync_rate" -v b="$naive_rate" 'BEGIN { printf "%.1f×", a / b }') (target ≥ 10×) |"
   echo "| server peak RSS, $sync_records-record sync | $((sync_100k_rss_kb / 1024)) MiB |"
