@@ -11,7 +11,6 @@ final class RedisConnectionPool: Sendable {
         var idle: Int
         var waiting: Int
         var lastError: String?
-        var inBackOff: Bool
     }
 
     private enum Slot {
@@ -141,8 +140,7 @@ final class RedisConnectionPool: Sendable {
             }
             return Figures(
                 maxConnections: state.slots.count, open: open.count, idle: open.filter { $0.pending == 0 }.count,
-                waiting: open.reduce(0) { $0 + $1.pending }, lastError: state.lastError,
-                inBackOff: state.downUntil.map { $0 > .now } ?? false)
+                waiting: open.reduce(0) { $0 + $1.pending }, lastError: state.lastError)
         }
     }
 }

@@ -50,8 +50,8 @@ public struct TokenIssuer: Sendable {
 
     /// A token seen before (the same bytes, signature included) is not verified again until it expires:
     /// a client sends the same token with every request, and verifying is most of a cached read's cost.
-    public func verify(_ token: String, now: Date = Date()) async throws -> APIClaims {
-        if let claims = verified.claims(for: token, now: now) { return claims }
+    public func verify(_ token: String) async throws -> APIClaims {
+        if let claims = verified.claims(for: token, now: Date()) { return claims }
         let claims = try await keys.verify(token, as: APIClaims.self)
         verified.remember(token, claims)
         return claims

@@ -73,6 +73,7 @@ public final class InboxWriter: Service, Sendable {
     /// Cancelled or timed out before its batch was taken, the event is not written.
     public func store(_ classification: WebhookClassification, timeout: Duration) async throws -> Outcome {
         let holder = Mutex<Ticket?>(nil)
+        let expires = ContinuousClock.now + timeout
         // The deadline is an event-loop timer: far cheaper per request than a task group with a sleeping child.
         let deadline = timers.next().scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) {
             holder.withLock { $0 }?.resolve(.failure(TimeoutError(timeout: timeout)))
@@ -89,7 +90,9 @@ public final class InboxWriter: Service, Sendable {
                 }
                 guard accepted else { return ticket.resolve(.failure(Unavailable.notRunning)) }
                 wakeContinuation.yield()
+                // Either may have fired before the ticket was in `holder`.
                 if Task.isCancelled { ticket.resolve(.failure(CancellationError())) }
+                if ContinuousClock.now >= expires { ticket.resolve(.failure(TimeoutError(timeout: timeout))) }
             }
         } onCancel: {
             holder.withLock { $0 }?.resolve(.failure(CancellationError()))

@@ -147,8 +147,12 @@ public struct SyncRunner: JobHandler {
             do {
                 page = try await fetching.value
             } catch {
-                // The previous page still lands (and its checkpoint) before the failure goes up.
-                _ = try? await committing?.value
+                // The previous page still lands (and its checkpoint) before the fetch failure goes up.
+                do {
+                    try await committing?.value
+                } catch let commitError {
+                    logger.warning("the page in flight did not commit either", metadata: ["error": "\(commitError)"])
+                }
                 throw error
             }
             pending = nil

@@ -1,8 +1,7 @@
-import MarketplaceCore
-import Query
-import Foundation
 import HTTPTypes
+import MarketplaceCore
 import Hummingbird
+import Query
 
 /// Strong ETags for GET answers: a hash of the exact body; `If-None-Match` that matches answers 304.
 enum ETag {
@@ -10,7 +9,7 @@ enum ETag {
         let tag = answer.etag
         var headers: HTTPFields = [.eTag: tag, .cacheControl: "private, no-cache"]
         if let presented = request.headers[.ifNoneMatch],
-           presented == "*" || presented.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(tag) {
+           presented == "*" || presented.split(separator: ",").map(\.trimmedWhitespace).contains(tag) {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = "application/json; charset=utf-8"

@@ -48,15 +48,14 @@ enum APISchemas {
         "country": ["type": ["string", "null"], "description": "ISO 3166-1 alpha-2"],
     ]
 
-    static let companyRequired = [
-        "address_line1", "address_line2", "city", "region", "postal_code", "country", "id", "connection_id", "integration_id", "provider",
-        "external_id", "name", "legal_name", "email", "phone", "website", "tax_id", "currency", "status", "status_reason",
-        "status_changed_at", "last_synced_at", "source_created_at", "source_updated_at", "created_at", "updated_at",
-    ].sorted()
-
     static func resource(_ fields: [String: JSONValue], withAddress: Bool = true, description: String) -> JSONValue {
-        let properties = resourceCommon.merging(withAddress ? address : [:]) { first, _ in first }.merging(fields) { _, new in new }
-        return object(properties, required: properties.keys.filter { $0 != "raw" }.sorted(), description: description)
+        rowObject(resourceCommon.merging(withAddress ? address : [:]) { first, _ in first }.merging(fields) { _, new in new },
+                  description: description)
+    }
+
+    /// A row as Postgres' `to_jsonb` prints it: every column always present (null when empty), `raw` only on request.
+    static func rowObject(_ properties: [String: JSONValue], description: String) -> JSONValue {
+        object(properties, required: properties.keys.filter { $0 != "raw" }.sorted(), description: description)
     }
 
     static let components: [String: JSONValue] = [
@@ -94,7 +93,7 @@ enum APISchemas {
             "name": nullable("string"), "status": string, "created_at": dateTime, "updated_at": dateTime,
         ]),
         "WebhookAccepted": object(["status": enumeration(["stored", "duplicate"])]),
-        "Company": object(
+        "Company": rowObject(
             address.merging([
                 "id": uuid, "connection_id": string, "integration_id": string, "provider": string, "external_id": nullable("string"),
                 "name": nullable("string"), "legal_name": nullable("string"), "email": nullable("string"), "phone": nullable("string"),
@@ -104,7 +103,7 @@ enum APISchemas {
                 "source_created_at": nullable("string", format: "date-time"), "source_updated_at": nullable("string", format: "date-time"),
                 "created_at": dateTime, "updated_at": dateTime, "raw": ["description": "Only with `include=raw`."],
             ]) { _, new in new },
-            required: companyRequired, description: "A connected company (one Nango connection)."),
+            description: "A connected company (one Nango connection)."),
         "Location": resource([
             "name": nullable("string"), "kind": nullable("string"), "email": nullable("string"), "phone": nullable("string"),
             "latitude": nullable("number"), "longitude": nullable("number"), "timezone": nullable("string"), "is_active": nullable("boolean"),

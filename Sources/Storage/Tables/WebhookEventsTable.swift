@@ -8,30 +8,10 @@ public enum WebhookEventsTable {
     /// (3 attempts, 3 s and 6 s apart, 20 s timeouts); identical bytes later are a new event.
     public static let redeliveryWindow = "1 hour"
 
-    /// Inserts the event unless the same bytes arrived within the window; nil for a repeat.
-    /// The unique index decides between concurrent identical deliveries, not a prior read.
-    public static func insert(_ event: InboxEvent, status: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
-        // An older event with the same bytes steps aside (its key gets its id appended), so the
-        // unique key covers only the redelivery window.
-        try await connection.query("""
-            UPDATE webhook_events SET dedupe_key = dedupe_key || ':' || id
-            WHERE dedupe_key = \(event.dedupeKey) AND received_at < now() - \(redeliveryWindow)::interval
-            """, logger: logger)
-        let rows = try await connection.query("""
-            INSERT INTO webhook_events (type, operation, success, connection_id, integration_id, provider, model, sync_name,
-                                        dedupe_key, raw_body, status)
-            VALUES (\(event.type), \(event.operation), \(event.success), \(event.connectionId), \(event.integrationId),
-                    \(event.provider), \(event.model), \(event.syncName), \(event.dedupeKey), \(event.rawBody), \(status))
-            ON CONFLICT (dedupe_key) DO NOTHING
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        return nil
-    }
-
-    /// Many events in two statements (the older same-bytes events step aside, then one `UNNEST` insert):
-    /// the inbox's group commit. Returns the new ids by dedupe key; a key missing from the answer was a
-    /// repeat (within the window, or earlier in this same batch: the unique index keeps the first).
+    /// Many events in two statements (the older same-bytes events step aside, so the unique key covers only
+    /// the redelivery window; then one `UNNEST` insert): the inbox's group commit. Returns the new ids by
+    /// dedupe key; a key missing from the answer was a repeat (within the window, or earlier in this same
+    /// batch). The unique index decides between concurrent identical deliveries, not a prior read.
     public static func insertBatch(
         _ events: [(event: InboxEvent, status: String)], on connection: PostgresConnection, logger: Logger
     ) async throws -> [String: Int64] {
