@@ -25,7 +25,9 @@ actor WebhookInbox {
     }
 
     func wait(for count: Int) async throws {
-        for _ in 0..<250 where bodies.count < count { try await Task.sleep(for: .milliseconds(20)) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while bodies.count < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if bodies.count < count { Issue.record("\(bodies.count) webhook(s) arrived, expected \(count)") }
     }
 
     static func run(_ body: @escaping @Sendable (WebhookInbox, String) async throws -> Void) async throws {

@@ -117,11 +117,12 @@ import TestSupport
 
     /// Verified tokens are remembered until they expire, never past it.
     @Test func aRememberedTokenStillExpires() async throws {
-        let issuer = await TokenIssuer(secret: Self.secret, lifetime: .seconds(2))
-        let token = try await issuer.companyToken(UUID(), subject: "short-lived", now: Date().addingTimeInterval(-0.5))
+        // Valid for five more seconds: room for a slow machine to verify it twice before it expires.
+        let issuer = await TokenIssuer(secret: Self.secret, lifetime: .seconds(6))
+        let token = try await issuer.companyToken(UUID(), subject: "short-lived", now: Date().addingTimeInterval(-1))
         #expect(try await issuer.verify(token).sub.value == "short-lived")
         #expect(try await issuer.verify(token).sub.value == "short-lived")   // remembered
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(for: .seconds(6))
         await #expect(throws: (any Error).self) { try await issuer.verify(token) }
         let tampered = String(token.dropLast(2)) + (token.hasSuffix("AA") ? "BB" : "AA")
         await #expect(throws: (any Error).self) { try await issuer.verify(tampered) }

@@ -58,7 +58,7 @@ import TestSupport
     }
 
     @Test func readinessFailsFastWhenPostgresIsUnreachable() async throws {
-        let dependencies = try await TestApp.dependencies(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none"])
+        let dependencies = try await TestApp.dependencies(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none", "DB_FAST_TIMEOUT_MS": "2000"])
         let app = buildApplication(dependencies, port: 0, migrateOnStart: false, backgroundJobs: false)
         try await app.test(.router) { client in
             for path in ["/health/ready", "/health/detailed"] {

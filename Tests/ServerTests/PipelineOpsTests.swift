@@ -34,7 +34,6 @@ import TestSupport
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await watcher.run() }
             defer { group.cancelAll() }
-            try await Task.sleep(for: .milliseconds(120))
             try (try Self.shipped).replacingOccurrences(of: "target: products", with: "target: product").write(toFile: path, atomically: true, encoding: .utf8)
             try await Self.eventually { registry.snapshot.lastError != nil }
             #expect(registry.current?.hash == good.hash)
@@ -47,8 +46,9 @@ import TestSupport
         }
     }
 
-    static func eventually(_ condition: () -> Bool) async throws {
-        for _ in 0..<100 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
+    static func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(condition())
     }
 
@@ -133,7 +133,7 @@ import TestSupport
                 let group = ServiceGroup(configuration: .init(services: [worker], logger: TestEnvironment.logger))
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { try await group.run() }
-                    for _ in 0..<100 where handler.pages.value.withLock({ $0 }) < 3 { try await Task.sleep(for: .milliseconds(20)) }
+                    try await Self.eventually { handler.pages.value.withLock({ $0 }) >= 3 }
                     let running = try await database.withConnection { db in try await JobsTable.find(id: id, on: db, logger: TestEnvironment.logger) }
                     #expect(running?.status == "running")
                     await group.triggerGracefulShutdown()

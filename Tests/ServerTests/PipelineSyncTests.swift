@@ -94,7 +94,7 @@ import TestSupport
         let appPort = FreePort.next()
         let emulator = Emulator(
             options: .init(secretKey: nangoKey, webhookSecret: webhookSecret, webhookURLs: ["http://127.0.0.1:\(appPort)/webhooks/nango"],
-                           seed: 7, recordsPerModel: records, webhookRetryScale: 0.01, environment: "dev", publicURL: "http://127.0.0.1"),
+                           seed: 7, recordsPerModel: records, webhookRetryScale: 0.1, environment: "dev", publicURL: "http://127.0.0.1"),
             logger: TestEnvironment.logger)
         let pipelines = try pipelinesFile()
         defer { try? FileManager.default.removeItem(atPath: pipelines) }
@@ -105,7 +105,7 @@ import TestSupport
                     _ = try await Migrator(migrations: try Migration.bundled()).migrate(client, logger: TestEnvironment.logger)
                     var values = [
                         "NANGO_BASE_URL": nangoURL, "NANGO_SECRET_KEY": nangoKey, "NANGO_WEBHOOK_SECRET": webhookSecret,
-                        "PIPELINES_FILE": pipelines, "WORKER_COUNT": "2", "JOB_LEASE_SECONDS": "5", "RECONCILE_INTERVAL": "3600",
+                        "PIPELINES_FILE": pipelines, "WORKER_COUNT": "2", "RECONCILE_INTERVAL": "3600",
                     ]
                     values.merge(overrides) { $1 }
                     let dependencies = try await TestApp.dependencies(values, database: database)
@@ -125,6 +125,9 @@ import TestSupport
                             }
                         }
                         try #require(up, "the app did not start on port \(appPort)")
+                        // The scheduler's start-up round (reconciliation among it) finishes before the test acts, so
+                        // no start-up job races the test's own: the next round is an interval (an hour) away.
+                        try await waitForStartUpRound(client)
                         try await body(Stack(emulator: emulator, nangoURL: nangoURL, dependencies: dependencies) { sql in
                             try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger)
                         })
@@ -134,6 +137,20 @@ import TestSupport
                 }
             }
         }
+    }
+
+    /// Polls until every scheduled task has finished its first run.
+    static func waitForStartUpRound(_ client: Database) async throws {
+        let tasks = [ScheduledTasks.reconcile, ScheduledTasks.credentialRefresh, ScheduledTasks.cleanup]
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let rows = try await client.query(
+                "SELECT count(*)::int FROM scheduled_tasks WHERE name = ANY(\(tasks)) AND last_finished_at IS NOT NULL", logger: TestEnvironment.logger)
+            if try rows.first?.decode(Int.self) == tasks.count { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the scheduler's start-up round did not finish")
+        throw CancellationError()
     }
 
     @Test func aNewConnectionsInitialSyncLandsExactlyTheEmulatorsRecords() async throws {
@@ -157,6 +174,7 @@ import TestSupport
             // Spot values, normalized as the pipeline says.
             let sample = try #require(contacts.rows.first { $0.values["phone"] != nil && $0.values["email"] != nil })
             let rows = try await stack.sql("SELECT email, phone, display_name FROM contacts WHERE company_id = '\(company)' AND external_id = '\(sample.externalId)'")
+            #expect(rows.count == 1)
             for row in rows {
                 let (email, phone, name) = try row.decode((String?, String?, String?).self)
                 #expect(email == sample.values["email"]?.databaseText)
@@ -221,6 +239,7 @@ import TestSupport
             for row in try await stack.sql(fingerprint) { after = try row.decode(String.self) }
             #expect(after == snapshot)
             let lastRun = try await stack.sql("SELECT fetched, upserted FROM pipeline_runs WHERE pipeline = 'quickbooks-customers' ORDER BY id DESC LIMIT 1")
+            #expect(lastRun.count == 1)
             for row in lastRun {
                 let (fetched, upserted) = try row.decode((Int, Int).self)
                 #expect(fetched > 0)
@@ -241,7 +260,10 @@ import TestSupport
             // The sync webhook arrives with a bad signature: 401, which Nango does not retry. It is lost.
             _ = try await stack.control(.PUT, "/faults", #"{"bad_signature_next": 1}"#)
             _ = try await stack.control(.POST, "/connections/xero-1/changes", #"{"provider_config_key": "xero", "model": "Item", "add": 6}"#)
-            try await Task.sleep(for: .seconds(1))
+            try await stack.eventually("the change set's webhook refused and dropped") {
+                try await stack.control(.GET, "/webhooks").contains(#""outcome":"dropped""#)
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE kind = 'sync.run' AND status IN ('queued', 'running', 'failed')") == 0)
             #expect(try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'") == before)
             // Reconciliation finds the pair stale and syncs it.
             try await stack.dependencies.database.withConnection { db in
@@ -279,14 +301,19 @@ import TestSupport
             try await stack.eventually("refresh_failed with the reason kept") {
                 try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'revoked' AND status = 'refresh_failed' AND status_reason IS NOT NULL") == 1
             }
-            // Reconciliation leaves companies that cannot sync alone, however stale.
+            // Reconciliation leaves companies that cannot sync alone, however stale; an active stale one beside it
+            // shows that the round did run.
             try await stack.eventually("initial syncs over") { try await stack.jobsSettled() }
-            try await Task.sleep(for: .seconds(1))
+            _ = try await stack.sql("INSERT INTO companies (connection_id, integration_id, provider) VALUES ('control', 'xero', 'xero')")
+            try await Task.sleep(for: .seconds(1))   // SYNC_MAX_AGE: the revoked company's pairs are stale now
             try await stack.dependencies.database.withConnection { db in
                 try await ScheduledTasksTable.makeDue(name: ScheduledTasks.reconcile, on: db, logger: TestEnvironment.logger)
             }
-            try await Task.sleep(for: .seconds(6))
-            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE kind = 'sync.run' AND payload->>'reason' = 'reconciliation'") == 0)
+            try await stack.eventually("the reconciliation round ran") {
+                try await stack.int("SELECT count(*)::int FROM scheduled_tasks WHERE name = 'reconcile' AND runs >= 2 AND last_finished_at >= last_started_at") == 1
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE payload->>'reason' = 'reconciliation' AND payload->>'connection_id' = 'control'") == 2)
+            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE payload->>'reason' = 'reconciliation' AND payload->>'connection_id' = 'revoked'") == 0)
         }
     }
 
@@ -301,9 +328,43 @@ import TestSupport
                 try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'gone' AND status = 'disconnected'") == 1
             }
             try await stack.eventually("dead after one attempt") {
-                // This job: the scheduler's start-up reconciliation may enqueue the company's other models too.
                 try await stack.int("SELECT count(*)::int FROM jobs WHERE id = \(jobId) AND status = 'dead' AND attempts = 1") == 1
             }
+            // The stack's start-up reconciliation ran before the company existed: the test's job is its only one.
+            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE payload->>'connection_id' = 'gone'") == 1)
+        }
+    }
+
+    /// The interleaving that made the test above flaky, forced: a sibling sync meets Nango's 404 first and
+    /// disconnects the company; a sync that then finds the company disconnected ends cancelled (it did no
+    /// work), not succeeded, and spends no retry.
+    @Test func aSyncThatFindsItsCompanyDisconnectedEndsCancelled() async throws {
+        try await Self.withStack { stack in
+            _ = try await stack.sql("INSERT INTO companies (connection_id, integration_id, provider) VALUES ('gone', 'hubspot', 'hubspot')")
+            let sibling = try await stack.dependencies.database.withConnection { db in
+                try await JobsTable.enqueue(SyncRunner.job(connectionId: "gone", integrationId: "hubspot", model: "Product", reason: "test"),
+                                            eventID: nil, on: db, logger: TestEnvironment.logger)
+            }
+            try await stack.eventually("the sibling met the 404") {
+                try await stack.int("SELECT count(*)::int FROM jobs WHERE id = \(sibling) AND status = 'dead'") == 1
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'gone' AND status = 'disconnected'") == 1)
+            let late = try await stack.dependencies.database.withConnection { db in
+                try await JobsTable.enqueue(SyncRunner.job(connectionId: "gone", integrationId: "hubspot", model: "Contact", reason: "test"),
+                                            eventID: nil, on: db, logger: TestEnvironment.logger)
+            }
+            try await stack.eventually("the late sync finished") {
+                try await stack.int("SELECT count(*)::int FROM jobs WHERE id = \(late) AND status NOT IN ('queued', 'running', 'failed')") == 1
+            }
+            let rows = try await stack.sql("SELECT status, attempts, last_error FROM jobs WHERE id = \(late)")
+            #expect(rows.count == 1)
+            for row in rows {
+                let (status, attempts, error) = try row.decode((String, Int, String?).self)
+                #expect(status == "cancelled")
+                #expect(attempts == 1)
+                #expect(error == "company is disconnected")
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM pipeline_runs WHERE connection_id = 'gone' AND model = 'Contact'") == 0)
         }
     }
 
@@ -319,11 +380,11 @@ import TestSupport
             try await stack.eventually("dead after the policy's attempts", timeout: .seconds(90)) {
                 try await stack.int("SELECT count(*)::int FROM jobs WHERE status = 'dead' AND kind = 'sync.run'") == 1
             }
-            let attempts = try await stack.int("SELECT attempts FROM jobs WHERE status = 'dead'")
-            let lastError = try await stack.sql("SELECT last_error FROM jobs WHERE status = 'dead'").first?.decode(String?.self) ?? nil
+            let id = try await stack.int("SELECT id::int FROM jobs WHERE status = 'dead' AND kind = 'sync.run'")
+            let attempts = try await stack.int("SELECT attempts FROM jobs WHERE id = \(id)")
+            let lastError = try await stack.sql("SELECT last_error FROM jobs WHERE id = \(id)").first?.decode(String?.self) ?? nil
             #expect(attempts == 2, "\(lastError ?? "")")
             _ = try await stack.control(.DELETE, "/faults")
-            let id = try await stack.int("SELECT id::int FROM jobs WHERE status = 'dead'")
             let retried = try await stack.dependencies.database.withConnection { db in
                 try await JobsTable.retry(id: Int64(id), on: db, logger: TestEnvironment.logger)
             }
@@ -349,7 +410,7 @@ import TestSupport
                 let rows = try await db.query("""
                     INSERT INTO jobs (kind, payload, concurrency_key, status, lease_owner, lease_expires_at, attempts)
                     VALUES ('sync.run', '{"connection_id": "crash", "integration_id": "hubspot", "model": "Product"}', 'sync:hubspot:crash:Product',
-                            'running', 'ghost', now() + interval '2 seconds', 1)
+                            'running', 'ghost', now() + interval '10 minutes', 1)
                     RETURNING id
                     """, logger: TestEnvironment.logger)
                 var id: Int64 = 0
@@ -363,6 +424,8 @@ import TestSupport
             let stopAfterFirstPage = ManagedCounter()
             let outcome = try await runner.run(JobContext(job: ghostJob, isStopping: { stopAfterFirstPage.next() > 0 }))
             #expect(outcome != .succeeded)   // it stopped after a page; the ghost never reports back
+            // Its lease runs out only now, so the takeover cannot overlap the ghost's page however slow it was.
+            _ = try await stack.sql("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = \(ghostJob.id)")
             let company = try await stack.company("crash")
             let afterGhost = try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'")
             // The lease runs out; the app's worker takes the job over and resumes from the checkpoint.

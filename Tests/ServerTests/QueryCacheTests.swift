@@ -33,7 +33,7 @@ import TestSupport
                 _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
                 let seeded = try await CompaniesAPITests.seed(database, contacts: 60)
                 let dependencies = try await TestApp.dependencies(
-                    ["REDIS_URL": "redis://127.0.0.1:\(redis.port)/0", "REDIS_TIMEOUT_MS": "250"], database: configuration)
+                    ["REDIS_URL": "redis://127.0.0.1:\(redis.port)/0"], database: configuration)
                 let app = buildApplication(dependencies, port: 0, migrateOnStart: false, backgroundJobs: false)
                 try await app.test(.router) { client in try await body(client, seeded, dependencies) }
             }

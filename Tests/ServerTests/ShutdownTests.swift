@@ -16,7 +16,10 @@ import TestSupport
         try await TestDatabase.with { database in
             let dependencies = try await TestApp.dependencies(database: database)
             let router = buildRouter(dependencies)
+            // The handler says when it is entered, so shutdown is triggered under a request that is surely in flight.
+            let (entered, enter) = AsyncStream.makeStream(of: Void.self)
             router.get("/slow") { _, _ in
+                enter.yield()
                 try await Task.sleep(for: .milliseconds(600))
                 return "finished"
             }
@@ -39,8 +42,8 @@ import TestSupport
                             if (try? await HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(1))) != nil { break }
                             try await Task.sleep(for: .milliseconds(50))
                         }
-                        async let slow = HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/slow"), timeout: .seconds(5))
-                        try await Task.sleep(for: .milliseconds(150))
+                        async let slow = HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/slow"), timeout: .seconds(30))
+                        for await _ in entered { break }
                         trigger.triggerGracefulShutdown()
                         let response = try await slow
                         return String(buffer: try await response.body.collect(upTo: 1024))

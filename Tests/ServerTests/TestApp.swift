@@ -14,7 +14,11 @@ enum TestApp {
         _ overrides: [String: String] = [:], database: AppConfiguration.Database? = nil
     ) async throws -> Dependencies {
         var configuration = try TestEnvironment.configuration(overrides)
-        if let database { configuration.database = database }
+        if let database {
+            let fastTimeout = configuration.database.fastTimeout
+            configuration.database = database
+            configuration.database.fastTimeout = fastTimeout
+        }
         return try await Dependencies(configuration: configuration, logger: TestEnvironment.logger)
     }
 

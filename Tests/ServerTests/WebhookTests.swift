@@ -179,7 +179,7 @@ import TestSupport
 
     @Test func postgresDownIs503QuicklyAndTheRetryIsStoredOnce() async throws {
         let down = buildApplication(
-            try await TestApp.dependencies(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none"]), port: 0, migrateOnStart: false, backgroundJobs: false)
+            try await TestApp.dependencies(["DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/none", "DB_FAST_TIMEOUT_MS": "2000"]), port: 0, migrateOnStart: false, backgroundJobs: false)
         try await down.test(.router) { client in
             let start = ContinuousClock.now
             try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(Self.syncBody), body: ByteBuffer(string: Self.syncBody)) { response in

@@ -12,7 +12,7 @@ public final class RedisProcess: Sendable {
     }
 
     public static func start(port: Int? = nil) async throws -> RedisProcess {
-        let port = port ?? Int.random(in: 20_000...40_000)
+        let port = port ?? FreePort.next()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try executable())
         process.arguments = [
@@ -37,7 +37,10 @@ public final class RedisProcess: Sendable {
     }
 
     private func waitUntil(accepting: Bool) async throws {
-        for _ in 0..<250 {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            // A server that exited (its port taken) must not pass for one that started.
+            if accepting, !process.isRunning { break }
             if Self.accepts(port: port) == accepting { return }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -27,6 +27,11 @@ public enum TestEnvironment {
             "LOG_LEVEL": "warning",
             // Tests share one Redis: a limit no ordinary test reaches; the rate limit tests set their own.
             "RATE_LIMIT_REQUESTS": "1000000",
+            // A loaded CI machine answers slowly: a slow answer must not pass for an outage. Tests about
+            // outages cut the service off (a killed process, a closed port), which fails at once.
+            "REDIS_TIMEOUT_MS": "5000",
+            "CACHE_REDIS_TIMEOUT_MS": "5000",
+            "DB_FAST_TIMEOUT_MS": "10000",
         ]
         values.merge(overrides) { _, override in override }
         return values

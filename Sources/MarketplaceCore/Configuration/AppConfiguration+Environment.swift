@@ -23,6 +23,7 @@ extension AppConfiguration {
         )
         let cacheTTL = env.seconds("CACHE_DEFAULT_TTL", default: 300, in: 1...604_800)
         let compressionThreshold = env.integer("CACHE_COMPRESSION_THRESHOLD", default: 16 * 1024, in: 0...64 << 20)
+        let cacheRedisTimeout = Duration.milliseconds(env.integer("CACHE_REDIS_TIMEOUT_MS", default: 250, in: 10...60_000))
         let oauth = OAuth(
             successURL: readURL(&env, "OAUTH_SUCCESS_URL"), failureURL: readURL(&env, "OAUTH_FAILURE_URL"),
             stateTTL: env.seconds("OAUTH_STATE_TTL", default: 900, in: 60...86_400),
@@ -58,6 +59,7 @@ extension AppConfiguration {
             pipelinesFile: env.string("PIPELINES_FILE", default: "pipelines.yaml"), jobs: jobs, warnings: warnings
         )
         configuration.cacheCompressionThreshold = compressionThreshold
+        configuration.cacheRedisTimeout = cacheRedisTimeout
         return configuration
     }
 
@@ -84,6 +86,7 @@ extension AppConfiguration {
 
     fileprivate static func readDatabase(_ env: inout EnvironmentReader) -> Database? {
         let poolSize = env.integer("DB_POOL_SIZE", default: 20, in: 1...500)
+        let fastTimeout = Duration.milliseconds(env.integer("DB_FAST_TIMEOUT_MS", default: 2000, in: 100...60_000))
         let sslModes: [String: Database.TLSMode] = ["disable": .disable, "prefer": .prefer, "require": .require]
         if let url = env.raw("DATABASE_URL") {
             guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
@@ -108,7 +111,7 @@ extension AppConfiguration {
             return Database(
                 host: host, port: parts.port ?? 5432, username: user.removingPercentEncoding ?? user,
                 password: parts.password.map { Secret($0.removingPercentEncoding ?? $0) }, name: name,
-                tls: tls, poolSize: poolSize
+                tls: tls, poolSize: poolSize, fastTimeout: fastTimeout
             )
         }
         let host = env.string("DB_HOST", default: "localhost")
@@ -119,7 +122,7 @@ extension AppConfiguration {
         guard let user, let name else { return nil }
         return Database(
             host: host, port: port, username: user, password: env.raw("DB_PASSWORD").map(Secret.init), name: name,
-            tls: tls, poolSize: poolSize
+            tls: tls, poolSize: poolSize, fastTimeout: fastTimeout
         )
     }
 

@@ -28,6 +28,7 @@ extension AppConfiguration {
             ("rate_limit", "\(rateLimit.requests) per \(rateLimit.window)"),
             ("cache.default_ttl", "\(cacheDefaultTTL)"),
             ("cache.compression_threshold", "\(cacheCompressionThreshold) bytes"),
+            ("cache.redis_timeout", "\(min(cacheRedisTimeout, redis.commandTimeout))"),
             ("log.level", logs.level.rawValue),
             ("log.format", logs.format.rawValue),
             ("pipelines_file", pipelinesFile),

@@ -144,6 +144,8 @@ public struct AppConfiguration: Sendable {
     public var cacheDefaultTTL: Duration
     /// Cache entries larger than this many bytes are stored zlib-compressed.
     public var cacheCompressionThreshold: Int = 16 * 1024
+    /// How long a cache read or write waits for Redis before the read falls back (capped by `redis.commandTimeout`).
+    public var cacheRedisTimeout: Duration = .milliseconds(250)
     public var logs: Logs
     public var pipelinesFile: String
     public var jobs: Jobs = .standard

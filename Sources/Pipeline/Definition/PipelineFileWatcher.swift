@@ -16,36 +16,32 @@ public final class PipelineFileWatcher: Service {
         self.logger = logger
     }
 
-    /// The file's modification time and size: cheap to read every couple of seconds.
-    func signature() -> String? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: registry.path) else { return nil }
-        let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        return "\(modified):\(attributes[.size] as? Int ?? 0)"
-    }
-
     public func run() async throws {
-        var last = signature()
         let valid = Gauge(label: "pipelines_config_valid")
         valid.record(registry.snapshot.lastError == nil ? 1 : 0)
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            let current = signature()
-            guard current != last else { continue }
-            last = current
-            switch registry.reload() {
-            case .success(let changed):
-                valid.record(1)
-                if changed {
-                    Counter(label: "pipelines_reloads_total", dimensions: [("outcome", "applied")]).increment()
-                    logger.info("pipelines file reloaded", metadata: ["hash": "\(registry.current?.hash.prefix(12) ?? "")"])
-                }
-            case .failure(let errors):
-                valid.record(0)
-                Counter(label: "pipelines_reloads_total", dimensions: [("outcome", "rejected")]).increment()
-                logger.error("pipelines file has errors; the last good version keeps running", metadata: [
-                    "errors": "\(errors.diagnostics.map(\.description))",
-                ])
+            // Compared with what the registry last read, so an edit made before this service started counts too.
+            if registry.fileSignature() != registry.snapshot.readSignature {
+                reload(valid)
             }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    func reload(_ valid: Gauge) {
+        switch registry.reload() {
+        case .success(let changed):
+            valid.record(1)
+            if changed {
+                Counter(label: "pipelines_reloads_total", dimensions: [("outcome", "applied")]).increment()
+                logger.info("pipelines file reloaded", metadata: ["hash": "\(registry.current?.hash.prefix(12) ?? "")"])
+            }
+        case .failure(let errors):
+            valid.record(0)
+            Counter(label: "pipelines_reloads_total", dimensions: [("outcome", "rejected")]).increment()
+            logger.error("pipelines file has errors; the last good version keeps running", metadata: [
+                "errors": "\(errors.diagnostics.map(\.description))",
+            ])
         }
     }
 }

@@ -9,6 +9,8 @@ public final class PipelineRegistry: Sendable {
         public var loadedAt: Date?
         public var lastError: PipelineFileErrors?
         public var lastErrorAt: Date?
+        /// The file's signature when it was last read, good or bad: the watcher reloads when it differs.
+        public var readSignature: String?
     }
 
     let state: Mutex<Snapshot>
@@ -25,6 +27,9 @@ public final class PipelineRegistry: Sendable {
     /// Reads and checks the file; on success it replaces the running set. Returns whether it changed.
     @discardableResult
     public func reload() -> Result<Bool, PipelineFileErrors> {
+        // Taken before the read: an edit landing during the read shows as a change next time.
+        let signature = fileSignature()
+        state.withLock { $0.readSignature = signature }
         do {
             let set = try PipelineLoader.load(path: path)
             let changed = state.withLock { snapshot in
@@ -43,5 +48,12 @@ public final class PipelineRegistry: Sendable {
             }
             return .failure(error)
         }
+    }
+
+    /// The file's modification time and size: cheap to read every couple of seconds.
+    public func fileSignature() -> String? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+        let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        return "\(modified):\(attributes[.size] as? Int ?? 0)"
     }
 }

@@ -6,6 +6,8 @@ public enum JobOutcome: Sendable, Equatable {
     case succeeded
     /// Give the job back without spending an attempt: shutdown, or a wait Nango asked for.
     case released(runAt: Date?, note: String?)
+    /// Nothing to do any more (the company was disconnected meanwhile): finished, not failed, no retry.
+    case cancelled(reason: String)
 }
 
 /// Errors a handler throws to steer the retry.

@@ -156,6 +156,11 @@ public final class JobWorkerService: Service {
                 try await database.withConnection { db in
                     try await JobsTable.release(id: job.id, owner: owner, runAt: runAt, note: note, on: db, logger: logger)
                 }
+            case .success(.cancelled(let reason)):
+                outcome = "cancelled"
+                try await database.withConnection { db in
+                    try await JobsTable.cancel(id: job.id, owner: owner, reason: reason, on: db, logger: logger)
+                }
             case .failure(JobError.leaseLost):
                 outcome = "lease_lost"
                 logger.warning("lease lost; the job belongs to another worker now")

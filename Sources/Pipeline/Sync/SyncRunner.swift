@@ -53,8 +53,9 @@ public struct SyncRunner: JobHandler {
         }
         let company = try await companyOf(connectionId: connectionId, integrationId: integrationId, logger: logger)
         guard company.status == "active" else {
-            logger.info("company is not active; sync skipped", metadata: ["status": "\(company.status)"])
-            return .succeeded
+            // Another job (a sibling model's sync meeting Nango's 404, a status webhook) got there first.
+            logger.info("company is not active; sync cancelled", metadata: ["status": "\(company.status)"])
+            return .cancelled(reason: "company is \(company.status)")
         }
         let processors = pipelines.map { RecordProcessor(pipeline: $0, versionTag: set.hash) }
         let started = ContinuousClock.now

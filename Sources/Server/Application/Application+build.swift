@@ -17,7 +17,8 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     }
     let checker = HealthChecker(
         database: dependencies.database, redis: dependencies.redis, migrator: dependencies.migrator,
-        startedAt: dependencies.startedAt, pipelines: dependencies.pipelines, logger: dependencies.logger
+        startedAt: dependencies.startedAt, pipelines: dependencies.pipelines, logger: dependencies.logger,
+        postgresTimeout: dependencies.configuration.database.fastTimeout * 3 / 4
     )
     HealthController(checker: checker).register(on: router)
     OpenAPIController().register(on: router)

@@ -69,7 +69,7 @@ struct Dependencies: Sendable {
             // A short wait: a slow Redis is treated as a down one, and reads fall back.
             configuration: .init(
                 ttl: configuration.cacheDefaultTTL, compressionThreshold: configuration.cacheCompressionThreshold,
-                redisTimeout: min(configuration.redis.commandTimeout, .milliseconds(250))),
+                redisTimeout: min(configuration.redis.commandTimeout, configuration.cacheRedisTimeout)),
             logger: logger)
         self.rateLimiter = RateLimiter(
             redis: redis, limit: configuration.rateLimit.requests, window: configuration.rateLimit.window,

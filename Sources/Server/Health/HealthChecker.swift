@@ -15,7 +15,7 @@ struct HealthChecker: Sendable {
     let startedAt: Date
     let pipelines: PipelineRegistry?
     let logger: Logger
-    var postgresTimeout: Duration = .milliseconds(1500)
+    var postgresTimeout: Duration = .milliseconds(1500)   // three quarters of DB_FAST_TIMEOUT_MS
 
     /// Ready: Postgres answers and every migration is applied. Redis is not required.
     func readiness() async -> HealthReport {

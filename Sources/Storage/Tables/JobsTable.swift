@@ -138,6 +138,20 @@ public enum JobsTable {
             """, logger: logger)
     }
 
+    /// A job with nothing left to do: finished as cancelled, with the reason; its event counts as processed.
+    public static func cancel(id: Int64, owner: String, reason: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            WITH done AS (
+                UPDATE jobs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, last_error = \(reason),
+                       finished_at = now(), updated_at = now()
+                WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
+                RETURNING event_id
+            )
+            UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL
+            WHERE id = (SELECT event_id FROM done)
+            """, logger: logger)
+    }
+
     /// A failed attempt: back to the queue at `retryAt`, or dead after the last attempt. Returns the new status.
     @discardableResult
     public static func fail(
