@@ -26,8 +26,8 @@ public struct ConnectionImporter: Sendable {
     }
 
     /// `forceRefresh` asks Nango to refresh the token now (the scheduled refresh of tokens about to expire).
-    public func fetch(connectionId: String, integrationId: String, forceRefresh: Bool = false) async throws(NangoError) -> NangoConnection {
-        try await nango.connection(connectionId, providerConfigKey: integrationId, forceRefresh: forceRefresh, includeRefreshToken: true)
+    public func fetch(_ identity: ConnectionIdentity, forceRefresh: Bool = false) async throws(NangoError) -> NangoConnection {
+        try await nango.connection(identity.connectionId, providerConfigKey: identity.integrationId, forceRefresh: forceRefresh, includeRefreshToken: true)
     }
 
     public func store(_ connection: NangoConnection, logger: Logger) async throws -> CompanyRecord {
@@ -44,7 +44,7 @@ public struct ConnectionImporter: Sendable {
         ]), as: UTF8.self)
         return try await database.withTransaction(logger: logger) { db in
             let company = try await CompaniesTable.upsertConnection(
-                connectionId: connection.connectionId, integrationId: connection.providerConfigKey, provider: connection.provider,
+                ConnectionIdentity(integrationId: connection.providerConfigKey, connectionId: connection.connectionId), provider: connection.provider,
                 externalId: Self.externalID(connection.connectionConfig), connectionMetadata: metadata, on: db, logger: logger)
             try await ConnectionCredentialsTable.upsert(sealed, companyID: company.id, on: db, logger: logger)
             return company

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import Ingest
 import HummingbirdTesting
 import Logging
 import MarketplaceCore
@@ -27,6 +28,7 @@ import TestSupport
     struct Stack: Sendable {
         let emulator: Emulator
         let nangoURL: String
+        let appURL: String
         let dependencies: Dependencies
         let sql: @Sendable (String) async throws -> [PostgresRow]
 
@@ -69,9 +71,19 @@ import TestSupport
             return RecordProcessor(pipeline: definition, versionTag: set.hash).process(records)
         }
 
-        func company(_ connection: String) async throws -> String {
-            for row in try await sql("SELECT id::text FROM companies WHERE connection_id = '\(connection)'") { return try row.decode(String.self) }
-            throw CancellationError()
+        func company(_ connection: String, integration: String? = nil) async throws -> String {
+            let rows = try await sql("""
+                SELECT id::text FROM companies WHERE connection_id = '\(connection)' \(integration.map { "AND integration_id = '\($0)'" } ?? "")
+                """)
+            try #require(rows.count == 1, "one company for \(connection)")
+            return try rows[0].decode(String.self)
+        }
+
+        func get(_ path: String, token: String) async throws -> (status: UInt, body: String) {
+            var request = HTTPClientRequest(url: appURL + path)
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            return (response.status.code, String(buffer: try await response.body.collect(upTo: 4 << 20)))
         }
 
         func jobsSettled() async throws -> Bool {
@@ -128,7 +140,7 @@ import TestSupport
                         // The scheduler's start-up round (reconciliation among it) finishes before the test acts, so
                         // no start-up job races the test's own: the next round is an interval (an hour) away.
                         try await waitForStartUpRound(client)
-                        try await body(Stack(emulator: emulator, nangoURL: nangoURL, dependencies: dependencies) { sql in
+                        try await body(Stack(emulator: emulator, nangoURL: nangoURL, appURL: "http://127.0.0.1:\(appPort)", dependencies: dependencies) { sql in
                             try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger)
                         })
                         await services.triggerGracefulShutdown()
@@ -189,6 +201,44 @@ import TestSupport
         }
     }
 
+    /// Nango scopes connection ids per integration: one id under HubSpot and Salesforce is two companies, with
+    /// two credentials and a checkpoint each, and each company's token sees its own rows only.
+    @Test func theSameConnectionIdUnderTwoIntegrationsIsTwoCompanies() async throws {
+        try await Self.withStack { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "hubspot", "connection_id": "shared"}"#)
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "salesforce", "connection_id": "shared"}"#)
+            // HubSpot's pipelines read three models, Salesforce's two.
+            try await stack.eventually("both companies' syncs done") {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'shared' AND last_success_at IS NOT NULL") == 5
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            #expect(try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'shared'") == 2)
+            #expect(try await stack.int("""
+                SELECT count(DISTINCT cc.token_fingerprint)::int FROM connection_credentials cc JOIN companies c ON c.id = cc.company_id
+                WHERE c.connection_id = 'shared'
+                """) == 2)
+            #expect(try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'shared' AND model = 'Contact' AND cursor IS NOT NULL") == 2)
+            let hubspot = try await stack.company("shared", integration: "hubspot")
+            let salesforce = try await stack.company("shared", integration: "salesforce")
+            // Every one of each integration's 30 contacts landed, as a row or in quarantine.
+            for company in [hubspot, salesforce] {
+                let rows = try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'")
+                let quarantined = try await stack.int("SELECT count(*)::int FROM quarantine WHERE company_id = '\(company)' AND model = 'Contact' AND status = 'open'")
+                #expect(rows > 0)
+                #expect(rows + quarantined == 30)
+            }
+            // Each company's token: its own contacts, and the other company is not there.
+            for (own, other) in [(hubspot, salesforce), (salesforce, hubspot)] {
+                let token = try await stack.dependencies.tokens.companyToken(try #require(UUID(uuidString: own)), subject: "test")
+                let mine = try await stack.get("/api/companies/\(own)/contacts?limit=100", token: token)
+                #expect(mine.status == 200)
+                let expected = try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(own)' AND deleted_at IS NULL")
+                #expect(mine.body.components(separatedBy: #""external_id""#).count - 1 == expected)
+                #expect(try await stack.get("/api/companies/\(other)/contacts", token: token).status == 404)
+            }
+        }
+    }
+
     @Test func aChangeSetLandsAfterItsWebhookAndAReplayChangesNothing() async throws {
         try await Self.withStack { stack in
             _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "quickbooks", "connection_id": "qb-1"}"#)
@@ -221,13 +271,13 @@ import TestSupport
             var snapshot = ""
             for row in try await stack.sql(fingerprint) { snapshot = try row.decode(String.self) }
             try await stack.dependencies.database.withConnection { db in
-                _ = try await JobsTable.enqueue(SyncRunner.job(connectionId: "qb-1", integrationId: "quickbooks", model: "Customer", reason: "test"),
+                _ = try await JobsTable.enqueue(SyncJob(ConnectionIdentity(integrationId: "quickbooks", connectionId: "qb-1"), model: "Customer", reason: "test").newJob(),
                                                 eventID: nil, on: db, logger: TestEnvironment.logger)
             }
             try await stack.eventually("replay done") { try await stack.jobsSettled() }
             _ = try await stack.sql("UPDATE sync_state SET cursor = NULL WHERE connection_id = 'qb-1' AND model = 'Customer'")
             try await stack.dependencies.database.withConnection { db in
-                _ = try await JobsTable.enqueue(SyncRunner.job(connectionId: "qb-1", integrationId: "quickbooks", model: "Customer", reason: "test"),
+                _ = try await JobsTable.enqueue(SyncJob(ConnectionIdentity(integrationId: "quickbooks", connectionId: "qb-1"), model: "Customer", reason: "test").newJob(),
                                                 eventID: nil, on: db, logger: TestEnvironment.logger)
             }
             try await stack.eventually("full replay done") {
@@ -321,7 +371,7 @@ import TestSupport
         try await Self.withStack { stack in
             _ = try await stack.sql("INSERT INTO companies (connection_id, integration_id, provider) VALUES ('gone', 'hubspot', 'hubspot')")
             let jobId = try await stack.dependencies.database.withConnection { db in
-                try await JobsTable.enqueue(SyncRunner.job(connectionId: "gone", integrationId: "hubspot", model: "Contact", reason: "test"),
+                try await JobsTable.enqueue(SyncJob(ConnectionIdentity(integrationId: "hubspot", connectionId: "gone"), model: "Contact", reason: "test").newJob(),
                                             eventID: nil, on: db, logger: TestEnvironment.logger)
             }
             try await stack.eventually("disconnected") {
@@ -342,7 +392,7 @@ import TestSupport
         try await Self.withStack { stack in
             _ = try await stack.sql("INSERT INTO companies (connection_id, integration_id, provider) VALUES ('gone', 'hubspot', 'hubspot')")
             let sibling = try await stack.dependencies.database.withConnection { db in
-                try await JobsTable.enqueue(SyncRunner.job(connectionId: "gone", integrationId: "hubspot", model: "Product", reason: "test"),
+                try await JobsTable.enqueue(SyncJob(ConnectionIdentity(integrationId: "hubspot", connectionId: "gone"), model: "Product", reason: "test").newJob(),
                                             eventID: nil, on: db, logger: TestEnvironment.logger)
             }
             try await stack.eventually("the sibling met the 404") {
@@ -350,7 +400,7 @@ import TestSupport
             }
             #expect(try await stack.int("SELECT count(*)::int FROM companies WHERE connection_id = 'gone' AND status = 'disconnected'") == 1)
             let late = try await stack.dependencies.database.withConnection { db in
-                try await JobsTable.enqueue(SyncRunner.job(connectionId: "gone", integrationId: "hubspot", model: "Contact", reason: "test"),
+                try await JobsTable.enqueue(SyncJob(ConnectionIdentity(integrationId: "hubspot", connectionId: "gone"), model: "Contact", reason: "test").newJob(),
                                             eventID: nil, on: db, logger: TestEnvironment.logger)
             }
             try await stack.eventually("the late sync finished") {

@@ -156,7 +156,7 @@ public final class InboxWriter: Service, Sendable {
     private func write(_ batch: [Ticket]) async {
         do {
             let outcomes = try await withTimeout(batchTimeout) { [database, logger] in
-                try await Self.store(batch.map(\.classification), database: database, logger: logger)
+                try await Inbox.store(batch.map(\.classification), database: database, logger: logger)
             }
             for (ticket, outcome) in zip(batch, outcomes) { ticket.resolve(.success(outcome)) }
         } catch {
@@ -167,32 +167,6 @@ public final class InboxWriter: Service, Sendable {
             }
             logger.warning("inbox batch failed; storing its events one by one", metadata: ["events": "\(batch.count)", "error": "\(String(reflecting: error))"])
             for ticket in batch { await write([ticket]) }
-        }
-    }
-
-    /// The events, their jobs and any sync-state changes in one transaction; outcomes in input order.
-    static func store(_ classifications: [WebhookClassification], database: Database, logger: Logger) async throws -> [Outcome] {
-        try await database.withTransaction(logger: logger) { connection in
-            let statuses = classifications.map { $0.job == nil && $0.syncFailure == nil ? "ignored" : "received" }
-            let inserted = try await WebhookEventsTable.insertBatch(
-                Array(zip(classifications.map(\.event), statuses)), on: connection, logger: logger)
-            let eventIDs = Self.assign(keys: classifications.map(\.event.dedupeKey), inserted: inserted)
-            var jobs: [(job: NewJob, eventID: Int64)] = []
-            for (classification, eventID) in zip(classifications, eventIDs) {
-                guard let eventID else { continue }
-                if var job = classification.job {
-                    if job.kind == JobKind.forward { job.payload["event_id"] = .number(Double(eventID)) }
-                    jobs.append((job, eventID))
-                }
-                if let failure = classification.syncFailure {
-                    try await SyncStateTable.recordNangoFailure(failure, on: connection, logger: logger)
-                }
-            }
-            let jobIDs = try await JobsTable.enqueueBatch(jobs, on: connection, logger: logger)
-            return eventIDs.map { eventID in
-                guard let eventID else { return .duplicate }
-                return .stored(eventID: eventID, jobID: jobIDs[eventID])
-            }
         }
     }
 

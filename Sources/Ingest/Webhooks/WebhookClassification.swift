@@ -31,7 +31,7 @@ public struct WebhookClassification: Sendable, Equatable {
         guard case .object = json, let type = json["type"]?.string else {
             // Nango forwards the provider's raw payload, unwrapped, when it found no connection (NANGO.md 1.8).
             return WebhookClassification(
-                event: event, job: NewJob(kind: JobKind.forward, payload: ["unmatched": true]), syncFailure: nil, isUnknownType: false)
+                event: event, job: ForwardJob(nil).newJob(), syncFailure: nil, isUnknownType: false)
         }
         event.type = type
         event.connectionId = json["connectionId"]?.string
@@ -52,12 +52,7 @@ public struct WebhookClassification: Sendable, Equatable {
             result.event.syncName = json["syncName"]?.string
             result.event.success = json["success"] == true
             if result.event.success == true {
-                let key = "sync:\(result.event.integrationId!):\(result.event.connectionId!):\(result.event.model!)"
-                result.job = NewJob(kind: JobKind.sync, payload: [
-                    "connection_id": .string(result.event.connectionId!), "integration_id": .string(result.event.integrationId!),
-                    "model": .string(result.event.model!), "sync_name": .string(result.event.syncName!),
-                    "modified_after": json["modifiedAfter"] ?? .null,
-                ], concurrencyKey: key)
+                result.job = SyncJob(result.event.identity!, model: result.event.model!, reason: "sync webhook").newJob()
             } else {
                 // Nango lists every model of the failed sync, comma-joined.
                 let models = (result.event.model ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
@@ -68,9 +63,7 @@ public struct WebhookClassification: Sendable, Equatable {
         case "forward":
             try require(json, ["connectionId", "providerConfigKey"], strings: true, type: type)
             result.event.provider = json["from"]?.string
-            result.job = NewJob(kind: JobKind.forward, payload: [
-                "connection_id": .string(result.event.connectionId!), "integration_id": .string(result.event.integrationId!),
-            ], concurrencyKey: nil)
+            result.job = ForwardJob(result.event.identity!).newJob()
         case "async_action":
             break   // known, stored for audit; the service triggers no async actions
         default:
@@ -105,20 +98,15 @@ public struct WebhookClassification: Sendable, Equatable {
     }
 
     static func authJob(_ json: JSONValue, event: InboxEvent) -> NewJob? {
-        let payload: [String: JSONValue] = [
-            "connection_id": .string(event.connectionId!), "integration_id": .string(event.integrationId!),
-        ]
-        let key = "connection:\(event.integrationId!):\(event.connectionId!)"
+        let identity = event.identity!
         switch (event.operation, event.success) {
         case ("creation", true), ("override", true):
-            return NewJob(kind: JobKind.connectionUpsert, payload: payload, concurrencyKey: key)
+            return ConnectionJob(.upsert, identity).newJob()
         case ("refresh", false):
-            var failure = payload
-            failure["error"] = json["error"] ?? .null
-            return NewJob(kind: JobKind.connectionRefreshFailed, payload: failure, concurrencyKey: key)
+            return ConnectionJob(.refreshFailed, identity, error: json["error"]).newJob()
         case ("deletion", _):
             // Nango sends no deletion webhook today (NANGO.md 2.5); accept one should it appear.
-            return NewJob(kind: JobKind.connectionDisconnected, payload: payload, concurrencyKey: key)
+            return ConnectionJob(.disconnected, identity).newJob()
         default:
             return nil   // a failed creation or override changes nothing of ours
         }

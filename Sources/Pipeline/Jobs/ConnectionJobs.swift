@@ -10,57 +10,48 @@ import Storage
 public struct ConnectionUpsertHandler: JobHandler {
     let importer: ConnectionImporter
     let database: Database
-    let registry: PipelineRegistry
+    let syncs: SyncRequests
     let cache: any CacheInvalidating
     let logger: Logger
 
-    public var kinds: [String] { [JobKind.connectionUpsert, JobKind.connectionRefresh] }
+    public var kinds: [String] { [ConnectionJob.Operation.upsert.rawValue, ConnectionJob.Operation.refresh.rawValue] }
 
-    public init(importer: ConnectionImporter, database: Database, registry: PipelineRegistry, cache: any CacheInvalidating, logger: Logger) {
+    public init(importer: ConnectionImporter, database: Database, syncs: SyncRequests, cache: any CacheInvalidating, logger: Logger) {
         self.importer = importer
         self.database = database
-        self.registry = registry
+        self.syncs = syncs
         self.cache = cache
         self.logger = logger
     }
 
     public func run(_ context: JobContext) async throws -> JobOutcome {
-        guard let connectionId = context.job.payload["connection_id"]?.string,
-              let integrationId = context.job.payload["integration_id"]?.string else {
-            throw JobError.permanent("connection job payload needs connection_id and integration_id")
-        }
+        let job = try context.decode(ConnectionJob.self)
+        let refresh = job.operation == .refresh
         let connection: NangoConnection
         do {
-            connection = try await importer.fetch(
-                connectionId: connectionId, integrationId: integrationId, forceRefresh: context.job.kind == JobKind.connectionRefresh)
+            connection = try await importer.fetch(job.identity, forceRefresh: refresh)
         } catch .notFound {
             _ = try await changeCompanyStatus(
-                connectionId: connectionId, to: "disconnected", reason: "the connection is unknown to Nango", database: database, cache: cache,
-                logger: logger)
-            throw JobError.permanent("connection \(connectionId) of \(integrationId) is unknown to Nango")
+                job.identity, to: .disconnected, reason: "the connection is unknown to Nango", database: database, cache: cache, logger: logger)
+            throw JobError.permanent("connection \(job.identity) is unknown to Nango")
         } catch .rateLimited(let delay) {
             throw JobError.retryAfter(delay, "Nango rate limit")
         } catch {
-            if context.job.kind == JobKind.connectionRefresh, !error.isTransient {
+            if refresh, !error.isTransient {
                 _ = try await changeCompanyStatus(
-                    connectionId: connectionId, to: "refresh_failed", reason: error.description, database: database, cache: cache, logger: logger)
+                    job.identity, to: .refreshFailed, reason: error.description, database: database, cache: cache, logger: logger)
                 throw JobError.permanent(error.description)
             }
             throw error
         }
         let company = try await importer.store(connection, logger: logger)
         await cache.bump(companyId: company.id, resources: ["companies"])
-        guard context.job.kind == JobKind.connectionUpsert else { return .succeeded }
+        guard job.operation == .upsert else { return .succeeded }
         // The first sync of each model the company's pipelines read.
-        let models = registry.current?.sources.filter { $0.integration == integrationId }.map(\.model) ?? []
-        try await database.withConnection { db in
-            for model in models {
-                _ = try await JobsTable.enqueueUnlessQueued(
-                    SyncRunner.job(connectionId: connectionId, integrationId: integrationId, model: model, reason: "connection created"),
-                    on: db, logger: logger)
-            }
+        let ids = try await database.withConnection { db in
+            try await syncs.enqueue(job.identity, reason: "connection created", on: db, logger: logger)
         }
-        logger.info("connection stored", metadata: ["company_id": "\(company.id)", "syncs": "\(models.count)"])
+        logger.info("connection stored", metadata: ["company_id": "\(company.id)", "syncs": "\(ids.count)"])
         return .succeeded
     }
 }
@@ -71,7 +62,7 @@ public struct ConnectionStatusHandler: JobHandler {
     let cache: any CacheInvalidating
     let logger: Logger
 
-    public var kinds: [String] { [JobKind.connectionRefreshFailed, JobKind.connectionDisconnected] }
+    public var kinds: [String] { [ConnectionJob.Operation.refreshFailed.rawValue, ConnectionJob.Operation.disconnected.rawValue] }
 
     public init(database: Database, cache: any CacheInvalidating, logger: Logger) {
         self.database = database
@@ -80,17 +71,13 @@ public struct ConnectionStatusHandler: JobHandler {
     }
 
     public func run(_ context: JobContext) async throws -> JobOutcome {
-        guard let connectionId = context.job.payload["connection_id"]?.string else {
-            throw JobError.permanent("status job payload needs connection_id")
+        let job = try context.decode(ConnectionJob.self)
+        let status: CompanyStatus = job.operation == .disconnected ? .disconnected : .refreshFailed
+        let reason = job.error.map { $0["description"]?.string ?? $0["type"]?.string ?? $0.jsonText }
+        let companyId = try await changeCompanyStatus(job.identity, to: status, reason: reason, database: database, cache: cache, logger: logger)
+        if companyId == nil {
+            logger.notice("status change for an unknown connection", metadata: ["connection": "\(job.identity)", "status": "\(status.rawValue)"])
         }
-        let status = context.job.kind == JobKind.connectionDisconnected ? "disconnected" : "refresh_failed"
-        var reason: String?
-        if let error = context.job.payload["error"], error != .null {
-            reason = error["description"]?.string ?? error["type"]?.string ?? error.jsonText
-        }
-        let companyId = try await changeCompanyStatus(
-            connectionId: connectionId, to: status, reason: reason, database: database, cache: cache, logger: logger)
-        if companyId == nil { logger.notice("status change for an unknown connection", metadata: ["connection_id": "\(connectionId)", "status": "\(status)"]) }
         return .succeeded
     }
 }
@@ -99,30 +86,24 @@ public struct ConnectionStatusHandler: JobHandler {
 /// when the connection is known, each model its pipelines read syncs so the change lands soon.
 public struct ForwardHandler: JobHandler {
     let database: Database
-    let registry: PipelineRegistry
+    let syncs: SyncRequests
     let logger: Logger
 
-    public var kinds: [String] { [JobKind.forward] }
+    public var kinds: [String] { ForwardJob.kinds }
 
-    public init(database: Database, registry: PipelineRegistry, logger: Logger) {
+    public init(database: Database, syncs: SyncRequests, logger: Logger) {
         self.database = database
-        self.registry = registry
+        self.syncs = syncs
         self.logger = logger
     }
 
     public func run(_ context: JobContext) async throws -> JobOutcome {
-        guard let connectionId = context.job.payload["connection_id"]?.string,
-              let integrationId = context.job.payload["integration_id"]?.string else {
+        guard let identity = try context.decode(ForwardJob.self).identity else {
             return .succeeded   // unmatched: Nango found no connection; stored for ops to look at
         }
-        let models = registry.current?.sources.filter { $0.integration == integrationId }.map(\.model) ?? []
         try await database.withConnection { db in
-            guard try await CompaniesTable.find(connectionId: connectionId, on: db, logger: logger) != nil else { return }
-            for model in models {
-                _ = try await JobsTable.enqueueUnlessQueued(
-                    SyncRunner.job(connectionId: connectionId, integrationId: integrationId, model: model, reason: "forwarded webhook"),
-                    on: db, logger: logger)
-            }
+            guard try await CompaniesTable.find(identity, on: db, logger: logger) != nil else { return }
+            _ = try await syncs.enqueue(identity, reason: "forwarded webhook", on: db, logger: logger)
         }
         return .succeeded
     }

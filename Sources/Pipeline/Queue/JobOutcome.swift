@@ -38,6 +38,15 @@ public struct JobContext: Sendable {
         self.job = job
         self.isStopping = isStopping
     }
+
+    /// The job's payload through its contract; a payload that does not fit is permanent (retrying cannot fix it).
+    public func decode<Contract: JobContract>(_ contract: Contract.Type) throws -> Contract {
+        do {
+            return try Contract.decode(job)
+        } catch {
+            throw JobError.permanent(error.description)
+        }
+    }
 }
 
 /// Runs one kind of job.

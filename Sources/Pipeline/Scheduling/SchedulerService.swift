@@ -84,22 +84,16 @@ public enum ScheduledTasks {
     public static func standard(
         database: Database, registry: PipelineRegistry, configuration: AppConfiguration.Jobs
     ) -> [SchedulerService.ScheduledTask] {
-        [
+        let reconciliation = Reconciliation(database: database, registry: registry)
+        return [
             .init(name: reconcile, interval: configuration.reconcileInterval) { logger in
-                guard let set = registry.current else { return "no pipelines loaded" }
-                let sources = set.sources
-                let count = try await database.withConnection { db in
-                    try await JobsTable.enqueueStaleSyncs(
-                        integrations: sources.map(\.integration), models: sources.map(\.model), maxAge: configuration.syncMaxAge,
-                        maxAttempts: set.defaults.retry.maxAttempts, on: db, logger: logger)
-                }
+                guard registry.current != nil else { return "no pipelines loaded" }
+                let count = try await reconciliation.enqueueStaleSyncs(maxAge: configuration.syncMaxAge, logger: logger)
                 Counter(label: "reconcile_syncs_enqueued_total").increment(by: count)
                 return "\(count) sync(s) enqueued"
             },
             .init(name: credentialRefresh, interval: configuration.credentialRefreshInterval) { logger in
-                let ids = try await database.withConnection { db in
-                    try await JobsTable.enqueueCredentialRefreshes(within: configuration.refreshWindow, all: false, on: db, logger: logger)
-                }
+                let ids = try await reconciliation.enqueueCredentialRefreshes(within: configuration.refreshWindow, all: false, logger: logger)
                 return "\(ids.count) refresh job(s) enqueued"
             },
             .init(name: cleanup, interval: configuration.cleanupInterval) { logger in

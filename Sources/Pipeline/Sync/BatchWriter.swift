@@ -43,9 +43,10 @@ enum BatchWriter {
     }
 
     static func write(
-        _ batch: ProcessedBatch, pipeline: PipelineDefinition, companyId: UUID, connectionId: String, runId: Int64,
+        _ batch: ProcessedBatch, pipeline: PipelineDefinition, company: CompanyRecord, runId: Int64,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> PipelineRunsTable.Totals {
+        let companyId = company.id
         var totals = PipelineRunsTable.Totals()
         totals.fetched = batch.fetched
         totals.quarantined = batch.quarantined.count
@@ -74,10 +75,10 @@ enum BatchWriter {
                 from: table, companyId: companyId, on: connection, logger: logger)
         }
         try await QuarantineTable.upsert(
-            quarantineRows(batch.quarantined), pipeline: pipeline.name, companyId: companyId, connectionId: connectionId,
+            quarantineRows(batch.quarantined), pipeline: pipeline.name, companyId: companyId, connectionId: company.connectionId,
             model: pipeline.source.model, runId: runId, on: connection, logger: logger)
         try await QuarantineTable.resolve(
-            recordKeys: batch.rows.map(\.externalId), pipeline: pipeline.name, connectionId: connectionId, on: connection, logger: logger)
+            recordKeys: batch.rows.map(\.externalId), pipeline: pipeline.name, companyId: companyId, on: connection, logger: logger)
         return totals
     }
 }

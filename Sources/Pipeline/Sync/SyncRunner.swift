@@ -17,7 +17,7 @@ public struct SyncRunner: JobHandler {
     let cache: any CacheInvalidating
     let logger: Logger
 
-    public var kinds: [String] { [JobKind.sync] }
+    public var kinds: [String] { SyncJob.kinds }
 
     public init(nango: NangoClient, database: Database, registry: PipelineRegistry, importer: ConnectionImporter,
                 cache: any CacheInvalidating, logger: Logger) {
@@ -29,20 +29,11 @@ public struct SyncRunner: JobHandler {
         self.logger = logger
     }
 
-    public static func job(connectionId: String, integrationId: String, model: String, reason: String, maxAttempts: Int = 8) -> NewJob {
-        NewJob(kind: JobKind.sync, payload: [
-            "connection_id": .string(connectionId), "integration_id": .string(integrationId), "model": .string(model), "reason": .string(reason),
-        ], concurrencyKey: "sync:\(integrationId):\(connectionId):\(model)", maxAttempts: maxAttempts)
-    }
-
     public func run(_ context: JobContext) async throws -> JobOutcome {
-        let payload = context.job.payload
-        guard let connectionId = payload["connection_id"]?.string, let integrationId = payload["integration_id"]?.string,
-              let model = payload["model"]?.string else {
-            throw JobError.permanent("sync job payload needs connection_id, integration_id and model")
-        }
+        let job = try context.decode(SyncJob.self)
+        let identity = job.identity, model = job.model, integrationId = identity.integrationId
         var logger = self.logger
-        logger[metadataKey: "connection_id"] = "\(connectionId)"
+        logger[metadataKey: "connection"] = "\(identity)"
         logger[metadataKey: "model"] = "\(model)"
         logger[metadataKey: "job_id"] = "\(context.job.id)"
         guard let set = registry.current else { throw JobError.retryAfter(.seconds(30), "no valid pipelines file is loaded") }
@@ -51,36 +42,35 @@ public struct SyncRunner: JobHandler {
             logger.info("no pipeline reads this model; nothing to do", metadata: ["integration_id": "\(integrationId)"])
             return .succeeded
         }
-        let company = try await companyOf(connectionId: connectionId, integrationId: integrationId, logger: logger)
-        guard company.status == "active" else {
+        let company = try await companyOf(identity, logger: logger)
+        guard company.status == .active else {
             // Another job (a sibling model's sync meeting Nango's 404, a status webhook) got there first.
-            logger.info("company is not active; sync cancelled", metadata: ["status": "\(company.status)"])
-            return .cancelled(reason: "company is \(company.status)")
+            logger.info("company is not active; sync cancelled", metadata: ["status": "\(company.status.rawValue)"])
+            return .cancelled(reason: "company is \(company.status.rawValue)")
         }
         let processors = pipelines.map { RecordProcessor(pipeline: $0, versionTag: set.hash) }
         let started = ContinuousClock.now
         var runIds: [Int64] = []
         let checkpoint = try await database.withConnection { db in
-            try await SyncStateTable.markRunStarted(
-                connectionId: connectionId, model: model, integrationId: integrationId, companyId: company.id, on: db, logger: logger)
+            try await SyncStateTable.markRunStarted(identity, model: model, companyId: company.id, on: db, logger: logger)
             for pipeline in pipelines {
                 runIds.append(try await PipelineRunsTable.start(
-                    pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: connectionId, model: model,
+                    pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: identity.connectionId, model: model,
                     jobId: context.job.id, on: db, logger: logger))
             }
-            return try await SyncStateTable.checkpoint(connectionId: connectionId, model: model, on: db, logger: logger)
+            return try await SyncStateTable.checkpoint(identity, model: model, on: db, logger: logger)
         }
         let ids = runIds
         do {
             let outcome = try await pagesLoop(
-                context: context, company: company, connectionId: connectionId, integrationId: integrationId, model: model,
+                context: context, company: company, model: model,
                 cursor: checkpoint?.cursor, pageSize: pipelines.map(\.pageSize).min() ?? 500, processors: processors, runIds: ids, logger: logger)
             try await database.withConnection { db in
                 for id in ids {
                     try await PipelineRunsTable.finish(runId: id, outcome: outcome == .succeeded ? "succeeded" : "cancelled", error: nil, on: db, logger: logger)
                 }
                 if outcome == .succeeded {
-                    try await SyncStateTable.markSucceeded(connectionId: connectionId, model: model, on: db, logger: logger)
+                    try await SyncStateTable.markSucceeded(identity, model: model, on: db, logger: logger)
                     try await CompaniesTable.markSynced(companyId: company.id, on: db, logger: logger)
                 }
             }
@@ -92,7 +82,7 @@ public struct SyncRunner: JobHandler {
             do {
                 try await database.withConnection { db in
                     for id in ids { try await PipelineRunsTable.finish(runId: id, outcome: "failed", error: message, on: db, logger: logger) }
-                    try await SyncStateTable.markFailed(connectionId: connectionId, model: model, error: message, on: db, logger: logger)
+                    try await SyncStateTable.markFailed(identity, model: model, error: message, on: db, logger: logger)
                 }
             } catch {
                 // The job's own failure still reaches the queue below; only the run's bookkeeping is missing.
@@ -104,7 +94,7 @@ public struct SyncRunner: JobHandler {
                 if code == "unknown_connection" {
                     do {
                         _ = try await changeCompanyStatus(
-                            connectionId: connectionId, to: "disconnected", reason: message, database: database, cache: cache, logger: logger)
+                            identity, to: .disconnected, reason: message, database: database, cache: cache, logger: logger)
                     } catch {
                         logger.error("could not mark the company disconnected", metadata: ["error": "\(error)"])
                     }
@@ -116,25 +106,23 @@ public struct SyncRunner: JobHandler {
     }
 
     /// The company of a connection; a sync that overtakes the connection's own job imports it first.
-    func companyOf(connectionId: String, integrationId: String, logger: Logger) async throws -> CompanyRecord {
-        if let company = try await database.withConnection({ db in
-            try await CompaniesTable.find(connectionId: connectionId, on: db, logger: logger)
-        }) {
+    func companyOf(_ identity: ConnectionIdentity, logger: Logger) async throws -> CompanyRecord {
+        if let company = try await database.withConnection({ db in try await CompaniesTable.find(identity, on: db, logger: logger) }) {
             return company
         }
         do {
-            let connection = try await importer.fetch(connectionId: connectionId, integrationId: integrationId)
-            return try await importer.store(connection, logger: logger)
+            return try await importer.store(try await importer.fetch(identity), logger: logger)
         } catch NangoError.notFound {
-            throw JobError.permanent("connection \(connectionId) of \(integrationId) is unknown to Nango")
+            throw JobError.permanent("connection \(identity) is unknown to Nango")
         }
     }
 
     func pagesLoop(
-        context: JobContext, company: CompanyRecord, connectionId: String, integrationId: String, model: String, cursor: String?,
+        context: JobContext, company: CompanyRecord, model: String, cursor: String?,
         pageSize: Int, processors: [RecordProcessor], runIds: [Int64], logger: Logger
     ) async throws -> JobOutcome {
-        var query = NangoRecordsQuery(connectionId: connectionId, providerConfigKey: integrationId, model: model, cursor: cursor, limit: pageSize)
+        var query = NangoRecordsQuery(
+            connectionId: company.connectionId, providerConfigKey: company.integrationId, model: model, cursor: cursor, limit: pageSize)
         let targets = Set(processors.map(\.pipeline.target.rawValue))
         // Three pages in flight: the next one is fetched while this one is processed, and this one is
         // processed while the previous one commits. Commits stay in order, one at a time, so the
@@ -166,7 +154,7 @@ public struct SyncRunner: JobHandler {
                 let batches = processors.map { $0.process(records) }
                 try await committing?.value
                 committing = Task { [self] in
-                    try await commit(batches: batches, lastCursor: lastCursor, company: company, connectionId: connectionId, model: model,
+                    try await commit(batches: batches, lastCursor: lastCursor, company: company, model: model,
                                      processors: processors, runIds: runIds, logger: logger)
                     await cache.bump(companyId: company.id, resources: targets)
                 }
@@ -185,23 +173,21 @@ public struct SyncRunner: JobHandler {
 
     /// One page's processed batches, its run totals and the checkpoint's advance, in one transaction.
     func commit(
-        batches: [ProcessedBatch], lastCursor: String, company: CompanyRecord, connectionId: String, model: String,
+        batches: [ProcessedBatch], lastCursor: String, company: CompanyRecord, model: String,
         processors: [RecordProcessor], runIds: [Int64], logger: Logger
     ) async throws {
         try await database.withTransaction(logger: logger) { db in
-            var fetched = 0, upserted = 0, deleted = 0, quarantined = 0
+            var page = PipelineRunsTable.Totals()
             for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
                 let totals = try await BatchWriter.write(
-                    batch, pipeline: processor.pipeline, companyId: company.id, connectionId: connectionId, runId: runId, on: db, logger: logger)
+                    batch, pipeline: processor.pipeline, company: company, runId: runId, on: db, logger: logger)
                 try await PipelineRunsTable.add(totals, to: runId, on: db, logger: logger)
-                fetched = max(fetched, totals.fetched)
-                upserted += totals.upserted
-                deleted += totals.deleted
-                quarantined += totals.quarantined
+                page.fetched = max(page.fetched, totals.fetched)
+                page.upserted += totals.upserted
+                page.deleted += totals.deleted
+                page.quarantined += totals.quarantined
             }
-            try await SyncStateTable.advance(
-                connectionId: connectionId, model: model, cursor: lastCursor, fetched: fetched, upserted: upserted, deleted: deleted,
-                quarantined: quarantined, on: db, logger: logger)
+            try await SyncStateTable.advance(company.identity, model: model, cursor: lastCursor, totals: page, on: db, logger: logger)
         }
         for (processor, batch) in zip(processors, batches) {
             let dimensions = [("pipeline", processor.pipeline.name)]

@@ -11,8 +11,7 @@ import Storage
 struct CompaniesController: Sendable {
     typealias Context = AppRequestContext
     let reader: ResourceReader
-    let database: Database
-    let registry: PipelineRegistry
+    let syncs: SyncRequests
     let nango: NangoClient
 
     func register(on group: RouterGroup<Context>) {
@@ -88,42 +87,9 @@ struct CompaniesController: Sendable {
     func sync(_ request: Request, _ context: Context) async throws -> Response {
         let id = try Self.visibleCompany(context)
         let askNango = try Self.checked { try ListRequestParser.flag(request.uri.queryParameters["nango"].map(String.init), "nango") }
-        let company = try await database.withConnection { db in
-            try await CompaniesTable.find(id: id, on: db, logger: context.logger)
-        }
-        guard let company else { throw APIError.notFound }
-        guard company.status == "active" else {
-            throw APIError(.conflict, code: "company_inactive", message: "the company is \(company.status); reconnect it before syncing")
-        }
-        let models = registry.current?.sources.filter { $0.integration == company.integrationId }.map(\.model) ?? []
-        var nangoTriggered = false
-        if askNango {
-            // Nango triggers syncs by name; the names are those its sync webhooks reported for these models.
-            let names = try await database.withConnection { db in
-                try await WebhookEventsTable.syncNames(connectionId: company.connectionId, models: models, on: db, logger: context.logger)
-            }
-            if !names.isEmpty {
-                do {
-                    try await nango.triggerSync(.init(syncs: names, providerConfigKey: company.integrationId, connectionId: company.connectionId))
-                    nangoTriggered = true
-                } catch {
-                    throw APIError(.badGateway, code: "nango_error", message: "Nango refused the sync trigger: \(error)")
-                }
-            }
-        }
-        var jobIds: [Int64] = []
-        try await database.withConnection { db in
-            for model in models {
-                let job = SyncRunner.job(connectionId: company.connectionId, integrationId: company.integrationId, model: model, reason: "api")
-                if let id = try await JobsTable.enqueueUnlessQueued(job, on: db, logger: context.logger) {
-                    jobIds.append(id)
-                } else if let waiting = try await JobsTable.waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, on: db, logger: context.logger) {
-                    jobIds.append(waiting)
-                }
-            }
-        }
+        let queued = try await syncs.syncNow(companyId: id, askNango: askNango, nango: nango, logger: context.logger)
         return try JSONResponse.make(
-            SyncAnswer(companyId: id.uuidString.lowercased(), jobIds: jobIds, models: models, nangoTriggered: nangoTriggered),
+            SyncAnswer(companyId: id.uuidString.lowercased(), jobIds: queued.jobIds, models: queued.models, nangoTriggered: queued.nangoTriggered),
             status: .accepted)
     }
 }

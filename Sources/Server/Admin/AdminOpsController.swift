@@ -11,6 +11,8 @@ import Storage
 struct AdminOpsController<Context: RequestContext>: Sendable {
     let database: Database
     let checker: HealthChecker
+    let syncs: SyncRequests
+    let reconciliation: Reconciliation
 
     func register(on group: RouterGroup<Context>) {
         group.get("/tokens") { request, context in
@@ -21,9 +23,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             return try JSONResponse.make(["data": tokens])
         }
         group.post("/tokens/refresh-all") { _, context in
-            let ids = try await database.withConnection { db in
-                try await JobsTable.enqueueCredentialRefreshes(within: .seconds(0), all: true, on: db, logger: context.logger)
-            }
+            let ids = try await reconciliation.enqueueCredentialRefreshes(within: .seconds(0), all: true, logger: context.logger)
             return try JSONResponse.make(["job_ids": ids], status: .accepted)
         }
         group.get("/system/health") { _, context in
@@ -41,7 +41,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             guard let id = context.parameters.get("id").flatMap(Int64.init) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "event id must be a number")
             }
-            let replayed = try await replay(WebhookEventsTable.Filter(limit: 1), id: id, logger: context.logger)
+            let replayed = try await Inbox.replay(WebhookEventsTable.Filter(limit: 1), id: id, database: database, logger: context.logger)
             guard let first = replayed.first else { throw APIError.notFound }
             return try JSONResponse.make(first, status: .accepted)
         }
@@ -50,7 +50,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             guard filter.since != nil || filter.connectionId != nil else {
                 throw APIError(.badRequest, code: "invalid_request", message: "a range replay needs 'since' (and optionally 'until', 'type', 'connection_id')")
             }
-            let replayed = try await replay(filter, id: nil, logger: context.logger)
+            let replayed = try await Inbox.replay(filter, id: nil, database: database, logger: context.logger)
             return try JSONResponse.make(["data": replayed], status: .accepted)
         }
         group.get("/quarantine") { request, context in
@@ -72,15 +72,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             let query = request.uri.queryParameters
             let companyId = try Self.uuid(query["company_id"].map(String.init), "company_id")
             let pipeline = query["pipeline"].map(String.init)
-            let ids = try await database.withConnection { db -> [Int64] in
-                var ids: [Int64] = []
-                for source in try await QuarantineTable.openSources(pipeline: pipeline, companyId: companyId, on: db, logger: context.logger) {
-                    try await SyncStateTable.resetCursor(connectionId: source.connectionId, model: source.model, on: db, logger: context.logger)
-                    let job = SyncRunner.job(connectionId: source.connectionId, integrationId: source.integration, model: source.model, reason: "quarantine re-run")
-                    if let id = try await JobsTable.enqueueUnlessQueued(job, on: db, logger: context.logger) { ids.append(id) }
-                }
-                return ids
-            }
+            let ids = try await syncs.rerunQuarantine(pipeline: pipeline, companyId: companyId, logger: context.logger)
             return try JSONResponse.make(["job_ids": ids], status: .accepted)
         }
         group.get("/companies/:id/sync") { _, context in
@@ -88,9 +80,10 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             let answer = try await database.withConnection { db -> SyncView? in
                 guard let company = try await CompaniesTable.find(id: id, on: db, logger: context.logger) else { return nil }
                 return SyncView(
-                    companyId: id.uuidString.lowercased(), connectionId: company.connectionId, status: company.status,
-                    models: try await SyncStateTable.states(connectionId: company.connectionId, on: db, logger: context.logger),
-                    recentRuns: try await PipelineRunsTable.recent(connectionId: company.connectionId, limit: 20, on: db, logger: context.logger))
+                    companyId: id.uuidString.lowercased(), integrationId: company.integrationId, connectionId: company.connectionId,
+                    status: company.status.rawValue,
+                    models: try await SyncStateTable.states(company.identity, on: db, logger: context.logger),
+                    recentRuns: try await PipelineRunsTable.recent(companyId: company.id, limit: 20, on: db, logger: context.logger))
             }
             guard let answer else { throw APIError.notFound }
             return try JSONResponse.make(answer)
@@ -104,6 +97,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
 
     struct SyncView: Encodable {
         let companyId: String
+        let integrationId: String
         let connectionId: String
         let status: String
         let models: [SyncStateTable.State]
@@ -112,45 +106,9 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         enum CodingKeys: String, CodingKey {
             case status, models
             case companyId = "company_id"
+            case integrationId = "integration_id"
             case connectionId = "connection_id"
             case recentRuns = "recent_runs"
-        }
-    }
-
-    struct Replayed: Encodable {
-        let eventId: Int64
-        let jobId: Int64?
-        let outcome: String
-
-        enum CodingKeys: String, CodingKey {
-            case outcome
-            case eventId = "event_id"
-            case jobId = "job_id"
-        }
-    }
-
-    /// Each event's stored bytes go through the same classification as on arrival, and its job is enqueued again.
-    func replay(_ filter: WebhookEventsTable.Filter, id: Int64?, logger: Logger) async throws -> [Replayed] {
-        try await database.withTransaction(logger: logger) { db in
-            var replayed: [Replayed] = []
-            for (eventId, body) in try await WebhookEventsTable.rawBodies(filter, id: id, on: db, logger: logger) {
-                guard let classification = try? WebhookClassification.classify(body: Array(body.utf8)) else {
-                    replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "invalid"))
-                    continue
-                }
-                if let failure = classification.syncFailure {
-                    try await SyncStateTable.recordNangoFailure(failure, on: db, logger: logger)
-                }
-                guard var job = classification.job else {
-                    replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "no_job"))
-                    continue
-                }
-                if job.kind == JobKind.forward { job.payload["event_id"] = .number(Double(eventId)) }
-                let jobId = try await JobsTable.enqueue(job, eventID: eventId, on: db, logger: logger)
-                try await WebhookEventsTable.markReplayed(id: eventId, on: db, logger: logger)
-                replayed.append(Replayed(eventId: eventId, jobId: jobId, outcome: "enqueued"))
-            }
-            return replayed
         }
     }
 
@@ -184,6 +142,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         }
         return WebhookEventsTable.Filter(
             type: query["type"].map(String.init), status: status, connectionId: query["connection_id"].map(String.init),
+            integrationId: query["integration_id"].map(String.init),
             since: try date("since"), until: try date("until"), limit: limit)
     }
 }

@@ -31,11 +31,12 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     let business = router.group("/api")
         .add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens))
         .add(middleware: RateLimitMiddleware(limiter: dependencies.rateLimiter, group: "api"))
-    CompaniesController(reader: dependencies.reader, database: dependencies.database, registry: dependencies.pipelines, nango: dependencies.nango)
+    CompaniesController(reader: dependencies.reader, syncs: dependencies.syncs, nango: dependencies.nango)
         .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
     AdminPipelinesController(registry: dependencies.pipelines, database: dependencies.database).register(on: admin)
-    AdminOpsController(database: dependencies.database, checker: checker).register(on: admin)
+    AdminOpsController(database: dependencies.database, checker: checker, syncs: dependencies.syncs, reconciliation: dependencies.reconciliation)
+        .register(on: admin)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
         database: dependencies.database, redis: dependencies.redis

@@ -27,6 +27,9 @@ struct Dependencies: Sendable {
     let importer: ConnectionImporter
     let tokens: TokenIssuer
     let pipelines: PipelineRegistry
+    /// Sync requests and the scheduler's queueing rounds: the pipeline's use cases the routes call.
+    let syncs: SyncRequests
+    let reconciliation: Reconciliation
     let reader: ResourceReader
     let cacheVersions: CacheVersions
     let cache: QueryCache
@@ -63,6 +66,8 @@ struct Dependencies: Sendable {
                 "file": "\(configuration.pipelinesFile)", "errors": "\(errors.diagnostics.map(\.description))",
             ])
         }
+        self.syncs = SyncRequests(database: database, registry: pipelines)
+        self.reconciliation = Reconciliation(database: database, registry: pipelines)
         self.cacheVersions = CacheVersions()
         self.cache = QueryCache(
             redis: redis, versions: cacheVersions,
@@ -85,9 +90,9 @@ struct Dependencies: Sendable {
         let invalidator = RedisCacheInvalidator(redis: redis, versions: cacheVersions, logger: logger)
         let handlers: [any JobHandler] = [
             SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, cache: invalidator, logger: logger),
-            ConnectionUpsertHandler(importer: importer, database: database, registry: pipelines, cache: invalidator, logger: logger),
+            ConnectionUpsertHandler(importer: importer, database: database, syncs: syncs, cache: invalidator, logger: logger),
             ConnectionStatusHandler(database: database, cache: invalidator, logger: logger),
-            ForwardHandler(database: database, registry: pipelines, logger: logger),
+            ForwardHandler(database: database, syncs: syncs, logger: logger),
         ]
         var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, logger: logger)]
         if jobs.workers > 0 {

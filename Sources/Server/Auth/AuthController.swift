@@ -83,7 +83,7 @@ struct AuthController<Context: RequestContext>: Sendable {
         }
         let connectionId = try Self.identifier(query["connection_id"].map(String.init), "connection_id")
         do {
-            let connection = try await importer.fetch(connectionId: connectionId, integrationId: state.integrationId)
+            let connection = try await importer.fetch(ConnectionIdentity(integrationId: state.integrationId, connectionId: connectionId))
             let owner = connection.tags?["end_user_id"] ?? connection.endUser?["endUserId"]?.string ?? connection.endUser?["id"]?.string
             guard connection.providerConfigKey == state.integrationId, owner == nil || owner == state.reference else {
                 return try failure(APIError(.badRequest, code: "state_mismatch", message: "the connection was not made for this state"), context)
@@ -109,7 +109,7 @@ struct AuthController<Context: RequestContext>: Sendable {
         let connectionId = try Self.identifier(body.connection_id, "connection_id")
         let integration = try Self.identifier(body.integration_id, "integration_id")
         do {
-            let connection = try await importer.fetch(connectionId: connectionId, integrationId: integration)
+            let connection = try await importer.fetch(ConnectionIdentity(integrationId: integration, connectionId: connectionId))
             return try await answer(try await importer.store(connection, logger: context.logger))
         } catch let error as NangoError {
             throw Self.map(error)
@@ -117,7 +117,8 @@ struct AuthController<Context: RequestContext>: Sendable {
     }
 
     private func answer(_ company: CompanyRecord) async throws -> Response {
-        let token = try await tokens.companyToken(company.id, subject: "connection:\(company.connectionId)")
+        // The subject names the pair: the same connection id under two integrations is two principals (rate limits, logs).
+        let token = try await tokens.companyToken(company.id, subject: "connection:\(company.identity)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601

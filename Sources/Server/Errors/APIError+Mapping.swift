@@ -1,6 +1,7 @@
 import Hummingbird
 import Ingest
 import Logging
+import Pipeline
 import MarketplaceCore
 import PostgresNIO
 import Redis
@@ -21,6 +22,17 @@ extension APIError {
                 self.init(.badRequest, code: "invalid_payload", message: message)
             case .unavailable:
                 self.init(.serviceUnavailable, code: "unavailable", message: "the inbox is unavailable, retry later")
+            }
+        case let error as SyncRequestError:
+            switch error {
+            case .companyNotFound:
+                self = .notFound
+            case .companyInactive(let status):
+                self.init(.conflict, code: "company_inactive", message: "the company is \(status.rawValue); reconnect it before syncing")
+            case .nangoRefused(let nangoError):
+                // Nango's text can carry provider details: the log has it, with the request id; the client does not.
+                logger.warning("Nango refused a sync trigger", metadata: ["error": "\(nangoError)"])
+                self.init(.badGateway, code: "nango_error", message: "Nango refused the sync trigger")
             }
         case let error as HTTPError:
             self.init(error.status, code: Self.code(for: error.status), message: error.body ?? Self.message(for: error.status))

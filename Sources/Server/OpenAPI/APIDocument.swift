@@ -45,7 +45,8 @@ enum APIDocument {
     static let eventFilters: [Parameter] = [
         .query("type", "Event type: auth, sync, forward or one Nango added."),
         .query("status", "Event status.", APISchemas.enumeration(["received", "processing", "processed", "ignored", "failed"])),
-        .query("connection_id", "Events of this connection."),
+        .query("connection_id", "Events of this connection id (under any integration)."),
+        .query("integration_id", "Events of this integration (with connection_id: one company's)."),
         .query("since", "Received at or after (ISO 8601).", APISchemas.dateTime),
         .query("until", "Received before (ISO 8601).", APISchemas.dateTime),
         .query("limit", "At most this many (1–5000).", ["type": "integer", "minimum": 1, "maximum": 5000]),

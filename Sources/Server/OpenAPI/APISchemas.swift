@@ -1,4 +1,5 @@
 import MarketplaceCore
+import Storage
 
 /// The JSON Schemas (OpenAPI 3.1, draft 2020-12) of every body the API answers with. Objects list all
 /// their fields and forbid others, so a column or field added without a word here fails the conformance test.
@@ -98,7 +99,7 @@ enum APISchemas {
                 "id": uuid, "connection_id": string, "integration_id": string, "provider": string, "external_id": nullable("string"),
                 "name": nullable("string"), "legal_name": nullable("string"), "email": nullable("string"), "phone": nullable("string"),
                 "website": nullable("string"), "tax_id": nullable("string"), "currency": nullable("string"),
-                "status": enumeration(["active", "refresh_failed", "disconnected"]), "status_reason": nullable("string"),
+                "status": enumeration(CompanyStatus.allCases.map(\.rawValue)), "status_reason": nullable("string"),
                 "status_changed_at": nullable("string", format: "date-time"), "last_synced_at": nullable("string", format: "date-time"),
                 "source_created_at": nullable("string", format: "date-time"), "source_updated_at": nullable("string", format: "date-time"),
                 "created_at": dateTime, "updated_at": dateTime, "raw": ["description": "Only with `include=raw`."],
@@ -127,10 +128,10 @@ enum APISchemas {
             "nango_triggered": ["type": "boolean", "description": "Whether Nango was asked to run its syncs first (`nango=true`)."],
         ]),
         "TokenSummary": object([
-            "company_id": uuid, "connection_id": string, "provider": string, "status": string, "auth_type": string,
+            "company_id": uuid, "integration_id": string, "connection_id": string, "provider": string, "status": string, "auth_type": string,
             "fingerprint": ["type": "string", "description": "A short hash of the access token, never the token."],
             "expires_at": dateTime, "last_refreshed_at": dateTime, "refresh_failures": integer, "last_refresh_error": string,
-        ], required: ["company_id", "connection_id", "provider", "status", "auth_type", "refresh_failures"]),
+        ], required: ["company_id", "integration_id", "connection_id", "provider", "status", "auth_type", "refresh_failures"]),
         "SystemHealth": object([
             "health": ref("HealthReport"), "jobs": ["type": "object", "additionalProperties": integer, "description": "Jobs by status."],
         ]),
@@ -158,7 +159,8 @@ enum APISchemas {
             "quarantined": integer, "outcome": string, "error": string,
         ], required: ["id", "pipeline", "fetched", "upserted", "unchanged", "deleted", "quarantined", "outcome"]),
         "CompanySync": object([
-            "company_id": uuid, "connection_id": string, "status": string, "models": array(ref("SyncState")),
+            "company_id": uuid, "integration_id": string, "connection_id": string,
+            "status": enumeration(CompanyStatus.allCases.map(\.rawValue)), "models": array(ref("SyncState")),
             "recent_runs": array(ref("PipelineRun")),
         ]),
         "Pipelines": object([

@@ -11,7 +11,7 @@ public struct CompanyRecord: Sendable, Equatable, Codable {
     public var provider: String
     public var externalId: String?
     public var name: String?
-    public var status: String
+    public var status: CompanyStatus
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -23,6 +23,8 @@ public struct CompanyRecord: Sendable, Equatable, Codable {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
+
+    public var identity: ConnectionIdentity { ConnectionIdentity(integrationId: integrationId, connectionId: connectionId) }
 
     /// Ids go out lower-case, as Postgres prints them and as tokens carry them.
     public func encode(to encoder: any Encoder) throws {
@@ -46,26 +48,28 @@ public enum CompaniesTable {
     /// The first company of rows selected with `columns`, or nil.
     static func first(_ rows: PostgresRowSequence) async throws -> CompanyRecord? {
         for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date).self) {
+            guard let status = CompanyStatus(rawValue: row.6) else { throw StorageError.unexpectedValue("companies.status", row.6) }
             return CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
-                                 name: row.5, status: row.6, createdAt: row.7, updatedAt: row.8)
+                                 name: row.5, status: status, createdAt: row.7, updatedAt: row.8)
         }
         return nil
     }
 
     /// Creates or refreshes the company of a Nango connection; a reconnected company becomes active again.
     public static func upsertConnection(
-        connectionId: String, integrationId: String, provider: String, externalId: String?, connectionMetadata: String,
+        _ identity: ConnectionIdentity, provider: String, externalId: String?, connectionMetadata: String,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> CompanyRecord {
+        let active = CompanyStatus.active.rawValue
         let rows = try await connection.query("""
             INSERT INTO companies (connection_id, integration_id, provider, external_id, connection_metadata, status, status_changed_at)
-            VALUES (\(connectionId), \(integrationId), \(provider), \(externalId), \(connectionMetadata)::jsonb, 'active', now())
-            ON CONFLICT (connection_id) DO UPDATE SET
-                integration_id = EXCLUDED.integration_id, provider = EXCLUDED.provider,
+            VALUES (\(identity.connectionId), \(identity.integrationId), \(provider), \(externalId), \(connectionMetadata)::jsonb, \(active), now())
+            ON CONFLICT (integration_id, connection_id) DO UPDATE SET
+                provider = EXCLUDED.provider,
                 external_id = COALESCE(EXCLUDED.external_id, companies.external_id),
                 connection_metadata = EXCLUDED.connection_metadata,
-                status_changed_at = CASE WHEN companies.status <> 'active' THEN now() ELSE companies.status_changed_at END,
-                status = 'active', status_reason = NULL, updated_at = now()
+                status_changed_at = CASE WHEN companies.status <> EXCLUDED.status THEN now() ELSE companies.status_changed_at END,
+                status = EXCLUDED.status, status_reason = NULL, updated_at = now()
             RETURNING id, connection_id, integration_id, provider, external_id, name, status, created_at, updated_at
             """, logger: logger)
         guard let company = try await first(rows) else { throw StorageError.noRowReturned("companies upsert") }
@@ -74,20 +78,22 @@ public enum CompaniesTable {
 }
 
 extension CompaniesTable {
-    public static func find(connectionId: String, on connection: PostgresConnection, logger: Logger) async throws -> CompanyRecord? {
-        let rows = try await connection.query("SELECT \(unescaped: columns) FROM companies WHERE connection_id = \(connectionId)", logger: logger)
+    public static func find(_ identity: ConnectionIdentity, on connection: PostgresConnection, logger: Logger) async throws -> CompanyRecord? {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: columns) FROM companies WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId)
+            """, logger: logger)
         return try await first(rows)
     }
 
     /// A status change from Nango (refresh failed, disconnected), with the reason kept.
     /// Returns the company's id, or nil when no company has this connection.
     public static func setStatus(
-        connectionId: String, status: String, reason: String?, on connection: PostgresConnection, logger: Logger
+        _ identity: ConnectionIdentity, status: CompanyStatus, reason: String?, on connection: PostgresConnection, logger: Logger
     ) async throws -> UUID? {
         let rows = try await connection.query("""
-            UPDATE companies SET status = \(status), status_reason = \(reason),
-                   status_changed_at = CASE WHEN status <> \(status) THEN now() ELSE status_changed_at END, updated_at = now()
-            WHERE connection_id = \(connectionId)
+            UPDATE companies SET status = \(status.rawValue), status_reason = \(reason),
+                   status_changed_at = CASE WHEN status <> \(status.rawValue) THEN now() ELSE status_changed_at END, updated_at = now()
+            WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId)
             RETURNING id
             """, logger: logger)
         for try await id in rows.decode(UUID.self) { return id }

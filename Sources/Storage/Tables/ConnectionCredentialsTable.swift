@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import NIOCore
 import PostgresNIO
 
@@ -41,6 +42,7 @@ extension ConnectionCredentialsTable {
     /// What the admin API shows of a connection's credentials: never a token, only a short fingerprint.
     public struct Summary: Sendable, Codable, Equatable {
         public var companyId: UUID
+        public var integrationId: String
         public var connectionId: String
         public var provider: String
         public var status: String
@@ -54,6 +56,7 @@ extension ConnectionCredentialsTable {
         enum CodingKeys: String, CodingKey {
             case provider, status, fingerprint
             case companyId = "company_id"
+            case integrationId = "integration_id"
             case connectionId = "connection_id"
             case authType = "auth_type"
             case expiresAt = "expires_at"
@@ -65,17 +68,36 @@ extension ConnectionCredentialsTable {
 
     public static func summaries(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Summary] {
         let rows = try await connection.query("""
-            SELECT c.id, c.connection_id, c.provider, c.status, cc.auth_type, cc.token_fingerprint, cc.expires_at, cc.last_refreshed_at,
+            SELECT c.id, c.integration_id, c.connection_id, c.provider, c.status, cc.auth_type, cc.token_fingerprint, cc.expires_at, cc.last_refreshed_at,
                    cc.refresh_failures, cc.last_refresh_error
             FROM connection_credentials cc JOIN companies c ON c.id = cc.company_id
             ORDER BY cc.expires_at NULLS LAST, c.id LIMIT \(limit)
             """, logger: logger)
         var result: [Summary] = []
-        for try await row in rows.decode((UUID, String, String, String, String, String?, Date?, Date?, Int, String?).self) {
-            result.append(Summary(companyId: row.0, connectionId: row.1, provider: row.2, status: row.3, authType: row.4,
-                                  fingerprint: row.5.map { String($0.prefix(8)) + "…" }, expiresAt: row.6, lastRefreshedAt: row.7,
-                                  refreshFailures: row.8, lastRefreshError: row.9))
+        for try await row in rows.decode((UUID, String, String, String, String, String, String?, Date?, Date?, Int, String?).self) {
+            result.append(Summary(companyId: row.0, integrationId: row.1, connectionId: row.2, provider: row.3, status: row.4, authType: row.5,
+                                  fingerprint: row.6.map { String($0.prefix(8)) + "…" }, expiresAt: row.7, lastRefreshedAt: row.8,
+                                  refreshFailures: row.9, lastRefreshError: row.10))
         }
         return result
+    }
+}
+
+extension ConnectionCredentialsTable {
+    /// Companies that can still refresh (active, or whose last refresh failed) and whose token expires within
+    /// `window`; every such company with `all`.
+    public static func dueForRefresh(within window: Duration, all: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [ConnectionIdentity] {
+        let rows = try await connection.query("""
+            SELECT c.integration_id, c.connection_id
+            FROM companies c JOIN connection_credentials cc ON cc.company_id = c.id
+            WHERE c.status IN (\(CompanyStatus.active.rawValue), \(CompanyStatus.refreshFailed.rawValue))
+              AND (\(all) OR cc.expires_at < now() + make_interval(secs => \(Double(window.components.seconds))))
+            ORDER BY c.integration_id, c.connection_id
+            """, logger: logger)
+        var due: [ConnectionIdentity] = []
+        for try await (integration, connectionId) in rows.decode((String, String).self) {
+            due.append(ConnectionIdentity(integrationId: integration, connectionId: connectionId))
+        }
+        return due
     }
 }

@@ -18,20 +18,11 @@ public struct InboxEvent: Sendable, Equatable {
         self.dedupeKey = dedupeKey
         self.rawBody = rawBody
     }
-}
 
-/// A job to enqueue.
-public struct NewJob: Sendable, Equatable {
-    public var kind: String
-    public var payload: [String: JSONValue]
-    public var concurrencyKey: String?
-    public var maxAttempts: Int
-
-    public init(kind: String, payload: [String: JSONValue], concurrencyKey: String? = nil, maxAttempts: Int = 8) {
-        self.kind = kind
-        self.payload = payload
-        self.concurrencyKey = concurrencyKey
-        self.maxAttempts = maxAttempts
+    /// The company the event is about, when it names both halves of the pair.
+    public var identity: ConnectionIdentity? {
+        guard let integrationId, let connectionId else { return nil }
+        return ConnectionIdentity(integrationId: integrationId, connectionId: connectionId)
     }
 }
 
@@ -48,15 +39,4 @@ public struct SyncFailureRecord: Sendable, Equatable {
         self.models = models
         self.error = error
     }
-}
-
-/// Job kinds: Ingest and the scheduler enqueue them, the pipeline's workers run them.
-public enum JobKind {
-    public static let connectionUpsert = "connection.upsert"
-    /// Scheduled: re-fetch a connection whose token expires soon (Nango refreshes it on read).
-    public static let connectionRefresh = "connection.refresh"
-    public static let connectionRefreshFailed = "connection.refresh_failed"
-    public static let connectionDisconnected = "connection.disconnected"
-    public static let sync = "sync.run"
-    public static let forward = "forward.received"
 }

@@ -86,6 +86,26 @@ public enum JobsTable {
         return nil
     }
 
+    /// Each job unless one of its kind and key is already waiting (or, with `orRunning`, running), in one
+    /// statement: the scheduler's rounds. Returns the new jobs' ids.
+    public static func enqueueUnlessWaiting(_ jobs: [NewJob], orRunning: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        guard !jobs.isEmpty else { return [] }
+        let rows = try await connection.query("""
+            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts)
+            SELECT j.kind, j.payload::jsonb, j.concurrency_key, j.max_attempts
+            FROM UNNEST(\(jobs.map(\.kind))::text[], \(jobs.map { JSONValue.object($0.payload).jsonText })::text[],
+                        \(jobs.map { $0.concurrencyKey ?? "" })::text[], \(jobs.map(\.maxAttempts))::int4[])
+                 AS j(kind, payload, concurrency_key, max_attempts)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM jobs x WHERE x.concurrency_key = j.concurrency_key AND x.kind = j.kind
+                  AND (x.status IN ('queued', 'failed') OR (\(orRunning) AND x.status = 'running')))
+            RETURNING id
+            """, logger: logger)
+        var ids: [Int64] = []
+        for try await id in rows.decode(Int64.self) { ids.append(id) }
+        return ids
+    }
+
     /// Takes the next due job whose concurrency key is free. `SKIP LOCKED` lets workers claim side by side;
     /// when two claim jobs of one key at once, the unique index on running keys refuses the second (23505),
     /// which the caller treats as "nothing claimed this time".
@@ -243,55 +263,6 @@ public enum JobsTable {
             RETURNING id
             """, logger: logger)
         return try await rows.count()
-    }
-}
-
-extension JobsTable {
-    /// Reconciliation: a sync job for every active company's (connection, model) among `sources` whose last
-    /// run is older than `maxAge` (or that never ran), unless one is already waiting or running. One statement.
-    public static func enqueueStaleSyncs(
-        integrations: [String], models: [String], maxAge: Duration, maxAttempts: Int, on connection: PostgresConnection, logger: Logger
-    ) async throws -> Int {
-        guard !integrations.isEmpty else { return 0 }
-        let rows = try await connection.query("""
-            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts)
-            SELECT 'sync.run',
-                   jsonb_build_object('connection_id', c.connection_id, 'integration_id', c.integration_id, 'model', s.model,
-                                      'reason', 'reconciliation'),
-                   'sync:' || c.integration_id || ':' || c.connection_id || ':' || s.model, \(maxAttempts)
-            FROM companies c
-            JOIN UNNEST(\(integrations)::text[], \(models)::text[]) AS s(integration_id, model) ON s.integration_id = c.integration_id
-            LEFT JOIN sync_state st ON st.connection_id = c.connection_id AND st.model = s.model
-            WHERE c.status = 'active'
-              AND (st.last_run_at IS NULL OR st.last_run_at < now() - make_interval(secs => \(Double(maxAge.components.seconds))))
-              AND NOT EXISTS (
-                  SELECT 1 FROM jobs j
-                  WHERE j.concurrency_key = 'sync:' || c.integration_id || ':' || c.connection_id || ':' || s.model
-                    AND j.status IN ('queued', 'failed', 'running'))
-            RETURNING id
-            """, logger: logger)
-        return try await rows.count()
-    }
-
-    /// Credential refresh: a `connection.refresh` job for every active company whose token expires within `window`.
-    public static func enqueueCredentialRefreshes(
-        within window: Duration, all: Bool, on connection: PostgresConnection, logger: Logger
-    ) async throws -> [Int64] {
-        let rows = try await connection.query("""
-            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts)
-            SELECT 'connection.refresh', jsonb_build_object('connection_id', c.connection_id, 'integration_id', c.integration_id),
-                   'connection:' || c.integration_id || ':' || c.connection_id, 3
-            FROM companies c JOIN connection_credentials cc ON cc.company_id = c.id
-            WHERE c.status IN ('active', 'refresh_failed')
-              AND (\(all) OR cc.expires_at < now() + make_interval(secs => \(Double(window.components.seconds))))
-              AND NOT EXISTS (
-                  SELECT 1 FROM jobs j WHERE j.kind = 'connection.refresh' AND j.status IN ('queued', 'failed', 'running')
-                    AND j.concurrency_key = 'connection:' || c.integration_id || ':' || c.connection_id)
-            RETURNING id
-            """, logger: logger)
-        var ids: [Int64] = []
-        for try await id in rows.decode(Int64.self) { ids.append(id) }
-        return ids
     }
 }
 

@@ -2,10 +2,13 @@ import PostgresNIO
 /// A statement did not do what its SQL guarantees (a broken invariant, not bad input).
 public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case noRowReturned(String)
+    /// A column held a value outside the set its CHECK constraint allows.
+    case unexpectedValue(String, String)
 
     public var description: String {
         switch self {
         case .noRowReturned(let statement): "\(statement) returned no row"
+        case .unexpectedValue(let column, let value): "\(column) holds the unexpected value '\(value)'"
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import PostgresNIO
 
 /// SQL for `webhook_events`, the inbox.
@@ -65,10 +66,10 @@ extension WebhookEventsTable {
 
 extension WebhookEventsTable {
     /// The sync names Nango reported for a connection's models (its sync webhooks carry both).
-    public static func syncNames(connectionId: String, models: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+    public static func syncNames(_ identity: ConnectionIdentity, models: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String] {
         let rows = try await connection.query("""
             SELECT DISTINCT sync_name FROM webhook_events
-            WHERE type = 'sync' AND connection_id = \(connectionId) AND model = ANY(\(models)::text[]) AND sync_name IS NOT NULL
+            WHERE type = 'sync' AND integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId) AND model = ANY(\(models)::text[]) AND sync_name IS NOT NULL
             ORDER BY sync_name
             """, logger: logger)
         var names: [String] = []
@@ -101,14 +102,20 @@ extension WebhookEventsTable {
         public var type: String?
         public var status: String?
         public var connectionId: String?
+        /// With `connectionId`, one company's events (a connection id alone may name one under several integrations).
+        public var integrationId: String?
         public var since: Date?
         public var until: Date?
         public var limit: Int
 
-        public init(type: String? = nil, status: String? = nil, connectionId: String? = nil, since: Date? = nil, until: Date? = nil, limit: Int = 50) {
+        public init(
+            type: String? = nil, status: String? = nil, connectionId: String? = nil, integrationId: String? = nil, since: Date? = nil,
+            until: Date? = nil, limit: Int = 50
+        ) {
             self.type = type
             self.status = status
             self.connectionId = connectionId
+            self.integrationId = integrationId
             self.since = since
             self.until = until
             self.limit = limit
@@ -120,6 +127,7 @@ extension WebhookEventsTable {
             SELECT id, received_at, type, operation, connection_id, integration_id, model, status, error FROM webhook_events
             WHERE (\(filter.type)::text IS NULL OR type = \(filter.type)) AND (\(filter.status)::text IS NULL OR status = \(filter.status))
               AND (\(filter.connectionId)::text IS NULL OR connection_id = \(filter.connectionId))
+              AND (\(filter.integrationId)::text IS NULL OR integration_id = \(filter.integrationId))
               AND (\(filter.since)::timestamptz IS NULL OR received_at >= \(filter.since)) AND (\(filter.until)::timestamptz IS NULL OR received_at < \(filter.until))
             ORDER BY received_at DESC, id DESC LIMIT \(filter.limit)
             """, logger: logger)
@@ -137,6 +145,7 @@ extension WebhookEventsTable {
             SELECT id, raw_body FROM webhook_events
             WHERE (\(id)::bigint IS NULL OR id = \(id)) AND (\(filter.type)::text IS NULL OR type = \(filter.type))
               AND (\(filter.connectionId)::text IS NULL OR connection_id = \(filter.connectionId))
+              AND (\(filter.integrationId)::text IS NULL OR integration_id = \(filter.integrationId))
               AND (\(filter.since)::timestamptz IS NULL OR received_at >= \(filter.since)) AND (\(filter.until)::timestamptz IS NULL OR received_at < \(filter.until))
             ORDER BY received_at, id LIMIT \(filter.limit)
             """, logger: logger)

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import PostgresNIO
+import Storage
+
+/// The inbox's transactions: what storing a webhook means (its event, its job, Nango's sync failures), in one
+/// place for arrival (`InboxWriter`'s group commit) and for replay.
+public enum Inbox {
+    /// The events, their jobs and any sync-state changes in one transaction; outcomes in input order.
+    static func store(_ classifications: [WebhookClassification], database: Database, logger: Logger) async throws -> [WebhookIntake.Outcome] {
+        try await database.withTransaction(logger: logger) { connection in
+            let statuses = classifications.map { $0.job == nil && $0.syncFailure == nil ? "ignored" : "received" }
+            let inserted = try await WebhookEventsTable.insertBatch(
+                Array(zip(classifications.map(\.event), statuses)), on: connection, logger: logger)
+            let eventIDs = InboxWriter.assign(keys: classifications.map(\.event.dedupeKey), inserted: inserted)
+            let stored = zip(classifications, eventIDs).compactMap { classification, eventID in eventID.map { (classification, $0) } }
+            let jobIDs = try await consequences(of: stored, on: connection, logger: logger)
+            return eventIDs.map { eventID in
+                guard let eventID else { return .duplicate }
+                return .stored(eventID: eventID, jobID: jobIDs[eventID])
+            }
+        }
+    }
+
+    /// What stored events call for: each one's job (linked to its event) and Nango's sync failures on the
+    /// sync state. Returns each job's id by its event id.
+    static func consequences(
+        of events: [(WebhookClassification, Int64)], on connection: PostgresConnection, logger: Logger
+    ) async throws -> [Int64: Int64] {
+        var jobs: [(job: NewJob, eventID: Int64)] = []
+        for (classification, eventID) in events {
+            if let job = classification.job { jobs.append((job, eventID)) }
+            if let failure = classification.syncFailure {
+                try await SyncStateTable.recordNangoFailure(failure, on: connection, logger: logger)
+            }
+        }
+        return try await JobsTable.enqueueBatch(jobs, on: connection, logger: logger)
+    }
+
+    /// How one replayed event went.
+    public struct Replayed: Sendable, Encodable, Equatable {
+        public let eventId: Int64
+        public let jobId: Int64?
+        /// `enqueued`, `no_job` (the event calls for none), or `invalid` (its stored bytes no longer classify).
+        public let outcome: String
+
+        enum CodingKeys: String, CodingKey {
+            case outcome
+            case eventId = "event_id"
+            case jobId = "job_id"
+        }
+    }
+
+    /// Replays stored events (one by id, or every event of a filter, oldest first): each event's stored bytes
+    /// go through the same classification as on arrival and the same consequences, in one transaction.
+    public static func replay(
+        _ filter: WebhookEventsTable.Filter, id: Int64?, database: Database, logger: Logger
+    ) async throws -> [Replayed] {
+        try await database.withTransaction(logger: logger) { db in
+            var replayed: [Replayed] = []
+            for (eventId, body) in try await WebhookEventsTable.rawBodies(filter, id: id, on: db, logger: logger) {
+                guard let classification = try? WebhookClassification.classify(body: Array(body.utf8)) else {
+                    replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "invalid"))
+                    continue
+                }
+                let jobIds = try await consequences(of: [(classification, eventId)], on: db, logger: logger)
+                guard let jobId = jobIds[eventId] else {
+                    replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "no_job"))
+                    continue
+                }
+                try await WebhookEventsTable.markReplayed(id: eventId, on: db, logger: logger)
+                replayed.append(Replayed(eventId: eventId, jobId: jobId, outcome: "enqueued"))
+            }
+            return replayed
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import Nango
+import PostgresNIO
+import Storage
+
+/// Asking for syncs: one place decides which models a company syncs and how its jobs are queued, for the
+/// API's "sync now", a new connection, a forwarded webhook and the ops actions.
+public struct SyncRequests: Sendable {
+    let database: Database
+    let registry: PipelineRegistry
+
+    public init(database: Database, registry: PipelineRegistry) {
+        self.database = database
+        self.registry = registry
+    }
+
+    /// The models the loaded pipelines read from an integration, each once.
+    public func models(of integration: String) -> [String] {
+        var seen = Set<String>()
+        return (registry.current?.sources ?? []).filter { $0.integration == integration && seen.insert($0.model).inserted }.map(\.model)
+    }
+
+    /// A sync of each model the company's pipelines read; a job of the same key already waiting is reused.
+    /// Returns each model's job id, new or waiting.
+    public func enqueue(_ identity: ConnectionIdentity, reason: String, on db: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        var ids: [Int64] = []
+        for model in models(of: identity.integrationId) {
+            ids.append(try await enqueue(SyncJob(identity, model: model, reason: reason), on: db, logger: logger))
+        }
+        return ids
+    }
+
+    /// One sync, unless one of its key is already waiting (then that one's id).
+    public func enqueue(_ job: SyncJob, on db: PostgresConnection, logger: Logger) async throws -> Int64 {
+        let new = job.newJob(maxAttempts: registry.current?.defaults.retry.maxAttempts ?? 8)
+        if let id = try await JobsTable.enqueueUnlessQueued(new, on: db, logger: logger) { return id }
+        if let waiting = try await JobsTable.waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, on: db, logger: logger) { return waiting }
+        // The waiting one was claimed between the two statements: queue this one after it.
+        return try await JobsTable.enqueue(new, eventID: nil, on: db, logger: logger)
+    }
+}
+
+extension SyncRequests {
+    /// What "sync now" queued.
+    public struct Queued: Sendable {
+        public var jobIds: [Int64]
+        public var models: [String]
+        public var nangoTriggered: Bool
+    }
+
+    /// "Sync now" for a company: with `askNango`, Nango first runs its syncs of these models (by the names its
+    /// sync webhooks reported), then a sync of each model is queued (one already waiting is reused).
+    public func syncNow(companyId: UUID, askNango: Bool, nango: NangoClient, logger: Logger) async throws -> Queued {
+        guard let company = try await database.withConnection({ db in try await CompaniesTable.find(id: companyId, on: db, logger: logger) }) else {
+            throw SyncRequestError.companyNotFound
+        }
+        guard company.status == .active else { throw SyncRequestError.companyInactive(company.status) }
+        let models = models(of: company.integrationId)
+        var nangoTriggered = false
+        if askNango {
+            let names = try await database.withConnection { db in
+                try await WebhookEventsTable.syncNames(company.identity, models: models, on: db, logger: logger)
+            }
+            if !names.isEmpty {
+                do {
+                    try await nango.triggerSync(.init(syncs: names, providerConfigKey: company.integrationId, connectionId: company.connectionId))
+                    nangoTriggered = true
+                } catch {
+                    throw SyncRequestError.nangoRefused(error)
+                }
+            }
+        }
+        let ids = try await database.withConnection { db in try await enqueue(company.identity, reason: "api", on: db, logger: logger) }
+        return Queued(jobIds: ids, models: models, nangoTriggered: nangoTriggered)
+    }
+}
+
+extension SyncRequests {
+    /// After a pipeline fix: each (company, model) with open quarantine entries is read again from the start;
+    /// entries whose records now pass are resolved as they land. Returns the queued (or waiting) jobs' ids.
+    public func rerunQuarantine(pipeline: String?, companyId: UUID?, logger: Logger) async throws -> [Int64] {
+        try await database.withConnection { db in
+            var ids: [Int64] = []
+            for source in try await QuarantineTable.openSources(pipeline: pipeline, companyId: companyId, on: db, logger: logger) {
+                try await SyncStateTable.resetCursor(source.identity, model: source.model, on: db, logger: logger)
+                ids.append(try await enqueue(SyncJob(source.identity, model: source.model, reason: "quarantine re-run"), on: db, logger: logger))
+            }
+            return ids
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// SQL for `pipeline_runs`.
+public enum PipelineRunsTable {
+    public struct Totals: Sendable, Equatable {
+        public var fetched = 0
+        public var upserted = 0
+        public var unchanged = 0
+        public var deleted = 0
+        public var quarantined = 0
+
+        public init() {}
+    }
+
+    public static func start(
+        pipeline: String, pipelineHash: String, companyId: UUID, connectionId: String, model: String, jobId: Int64?,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64 {
+        let rows = try await connection.query("""
+            INSERT INTO pipeline_runs (pipeline, pipeline_hash, company_id, connection_id, model, job_id)
+            VALUES (\(pipeline), \(pipelineHash), \(companyId), \(connectionId), \(model), \(jobId))
+            RETURNING id
+            """, logger: logger)
+        for try await id in rows.decode(Int64.self) { return id }
+        throw StorageError.noRowReturned("pipeline_runs insert")
+    }
+
+    /// Adds a committed page's counts (in the page's transaction, so the run row matches what landed).
+    public static func add(_ totals: Totals, to runId: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE pipeline_runs SET fetched = fetched + \(totals.fetched), upserted = upserted + \(totals.upserted),
+                   unchanged = unchanged + \(totals.unchanged), deleted = deleted + \(totals.deleted), quarantined = quarantined + \(totals.quarantined)
+            WHERE id = \(runId)
+            """, logger: logger)
+    }
+
+    public static func finish(runId: Int64, outcome: String, error: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE pipeline_runs SET finished_at = now(), outcome = \(outcome), error = \(error),
+                   duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int
+            WHERE id = \(runId)
+            """, logger: logger)
+    }
+
+    public struct Run: Sendable, Equatable, Codable {
+        public var id: Int64
+        public var pipeline: String
+        public var fetched: Int
+        public var upserted: Int
+        public var unchanged: Int
+        public var deleted: Int
+        public var quarantined: Int
+        public var outcome: String
+        public var error: String?
+    }
+
+    public static func recent(companyId: UUID, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Run] {
+        let rows = try await connection.query("""
+            SELECT id, pipeline, fetched, upserted, unchanged, deleted, quarantined, outcome, error FROM pipeline_runs
+            WHERE company_id = \(companyId) ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger)
+        var runs: [Run] = []
+        for try await row in rows.decode((Int64, String, Int, Int, Int, Int, Int, String, String?).self) {
+            runs.append(Run(id: row.0, pipeline: row.1, fetched: row.2, upserted: row.3, unchanged: row.4, deleted: row.5,
+                            quarantined: row.6, outcome: row.7, error: row.8))
+        }
+        return runs
+    }
+
+    public static func deleteFinished(olderThan age: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("""
+            DELETE FROM pipeline_runs WHERE finished_at < now() - make_interval(secs => \(Double(age.components.seconds))) RETURNING id
+            """, logger: logger)
+        return try await rows.count()
+    }
+}
