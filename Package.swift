@@ -78,7 +78,7 @@ let package = Package(
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
         ),
-        // Redis through hiredis: blocking calls run on a dedicated thread pool, never on an event loop.
+        // Redis: pipelined SwiftNIO connections shared by every caller, with hiredis' reader parsing the replies.
         .target(
             name: "Redis",
             dependencies: [
@@ -101,11 +101,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Nango's webhooks into the durable inbox (group-committed), and the OAuth flow.
+        // Nango's webhooks into the durable inbox (group-committed) and their replay; the OAuth state.
         .target(
             name: "Ingest",
             dependencies: [
-                "MarketplaceCore", "Storage", "Nango", "Connections",
+                "MarketplaceCore", "Storage", "Nango",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -16,18 +16,18 @@ public struct ResourceReader: Sendable {
     }
 
     /// A checked list request; the cursor must come from this same list (kind, company, filters).
-    public func request(_ parameters: [String: String], kind: ResourceKind, companyId: UUID?) throws(QueryParameterError) -> ListRequest {
+    public func request(_ parameters: [String: String], kind: Resource, companyId: UUID?) throws(QueryParameterError) -> ListRequest {
         try ListRequestParser.parse(parameters, scope: Self.scope(kind, companyId), signer: signer)
     }
 
-    static func scope(_ kind: ResourceKind, _ companyId: UUID?) -> String {
+    static func scope(_ kind: Resource, _ companyId: UUID?) -> String {
         kind.rawValue + ":" + (companyId?.uuidString.lowercased() ?? "*")
     }
 
     /// The page's JSON body: from the cache for one company's resources, else from Postgres.
     /// nil when a company's resources are asked for and the company does not exist; a cached page
     /// therefore also answers whether the company exists (companies are never deleted, only disconnected).
-    public func page(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> CachedAnswer? {
+    public func page(_ kind: Resource, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> CachedAnswer? {
         guard let cache, let companyId, kind != .companies else {
             return try await load(kind, companyId: companyId, request: request, logger: logger).map(CachedAnswer.init(body:))
         }
@@ -42,7 +42,7 @@ public struct ResourceReader: Sendable {
         return CachedAnswer(stored: stored)
     }
 
-    func load(_ kind: ResourceKind, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String? {
+    func load(_ kind: Resource, companyId: UUID?, request: ListRequest, logger: Logger) async throws -> String? {
         var after: (value: String, id: UUID)?
         if let cursor = request.cursor {
             guard let id = UUID(uuidString: cursor.id) else {
@@ -51,8 +51,8 @@ public struct ResourceReader: Sendable {
             after = (cursor.value, id)
         }
         let query = ResourceReadTable.PageQuery(
-            table: ResourceReadTable.Table(rawValue: kind.rawValue)!, companyId: companyId,
-            sort: ResourceReadTable.Sort(rawValue: request.sort.rawValue)!, descending: request.descending, after: after,
+            table: kind, companyId: companyId,
+            sort: request.sort, descending: request.descending, after: after,
             updatedSince: request.updatedSince, search: request.search, includeDeleted: request.includeDeleted,
             includeRaw: request.includeRaw, limit: request.limit)
         let rows = try await database.withConnection { db -> [ResourceReadTable.Row]? in

@@ -46,7 +46,8 @@ import TestSupport
                 let connection = try #require(await emulator.state.connection("demo-xero", integration: "xero"))
                 await emulator.webhooks.send(WebhookPayloads.syncSuccess(
                     connection, model: "Contact", syncName: "contacts", counts: .init(added: 1), runStart: .now, firstRun: true))
-                for _ in 0..<200 where await received.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+                let deadline = ContinuousClock.now + .seconds(30)
+                while await received.count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
                 let deliveries = await received.all
                 #expect(deliveries.count == 2, "one failed attempt, one retry")
                 let (headers, body) = try #require(deliveries.last)

@@ -1,3 +1,4 @@
+import Storage
 import Foundation
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
 
     @Test func theShippedFileChecksCleanAndCoversEveryTargetAndProvider() throws {
         let set = try PipelineLoader.load(path: Self.repositoryFile)
-        #expect(Set(set.pipelines.map(\.target)) == Set(TargetKind.allCases))
+        #expect(Set(set.pipelines.map(\.target)) == Set(Resource.allCases))
         #expect(Set(set.pipelines.map(\.source.integration)) == ["quickbooks", "xero", "hubspot", "salesforce"])
         #expect(set.subscribers(integration: "salesforce", model: "Account").count == 2)
         #expect(set.hash.count == 64)

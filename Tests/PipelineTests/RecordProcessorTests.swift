@@ -1,3 +1,4 @@
+import Storage
 import Foundation
 import MarketplaceCore
 import Testing
@@ -118,7 +119,7 @@ import Testing
             TargetRow(externalId: id, values: ["email": .text(email)], sourceUpdatedAt: Date(timeIntervalSince1970: seconds),
                       cursor: "", raw: "{}", contentHash: id)
         }
-        let key = [TargetKind.contacts.schema.field("email")!]
+        let key = [Resource.contacts.schema.field("email")!]
         let (kept, duplicates) = RecordProcessor.dedupe([row("1", "a@x.io", 10), row("2", "a@x.io", 20), row("3", "b@x.io", 5)], key: key)
         #expect(kept.map(\.externalId) == ["2", "3"])
         #expect(duplicates == 1)

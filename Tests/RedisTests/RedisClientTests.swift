@@ -88,7 +88,7 @@ import TestSupport
                 try await redis.send(["BLPOP", RedisArgument(prefix + "never"), "2"], timeout: .milliseconds(200))
             }
             // Fast means seconds, not the minute a hung connection would take; loaded CI machines add latency.
-            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(ContinuousClock.now - start < .seconds(20))
             let pong = try await redis.send("PING")
             #expect(pong == .status("PONG"))
         }
@@ -110,7 +110,7 @@ import TestSupport
                 }
             }
             // Fast means seconds, not the minute a hung connection would take; loaded CI machines add latency.
-            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(ContinuousClock.now - start < .seconds(20))
             #expect(await redis.figures.lastError != nil)
         }
     }

@@ -71,7 +71,8 @@ import TestSupport
                     #expect(postgres?["status"] as? String == "down")
                     #expect(!(String(describing: body).contains("pw@")))
                 }
-                #expect(ContinuousClock.now - start < .seconds(3), "\(path) must answer within a couple of seconds")
+                // Bounded by the check's timeout, not the pool's minute-long wait; a loaded machine adds seconds.
+                #expect(ContinuousClock.now - start < .seconds(20), "\(path) must answer within seconds")
             }
             try await client.execute(uri: "/health/live", method: .get) { response in
                 #expect(response.status == .ok)
@@ -93,7 +94,8 @@ import TestSupport
             let migrating = buildApplication(try await TestApp.dependencies(database: database), port: 0, migrateOnStart: true, backgroundJobs: false)
             try await migrating.test(.router) { client in
                 var status = HTTPResponse.Status.serviceUnavailable
-                for _ in 0..<100 where status != .ok {
+                let deadline = ContinuousClock.now + .seconds(30)
+                while status != .ok, ContinuousClock.now < deadline {
                     status = try await client.execute(uri: "/health/ready", method: .get).status
                     if status != .ok { try await Task.sleep(for: .milliseconds(50)) }
                 }

@@ -78,7 +78,8 @@ import TestSupport
             let back = try await RedisProcess.start(port: redis.port)
             defer { Task { try? await back.kill() } }
             var recovered = false
-            for _ in 0..<50 where !recovered {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !recovered, ContinuousClock.now < deadline {
                 _ = try await firstName()
                 recovered = !dependencies.cache.isFallbackActive
                 if !recovered { try await Task.sleep(for: .milliseconds(100)) }

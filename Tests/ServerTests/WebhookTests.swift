@@ -185,7 +185,8 @@ import TestSupport
             try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(Self.syncBody), body: ByteBuffer(string: Self.syncBody)) { response in
                 #expect(response.status == .serviceUnavailable)
             }
-            #expect(ContinuousClock.now - start < .seconds(5))
+            // Bounded by DB_FAST_TIMEOUT_MS, not the pool's minute-long wait; a loaded machine adds seconds.
+            #expect(ContinuousClock.now - start < .seconds(20))
         }
         // Nango's retry reaches an instance whose Postgres is back: stored once.
         try await Self.withApp { client, count in

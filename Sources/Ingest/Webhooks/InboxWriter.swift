@@ -161,7 +161,7 @@ public final class InboxWriter: Service, Sendable {
             for (ticket, outcome) in zip(batch, outcomes) { ticket.resolve(.success(outcome)) }
         } catch {
             // Postgres refused a statement: perhaps one event's fault. Down or slow: everyone's; no retry.
-            guard batch.count > 1, let error = error as? PSQLError, error.serverInfo != nil else {
+            guard batch.count > 1, let error = error as? PSQLError, error.isRefusedByServer else {
                 for ticket in batch { ticket.resolve(.failure(error)) }
                 return
             }

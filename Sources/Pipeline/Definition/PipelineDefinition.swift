@@ -1,3 +1,4 @@
+import Storage
 import Foundation
 import MarketplaceCore
 
@@ -61,7 +62,7 @@ public struct PipelineSource: Sendable, Hashable {
 public struct PipelineDefinition: Sendable {
     public var name: String
     public var source: PipelineSource
-    public var target: TargetKind
+    public var target: Resource
     public var enabled: Bool
     public var pageSize: Int
     public var retry: RetryPolicy

@@ -1,3 +1,4 @@
+import Storage
 import Crypto
 import Foundation
 import MarketplaceCore
@@ -283,16 +284,16 @@ struct PipelineChecker {
             error(node, "\(label) has no 'source'", hint: "source: { integration: quickbooks, model: Customer }")
         }
 
-        var target: TargetKind?
+        var target: Resource?
         if let targetNode = entries.first(where: { $0.key == "target" })?.value {
             if let text = string(targetNode, "target") {
-                target = TargetKind(rawValue: text)
+                target = Resource(rawValue: text)
                 if target == nil {
-                    error(targetNode, "unknown target '\(text)'", hint: Spelling.hint(for: text, among: TargetKind.allCases.map(\.rawValue)))
+                    error(targetNode, "unknown target '\(text)'", hint: Spelling.hint(for: text, among: Resource.allCases.map(\.rawValue)))
                 }
             }
         } else {
-            error(node, "\(label) has no 'target'", hint: "one of " + TargetKind.allCases.map(\.rawValue).joined(separator: ", "))
+            error(node, "\(label) has no 'target'", hint: "one of " + Resource.allCases.map(\.rawValue).joined(separator: ", "))
         }
 
         var enabled = true

@@ -1,11 +1,6 @@
-/// What a pipeline writes: one of the four resources.
-public enum TargetKind: String, Sendable, CaseIterable, Codable {
-    /// The profile of the connection's own company: the most recently modified record wins.
-    case companies
-    case locations
-    case contacts
-    case products
-
+import Storage
+/// What a pipeline writes: one of the four resources, with the fields `pipelines.yaml` may map.
+extension Resource {
     public var schema: TargetSchema { TargetSchema.of(self) }
 }
 
@@ -23,7 +18,7 @@ public struct TargetField: Sendable, Hashable, CustomStringConvertible {
 }
 
 public struct TargetSchema: Sendable {
-    public let kind: TargetKind
+    public let kind: Resource
     public let fields: [TargetField]
     /// Fields a pipeline must map: without them a row cannot be written.
     public let required: [String]
@@ -42,7 +37,7 @@ public struct TargetSchema: Sendable {
     /// The provider's creation time; the modification time that orders versions is Nango's own.
     static let created = TargetField(name: "created_at", column: "source_created_at", type: .timestamp)
 
-    static func of(_ kind: TargetKind) -> TargetSchema {
+    static func of(_ kind: Resource) -> TargetSchema {
         switch kind {
         case .companies:
             return TargetSchema(kind: kind, fields: [

@@ -125,7 +125,7 @@ public final class JobWorkerService: Service {
             return try await database.withConnection { db in
                 try await JobsTable.claim(owner: owner, lease: configuration.lease, on: db, logger: logger)
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+        } catch let error as PSQLError where error.isUniqueViolation {
             return nil   // another worker took a job of the same key at the same moment
         } catch {
             logger.warning("claiming a job failed", metadata: ["error": "\(String(reflecting: error))"])

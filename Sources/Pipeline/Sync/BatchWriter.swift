@@ -65,7 +65,7 @@ enum BatchWriter {
             }
             totals.unchanged = batch.rows.count - totals.upserted
         case .locations, .contacts, .products:
-            let table = ResourceRowsTable.Table(rawValue: pipeline.target.rawValue)!
+            let table = pipeline.target
             let counts = try await ResourceRowsTable.upsert(
                 resourceRows(batch.rows, schema: schema), into: table, companyId: companyId, on: connection, logger: logger)
             totals.upserted = counts.inserted + counts.updated

@@ -1,3 +1,4 @@
+import Storage
 import Foundation
 
 /// Query parameters of a list into a checked `ListRequest`. Pure.

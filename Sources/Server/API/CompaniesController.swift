@@ -19,7 +19,7 @@ struct CompaniesController: Sendable {
             let principal = try Self.principal(context)
             // A company-scoped token lists its own company; admin lists all.
             let scope: UUID? = principal.isAdmin ? nil : (principal.companyId ?? Self.noCompany)
-            let list = try Self.checked { try reader.request(Self.parameters(request), kind: .companies, companyId: scope) }
+            let list = try reader.request(Self.parameters(request), kind: .companies, companyId: scope)
             guard let page = try await reader.page(.companies, companyId: scope, request: list, logger: context.logger) else { throw APIError.notFound }
             return ETag.respond(page, to: request)
         }
@@ -28,10 +28,10 @@ struct CompaniesController: Sendable {
             guard let body = try await reader.company(id, logger: context.logger) else { throw APIError.notFound }
             return ETag.respond(body, to: request)
         }
-        for kind in [ResourceKind.locations, .contacts, .products] {
+        for kind in [Resource.locations, .contacts, .products] {
             group.get("/companies/:id/\(kind.rawValue)") { request, context in
                 let id = try Self.visibleCompany(context)
-                let list = try Self.checked { try reader.request(Self.parameters(request), kind: kind, companyId: id) }
+                let list = try reader.request(Self.parameters(request), kind: kind, companyId: id)
                 guard let page = try await reader.page(kind, companyId: id, request: list, logger: context.logger) else { throw APIError.notFound }
                 return ETag.respond(page, to: request)
             }
@@ -62,12 +62,6 @@ struct CompaniesController: Sendable {
         return parameters
     }
 
-    static func checked<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as QueryParameterError {
-            throw APIError(.badRequest, code: "invalid_parameter", message: error.description)
-        }
-    }
-
     struct SyncAnswer: Encodable {
         let companyId: String
         let jobIds: [Int64]
@@ -86,7 +80,7 @@ struct CompaniesController: Sendable {
     /// (one already waiting is reused); with `nango=true` Nango is asked to run its syncs first.
     func sync(_ request: Request, _ context: Context) async throws -> Response {
         let id = try Self.visibleCompany(context)
-        let askNango = try Self.checked { try ListRequestParser.flag(request.uri.queryParameters["nango"].map(String.init), "nango") }
+        let askNango = try ListRequestParser.flag(request.uri.queryParameters["nango"].map(String.init), "nango")
         let queued = try await syncs.syncNow(companyId: id, askNango: askNango, nango: nango, logger: context.logger)
         return try JSONResponse.make(
             SyncAnswer(companyId: id.uuidString.lowercased(), jobIds: queued.jobIds, models: queued.models, nangoTriggered: queued.nangoTriggered),

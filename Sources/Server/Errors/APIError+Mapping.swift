@@ -2,6 +2,7 @@ import Hummingbird
 import Ingest
 import Logging
 import Pipeline
+import Query
 import MarketplaceCore
 import PostgresNIO
 import Redis
@@ -23,6 +24,8 @@ extension APIError {
             case .unavailable:
                 self.init(.serviceUnavailable, code: "unavailable", message: "the inbox is unavailable, retry later")
             }
+        case let error as QueryParameterError:
+            self.init(.badRequest, code: "invalid_parameter", message: error.description)
         case let error as SyncRequestError:
             switch error {
             case .companyNotFound:

@@ -95,7 +95,7 @@ struct HealthChecker: Sendable {
         switch error {
         case let error as TimeoutError: "no answer within \(error.timeout)"
         case let error as MigrationError: error.description
-        case let error as PSQLError: error.serverInfo?[.message] ?? "postgres error: \(error.code)"
+        case let error as PSQLError: error.isRefusedByServer ? error.serverMessage : "postgres error: \(error.code)"
         default: "\(type(of: error))"
         }
     }

@@ -50,7 +50,7 @@ public struct Migrator: Sendable {
                     } catch let error as PSQLError {
                         throw MigrationError.statementFailed(
                             name: migration.name, statement: index + 1,
-                            message: error.serverInfo?[.message] ?? String(reflecting: error))
+                            message: error.serverMessage)
                     }
                 }
                 try await connection.query(
@@ -75,7 +75,7 @@ public struct Migrator: Sendable {
             recorded = try await database.withConnection { connection in
                 try await Self.recorded(on: connection, logger: logger)
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {   // undefined_table
+        } catch let error as PSQLError where error.isUndefinedTable {
             recorded = [:]
         }
         try verify(recorded)

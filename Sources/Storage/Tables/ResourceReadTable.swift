@@ -5,11 +5,11 @@ import PostgresNIO
 /// Reads of `companies`, `locations`, `contacts` and `products` for the API: keyset pages served by the
 /// indexes of migrations 0002 and 0006, rows shaped as JSON by Postgres.
 public enum ResourceReadTable {
-    public enum Table: String, Sendable { case companies, locations, contacts, products }
-    public enum Sort: String, Sendable { case updatedAt = "updated_at", createdAt = "created_at", name }
+    /// The sorts the API offers, each served by an index.
+    public enum Sort: String, Sendable, CaseIterable { case updatedAt = "updated_at", createdAt = "created_at", name }
 
     public struct PageQuery: Sendable {
-        public var table: Table
+        public var table: Resource
         /// nil: every company (an admin listing companies).
         public var companyId: UUID?
         public var sort: Sort
@@ -22,7 +22,7 @@ public enum ResourceReadTable {
         public var includeRaw: Bool
         public var limit: Int
 
-        public init(table: Table, companyId: UUID?, sort: Sort, descending: Bool, after: (value: String, id: UUID)?, updatedSince: String?,
+        public init(table: Resource, companyId: UUID?, sort: Sort, descending: Bool, after: (value: String, id: UUID)?, updatedSince: String?,
                     search: String?, includeDeleted: Bool, includeRaw: Bool, limit: Int) {
             self.table = table
             self.companyId = companyId
@@ -45,7 +45,7 @@ public enum ResourceReadTable {
         public var json: String
     }
 
-    static func sortExpression(_ table: Table, _ sort: Sort) -> (expression: String, type: String) {
+    static func sortExpression(_ table: Resource, _ sort: Sort) -> (expression: String, type: String) {
         switch sort {
         case .updatedAt: return ("t.updated_at", "timestamptz")
         case .createdAt: return ("t.created_at", "timestamptz")
@@ -53,7 +53,7 @@ public enum ResourceReadTable {
         }
     }
 
-    static func searchExpression(_ table: Table) -> String {
+    static func searchExpression(_ table: Resource) -> String {
         switch table {
         case .companies: return "t.name"
         case .locations: return "coalesce(t.name, '') || ' ' || coalesce(t.city, '')"
@@ -63,7 +63,7 @@ public enum ResourceReadTable {
     }
 
     /// Fields never returned: sealed tokens live elsewhere; these are internal or only on request.
-    static func hidden(_ table: Table, includeRaw: Bool) -> String {
+    static func hidden(_ table: Resource, includeRaw: Bool) -> String {
         var hidden = ["content_hash"]
         if table == .companies { hidden += ["connection_metadata"] } else { hidden += ["company_id"] }
         if !includeRaw { hidden.append("raw") }

@@ -41,9 +41,6 @@ public struct UpsertCounts: Sendable, Equatable {
 
 /// SQL for `locations`, `contacts` and `products`: the tables the pipeline writes, one shape.
 public enum ResourceRowsTable {
-    public enum Table: String, Sendable, CaseIterable {
-        case locations, contacts, products
-    }
 
     /// Column names come from the pipeline's fixed target schemas, never from input; values are bound.
     static func checkedIdentifier(_ name: String) -> String {
@@ -54,7 +51,7 @@ public enum ResourceRowsTable {
     /// Inserts new rows and updates changed ones. A row is left alone when the stored version is newer
     /// (Nango's modification time) or has the same content, so replays and out-of-order pages change nothing.
     public static func upsert(
-        _ rows: ResourceRows, into table: Table, companyId: UUID, on connection: PostgresConnection, logger: Logger
+        _ rows: ResourceRows, into table: Resource, companyId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws -> UpsertCounts {
         guard rows.count > 0 else { return UpsertCounts() }
         let names = rows.columns.map { checkedIdentifier($0.name) }
@@ -94,7 +91,7 @@ public enum ResourceRowsTable {
 
     /// Soft-deletes the rows Nango reported DELETED, unless a newer version is stored. Returns how many.
     public static func softDelete(
-        externalIds: [String], deletedAt: [String], from table: Table, companyId: UUID, on connection: PostgresConnection, logger: Logger
+        externalIds: [String], deletedAt: [String], from table: Resource, companyId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int {
         guard !externalIds.isEmpty else { return 0 }
         var bindings = PostgresBindings()

@@ -1,12 +1,9 @@
-/// The four resources the API lists.
-public enum ResourceKind: String, Sendable, CaseIterable {
-    case companies, locations, contacts, products
-}
+import Storage
 
 /// What a list request asks for, checked.
 public struct ListRequest: Sendable, Equatable {
     /// Sort keys a client may ask for (a leading `-` sorts descending); each is served by an index.
-    public enum SortKey: String, Sendable, CaseIterable { case updatedAt = "updated_at", createdAt = "created_at", name }
+    public typealias SortKey = ResourceReadTable.Sort
 
     public var limit: Int
     public var sort: SortKey

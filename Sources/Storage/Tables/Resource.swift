@@ -1,0 +1,12 @@
+/// The four resources: what a pipeline targets, what the API lists, and the table each lives in (the
+/// raw value is the table's name, the API's path segment and the `target:` of `pipelines.yaml`).
+public enum Resource: String, Sendable, CaseIterable, Codable {
+    /// The connection's own company: a pipeline targeting it writes the company's profile.
+    case companies
+    case locations
+    case contacts
+    case products
+
+    /// The resources that are rows of a company (all but the company itself).
+    public static let companyRows: [Resource] = [.locations, .contacts, .products]
+}
