@@ -90,4 +90,13 @@ import Testing
     func notTimestamps(input: String) {
         #expect(Timestamps.parse(input) == nil)
     }
+
+    /// Microseconds, rounded to the nearest: what Postgres stores formats back to itself.
+    @Test func timestampsFormatWithMicrosecondsRounded() throws {
+        #expect(Timestamps.format(Date(timeIntervalSince1970: 1_700_000_000.123456)) == "2023-11-14T22:13:20.123456Z")
+        #expect(Timestamps.format(Date(timeIntervalSince1970: 0.1229999999)) == "1970-01-01T00:00:00.123000Z")
+        #expect(Timestamps.format(Date(timeIntervalSince1970: 59.9999996)) == "1970-01-01T00:01:00.000000Z")
+        let stored = "2026-01-02T03:04:05.678901Z"
+        #expect(Timestamps.format(try #require(Timestamps.parse(stored))) == stored)
+    }
 }

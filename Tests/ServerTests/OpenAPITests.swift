@@ -198,6 +198,12 @@ import TestSupport
                     _ = try await check(.get, "/api/admin/companies/\(a)/sync", "/api/admin/companies/{id}/sync", headers: adminToken, expect: .ok)
                     _ = try await check(.get, "/api/admin/pipelines", "/api/admin/pipelines", headers: adminToken, expect: .ok)
                     _ = try await check(.post, "/api/admin/pipelines/reload", "/api/admin/pipelines/reload", headers: adminToken, expect: .ok)
+                    _ = try await check(.post, "/api/admin/pipelines/hubspot-contacts/backfill?company_id=\(a)", "/api/admin/pipelines/{name}/backfill",
+                                        headers: adminToken, expect: .accepted)
+                    _ = try await check(.post, "/api/admin/pipelines/nope/rederive", "/api/admin/pipelines/{name}/rederive",
+                                        headers: adminToken, expect: .notFound)
+                    _ = try await check(.post, "/api/admin/pipelines/hubspot-contacts/rederive?company_id=x", "/api/admin/pipelines/{name}/rederive",
+                                        headers: adminToken, expect: .badRequest)
                     _ = try await check(.get, "/api/admin/jobs", "/api/admin/jobs", headers: adminToken, expect: .ok)
                     _ = try await check(.post, "/api/admin/jobs/\(deadJobId)/retry", "/api/admin/jobs/{id}/retry", headers: adminToken, expect: .accepted)
                     _ = try await check(.post, "/api/admin/jobs/\(deadJobId)/retry", "/api/admin/jobs/{id}/retry", headers: adminToken, expect: .conflict)

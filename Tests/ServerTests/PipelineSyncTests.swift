@@ -29,6 +29,7 @@ import TestSupport
         let emulator: Emulator
         let nangoURL: String
         let appURL: String
+        let pipelinesFile: String
         let dependencies: Dependencies
         let sql: @Sendable (String) async throws -> [PostgresRow]
 
@@ -79,6 +80,27 @@ import TestSupport
             return try rows[0].decode(String.self)
         }
 
+        /// An admin call to the app.
+        func admin(_ method: HTTPMethod, _ path: String) async throws -> (status: UInt, body: String) {
+            var request = HTTPClientRequest(url: appURL + path)
+            request.method = method
+            request.headers.add(name: "X-Admin-Token", value: TestEnvironment.values()["ADMIN_TOKEN"] ?? "")
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            return (response.status.code, String(buffer: try await response.body.collect(upTo: 4 << 20)))
+        }
+
+        /// Replaces the pipelines file the app runs (the app reloads it when asked, or by itself).
+        func rewritePipelines(_ change: (String) -> String) throws {
+            try PipelineSyncTests.pipelinesText(change).write(toFile: pipelinesFile, atomically: true, encoding: .utf8)
+        }
+
+        /// How many `GET /records` calls the emulator has answered.
+        func recordsRequests() async throws -> Int {
+            let state = try JSONValue.parse(Array(try await control(.GET, "/state").utf8))
+            guard case .number(let count) = state["records_requests"] else { return -1 }
+            return Int(count)
+        }
+
         func get(_ path: String, token: String) async throws -> (status: UInt, body: String) {
             var request = HTTPClientRequest(url: appURL + path)
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -92,23 +114,31 @@ import TestSupport
     }
 
     /// A copy of the shipped pipelines with small pages (several per sync) and a fast retry policy.
-    static func pipelinesFile() throws -> String {
+    static func pipelinesFile(_ change: (String) -> String = { $0 }) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pipelines-\(UUID().uuidString).yaml").path
+        try pipelinesText(change).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The shipped pipelines with small pages (several per sync) and a fast retry policy, then `change`.
+    static func pipelinesText(_ change: (String) -> String = { $0 }) throws -> String {
         let shipped = try String(contentsOfFile: PipelineLoaderTestsPath.file, encoding: .utf8)
         let edited = shipped.replacingOccurrences(of: "page_size: 500", with: "page_size: 7")
             .replacingOccurrences(of: "retry: { max_attempts: 8, initial_backoff: 2s, max_backoff: 10m }",
                                   with: "retry: { max_attempts: 2, initial_backoff: 100ms, max_backoff: 200ms }")
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pipelines-\(UUID().uuidString).yaml").path
-        try edited.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        return change(edited)
     }
 
-    static func withStack(records: Int = 30, _ overrides: [String: String] = [:], _ body: @escaping @Sendable (Stack) async throws -> Void) async throws {
+    static func withStack(
+        records: Int = 30, _ overrides: [String: String] = [:], pipelines change: @Sendable (String) -> String = { $0 },
+        _ body: @escaping @Sendable (Stack) async throws -> Void
+    ) async throws {
         let appPort = FreePort.next()
         let emulator = Emulator(
             options: .init(secretKey: nangoKey, webhookSecret: webhookSecret, webhookURLs: ["http://127.0.0.1:\(appPort)/webhooks/nango"],
                            seed: 7, recordsPerModel: records, webhookRetryScale: 0.1, environment: "dev", publicURL: "http://127.0.0.1"),
             logger: TestEnvironment.logger)
-        let pipelines = try pipelinesFile()
+        let pipelines = try pipelinesFile(change)
         defer { try? FileManager.default.removeItem(atPath: pipelines) }
         try await emulator.application(host: "127.0.0.1", port: 0).test(.live) { nango in
             let nangoURL = "http://127.0.0.1:\(nango.port!)"
@@ -140,7 +170,7 @@ import TestSupport
                         // The scheduler's start-up round (reconciliation among it) finishes before the test acts, so
                         // no start-up job races the test's own: the next round is an interval (an hour) away.
                         try await waitForStartUpRound(client)
-                        try await body(Stack(emulator: emulator, nangoURL: nangoURL, appURL: "http://127.0.0.1:\(appPort)", dependencies: dependencies) { sql in
+                        try await body(Stack(emulator: emulator, nangoURL: nangoURL, appURL: "http://127.0.0.1:\(appPort)", pipelinesFile: pipelines, dependencies: dependencies) { sql in
                             try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger)
                         })
                         await services.triggerGracefulShutdown()

@@ -44,6 +44,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         return try JSONResponse.make(JSONValue.object([
             "connections": .array(connections), "records_per_model": .number(Double(state.recordsPerModel)),
             "integrations": .array(Integration.all.map { .string($0.key) }),
+            "records_requests": .number(Double(await state.recordsRequests)),
         ]))
     }
 

@@ -32,6 +32,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
     static var allowedRecordParameters: Set<String> { ["model", "variant", "cursor", "limit", "modified_after", "delta", "filter", "ids"] }
 
     @Sendable func records(_ request: Request, context: Context) async throws -> Response {
+        await state.countRecordsRequest()
         let (integration, connectionId) = try Self.connectionHeaders(request)
         let query = request.uri.queryParameters
         for (name, _) in query where !Self.allowedRecordParameters.contains(String(name)) {

@@ -20,6 +20,10 @@ actor EmulatorState {
     private var clock = Timestamp(micros: 0)
     private var generator: SeededGenerator
     var faults = Faults()
+    /// `GET /records` calls answered or refused, for tests that must prove a path never asked Nango.
+    private(set) var recordsRequests = 0
+
+    func countRecordsRequest() { recordsRequests += 1 }
     /// Nango's fixed 60 s window per account (NANGO.md 2.1); the limit is a flag.
     let rateLimitPerMinute: Int
     private var window: (start: Int64, count: Int) = (0, 0)

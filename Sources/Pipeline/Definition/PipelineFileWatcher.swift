@@ -8,11 +8,14 @@ import ServiceLifecycle
 public final class PipelineFileWatcher: Service {
     let registry: PipelineRegistry
     let interval: Duration
+    /// Backfills what a reload newly enables; nil where nothing may be queued (tests of the watcher alone).
+    let actions: PipelineActions?
     let logger: Logger
 
-    public init(registry: PipelineRegistry, interval: Duration, logger: Logger) {
+    public init(registry: PipelineRegistry, interval: Duration, actions: PipelineActions? = nil, logger: Logger) {
         self.registry = registry
         self.interval = interval
+        self.actions = actions
         self.logger = logger
     }
 
@@ -22,19 +25,28 @@ public final class PipelineFileWatcher: Service {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             // Compared with what the registry last read, so an edit made before this service started counts too.
             if registry.fileSignature() != registry.snapshot.readSignature {
-                reload(valid)
+                await reload(valid)
             }
             try? await Task.sleep(for: interval)
         }
     }
 
-    func reload(_ valid: Gauge) {
+    func reload(_ valid: Gauge) async {
+        let previous = registry.current
         switch registry.reload() {
         case .success(let changed):
             valid.record(1)
             if changed {
                 Counter(label: "pipelines_reloads_total", dimensions: [("outcome", "applied")]).increment()
                 logger.info("pipelines file reloaded", metadata: ["hash": "\(registry.current?.hash.prefix(12) ?? "")"])
+                if let actions, let current = registry.current {
+                    do {
+                        _ = try await actions.backfillNewlyEnabled(previous: previous, current: current, logger: logger)
+                    } catch {
+                        // The next reload cannot retry it (the file is unchanged): say so loudly; ops can backfill by hand.
+                        logger.error("could not queue the backfill of newly enabled pipelines", metadata: ["error": "\(error)"])
+                    }
+                }
             }
         case .failure(let errors):
             valid.record(0)

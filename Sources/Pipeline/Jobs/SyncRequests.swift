@@ -34,11 +34,7 @@ public struct SyncRequests: Sendable {
 
     /// One sync, unless one of its key is already waiting (then that one's id).
     public func enqueue(_ job: SyncJob, on db: PostgresConnection, logger: Logger) async throws -> Int64 {
-        let new = job.newJob(maxAttempts: registry.current?.defaults.retry.maxAttempts ?? 8)
-        if let id = try await JobsTable.enqueueUnlessQueued(new, on: db, logger: logger) { return id }
-        if let waiting = try await JobsTable.waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, on: db, logger: logger) { return waiting }
-        // The waiting one was claimed between the two statements: queue this one after it.
-        return try await JobsTable.enqueue(new, eventID: nil, on: db, logger: logger)
+        try await JobsTable.enqueueOrWaiting(job.newJob(maxAttempts: registry.current?.defaults.retry.maxAttempts ?? 8), on: db, logger: logger)
     }
 }
 
@@ -74,20 +70,5 @@ extension SyncRequests {
         }
         let ids = try await database.withConnection { db in try await enqueue(company.identity, reason: "api", on: db, logger: logger) }
         return Queued(jobIds: ids, models: models, nangoTriggered: nangoTriggered)
-    }
-}
-
-extension SyncRequests {
-    /// After a pipeline fix: each (company, model) with open quarantine entries is read again from the start;
-    /// entries whose records now pass are resolved as they land. Returns the queued (or waiting) jobs' ids.
-    public func rerunQuarantine(pipeline: String?, companyId: UUID?, logger: Logger) async throws -> [Int64] {
-        try await database.withConnection { db in
-            var ids: [Int64] = []
-            for source in try await QuarantineTable.openSources(pipeline: pipeline, companyId: companyId, on: db, logger: logger) {
-                try await SyncStateTable.resetCursor(source.identity, model: source.model, on: db, logger: logger)
-                ids.append(try await enqueue(SyncJob(source.identity, model: source.model, reason: "quarantine re-run"), on: db, logger: logger))
-            }
-            return ids
-        }
     }
 }

@@ -80,7 +80,15 @@ public enum Timestamps {
     }
 
     /// UTC, milliseconds, `Z`: the form the database and the API use.
+    /// ISO 8601 in UTC with microseconds, rounded to the nearest: Postgres keeps microseconds, and a time read
+    /// back from it must format to the very same value (truncating to milliseconds made a stored time look
+    /// older than itself, and a re-derived row lose to its own version).
     public static func format(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        let seconds = (micros / 1_000_000).rounded(.down)
+        let fraction = Int(micros - seconds * 1_000_000)
+        let whole = Date(timeIntervalSince1970: seconds).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false))
+        let digits = String(fraction)
+        return whole.dropLast() + "." + String(repeating: "0", count: 6 - digits.count) + digits + "Z"
     }
 }

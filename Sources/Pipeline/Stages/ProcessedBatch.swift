@@ -54,6 +54,8 @@ public struct QuarantinedRecord: Sendable, Equatable {
     public var recordKey: String
     public var reasons: [QuarantineReason]
     public var raw: String
+    /// Nango's modification time of the record, when it had one.
+    public var sourceUpdatedAt: Date? = nil
 }
 
 /// What a page of records becomes under one pipeline.

@@ -146,7 +146,8 @@ public struct RecordProcessor: Sendable {
     }
 
     func quarantine(_ record: SourceRecord, externalId: String?, raw: String, reasons: [QuarantineReason]) -> QuarantinedRecord {
-        QuarantinedRecord(externalId: externalId, recordKey: externalId ?? Self.sha256(raw), reasons: reasons, raw: raw)
+        QuarantinedRecord(
+            externalId: externalId, recordKey: externalId ?? Self.sha256(raw), reasons: reasons, raw: raw, sourceUpdatedAt: record.lastModifiedAt)
     }
 
     func contentHash(raw: String, values: [String: TargetValue]) -> String {

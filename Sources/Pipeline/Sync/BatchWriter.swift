@@ -38,6 +38,7 @@ enum BatchWriter {
                 .object(["field": reason.field.map(JSONValue.string) ?? .null, "message": .string(reason.message)])
             }).jsonText)
             rows.raw.append(record.raw)
+            rows.sourceUpdatedAt.append(record.sourceUpdatedAt.map(Timestamps.format) ?? "")
         }
         return rows
     }
@@ -66,8 +67,10 @@ enum BatchWriter {
             totals.unchanged = batch.rows.count - totals.upserted
         case .locations, .contacts, .products:
             let table = pipeline.target
+            var rows = resourceRows(batch.rows, schema: schema)
+            rows.sourceModel = pipeline.source.model
             let counts = try await ResourceRowsTable.upsert(
-                resourceRows(batch.rows, schema: schema), into: table, companyId: companyId, on: connection, logger: logger)
+                rows, into: table, companyId: companyId, on: connection, logger: logger)
             totals.upserted = counts.inserted + counts.updated
             totals.unchanged = batch.rows.count - totals.upserted
             totals.deleted = try await ResourceRowsTable.softDelete(

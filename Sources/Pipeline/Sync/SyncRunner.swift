@@ -18,6 +18,7 @@ public struct SyncRunner: JobHandler {
     let logger: Logger
 
     public var kinds: [String] { SyncJob.kinds }
+    var stream: StreamRead { StreamRead(nango: nango, database: database, cache: cache) }
 
     public init(nango: NangoClient, database: Database, registry: PipelineRegistry, importer: ConnectionImporter,
                 cache: any CacheInvalidating, logger: Logger) {
@@ -62,9 +63,9 @@ public struct SyncRunner: JobHandler {
         }
         let ids = runIds
         do {
-            let outcome = try await pagesLoop(
-                context: context, company: company, model: model,
-                cursor: checkpoint?.cursor, pageSize: pipelines.map(\.pageSize).min() ?? 500, processors: processors, runIds: ids, logger: logger)
+            let outcome = try await stream.read(
+                context: context, company: company, model: model, position: .checkpoint, from: checkpoint?.cursor,
+                pageSize: pipelines.map(\.pageSize).min() ?? 500, processors: processors, runIds: ids, logger: logger)
             try await database.withConnection { db in
                 for id in ids {
                     try await PipelineRunsTable.finish(runId: id, outcome: outcome == .succeeded ? "succeeded" : "cancelled", error: nil, on: db, logger: logger)
@@ -88,20 +89,7 @@ public struct SyncRunner: JobHandler {
                 // The job's own failure still reaches the queue below; only the run's bookkeeping is missing.
                 logger.error("could not record the failed sync run", metadata: ["error": "\(error)"])
             }
-            if case NangoError.rateLimited(let delay) = error { throw JobError.retryAfter(delay, message) }
-            if case NangoError.notFound(let code, _) = error {
-                // The connection is gone at Nango: the company is disconnected, and reconciliation stops asking.
-                if code == "unknown_connection" {
-                    do {
-                        _ = try await changeCompanyStatus(
-                            identity, to: .disconnected, reason: message, database: database, cache: cache, logger: logger)
-                    } catch {
-                        logger.error("could not mark the company disconnected", metadata: ["error": "\(error)"])
-                    }
-                }
-                throw JobError.permanent(message)
-            }
-            throw error
+            throw await stream.jobError(for: error, company: company, logger: logger)
         }
     }
 
@@ -114,87 +102,6 @@ public struct SyncRunner: JobHandler {
             return try await importer.store(try await importer.fetch(identity), logger: logger)
         } catch NangoError.notFound {
             throw JobError.permanent("connection \(identity) is unknown to Nango")
-        }
-    }
-
-    func pagesLoop(
-        context: JobContext, company: CompanyRecord, model: String, cursor: String?,
-        pageSize: Int, processors: [RecordProcessor], runIds: [Int64], logger: Logger
-    ) async throws -> JobOutcome {
-        var query = NangoRecordsQuery(
-            connectionId: company.connectionId, providerConfigKey: company.integrationId, model: model, cursor: cursor, limit: pageSize)
-        let targets = Set(processors.map(\.pipeline.target.rawValue))
-        // Three pages in flight: the next one is fetched while this one is processed, and this one is
-        // processed while the previous one commits. Commits stay in order, one at a time, so the
-        // checkpoint only ever moves forward past pages that are stored.
-        var pending: Task<NangoRecordsPage, any Error>? = Task { [nango, query] in try await nango.recordsPage(query) }
-        var committing: Task<Void, any Error>?
-        defer { pending?.cancel() }
-        var pages = 0
-        while let fetching = pending {
-            let page: NangoRecordsPage
-            do {
-                page = try await fetching.value
-            } catch {
-                // The previous page still lands (and its checkpoint) before the fetch failure goes up.
-                do {
-                    try await committing?.value
-                } catch let commitError {
-                    logger.warning("the page in flight did not commit either", metadata: ["error": "\(commitError)"])
-                }
-                throw error
-            }
-            pending = nil
-            if let next = page.nextCursor, !context.isStopping() {
-                query.cursor = next
-                pending = Task { [nango, query] in try await nango.recordsPage(query) }
-            }
-            if !page.records.isEmpty, let lastCursor = page.records.last?.metadata.cursor {
-                let records = page.records.map(SourceRecord.init)
-                let batches = processors.map { $0.process(records) }
-                try await committing?.value
-                committing = Task { [self] in
-                    try await commit(batches: batches, lastCursor: lastCursor, company: company, model: model,
-                                     processors: processors, runIds: runIds, logger: logger)
-                    await cache.bump(companyId: company.id, resources: targets)
-                }
-                pages += 1
-            }
-            if page.nextCursor != nil, context.isStopping() {
-                try await committing?.value
-                logger.info("shutting down: sync released after a committed page", metadata: ["pages": "\(pages)"])
-                return .released(runAt: nil, note: "released at shutdown after \(pages) page(s); resumes from the checkpoint")
-            }
-        }
-        try await committing?.value
-        logger.debug("sync finished", metadata: ["pages": "\(pages)"])
-        return .succeeded
-    }
-
-    /// One page's processed batches, its run totals and the checkpoint's advance, in one transaction.
-    func commit(
-        batches: [ProcessedBatch], lastCursor: String, company: CompanyRecord, model: String,
-        processors: [RecordProcessor], runIds: [Int64], logger: Logger
-    ) async throws {
-        try await database.withTransaction(logger: logger) { db in
-            var page = PipelineRunsTable.Totals()
-            for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
-                let totals = try await BatchWriter.write(
-                    batch, pipeline: processor.pipeline, company: company, runId: runId, on: db, logger: logger)
-                try await PipelineRunsTable.add(totals, to: runId, on: db, logger: logger)
-                page.fetched = max(page.fetched, totals.fetched)
-                page.upserted += totals.upserted
-                page.deleted += totals.deleted
-                page.quarantined += totals.quarantined
-            }
-            try await SyncStateTable.advance(company.identity, model: model, cursor: lastCursor, totals: page, on: db, logger: logger)
-        }
-        for (processor, batch) in zip(processors, batches) {
-            let dimensions = [("pipeline", processor.pipeline.name)]
-            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "written")]).increment(by: batch.rows.count)
-            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "deleted")]).increment(by: batch.deletions.count)
-            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "quarantined")]).increment(by: batch.quarantined.count)
-            if batch.droppedValues > 0 { Counter(label: "pipeline_dropped_values_total", dimensions: dimensions).increment(by: batch.droppedValues) }
         }
     }
 }

@@ -11,7 +11,7 @@ import Storage
 struct AdminOpsController<Context: RequestContext>: Sendable {
     let database: Database
     let checker: HealthChecker
-    let syncs: SyncRequests
+    let actions: PipelineActions
     let reconciliation: Reconciliation
 
     func register(on group: RouterGroup<Context>) {
@@ -68,11 +68,11 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             return try JSONResponse.make(["data": entries])
         }
         group.post("/quarantine/rerun") { request, context in
-            // After a pipeline fix: each affected model is read again from the start; entries that now pass are resolved.
+            // After a pipeline fix: each affected company's pipeline output is re-derived from the records we hold.
             let query = request.uri.queryParameters
             let companyId = try Self.uuid(query["company_id"].map(String.init), "company_id")
             let pipeline = query["pipeline"].map(String.init)
-            let ids = try await syncs.rerunQuarantine(pipeline: pipeline, companyId: companyId, logger: context.logger)
+            let ids = try await actions.rerunQuarantine(pipeline: pipeline, companyId: companyId, logger: context.logger)
             return try JSONResponse.make(["job_ids": ids], status: .accepted)
         }
         group.get("/companies/:id/sync") { _, context in

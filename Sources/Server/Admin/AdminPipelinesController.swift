@@ -6,10 +6,11 @@ import Pipeline
 import Storage
 
 /// Admin views of the pipeline: the loaded pipelines file (and the errors of a refused edit), a reload,
-/// and the job queue with the retry of a dead job.
+/// a pipeline's backfill and re-derivation, and the job queue with the retry of a dead job.
 struct AdminPipelinesController<Context: RequestContext>: Sendable {
     let registry: PipelineRegistry
     let database: Database
+    let actions: PipelineActions
 
     struct PipelinesAnswer: Encodable {
         struct Summary: Encodable {
@@ -42,9 +43,22 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
 
     func register(on group: RouterGroup<Context>) {
         group.get("/pipelines") { _, _ in try JSONResponse.make(answer()) }
-        group.post("/pipelines/reload") { _, _ in
+        for action in PipelineActionJob.Action.allCases {
+            group.post("/pipelines/:name/\(action.name)") { request, context in
+                guard let name = context.parameters.get("name") else { throw APIError.notFound }
+                let companyId = try AdminOpsController<Context>.uuid(request.uri.queryParameters["company_id"].map(String.init), "company_id")
+                let ids = try await actions.request(action, pipeline: name, companyId: companyId, logger: context.logger)
+                return try JSONResponse.make(["job_ids": ids], status: .accepted)
+            }
+        }
+        group.post("/pipelines/reload") { _, context in
+            let previous = registry.current
             switch registry.reload() {
-            case .success: return try JSONResponse.make(answer())
+            case .success(let changed):
+                if changed, let current = registry.current {
+                    _ = try await actions.backfillNewlyEnabled(previous: previous, current: current, logger: context.logger)
+                }
+                return try JSONResponse.make(answer())
             case .failure: return try JSONResponse.make(answer(), status: .unprocessableContent)
             }
         }

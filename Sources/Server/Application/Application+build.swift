@@ -34,8 +34,9 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     CompaniesController(reader: dependencies.reader, syncs: dependencies.syncs, nango: dependencies.nango)
         .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
-    AdminPipelinesController(registry: dependencies.pipelines, database: dependencies.database).register(on: admin)
-    AdminOpsController(database: dependencies.database, checker: checker, syncs: dependencies.syncs, reconciliation: dependencies.reconciliation)
+    AdminPipelinesController(registry: dependencies.pipelines, database: dependencies.database, actions: dependencies.pipelineActions)
+        .register(on: admin)
+    AdminOpsController(database: dependencies.database, checker: checker, actions: dependencies.pipelineActions, reconciliation: dependencies.reconciliation)
         .register(on: admin)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,

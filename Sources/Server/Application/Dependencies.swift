@@ -30,6 +30,7 @@ struct Dependencies: Sendable {
     /// Sync requests and the scheduler's queueing rounds: the pipeline's use cases the routes call.
     let syncs: SyncRequests
     let reconciliation: Reconciliation
+    let pipelineActions: PipelineActions
     let reader: ResourceReader
     let cacheVersions: CacheVersions
     let cache: QueryCache
@@ -68,6 +69,7 @@ struct Dependencies: Sendable {
         }
         self.syncs = SyncRequests(database: database, registry: pipelines)
         self.reconciliation = Reconciliation(database: database, registry: pipelines)
+        self.pipelineActions = PipelineActions(database: database, registry: pipelines)
         self.cacheVersions = CacheVersions()
         self.cache = QueryCache(
             redis: redis, versions: cacheVersions,
@@ -93,8 +95,10 @@ struct Dependencies: Sendable {
             ConnectionUpsertHandler(importer: importer, database: database, syncs: syncs, cache: invalidator, logger: logger),
             ConnectionStatusHandler(database: database, cache: invalidator, logger: logger),
             ForwardHandler(database: database, syncs: syncs, logger: logger),
+            BackfillRunner(nango: nango, database: database, registry: pipelines, cache: invalidator, logger: logger),
+            RederiveRunner(database: database, registry: pipelines, cache: invalidator, logger: logger),
         ]
-        var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, logger: logger)]
+        var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, actions: pipelineActions, logger: logger)]
         if jobs.workers > 0 {
             services.append(JobWorkerService(
                 database: database, handlers: handlers, configuration: .init(concurrency: jobs.workers, lease: jobs.lease),

@@ -4,11 +4,11 @@ import Foundation
 import MarketplaceCore
 import Pipeline
 
-struct PipelinesCommand: ParsableCommand {
+struct PipelinesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipelines",
-        abstract: "Check pipelines.yaml, or try a pipeline on records without a database.",
-        subcommands: [Check.self, Run.self]
+        abstract: "Check pipelines.yaml, try a pipeline on records without a database, or queue a backfill or re-derivation.",
+        subcommands: [Check.self, Run.self, Backfill.self, Rederive.self]
     )
 
     /// The file: the argument, else PIPELINES_FILE (environment or .env), else pipelines.yaml.

@@ -26,6 +26,12 @@ extension APIError {
             }
         case let error as QueryParameterError:
             self.init(.badRequest, code: "invalid_parameter", message: error.description)
+        case let error as PipelineActionError:
+            switch error {
+            case .unknownPipeline: self = .notFound
+            case .disabledPipeline: self.init(.conflict, code: "pipeline_disabled", message: error.description)
+            case .noPipelinesLoaded: self.init(.serviceUnavailable, code: "no_pipelines", message: error.description)
+            }
         case let error as SyncRequestError:
             switch error {
             case .companyNotFound:

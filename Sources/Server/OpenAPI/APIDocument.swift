@@ -29,6 +29,13 @@ enum APIDocument {
 
     static let ifNoneMatch = Parameter.header("If-None-Match", "An ETag from an earlier answer: 304 when the body is unchanged.")
     static let companyId = Parameter.path("id", "The company's id.", APISchemas.uuid)
+    static let pipelineAction: [Parameter] = [
+        .path("name", "The pipeline's name in pipelines.yaml."), .query("company_id", "Only this company.", APISchemas.uuid),
+    ]
+    static let pipelineActionAnswers: [Answer] = [
+        .json(202, "One job per company (one already waiting is reused).", APISchemas.jobIds), Answer.error(400, "A malformed company_id."),
+        Answer.error(404, "No pipeline of that name is loaded."), Answer.error(409, "The pipeline is disabled."),
+    ]
     static let listParameters: [Parameter] = [
         .query("limit", "Items per page (1–500, default 50).", ["type": "integer", "minimum": 1, "maximum": 500, "default": 50]),
         .query("cursor", "The `next_cursor` of the previous page; opaque and signed (a tampered one → 400)."),
@@ -168,9 +175,10 @@ enum APIDocument {
                 .query("status", "Entry status (default open).", APISchemas.enumeration(["open", "resolved", "reprocessed"])), adminLimit,
               ],
               [.json(200, "Entries.", APISchemas.dataList("QuarantineEntry")), badRequest]),
-        admin(.post, "/quarantine/rerun", "adminQuarantineRerun", "After a pipeline fix: re-read the affected models from the start.",
+        admin(.post, "/quarantine/rerun", "adminQuarantineRerun",
+              "After a pipeline fix: re-derive each affected company's output from the records already held, so the records it now accepts land.",
               parameters: [.query("company_id", "Only this company.", APISchemas.uuid), .query("pipeline", "Only this pipeline.")],
-              [.json(202, "The sync jobs.", APISchemas.jobIds), badRequest]),
+              [.json(202, "The re-derivation jobs.", APISchemas.jobIds), badRequest]),
         admin(.get, "/companies/{id}/sync", "adminCompanySync", "Sync state per model and the recent pipeline runs of a company.",
               parameters: [companyId], [.json(200, "Sync state.", APISchemas.ref("CompanySync")), badRequest, notFound]),
         admin(.get, "/pipelines", "adminPipelines", "The pipelines file in force (version hash) and the errors of a refused edit.",
@@ -179,6 +187,12 @@ enum APIDocument {
             .json(200, "Reloaded.", APISchemas.ref("Pipelines")),
             .json(422, "The file has errors; the last good version keeps running.", APISchemas.ref("Pipelines")),
         ]),
+        admin(.post, "/pipelines/{name}/backfill", "adminBackfillPipeline",
+              "Re-read the pipeline's model from the start of Nango's stream, with a cursor of its own, for every active company of its integration (or one).",
+              parameters: pipelineAction, pipelineActionAnswers),
+        admin(.post, "/pipelines/{name}/rederive", "adminRederivePipeline",
+              "Rebuild the pipeline's rows from the raw records already stored (its rows and open quarantine entries), without calling Nango.",
+              parameters: pipelineAction, pipelineActionAnswers),
         admin(.get, "/jobs", "adminJobs", "The job queue, by status.",
               parameters: [.query("status", "Job status.", APISchemas.enumeration(["queued", "running", "succeeded", "failed", "dead", "cancelled"])),
                            adminLimit],

@@ -86,6 +86,14 @@ public enum JobsTable {
         return nil
     }
 
+    /// The job, or the id of one of its kind and key already waiting: asking twice queues one job.
+    public static func enqueueOrWaiting(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        if let id = try await enqueueUnlessQueued(job, on: connection, logger: logger) { return id }
+        if let waiting = try await waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, on: connection, logger: logger) { return waiting }
+        // The waiting one was claimed between the two statements: queue this one after it.
+        return try await enqueue(job, eventID: nil, on: connection, logger: logger)
+    }
+
     /// Each job unless one of its kind and key is already waiting (or, with `orRunning`, running), in one
     /// statement: the scheduler's rounds. Returns the new jobs' ids.
     public static func enqueueUnlessWaiting(_ jobs: [NewJob], orRunning: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {

@@ -7,6 +7,8 @@ import PostgresNIO
 public struct QuarantineRows: Sendable {
     public var externalIds: [String] = []
     public var recordKeys: [String] = []
+    /// Nango's modification time of each record ("" when it had none).
+    public var sourceUpdatedAt: [String] = []
     /// `[{"field": …, "message": …}]` per record.
     public var reasons: [String] = []
     public var raw: [String] = []
@@ -25,12 +27,15 @@ public enum QuarantineTable {
     ) async throws {
         guard rows.count > 0 else { return }
         try await connection.query("""
-            INSERT INTO quarantine (pipeline, company_id, connection_id, model, external_id, record_key, reasons, raw, run_id)
-            SELECT \(pipeline), \(companyId), \(connectionId), \(model), NULLIF(q.external_id, ''), q.record_key, q.reasons::jsonb, q.raw::jsonb, \(runId)
-            FROM UNNEST(\(rows.externalIds)::text[], \(rows.recordKeys)::text[], \(rows.reasons)::text[], \(rows.raw)::text[])
-                 AS q(external_id, record_key, reasons, raw)
+            INSERT INTO quarantine (pipeline, company_id, connection_id, model, external_id, record_key, reasons, raw, run_id, source_updated_at)
+            SELECT \(pipeline), \(companyId), \(connectionId), \(model), NULLIF(q.external_id, ''), q.record_key, q.reasons::jsonb, q.raw::jsonb, \(runId),
+                   NULLIF(q.source_updated_at, '')::timestamptz
+            FROM UNNEST(\(rows.externalIds)::text[], \(rows.recordKeys)::text[], \(rows.reasons)::text[], \(rows.raw)::text[],
+                        \(rows.sourceUpdatedAt)::text[])
+                 AS q(external_id, record_key, reasons, raw, source_updated_at)
             ON CONFLICT (pipeline, company_id, record_key) WHERE status = 'open' DO UPDATE SET
-                reasons = EXCLUDED.reasons, raw = EXCLUDED.raw, run_id = EXCLUDED.run_id, last_seen_at = now()
+                reasons = EXCLUDED.reasons, raw = EXCLUDED.raw, run_id = EXCLUDED.run_id, last_seen_at = now(),
+                source_updated_at = COALESCE(EXCLUDED.source_updated_at, quarantine.source_updated_at)
             """, logger: logger)
     }
 
@@ -80,16 +85,16 @@ extension QuarantineTable {
         return entries
     }
 
-    /// The (integration, connection, model) pairs with open entries, for a re-run after a pipeline fix.
+    /// The (pipeline, company) pairs with open entries, for a re-run after a pipeline fix.
     public static func openSources(
         pipeline: String?, companyId: UUID?, on connection: PostgresConnection, logger: Logger
-    ) async throws -> [(identity: ConnectionIdentity, model: String)] {
+    ) async throws -> [(pipeline: String, identity: ConnectionIdentity, companyId: UUID)] {
         let rows = try await connection.query("""
-            SELECT DISTINCT c.integration_id, c.connection_id, q.model FROM quarantine q JOIN companies c ON c.id = q.company_id
+            SELECT DISTINCT q.pipeline, c.integration_id, c.connection_id, c.id FROM quarantine q JOIN companies c ON c.id = q.company_id
             WHERE q.status = 'open' AND (\(pipeline)::text IS NULL OR q.pipeline = \(pipeline)) AND (\(companyId)::uuid IS NULL OR q.company_id = \(companyId))
             """, logger: logger)
-        var sources: [(String, String, String)] = []
-        for try await row in rows.decode((String, String, String).self) { sources.append(row) }
-        return sources.map { (identity: ConnectionIdentity(integrationId: $0.0, connectionId: $0.1), model: $0.2) }
+        var sources: [(String, String, String, UUID)] = []
+        for try await row in rows.decode((String, String, String, UUID).self) { sources.append(row) }
+        return sources.map { (pipeline: $0.0, identity: ConnectionIdentity(integrationId: $0.1, connectionId: $0.2), companyId: $0.3) }
     }
 }

@@ -65,7 +65,7 @@ public enum ResourceReadTable {
     /// Fields never returned: sealed tokens live elsewhere; these are internal or only on request.
     static func hidden(_ table: Resource, includeRaw: Bool) -> String {
         var hidden = ["content_hash"]
-        if table == .companies { hidden += ["connection_metadata"] } else { hidden += ["company_id"] }
+        if table == .companies { hidden += ["connection_metadata"] } else { hidden += ["company_id", "source_model"] }
         if !includeRaw { hidden.append("raw") }
         return hidden.map { " - '\($0)'" }.joined()
     }

@@ -18,6 +18,8 @@ public struct ResourceRows: Sendable {
         }
     }
 
+    /// The Nango model every row was read from (a pipeline reads one).
+    public var sourceModel = ""
     public var externalIds: [String] = []
     public var sourceUpdatedAt: [String] = []
     public var contentHashes: [String] = []
@@ -55,26 +57,28 @@ public enum ResourceRowsTable {
     ) async throws -> UpsertCounts {
         guard rows.count > 0 else { return UpsertCounts() }
         let names = rows.columns.map { checkedIdentifier($0.name) }
-        var unnest: [String] = ["$2::text[]", "$3::text[]", "$4::text[]", "$5::text[]"]
+        var unnest: [String] = ["$3::text[]", "$4::text[]", "$5::text[]", "$6::text[]"]
         var bindings = PostgresBindings()
         bindings.append(companyId)
+        bindings.append(rows.sourceModel)
         bindings.append(rows.externalIds)
         bindings.append(rows.sourceUpdatedAt)
         bindings.append(rows.contentHashes)
         bindings.append(rows.raw)
         for (index, column) in rows.columns.enumerated() {
-            unnest.append("$\(index + 6)::text[]")
+            unnest.append("$\(index + 7)::text[]")
             bindings.append(column.values)
         }
         let aliases = ["external_id", "source_updated_at", "content_hash", "raw"] + names.map { "c_" + $0 }
         let casts = zip(names, rows.columns).map { name, column in "NULLIF(u.c_\(name), '')::\(column.sqlType)" }
         let sql = """
             WITH upserted AS (
-                INSERT INTO \(table.rawValue) AS t (company_id, external_id, source_updated_at, content_hash, raw\(names.map { ", " + $0 }.joined()))
-                SELECT $1, u.external_id, u.source_updated_at::timestamptz, u.content_hash, u.raw::jsonb\(casts.map { ", " + $0 }.joined())
+                INSERT INTO \(table.rawValue) AS t (company_id, source_model, external_id, source_updated_at, content_hash, raw\(names.map { ", " + $0 }.joined()))
+                SELECT $1, NULLIF($2, ''), u.external_id, u.source_updated_at::timestamptz, u.content_hash, u.raw::jsonb\(casts.map { ", " + $0 }.joined())
                 FROM UNNEST(\(unnest.joined(separator: ", "))) AS u(\(aliases.joined(separator: ", ")))
                 ON CONFLICT (company_id, external_id) DO UPDATE SET
                     source_updated_at = EXCLUDED.source_updated_at, content_hash = EXCLUDED.content_hash, raw = EXCLUDED.raw,
+                    source_model = EXCLUDED.source_model,
                     deleted_at = NULL, updated_at = now()\(names.map { ", \($0) = EXCLUDED.\($0)" }.joined())
                 WHERE (t.source_updated_at IS NULL OR t.source_updated_at <= EXCLUDED.source_updated_at)
                   AND (t.content_hash <> EXCLUDED.content_hash OR t.deleted_at IS NOT NULL)

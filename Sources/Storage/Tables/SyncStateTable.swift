@@ -75,14 +75,6 @@ public enum SyncStateTable {
             WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId) AND model = \(model)
             """, logger: logger)
     }
-
-    /// Re-reads a model from the start on its next sync (a re-run after a pipeline fix).
-    public static func resetCursor(_ identity: ConnectionIdentity, model: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
-            UPDATE sync_state SET cursor = NULL, updated_at = now()
-            WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId) AND model = \(model)
-            """, logger: logger)
-    }
 }
 
 extension SyncStateTable {

@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import PostgresNIO
+import Storage
+
+/// Why ops' action on a pipeline was refused. The HTTP edge and the CLI each map it once.
+public enum PipelineActionError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknownPipeline(String)
+    case disabledPipeline(String)
+    case noPipelinesLoaded
+
+    public var description: String {
+        switch self {
+        case .unknownPipeline(let name): "no pipeline named '\(name)' is loaded"
+        case .disabledPipeline(let name): "pipeline '\(name)' is disabled"
+        case .noPipelinesLoaded: "no valid pipelines file is loaded"
+        }
+    }
+}
+
+/// Ops' two actions on a pipeline, for every active company of its integration or one: **backfill** (re-read
+/// its model from the start of Nango's stream, with a cursor of its own) and **re-derive** (rebuild its rows
+/// from the raw records already stored, without calling Nango). Both run as jobs, one per company; asking
+/// again while one waits reuses it.
+public struct PipelineActions: Sendable {
+    let database: Database
+    let registry: PipelineRegistry
+
+    public init(database: Database, registry: PipelineRegistry) {
+        self.database = database
+        self.registry = registry
+    }
+
+    /// Queues the action; returns the job ids (new or already waiting), one per company.
+    public func request(_ action: PipelineActionJob.Action, pipeline name: String, companyId: UUID?, logger: Logger) async throws -> [Int64] {
+        guard let set = registry.current else { throw PipelineActionError.noPipelinesLoaded }
+        guard let pipeline = set.pipeline(named: name) else { throw PipelineActionError.unknownPipeline(name) }
+        guard pipeline.enabled else { throw PipelineActionError.disabledPipeline(name) }
+        return try await database.withConnection { db in
+            let companies = try await BackfillsTable.companies(
+                integration: pipeline.source.integration, model: pipeline.source.model, companyId: companyId, on: db, logger: logger)
+            var ids: [Int64] = []
+            for company in companies {
+                ids.append(try await enqueue(action, pipeline: pipeline, company: company.identity, companyId: company.companyId, on: db, logger: logger))
+            }
+            return ids
+        }
+    }
+
+    /// After a reload: a pipeline that is new (or newly enabled) for a model some company already synced sees
+    /// only changes from now on, so each such company is backfilled. Returns the job ids.
+    public func backfillNewlyEnabled(previous: PipelineSet?, current: PipelineSet, logger: Logger) async throws -> [Int64] {
+        let before = Set(previous?.pipelines.filter(\.enabled).map(\.name) ?? [])
+        let added = current.pipelines.filter { $0.enabled && !before.contains($0.name) }
+        guard previous != nil, !added.isEmpty else { return [] }
+        return try await database.withConnection { db in
+            var ids: [Int64] = []
+            for pipeline in added {
+                let companies = try await BackfillsTable.companies(
+                    integration: pipeline.source.integration, model: pipeline.source.model, companyId: nil, on: db, logger: logger)
+                for company in companies where company.synced {
+                    ids.append(try await enqueue(.backfill, pipeline: pipeline, company: company.identity, companyId: company.companyId, on: db, logger: logger))
+                }
+            }
+            if !ids.isEmpty { logger.info("new pipelines backfill already-synced models", metadata: ["jobs": "\(ids.count)"]) }
+            return ids
+        }
+    }
+
+    /// After a pipeline fix: each company with open quarantine entries (of one pipeline, or all) is re-derived,
+    /// so the records the fixed pipeline now accepts land, without calling Nango. Returns the job ids.
+    public func rerunQuarantine(pipeline name: String?, companyId: UUID?, logger: Logger) async throws -> [Int64] {
+        guard let set = registry.current else { throw PipelineActionError.noPipelinesLoaded }
+        return try await database.withConnection { db in
+            var ids: [Int64] = []
+            for source in try await QuarantineTable.openSources(pipeline: name, companyId: companyId, on: db, logger: logger) {
+                guard let pipeline = set.pipeline(named: source.pipeline), pipeline.enabled else { continue }
+                ids.append(try await enqueue(.rederive, pipeline: pipeline, company: source.identity, companyId: source.companyId, on: db, logger: logger))
+            }
+            return ids
+        }
+    }
+
+    func enqueue(
+        _ action: PipelineActionJob.Action, pipeline: PipelineDefinition, company identity: ConnectionIdentity, companyId: UUID,
+        on db: PostgresConnection, logger: Logger
+    ) async throws -> Int64 {
+        if action == .backfill {
+            try await BackfillsTable.request(pipeline: pipeline.name, companyId: companyId, model: pipeline.source.model, on: db, logger: logger)
+        }
+        let job = PipelineActionJob(action, pipeline: pipeline.name, identity)
+        return try await JobsTable.enqueueOrWaiting(job.newJob(maxAttempts: pipeline.retry.maxAttempts), on: db, logger: logger)
+    }
+}

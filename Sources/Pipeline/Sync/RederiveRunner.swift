@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import Metrics
+import Storage
+
+/// `pipeline.rederive`: one pipeline's output for one company rebuilt from the raw records already stored —
+/// its live rows and its open quarantine entries — through the pipeline as loaded now, without calling Nango.
+/// A mapping fix reaches every row in seconds, and quarantined records it now accepts land. Each row keeps
+/// its modification time, so a sync that lands a newer version meanwhile wins.
+public struct RederiveRunner: JobHandler {
+    let database: Database
+    let registry: PipelineRegistry
+    let cache: any CacheInvalidating
+    let logger: Logger
+    let pageSize = 500
+
+    public var kinds: [String] { [PipelineActionJob.Action.rederive.rawValue] }
+
+    public init(database: Database, registry: PipelineRegistry, cache: any CacheInvalidating, logger: Logger) {
+        self.database = database
+        self.registry = registry
+        self.cache = cache
+        self.logger = logger
+    }
+
+    public func run(_ context: JobContext) async throws -> JobOutcome {
+        let job = try context.decode(PipelineActionJob.self)
+        var logger = self.logger
+        logger[metadataKey: "pipeline"] = "\(job.pipeline)"
+        logger[metadataKey: "connection"] = "\(job.identity)"
+        guard let set = registry.current else { throw JobError.retryAfter(.seconds(30), "no valid pipelines file is loaded") }
+        guard let pipeline = set.pipeline(named: job.pipeline), pipeline.enabled else {
+            return .cancelled(reason: "pipeline \(job.pipeline) is no longer loaded and enabled")
+        }
+        guard let company = try await database.withConnection({ db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }) else {
+            return .cancelled(reason: "company \(job.identity) is unknown")
+        }
+        let processor = RecordProcessor(pipeline: pipeline, versionTag: set.hash)
+        // Rows stored before provenance was kept belong to this pipeline when no other one writes its target.
+        let soleWriter = set.pipelines.filter {
+            $0.enabled && $0.source.integration == pipeline.source.integration && $0.target == pipeline.target
+        }.count == 1
+        let runId = try await database.withConnection { db in
+            try await PipelineRunsTable.start(
+                pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: company.connectionId,
+                model: pipeline.source.model, jobId: context.job.id, on: db, logger: logger)
+        }
+        do {
+            var after: UUID?
+            repeat {
+                let page: (records: [StoredRecord], last: UUID?)
+                if pipeline.target == .companies {
+                    let profile = try await database.withConnection { db in try await StoredRecordsTable.profile(companyId: company.id, on: db, logger: logger) }
+                    page = (profile.map { [$0] } ?? [], nil)
+                } else {
+                    page = try await database.withConnection { db in
+                        try await StoredRecordsTable.rows(
+                            of: pipeline.target, companyId: company.id, model: pipeline.source.model, includeUnattributed: soleWriter,
+                            after: after, limit: pageSize, on: db, logger: logger)
+                    }
+                }
+                try await write(page.records, processor: processor, company: company, runId: runId, logger: logger)
+                after = page.records.count == pageSize ? page.last : nil
+            } while after != nil && !context.isStopping()
+            let quarantined = try await database.withConnection { db in
+                try await StoredRecordsTable.quarantined(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger)
+            }
+            for start in stride(from: 0, to: quarantined.count, by: pageSize) {
+                let chunk = Array(quarantined[start..<min(start + pageSize, quarantined.count)])
+                try await write(chunk, processor: processor, company: company, runId: runId, logger: logger)
+            }
+            try await database.withConnection { db in
+                try await PipelineRunsTable.finish(runId: runId, outcome: "succeeded", error: nil, on: db, logger: logger)
+            }
+            await cache.bump(companyId: company.id, resources: [pipeline.target.rawValue])
+            return .succeeded
+        } catch {
+            do {
+                try await database.withConnection { db in
+                    try await PipelineRunsTable.finish(runId: runId, outcome: "failed", error: String(describing: error), on: db, logger: logger)
+                }
+            } catch {
+                logger.error("could not record the failed re-derivation", metadata: ["error": "\(error)"])
+            }
+            throw error
+        }
+    }
+
+    /// Stored records through the pipeline, written as a sync writes a page (without moving any cursor).
+    func write(_ records: [StoredRecord], processor: RecordProcessor, company: CompanyRecord, runId: Int64, logger: Logger) async throws {
+        guard !records.isEmpty else { return }
+        let batch = processor.process(records.map(Self.sourceRecord))
+        try await database.withTransaction(logger: logger) { db in
+            let totals = try await BatchWriter.write(batch, pipeline: processor.pipeline, company: company, runId: runId, on: db, logger: logger)
+            try await PipelineRunsTable.add(totals, to: runId, on: db, logger: logger)
+        }
+        Counter(label: "pipeline_rederived_records_total", dimensions: [("pipeline", processor.pipeline.name)]).increment(by: records.count)
+    }
+
+    /// A stored record as the stages see a record from Nango: its fields, and its modification time.
+    static func sourceRecord(_ stored: StoredRecord) -> SourceRecord {
+        let fields = (try? JSONValue.parse(Array(stored.raw.utf8)))?.object ?? [:]
+        let modified = stored.sourceUpdatedAt.map(Timestamps.format)
+        return SourceRecord(
+            fields: fields, metadata: modified.map { ["last_modified_at": .string($0), "last_action": .string("UPDATED")] } ?? [:],
+            action: .updated, lastModifiedAt: stored.sourceUpdatedAt)
+    }
+}

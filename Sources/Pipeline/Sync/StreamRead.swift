@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import Metrics
+import Nango
+import Storage
+
+/// Where a read of Nango's stream keeps its place.
+enum ReadPosition: Sendable, Equatable {
+    /// The (integration, connection, model) incremental checkpoint: it only ever moves forward.
+    case checkpoint
+    /// A backfill's own cursor: the checkpoint is left as it is.
+    case backfill(pipeline: String)
+}
+
+/// The one reader of Nango's record stream: pages fetched, processed and committed in order, each page's
+/// writes, run totals and position in one transaction.
+struct StreamRead: Sendable {
+    let nango: NangoClient
+    let database: Database
+    let cache: any CacheInvalidating
+
+    /// Pages the stream from `cursor` through `processors`, committing each page with `position`'s advance.
+    func read(
+        context: JobContext, company: CompanyRecord, model: String, position: ReadPosition, from cursor: String?,
+        pageSize: Int, processors: [RecordProcessor], runIds: [Int64], logger: Logger
+    ) async throws -> JobOutcome {
+        var query = NangoRecordsQuery(
+            connectionId: company.connectionId, providerConfigKey: company.integrationId, model: model, cursor: cursor, limit: pageSize)
+        let targets = Set(processors.map(\.pipeline.target.rawValue))
+        // Three pages in flight: the next one is fetched while this one is processed, and this one is
+        // processed while the previous one commits. Commits stay in order, one at a time, so the
+        // checkpoint only ever moves forward past pages that are stored.
+        var pending: Task<NangoRecordsPage, any Error>? = Task { [nango, query] in try await nango.recordsPage(query) }
+        var committing: Task<Void, any Error>?
+        defer { pending?.cancel() }
+        var pages = 0
+        while let fetching = pending {
+            let page: NangoRecordsPage
+            do {
+                page = try await fetching.value
+            } catch {
+                // The previous page still lands (and its checkpoint) before the fetch failure goes up.
+                do {
+                    try await committing?.value
+                } catch let commitError {
+                    logger.warning("the page in flight did not commit either", metadata: ["error": "\(commitError)"])
+                }
+                throw error
+            }
+            pending = nil
+            if let next = page.nextCursor, !context.isStopping() {
+                query.cursor = next
+                pending = Task { [nango, query] in try await nango.recordsPage(query) }
+            }
+            if !page.records.isEmpty, let lastCursor = page.records.last?.metadata.cursor {
+                let records = page.records.map(SourceRecord.init)
+                let batches = processors.map { $0.process(records) }
+                try await committing?.value
+                committing = Task { [self] in
+                    try await commit(batches: batches, lastCursor: lastCursor, company: company, model: model, position: position,
+                                     processors: processors, runIds: runIds, logger: logger)
+                    await cache.bump(companyId: company.id, resources: targets)
+                }
+                pages += 1
+            }
+            if page.nextCursor != nil, context.isStopping() {
+                try await committing?.value
+                logger.info("shutting down: sync released after a committed page", metadata: ["pages": "\(pages)"])
+                return .released(runAt: nil, note: "released at shutdown after \(pages) page(s); resumes from the checkpoint")
+            }
+        }
+        try await committing?.value
+        logger.debug("sync finished", metadata: ["pages": "\(pages)"])
+        return .succeeded
+    }
+
+    /// One page's processed batches, its run totals and the checkpoint's advance, in one transaction.
+    func commit(
+        batches: [ProcessedBatch], lastCursor: String, company: CompanyRecord, model: String, position: ReadPosition,
+        processors: [RecordProcessor], runIds: [Int64], logger: Logger
+    ) async throws {
+        try await database.withTransaction(logger: logger) { db in
+            var page = PipelineRunsTable.Totals()
+            for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
+                let totals = try await BatchWriter.write(
+                    batch, pipeline: processor.pipeline, company: company, runId: runId, on: db, logger: logger)
+                try await PipelineRunsTable.add(totals, to: runId, on: db, logger: logger)
+                page.fetched = max(page.fetched, totals.fetched)
+                page.upserted += totals.upserted
+                page.deleted += totals.deleted
+                page.quarantined += totals.quarantined
+            }
+            switch position {
+            case .checkpoint:
+                try await SyncStateTable.advance(company.identity, model: model, cursor: lastCursor, totals: page, on: db, logger: logger)
+            case .backfill(let pipeline):
+                try await BackfillsTable.advance(pipeline: pipeline, companyId: company.id, cursor: lastCursor, on: db, logger: logger)
+            }
+        }
+        for (processor, batch) in zip(processors, batches) {
+            let dimensions = [("pipeline", processor.pipeline.name)]
+            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "written")]).increment(by: batch.rows.count)
+            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "deleted")]).increment(by: batch.deletions.count)
+            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "quarantined")]).increment(by: batch.quarantined.count)
+            if batch.droppedValues > 0 { Counter(label: "pipeline_dropped_values_total", dimensions: dimensions).increment(by: batch.droppedValues) }
+        }
+    }
+
+    /// A failed read as the queue must see it: Nango's rate limit waits without spending an attempt; a
+    /// connection Nango no longer knows disconnects the company and ends the job.
+    func jobError(for error: any Error, company: CompanyRecord, logger: Logger) async -> any Error {
+        let message = String(describing: error)
+        if case NangoError.rateLimited(let delay) = error { return JobError.retryAfter(delay, message) }
+        guard case NangoError.notFound(let code, _) = error else { return error }
+        if code == "unknown_connection" {
+            do {
+                _ = try await changeCompanyStatus(
+                    company.identity, to: .disconnected, reason: message, database: database, cache: cache, logger: logger)
+            } catch {
+                logger.error("could not mark the company disconnected", metadata: ["error": "\(error)"])
+            }
+        }
+        return JobError.permanent(message)
+    }
+}

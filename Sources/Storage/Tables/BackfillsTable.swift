@@ -1,0 +1,59 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import PostgresNIO
+
+/// SQL for `pipeline_backfills`: each (pipeline, company) backfill's own cursor in Nango's stream.
+public enum BackfillsTable {
+    /// Asks for a backfill from the start. One still running keeps its cursor (it reads to the end anyway);
+    /// a finished one starts over.
+    public static func request(pipeline: String, companyId: UUID, model: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO pipeline_backfills (pipeline, company_id, model) VALUES (\(pipeline), \(companyId), \(model))
+            ON CONFLICT (pipeline, company_id) DO UPDATE SET
+                cursor = CASE WHEN pipeline_backfills.finished_at IS NULL THEN pipeline_backfills.cursor END,
+                model = EXCLUDED.model, requested_at = now(), finished_at = NULL
+            """, logger: logger)
+    }
+
+    /// Where the backfill stands: nil when none was asked for or it has finished.
+    public static func pendingCursor(pipeline: String, companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> String?? {
+        let rows = try await connection.query("""
+            SELECT cursor FROM pipeline_backfills WHERE pipeline = \(pipeline) AND company_id = \(companyId) AND finished_at IS NULL
+            """, logger: logger)
+        for try await cursor in rows.decode(String?.self) { return .some(cursor) }
+        return .none
+    }
+
+    /// Moves the backfill's cursor past a committed page (in the page's transaction).
+    public static func advance(pipeline: String, companyId: UUID, cursor: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE pipeline_backfills SET cursor = \(cursor) WHERE pipeline = \(pipeline) AND company_id = \(companyId)
+            """, logger: logger)
+    }
+
+    public static func finish(pipeline: String, companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE pipeline_backfills SET finished_at = now() WHERE pipeline = \(pipeline) AND company_id = \(companyId)
+            """, logger: logger)
+    }
+
+    /// Companies of an integration (all, or one) that can sync, with whether their model has been read before.
+    public static func companies(
+        integration: String, model: String, companyId: UUID?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [(identity: ConnectionIdentity, companyId: UUID, synced: Bool)] {
+        let rows = try await connection.query("""
+            SELECT c.integration_id, c.connection_id, c.id, (st.cursor IS NOT NULL)
+            FROM companies c
+            LEFT JOIN sync_state st ON st.integration_id = c.integration_id AND st.connection_id = c.connection_id AND st.model = \(model)
+            WHERE c.integration_id = \(integration) AND c.status = \(CompanyStatus.active.rawValue)
+              AND (\(companyId)::uuid IS NULL OR c.id = \(companyId))
+            ORDER BY c.connection_id
+            """, logger: logger)
+        var result: [(ConnectionIdentity, UUID, Bool)] = []
+        for try await (integration, connectionId, id, synced) in rows.decode((String, String, UUID, Bool).self) {
+            result.append((ConnectionIdentity(integrationId: integration, connectionId: connectionId), id, synced))
+        }
+        return result.map { (identity: $0.0, companyId: $0.1, synced: $0.2) }
+    }
+}
