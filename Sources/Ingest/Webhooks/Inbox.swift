@@ -38,6 +38,11 @@ public enum Inbox {
         return try await JobsTable.enqueueBatch(jobs, on: connection, logger: logger)
     }
 
+    /// Stored webhooks, newest first, without their bodies.
+    public static func events(_ filter: WebhookEventFilter, database: Database, logger: Logger) async throws -> [WebhookEvent] {
+        try await database.withConnection { db in try await WebhookEventsTable.list(filter, on: db, logger: logger) }
+    }
+
     /// How one replayed event went.
     public struct Replayed: Sendable, Encodable, Equatable {
         public let eventId: Int64
@@ -55,7 +60,7 @@ public enum Inbox {
     /// Replays stored events (one by id, or every event of a filter, oldest first): each event's stored bytes
     /// go through the same classification as on arrival and the same consequences, in one transaction.
     public static func replay(
-        _ filter: WebhookEventsTable.Filter, id: Int64?, database: Database, logger: Logger
+        _ filter: WebhookEventFilter, id: Int64?, database: Database, logger: Logger
     ) async throws -> [Replayed] {
         try await database.withTransaction(logger: logger) { db in
             var replayed: [Replayed] = []

@@ -11,15 +11,14 @@ import Storage
 struct AdminOpsController<Context: RequestContext>: Sendable {
     let database: Database
     let checker: HealthChecker
+    let ops: PipelineOps
     let actions: PipelineActions
     let reconciliation: Reconciliation
 
     func register(on group: RouterGroup<Context>) {
         group.get("/tokens") { request, context in
             let limit = try AdminPipelinesController<Context>.limit(request.uri.queryParameters["limit"].map(String.init))
-            let tokens = try await database.withConnection { db in
-                try await ConnectionCredentialsTable.summaries(limit: limit, on: db, logger: context.logger)
-            }
+            let tokens = try await ops.credentials(limit: limit, logger: context.logger)
             return try JSONResponse.make(["data": tokens])
         }
         group.post("/tokens/refresh-all") { _, context in
@@ -28,20 +27,20 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         }
         group.get("/system/health") { _, context in
             async let report = checker.detailed()
-            let queue = try await database.withConnection { db in try await JobsTable.countsByStatus(on: db, logger: context.logger) }
+            let queue = try await ops.jobCounts(logger: context.logger)
             let health = await report
             return try JSONResponse.make(SystemHealth(health: health, jobs: queue), status: health.status == .down ? .serviceUnavailable : .ok)
         }
         group.get("/webhook-events") { request, context in
             let filter = try Self.eventFilter(request)
-            let events = try await database.withConnection { db in try await WebhookEventsTable.list(filter, on: db, logger: context.logger) }
+            let events = try await Inbox.events(filter, database: database, logger: context.logger)
             return try JSONResponse.make(["data": events])
         }
         group.post("/webhook-events/:id/replay") { _, context in
             guard let id = context.parameters.get("id").flatMap(Int64.init) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "event id must be a number")
             }
-            let replayed = try await Inbox.replay(WebhookEventsTable.Filter(limit: 1), id: id, database: database, logger: context.logger)
+            let replayed = try await Inbox.replay(WebhookEventFilter(limit: 1), id: id, database: database, logger: context.logger)
             guard let first = replayed.first else { throw APIError.notFound }
             return try JSONResponse.make(first, status: .accepted)
         }
@@ -61,10 +60,8 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
                 throw APIError(.badRequest, code: "invalid_request", message: "'status' must be open, resolved or reprocessed")
             }
             let limit = try AdminPipelinesController<Context>.limit(query["limit"].map(String.init))
-            let entries = try await database.withConnection { db in
-                try await QuarantineTable.list(pipeline: query["pipeline"].map(String.init), companyId: companyId, status: status, limit: limit,
-                                               on: db, logger: context.logger)
-            }
+            let entries = try await ops.quarantine(
+                pipeline: query["pipeline"].map(String.init), companyId: companyId, status: status, limit: limit, logger: context.logger)
             return try JSONResponse.make(["data": entries])
         }
         group.post("/quarantine/rerun") { request, context in
@@ -77,39 +74,14 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         }
         group.get("/companies/:id/sync") { _, context in
             guard let id = try Self.uuid(context.parameters.get("id"), "id") else { throw APIError.notFound }
-            let answer = try await database.withConnection { db -> SyncView? in
-                guard let company = try await CompaniesTable.find(id: id, on: db, logger: context.logger) else { return nil }
-                return SyncView(
-                    companyId: id.uuidString.lowercased(), integrationId: company.integrationId, connectionId: company.connectionId,
-                    status: company.status.rawValue,
-                    models: try await SyncStateTable.states(company.identity, on: db, logger: context.logger),
-                    recentRuns: try await PipelineRunsTable.recent(companyId: company.id, limit: 20, on: db, logger: context.logger))
-            }
-            guard let answer else { throw APIError.notFound }
-            return try JSONResponse.make(answer)
+            guard let view = try await ops.syncView(companyId: id, logger: context.logger) else { throw APIError.notFound }
+            return try JSONResponse.make(view)
         }
     }
 
     struct SystemHealth: Encodable {
         let health: HealthReport
         let jobs: [String: Int]
-    }
-
-    struct SyncView: Encodable {
-        let companyId: String
-        let integrationId: String
-        let connectionId: String
-        let status: String
-        let models: [SyncStateTable.State]
-        let recentRuns: [PipelineRunsTable.Run]
-
-        enum CodingKeys: String, CodingKey {
-            case status, models
-            case companyId = "company_id"
-            case integrationId = "integration_id"
-            case connectionId = "connection_id"
-            case recentRuns = "recent_runs"
-        }
     }
 
     static func uuid(_ text: String?, _ name: String) throws -> UUID? {
@@ -120,7 +92,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         return id
     }
 
-    static func eventFilter(_ request: Request, defaultLimit: Int = 50) throws -> WebhookEventsTable.Filter {
+    static func eventFilter(_ request: Request, defaultLimit: Int = 50) throws -> WebhookEventFilter {
         let query = request.uri.queryParameters
         func date(_ name: String) throws -> Date? {
             guard let text = query[Substring(name)].map(String.init) else { return nil }
@@ -140,7 +112,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             }
             limit = value
         }
-        return WebhookEventsTable.Filter(
+        return WebhookEventFilter(
             type: query["type"].map(String.init), status: status, connectionId: query["connection_id"].map(String.init),
             integrationId: query["integration_id"].map(String.init),
             since: try date("since"), until: try date("until"), limit: limit)

@@ -9,7 +9,7 @@ import Storage
 /// a pipeline's backfill and re-derivation, and the job queue with the retry of a dead job.
 struct AdminPipelinesController<Context: RequestContext>: Sendable {
     let registry: PipelineRegistry
-    let database: Database
+    let ops: PipelineOps
     let actions: PipelineActions
 
     struct PipelinesAnswer: Encodable {
@@ -69,24 +69,14 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
                 throw APIError(.badRequest, code: "invalid_request", message: "'status' must be one of \(allowed.joined(separator: ", "))")
             }
             let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init))
-            let jobs = try await database.withConnection { db in
-                try await JobsTable.list(status: status, limit: limit, on: db, logger: context.logger)
-            }
+            let jobs = try await ops.jobs(status: status, limit: limit, logger: context.logger)
             return try JSONResponse.make(["data": jobs])
         }
         group.post("/jobs/:id/retry") { _, context in
             guard let id = context.parameters.get("id").flatMap(Int64.init) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "job id must be a number")
             }
-            let (retried, job) = try await database.withConnection { db in
-                let retried = try await JobsTable.retry(id: id, on: db, logger: context.logger)
-                return (retried, try await JobsTable.find(id: id, on: db, logger: context.logger))
-            }
-            guard let job else { throw APIError.notFound }
-            guard retried else {
-                throw APIError(.conflict, code: "not_retryable", message: "job \(id) is \(job.status); only dead, failed or cancelled jobs are retried")
-            }
-            return try JSONResponse.make(job, status: .accepted)
+            return try JSONResponse.make(try await ops.retry(jobId: id, logger: context.logger), status: .accepted)
         }
     }
 

@@ -1,4 +1,5 @@
 import Hummingbird
+import Pipeline
 import Logging
 import MarketplaceCore
 import Storage
@@ -34,9 +35,12 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     CompaniesController(reader: dependencies.reader, syncs: dependencies.syncs, nango: dependencies.nango)
         .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
-    AdminPipelinesController(registry: dependencies.pipelines, database: dependencies.database, actions: dependencies.pipelineActions)
+    let ops = PipelineOps(database: dependencies.database)
+    AdminPipelinesController(registry: dependencies.pipelines, ops: ops, actions: dependencies.pipelineActions)
         .register(on: admin)
-    AdminOpsController(database: dependencies.database, checker: checker, actions: dependencies.pipelineActions, reconciliation: dependencies.reconciliation)
+    AdminOpsController(
+        database: dependencies.database, checker: checker, ops: ops, actions: dependencies.pipelineActions,
+        reconciliation: dependencies.reconciliation)
         .register(on: admin)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,

@@ -32,6 +32,12 @@ extension APIError {
             case .disabledPipeline: self.init(.conflict, code: "pipeline_disabled", message: error.description)
             case .noPipelinesLoaded: self.init(.serviceUnavailable, code: "no_pipelines", message: error.description)
             }
+        case let error as PipelineOpsError:
+            switch error {
+            case .jobNotFound: self = .notFound
+            case .jobNotRetryable(let status):
+                self.init(.conflict, code: "not_retryable", message: "the job is \(status); only dead, failed or cancelled jobs are retried")
+            }
         case let error as SyncRequestError:
             switch error {
             case .companyNotFound:

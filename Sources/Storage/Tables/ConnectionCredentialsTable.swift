@@ -4,6 +4,9 @@ import MarketplaceCore
 import NIOCore
 import PostgresNIO
 
+/// A connection's credentials as ops may see them (a fingerprint, never a token).
+public typealias CredentialSummary = ConnectionCredentialsTable.Summary
+
 /// SQL for `connection_credentials`: tokens only ever as sealed bytes.
 public enum ConnectionCredentialsTable {
     public struct Sealed: Sendable {

@@ -2,6 +2,9 @@ import Foundation
 import Logging
 import PostgresNIO
 
+/// One pipeline run with its counts.
+public typealias PipelineRun = PipelineRunsTable.Run
+
 /// SQL for `pipeline_runs`.
 public enum PipelineRunsTable {
     public struct Totals: Sendable, Equatable {

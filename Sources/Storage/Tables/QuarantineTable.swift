@@ -18,6 +18,9 @@ public struct QuarantineRows: Sendable {
     public var count: Int { recordKeys.count }
 }
 
+/// An open (or closed) quarantine entry as ops see it.
+public typealias QuarantineEntry = QuarantineTable.Entry
+
 /// SQL for `quarantine`.
 public enum QuarantineTable {
     /// One open entry per (pipeline, company, record): a record rejected again refreshes its entry.

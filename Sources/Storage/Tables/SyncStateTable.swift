@@ -10,6 +10,9 @@ public struct SyncCheckpoint: Sendable, Equatable {
     public var lastSuccessAt: Date?
 }
 
+/// One model's sync state as ops see it.
+public typealias SyncModelState = SyncStateTable.State
+
 /// SQL for `sync_state`, one checkpoint per (integration, connection, model).
 public enum SyncStateTable {
     /// Records Nango's report of a failed sync run on each of its models.

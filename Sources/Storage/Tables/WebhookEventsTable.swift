@@ -78,6 +78,11 @@ extension WebhookEventsTable {
     }
 }
 
+/// Which stored webhooks an ops view or a replay covers.
+public typealias WebhookEventFilter = WebhookEventsTable.Filter
+/// A stored webhook as ops see it (without its body).
+public typealias WebhookEvent = WebhookEventsTable.Event
+
 extension WebhookEventsTable {
     public struct Event: Sendable, Codable, Equatable {
         public var id: Int64

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+/// The layering, checked on the sources: the HTTP edge parses, authorizes, calls one use case and renders;
+/// it never reaches past the use cases into Storage's SQL.
+@Suite struct ArchitectureTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func swiftFiles(under folder: String) throws -> [URL] {
+        let directory = root.appendingPathComponent(folder)
+        let enumerator = try #require(FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil))
+        return enumerator.compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }
+    }
+
+    /// Every `public enum XxxTable` Storage declares: the types that own SQL.
+    static func storageTables() throws -> Set<String> {
+        var names = Set<String>()
+        for file in try swiftFiles(under: "Sources/Storage") {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for match in text.matches(of: /public enum ([A-Za-z]+Table)\b/) { names.insert(String(match.1)) }
+        }
+        return names
+    }
+
+    @Test func noFileInServerUsesAStorageTableType() throws {
+        let tables = try Self.storageTables()
+        // The scan must see the tables, or it proves nothing.
+        #expect(tables.isSuperset(of: ["CompaniesTable", "JobsTable", "SyncStateTable", "QuarantineTable", "WebhookEventsTable"]))
+        let files = try Self.swiftFiles(under: "Sources/Server")
+        #expect(files.count > 20)
+        var offenders: [String] = []
+        for file in files {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for match in text.matches(of: /\b([A-Za-z]+Table)\b/) where tables.contains(String(match.1)) {
+                offenders.append("\(file.lastPathComponent): \(match.1)")
+            }
+        }
+        #expect(offenders == [], "Server must call a use case (Ingest, Pipeline, Query), not a table")
+    }
+}
