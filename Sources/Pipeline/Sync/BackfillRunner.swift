@@ -23,19 +23,13 @@ public struct BackfillRunner: JobHandler {
     }
 
     public func run(_ context: JobContext) async throws -> JobOutcome {
-        let job = try context.decode(PipelineActionJob.self)
-        var logger = self.logger
-        logger[metadataKey: "pipeline"] = "\(job.pipeline)"
-        logger[metadataKey: "connection"] = "\(job.identity)"
-        guard let set = registry.current else { throw JobError.retryAfter(.seconds(30), "no valid pipelines file is loaded") }
-        guard let pipeline = set.pipeline(named: job.pipeline), pipeline.enabled else {
-            return .cancelled(reason: "pipeline \(job.pipeline) is no longer loaded and enabled")
+        let target: PipelineActionTarget
+        switch try await PipelineActionTarget.resolve(context, registry: registry, database: database, activeOnly: true, logger: logger) {
+        case .done(let outcome): return outcome
+        case .target(let resolved): target = resolved
         }
+        let (set, pipeline, company, logger) = (target.set, target.pipeline, target.company, target.logger)
         let model = pipeline.source.model
-        let found = try await database.withConnection { db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }
-        guard let company = found, company.status == .active else {
-            return .cancelled(reason: found.map { "company is \($0.status.rawValue)" } ?? "company \(job.identity) is unknown")
-        }
         let (cursor, runId) = try await database.withConnection { db -> (String??, Int64) in
             let cursor = try await BackfillsTable.pendingCursor(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger)
             let runId = try await PipelineRunsTable.start(

@@ -25,17 +25,12 @@ public struct RederiveRunner: JobHandler {
     }
 
     public func run(_ context: JobContext) async throws -> JobOutcome {
-        let job = try context.decode(PipelineActionJob.self)
-        var logger = self.logger
-        logger[metadataKey: "pipeline"] = "\(job.pipeline)"
-        logger[metadataKey: "connection"] = "\(job.identity)"
-        guard let set = registry.current else { throw JobError.retryAfter(.seconds(30), "no valid pipelines file is loaded") }
-        guard let pipeline = set.pipeline(named: job.pipeline), pipeline.enabled else {
-            return .cancelled(reason: "pipeline \(job.pipeline) is no longer loaded and enabled")
+        let target: PipelineActionTarget
+        switch try await PipelineActionTarget.resolve(context, registry: registry, database: database, activeOnly: false, logger: logger) {
+        case .done(let outcome): return outcome
+        case .target(let resolved): target = resolved
         }
-        guard let company = try await database.withConnection({ db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }) else {
-            return .cancelled(reason: "company \(job.identity) is unknown")
-        }
+        let (set, pipeline, company, logger) = (target.set, target.pipeline, target.company, target.logger)
         let processor = RecordProcessor(pipeline: pipeline, versionTag: set.hash)
         // Rows stored before provenance was kept belong to this pipeline when no other one writes its target.
         let soleWriter = set.pipelines.filter {

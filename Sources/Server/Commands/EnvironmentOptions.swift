@@ -16,6 +16,18 @@ struct EnvironmentOptions: ParsableArguments {
         }
     }
 
+    /// Only what a database command needs (the database and the logs), so it runs without the service's
+    /// other secrets; an exit naming the variable when a setting is bad.
+    func loadDatabase() throws -> (values: [String: String], database: AppConfiguration.Database, logs: AppConfiguration.Logs) {
+        let values = try environment()
+        do {
+            return (values, try AppConfiguration.Database.load(environment: values), AppConfiguration.Logs.load(environment: values))
+        } catch {
+            FileHandle.standardError.write(Data("marketplace: \(error)\n".utf8))
+            throw ExitCode(78)  // EX_CONFIG
+        }
+    }
+
     /// The full configuration, or an exit with every problem listed, each naming its variable.
     func load() throws -> AppConfiguration {
         do {

@@ -17,16 +17,7 @@ struct MigrateCommand: AsyncParsableCommand {
     var status = false
 
     func run() async throws {
-        let values = try environment.environment()
-        let database: AppConfiguration.Database
-        let logs: AppConfiguration.Logs
-        do {
-            database = try AppConfiguration.Database.load(environment: values)
-            logs = AppConfiguration.Logs.load(environment: values)
-        } catch {
-            FileHandle.standardError.write(Data("marketplace: \(error)\n".utf8))
-            throw ExitCode(78)
-        }
+        let (_, database, logs) = try environment.loadDatabase()
         let logger = LoggingBootstrap.bootstrap(logs)
         let client = Database(configuration: database, logger: logger)
         let migrator = Migrator(migrations: try Migration.bundled())

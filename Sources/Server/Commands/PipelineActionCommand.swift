@@ -22,15 +22,7 @@ extension PipelineActionCommand {
             guard let id = UUID(uuidString: companyId) else { throw PipelinesCommand.fail("marketplace: --company-id must be a uuid") }
             company = id
         }
-        let values = try environment.environment()
-        let database: AppConfiguration.Database
-        let logs: AppConfiguration.Logs
-        do {
-            database = try AppConfiguration.Database.load(environment: values)
-            logs = AppConfiguration.Logs.load(environment: values)
-        } catch {
-            throw PipelinesCommand.fail("marketplace: \(error)")
-        }
+        let (values, database, logs) = try environment.loadDatabase()
         let logger = LoggingBootstrap.bootstrap(logs)
         let registry = PipelineRegistry(path: values["PIPELINES_FILE"] ?? "pipelines.yaml")
         if case .failure(let errors) = registry.reload() {
