@@ -94,7 +94,7 @@ struct AuthController<Context: RequestContext>: Sendable {
             }
             return try await answer(company)
         } catch let error as NangoError {
-            return try failure(Self.map(error), context)
+            return try failure(APIError(mapping: error, logger: context.logger), context)
         }
     }
 
@@ -112,7 +112,7 @@ struct AuthController<Context: RequestContext>: Sendable {
             let connection = try await importer.fetch(ConnectionIdentity(integrationId: integration, connectionId: connectionId))
             return try await answer(try await importer.store(connection, logger: context.logger))
         } catch let error as NangoError {
-            throw Self.map(error)
+            throw APIError(mapping: error, logger: context.logger)
         }
     }
 
@@ -137,19 +137,5 @@ struct AuthController<Context: RequestContext>: Sendable {
         var components = URLComponents(string: base)!
         components.queryItems = (components.queryItems ?? []) + parameters.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
         return Response(status: .found, headers: [.location: components.string ?? base, .cacheControl: "no-store"])
-    }
-
-    /// Nango's refusal in our words: an unknown connection is our 404; Nango being unreachable is our 502.
-    static func map(_ error: NangoError) -> APIError {
-        switch error {
-        case .notFound:
-            APIError(.notFound, code: "connection_not_found", message: "Nango knows no such connection for this integration")
-        case .badRequest(_, let code, _):
-            APIError(.badRequest, code: "nango_refused", message: "Nango refused the request (\(code))")
-        case .unauthorized, .forbidden:
-            APIError(.badGateway, code: "nango_credentials", message: "this service's Nango key was refused")
-        case .rateLimited, .server, .transport, .timeout, .decoding:
-            APIError(.badGateway, code: "nango_unavailable", message: "Nango did not answer usably, retry later")
-        }
     }
 }

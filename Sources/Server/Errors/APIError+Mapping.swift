@@ -1,6 +1,7 @@
 import Hummingbird
 import Ingest
 import Logging
+import Nango
 import Pipeline
 import Query
 import MarketplaceCore
@@ -23,6 +24,19 @@ extension APIError {
                 self.init(.badRequest, code: "invalid_payload", message: message)
             case .unavailable:
                 self.init(.serviceUnavailable, code: "unavailable", message: "the inbox is unavailable, retry later")
+            }
+        case let error as NangoError:
+            // Nango's own words (and the provider's behind them) go to the log with the request id, never to the client.
+            logger.warning("Nango refused or failed a call", metadata: ["error": "\(error)"])
+            switch error {
+            case .notFound:
+                self.init(.notFound, code: "connection_not_found", message: "Nango knows no such connection for this integration")
+            case .badRequest:
+                self.init(.badRequest, code: "nango_refused", message: "Nango refused the request")
+            case .unauthorized, .forbidden:
+                self.init(.badGateway, code: "nango_credentials", message: "this service's Nango key was refused")
+            case .rateLimited, .server, .transport, .timeout, .decoding:
+                self.init(.badGateway, code: "nango_unavailable", message: "Nango did not answer usably, retry later")
             }
         case let error as QueryParameterError:
             self.init(.badRequest, code: "invalid_parameter", message: error.description)
