@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import PostgresNIO
+
+/// The workers' side of the queue: a claim under a lease, its renewal, and how a run ends.
+extension JobsTable {
+    /// Takes the next due job whose concurrency key is free. `SKIP LOCKED` lets workers claim side by side;
+    /// when two claim jobs of one key at once, the unique index on running keys refuses the second (23505),
+    /// which the caller treats as "nothing claimed this time".
+    public static func claim(owner: String, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> ClaimedJob? {
+        let leaseSeconds = Double(lease.components.seconds)
+        let rows = try await connection.query("""
+            WITH next AS (
+                SELECT j.id FROM jobs j
+                WHERE j.status IN ('queued', 'failed') AND j.run_at <= now()
+                  AND (j.concurrency_key IS NULL OR NOT EXISTS (
+                      SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.concurrency_key = j.concurrency_key))
+                ORDER BY j.run_at, j.id
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE jobs SET status = 'running', lease_owner = \(owner),
+                   lease_expires_at = now() + make_interval(secs => \(leaseSeconds)),
+                   attempts = jobs.attempts + 1, started_at = now(), updated_at = now()
+            FROM next WHERE jobs.id = next.id
+            RETURNING jobs.id, jobs.kind, jobs.payload::text, jobs.attempts, jobs.max_attempts, jobs.concurrency_key, jobs.event_id
+            """, logger: logger)
+        for try await row in rows.decode((Int64, String, String, Int, Int, String?, Int64?).self) {
+            let payload = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(row.2.utf8))) ?? [:]
+            return ClaimedJob(id: row.0, kind: row.1, payload: payload, attempts: row.3, maxAttempts: row.4, concurrencyKey: row.5, eventId: row.6)
+        }
+        return nil
+    }
+
+    /// Extends the lease; false when the worker no longer holds it (it expired and another took over).
+    public static func renewLease(id: Int64, owner: String, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("""
+            UPDATE jobs SET lease_expires_at = now() + make_interval(secs => \(Double(lease.components.seconds))), updated_at = now()
+            WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    public static func succeed(id: Int64, owner: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            WITH done AS (
+                UPDATE jobs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL,
+                       finished_at = now(), updated_at = now()
+                WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
+                RETURNING event_id
+            )
+            UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL
+            WHERE id = (SELECT event_id FROM done)
+            """, logger: logger)
+    }
+
+    /// A job with nothing left to do: finished as cancelled, with the reason; its event counts as processed.
+    public static func cancel(id: Int64, owner: String, reason: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            WITH done AS (
+                UPDATE jobs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, last_error = \(reason),
+                       finished_at = now(), updated_at = now()
+                WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
+                RETURNING event_id
+            )
+            UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL
+            WHERE id = (SELECT event_id FROM done)
+            """, logger: logger)
+    }
+
+    /// A failed attempt: back to the queue at `retryAt`, or dead after the last attempt. Returns the new status.
+    @discardableResult
+    public static func fail(
+        id: Int64, owner: String, error: String, retryAt: Date?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> String? {
+        let rows = try await connection.query("""
+            WITH failed AS (
+                UPDATE jobs SET
+                    status = CASE WHEN \(retryAt)::timestamptz IS NULL OR attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
+                    run_at = COALESCE(\(retryAt)::timestamptz, run_at), last_error = \(error),
+                    lease_owner = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+                WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
+                RETURNING status, event_id
+            ), event AS (
+                UPDATE webhook_events SET status = 'failed', error = \(error)
+                WHERE id = (SELECT event_id FROM failed WHERE status = 'dead')
+            )
+            SELECT status FROM failed
+            """, logger: logger)
+        for try await status in rows.decode(String.self) { return status }
+        return nil
+    }
+
+    /// Gives a job back without spending an attempt (shutdown, or a rate limit that only asks to wait).
+    public static func release(id: Int64, owner: String, runAt: Date?, note: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), run_at = COALESCE(\(runAt)::timestamptz, now()),
+                   last_error = COALESCE(\(note)::text, last_error), lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+            WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
+            """, logger: logger)
+    }
+
+    /// Jobs whose worker vanished (its lease ran out): back to the queue, or dead when out of attempts.
+    /// `maxAttempts` is the retry policy's ceiling, applied on top of each job's own.
+    public static func reapExpiredLeases(maxAttempts: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("""
+            UPDATE jobs SET
+                status = CASE WHEN attempts >= LEAST(max_attempts, \(maxAttempts)) THEN 'dead' ELSE 'failed' END,
+                last_error = 'lease of ' || lease_owner || ' expired: the worker stopped without finishing',
+                lease_owner = NULL, lease_expires_at = NULL, run_at = now(), updated_at = now()
+            WHERE status = 'running' AND lease_expires_at < now()
+            RETURNING id
+            """, logger: logger)
+        return try await rows.count()
+    }
+}
