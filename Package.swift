@@ -101,12 +101,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // API tokens: HS256 issuance and verification (verified tokens remembered until they expire) and the
+        // Principal a token names; the OAuth flow issues them, the business routes check them.
+        .target(
+            name: "Tokens",
+            dependencies: [
+                "MarketplaceCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Nango's webhooks into the durable inbox (group-committed) and their replay; the OAuth state.
         .target(
             name: "Ingest",
             dependencies: [
                 "MarketplaceCore", "Storage", "Nango",
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -160,7 +169,7 @@ let package = Package(
                 "Connections",
                 "Pipeline",
                 "Query",
-                .product(name: "JWTKit", package: "jwt-kit"),
+                "Tokens",
                 .product(name: "Crypto", package: "swift-crypto"),
                 "Nango",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -196,7 +205,7 @@ let package = Package(
         .executableTarget(
             name: "Benchmarks",
             dependencies: [
-                "MarketplaceCore", "Redis", "Nango", "Ingest",
+                "MarketplaceCore", "Redis", "Nango", "Ingest", "Tokens",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],

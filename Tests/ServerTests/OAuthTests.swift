@@ -1,3 +1,4 @@
+import Tokens
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes

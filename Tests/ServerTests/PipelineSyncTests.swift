@@ -1,7 +1,7 @@
+import Tokens
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
-import Ingest
 import HummingbirdTesting
 import Logging
 import MarketplaceCore

@@ -1,8 +1,7 @@
+import Tokens
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Ingest
-import JWTKit
 import Query
 
 /// `Authorization: Bearer <JWT>` on the business endpoints: HS256 with `JWT_SECRET`, `exp` required.
@@ -23,22 +22,12 @@ struct BearerAuthMiddleware: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
             throw Self.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
-        let claims: APIClaims
-        do {
-            claims = try await tokens.verify(String(parts[1]))
-        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
-            throw Self.unauthorized("the token has expired")
-        } catch {
-            throw Self.unauthorized("the token is not valid")
-        }
-        var companyId: UUID?
-        if let text = claims.companyId {
-            guard let id = UUID(uuidString: text) else { throw Self.unauthorized("the token's company_id is not a uuid") }
-            companyId = id
-        }
-        let scopes = Set((claims.scope ?? "").split(separator: " ").map(String.init))
         var context = context
-        context.principal = Principal(subject: claims.sub.value, companyId: companyId, isAdmin: scopes.contains("admin"))
+        do {
+            context.principal = try await tokens.principal(for: String(parts[1]))
+        } catch {
+            throw Self.unauthorized(error.description)
+        }
         return try await next(request, context)
     }
 }

@@ -1,3 +1,4 @@
+import Tokens
 import Foundation
 import Hummingbird
 import Logging

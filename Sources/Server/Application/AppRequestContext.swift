@@ -1,3 +1,4 @@
+import Tokens
 import Hummingbird
 import NIOCore
 import Query

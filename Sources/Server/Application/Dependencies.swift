@@ -1,3 +1,4 @@
+import Tokens
 import CoreMetrics
 import ServiceLifecycle
 import Foundation

@@ -1,3 +1,4 @@
+import Tokens
 import HTTPTypes
 import Hummingbird
 import Metrics

@@ -1,0 +1,30 @@
+import Foundation
+import JWTKit
+
+
+/// The API's JWT claims (DESIGN.md "Tokens"): `sub`, `exp` (required), `iat`, optional `company_id`
+/// (the token sees that company only) and `scope` (space-separated; `admin` sees every company).
+public struct APIClaims: JWTPayload, Equatable {
+    public var sub: SubjectClaim
+    public var exp: ExpirationClaim
+    public var iat: IssuedAtClaim
+    public var companyId: String?
+    public var scope: String?
+
+    enum CodingKeys: String, CodingKey {
+        case sub, exp, iat, scope
+        case companyId = "company_id"
+    }
+
+    public init(subject: String, expiresAt: Date, issuedAt: Date = Date(), companyId: UUID?, scope: String?) {
+        self.sub = SubjectClaim(value: subject)
+        self.exp = ExpirationClaim(value: expiresAt)
+        self.iat = IssuedAtClaim(value: issuedAt)
+        self.companyId = companyId?.uuidString.lowercased()
+        self.scope = scope
+    }
+
+    public func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}
