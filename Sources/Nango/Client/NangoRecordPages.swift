@@ -44,7 +44,8 @@ public struct NangoRecordsQuery: Sendable, Equatable {
     }
 }
 
-/// The pages of a model's change stream, fetched one at a time as they are consumed.
+/// The pages of a model's change stream, in order, the one reader of it: while the caller works on a page
+/// the next one is already on its way (one page ahead, never more).
 public struct NangoRecordPages: AsyncSequence, Sendable {
     public typealias Element = NangoRecordsPage
     let client: NangoClient
@@ -54,17 +55,34 @@ public struct NangoRecordPages: AsyncSequence, Sendable {
         let client: NangoClient
         var query: NangoRecordsQuery
         var finished = false
+        var prefetch: Task<NangoRecordsPage, any Error>?
 
         public mutating func next() async throws -> NangoRecordsPage? {
             guard !finished else { return nil }
-            let page = try await client.recordsPage(query)
+            let fetching = prefetch ?? Task { [client, query] in try await client.recordsPage(query) }
+            prefetch = nil
+            let page: NangoRecordsPage
+            do {
+                page = try await withTaskCancellationHandler { try await fetching.value } onCancel: { fetching.cancel() }
+            } catch {
+                finished = true
+                throw error
+            }
             if let next = page.nextCursor {
                 query.cursor = next
                 query.modifiedAfter = nil   // the cursor already positions the stream
+                prefetch = Task { [client, query] in try await client.recordsPage(query) }
             } else {
                 finished = true
             }
             return page
+        }
+
+        /// Stops early (shutdown): the page on its way is abandoned.
+        public mutating func cancel() {
+            prefetch?.cancel()
+            prefetch = nil
+            finished = true
         }
     }
 

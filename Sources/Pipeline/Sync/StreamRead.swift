@@ -25,20 +25,21 @@ struct StreamRead: Sendable {
         context: JobContext, company: CompanyRecord, model: String, position: ReadPosition, from cursor: String?,
         pageSize: Int, processors: [RecordProcessor], runIds: [Int64], logger: Logger
     ) async throws -> JobOutcome {
-        var query = NangoRecordsQuery(
+        let query = NangoRecordsQuery(
             connectionId: company.connectionId, providerConfigKey: company.integrationId, model: model, cursor: cursor, limit: pageSize)
         let targets = Set(processors.map(\.pipeline.target.rawValue))
         // Three pages in flight: the next one is fetched while this one is processed, and this one is
         // processed while the previous one commits. Commits stay in order, one at a time, so the
         // checkpoint only ever moves forward past pages that are stored.
-        var pending: Task<NangoRecordsPage, any Error>? = Task { [nango, query] in try await nango.recordsPage(query) }
+        var stream = nango.records(query).makeAsyncIterator()
         var committing: Task<Void, any Error>?
-        defer { pending?.cancel() }
+        defer { stream.cancel() }
         var pages = 0
-        while let fetching = pending {
+        while true {
             let page: NangoRecordsPage
             do {
-                page = try await fetching.value
+                guard let next = try await stream.next() else { break }
+                page = next
             } catch {
                 // The previous page still lands (and its checkpoint) before the fetch failure goes up.
                 do {
@@ -47,11 +48,6 @@ struct StreamRead: Sendable {
                     logger.warning("the page in flight did not commit either", metadata: ["error": "\(commitError)"])
                 }
                 throw error
-            }
-            pending = nil
-            if let next = page.nextCursor, !context.isStopping() {
-                query.cursor = next
-                pending = Task { [nango, query] in try await nango.recordsPage(query) }
             }
             if !page.records.isEmpty, let lastCursor = page.records.last?.metadata.cursor {
                 let records = page.records.map(SourceRecord.init)
