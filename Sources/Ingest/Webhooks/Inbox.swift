@@ -44,17 +44,11 @@ public enum Inbox {
     }
 
     /// How one replayed event went.
-    public struct Replayed: Sendable, Encodable, Equatable {
+    public struct Replayed: Sendable, Equatable {
         public let eventId: Int64
         public let jobId: Int64?
         /// `enqueued`, `no_job` (the event calls for none), or `invalid` (its stored bytes no longer classify).
         public let outcome: String
-
-        enum CodingKeys: String, CodingKey {
-            case outcome
-            case eventId = "event_id"
-            case jobId = "job_id"
-        }
     }
 
     /// Replays stored events (one by id, or every event of a filter, oldest first): each event's stored bytes

@@ -61,27 +61,9 @@ public struct PipelineOps: Sendable {
     }
 }
 
-/// A company's sync state, as the admin API shows it.
-public struct CompanySyncView: Sendable, Encodable {
+/// A company's sync state per model and its recent runs.
+public struct CompanySyncView: Sendable {
     public let company: CompanyRecord
     public let models: [SyncModelState]
     public let recentRuns: [PipelineRun]
-
-    enum CodingKeys: String, CodingKey {
-        case status, models
-        case companyId = "company_id"
-        case integrationId = "integration_id"
-        case connectionId = "connection_id"
-        case recentRuns = "recent_runs"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(company.id.uuidString.lowercased(), forKey: .companyId)
-        try container.encode(company.integrationId, forKey: .integrationId)
-        try container.encode(company.connectionId, forKey: .connectionId)
-        try container.encode(company.status.rawValue, forKey: .status)
-        try container.encode(models, forKey: .models)
-        try container.encode(recentRuns, forKey: .recentRuns)
-    }
 }

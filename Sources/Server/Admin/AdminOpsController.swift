@@ -19,7 +19,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         group.get("/tokens") { request, context in
             let limit = try AdminPipelinesController<Context>.limit(request.uri.queryParameters["limit"].map(String.init))
             let tokens = try await ops.credentials(limit: limit, logger: context.logger)
-            return try JSONResponse.make(["data": tokens])
+            return try JSONResponse.make(["data": tokens.map(CredentialView.init)])
         }
         group.post("/tokens/refresh-all") { _, context in
             let ids = try await reconciliation.enqueueCredentialRefreshes(within: .seconds(0), all: true, logger: context.logger)
@@ -34,7 +34,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         group.get("/webhook-events") { request, context in
             let filter = try Self.eventFilter(request)
             let events = try await Inbox.events(filter, database: database, logger: context.logger)
-            return try JSONResponse.make(["data": events])
+            return try JSONResponse.make(["data": events.map(WebhookEventView.init)])
         }
         group.post("/webhook-events/:id/replay") { _, context in
             guard let id = context.parameters.get("id").flatMap(Int64.init) else {
@@ -42,7 +42,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             }
             let replayed = try await Inbox.replay(WebhookEventFilter(limit: 1), id: id, database: database, logger: context.logger)
             guard let first = replayed.first else { throw APIError.notFound }
-            return try JSONResponse.make(first, status: .accepted)
+            return try JSONResponse.make(ReplayedView(first), status: .accepted)
         }
         group.post("/webhook-events/replay") { request, context in
             let filter = try Self.eventFilter(request, defaultLimit: 1000)
@@ -50,7 +50,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
                 throw APIError(.badRequest, code: "invalid_request", message: "a range replay needs 'since' (and optionally 'until', 'type', 'connection_id')")
             }
             let replayed = try await Inbox.replay(filter, id: nil, database: database, logger: context.logger)
-            return try JSONResponse.make(["data": replayed], status: .accepted)
+            return try JSONResponse.make(["data": replayed.map(ReplayedView.init)], status: .accepted)
         }
         group.get("/quarantine") { request, context in
             let query = request.uri.queryParameters
@@ -62,7 +62,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             let limit = try AdminPipelinesController<Context>.limit(query["limit"].map(String.init))
             let entries = try await ops.quarantine(
                 pipeline: query["pipeline"].map(String.init), companyId: companyId, status: status, limit: limit, logger: context.logger)
-            return try JSONResponse.make(["data": entries])
+            return try JSONResponse.make(["data": entries.map(QuarantineEntryView.init)])
         }
         group.post("/quarantine/rerun") { request, context in
             // After a pipeline fix: each affected company's pipeline output is re-derived from the records we hold.
@@ -75,7 +75,7 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         group.get("/companies/:id/sync") { _, context in
             guard let id = try Self.uuid(context.parameters.get("id"), "id") else { throw APIError.notFound }
             guard let view = try await ops.syncView(companyId: id, logger: context.logger) else { throw APIError.notFound }
-            return try JSONResponse.make(view)
+            return try JSONResponse.make(CompanySyncAnswer(view))
         }
     }
 

@@ -70,13 +70,13 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
             }
             let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init))
             let jobs = try await ops.jobs(status: status, limit: limit, logger: context.logger)
-            return try JSONResponse.make(["data": jobs])
+            return try JSONResponse.make(["data": jobs.map(JobView.init)])
         }
         group.post("/jobs/:id/retry") { _, context in
             guard let id = context.parameters.get("id").flatMap(Int64.init) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "job id must be a number")
             }
-            return try JSONResponse.make(try await ops.retry(jobId: id, logger: context.logger), status: .accepted)
+            return try JSONResponse.make(JobView(try await ops.retry(jobId: id, logger: context.logger)), status: .accepted)
         }
     }
 

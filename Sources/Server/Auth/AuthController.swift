@@ -31,7 +31,7 @@ struct AuthController<Context: RequestContext>: Sendable {
     }
 
     struct CompanyAnswer: Encodable {
-        let company: CompanyRecord
+        let company: CompanyView
         let token: String
         let tokenType = "Bearer"
         let expiresIn: Int
@@ -123,7 +123,7 @@ struct AuthController<Context: RequestContext>: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        let data = try encoder.encode(CompanyAnswer(company: company, token: token, expiresIn: Int(tokens.lifetime / .seconds(1))))
+        let data = try encoder.encode(CompanyAnswer(company: CompanyView(company), token: token, expiresIn: Int(tokens.lifetime / .seconds(1))))
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

@@ -3,8 +3,8 @@ import Logging
 import MarketplaceCore
 import PostgresNIO
 
-/// A company as the API returns it (never with tokens).
-public struct CompanyRecord: Sendable, Equatable, Codable {
+/// A company row (its tokens live in `connection_credentials`); the API renders it with `CompanyView`.
+public struct CompanyRecord: Sendable, Equatable {
     public var id: UUID
     public var connectionId: String
     public var integrationId: String
@@ -15,30 +15,7 @@ public struct CompanyRecord: Sendable, Equatable, Codable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    enum CodingKeys: String, CodingKey {
-        case id, provider, name, status
-        case connectionId = "connection_id"
-        case integrationId = "integration_id"
-        case externalId = "external_id"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
-    }
-
     public var identity: ConnectionIdentity { ConnectionIdentity(integrationId: integrationId, connectionId: connectionId) }
-
-    /// Ids go out lower-case, as Postgres prints them and as tokens carry them.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
-        try container.encode(connectionId, forKey: .connectionId)
-        try container.encode(integrationId, forKey: .integrationId)
-        try container.encode(provider, forKey: .provider)
-        try container.encode(externalId, forKey: .externalId)
-        try container.encode(name, forKey: .name)
-        try container.encode(status, forKey: .status)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(updatedAt, forKey: .updatedAt)
-    }
 }
 
 /// SQL for `companies`.

@@ -43,7 +43,7 @@ public enum ConnectionCredentialsTable {
 
 extension ConnectionCredentialsTable {
     /// What the admin API shows of a connection's credentials: never a token, only a short fingerprint.
-    public struct Summary: Sendable, Codable, Equatable {
+    public struct Summary: Sendable, Equatable {
         public var companyId: UUID
         public var integrationId: String
         public var connectionId: String
@@ -55,18 +55,6 @@ extension ConnectionCredentialsTable {
         public var lastRefreshedAt: Date?
         public var refreshFailures: Int
         public var lastRefreshError: String?
-
-        enum CodingKeys: String, CodingKey {
-            case provider, status, fingerprint
-            case companyId = "company_id"
-            case integrationId = "integration_id"
-            case connectionId = "connection_id"
-            case authType = "auth_type"
-            case expiresAt = "expires_at"
-            case lastRefreshedAt = "last_refreshed_at"
-            case refreshFailures = "refresh_failures"
-            case lastRefreshError = "last_refresh_error"
-        }
     }
 
     public static func summaries(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Summary] {

@@ -23,7 +23,7 @@ public struct ClaimedJob: Sendable, Equatable {
 }
 
 /// A row of `jobs` as the admin API shows it.
-public struct JobRecord: Sendable, Equatable, Codable {
+public struct JobRecord: Sendable, Equatable {
     public var id: Int64
     public var kind: String
     public var status: String
@@ -32,12 +32,4 @@ public struct JobRecord: Sendable, Equatable, Codable {
     public var runAt: Date
     public var lastError: String?
     public var concurrencyKey: String?
-
-    enum CodingKeys: String, CodingKey {
-        case id, kind, status, attempts
-        case maxAttempts = "max_attempts"
-        case runAt = "run_at"
-        case lastError = "last_error"
-        case concurrencyKey = "concurrency_key"
-    }
 }

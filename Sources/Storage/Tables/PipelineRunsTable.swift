@@ -47,7 +47,7 @@ public enum PipelineRunsTable {
             """, logger: logger)
     }
 
-    public struct Run: Sendable, Equatable, Codable {
+    public struct Run: Sendable, Equatable {
         public var id: Int64
         public var pipeline: String
         public var fetched: Int

@@ -53,7 +53,7 @@ public enum QuarantineTable {
             """, logger: logger)
     }
 
-    public struct Entry: Sendable, Equatable, Codable {
+    public struct Entry: Sendable, Equatable {
         public var id: Int64
         public var pipeline: String
         public var connectionId: String
@@ -61,12 +61,6 @@ public enum QuarantineTable {
         /// `[{"field": "email" | null, "message": "..."}]`: every reason the record failed.
         public var reasons: JSONValue
         public var status: String
-
-        enum CodingKeys: String, CodingKey {
-            case id, pipeline, reasons, status
-            case connectionId = "connection_id"
-            case externalId = "external_id"
-        }
     }
 }
 

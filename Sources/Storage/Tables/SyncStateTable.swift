@@ -81,7 +81,7 @@ public enum SyncStateTable {
 }
 
 extension SyncStateTable {
-    public struct State: Sendable, Codable, Equatable {
+    public struct State: Sendable, Equatable {
         public var model: String
         public var cursor: String?
         public var recordsFetched: Int
@@ -92,18 +92,6 @@ extension SyncStateTable {
         public var lastSuccessAt: Date?
         public var lastError: String?
         public var nangoSyncStatus: String?
-
-        enum CodingKeys: String, CodingKey {
-            case model, cursor
-            case recordsFetched = "records_fetched"
-            case recordsUpserted = "records_upserted"
-            case recordsDeleted = "records_deleted"
-            case recordsQuarantined = "records_quarantined"
-            case lastRunAt = "last_run_at"
-            case lastSuccessAt = "last_success_at"
-            case lastError = "last_error"
-            case nangoSyncStatus = "nango_sync_status"
-        }
     }
 
     public static func states(_ identity: ConnectionIdentity, on connection: PostgresConnection, logger: Logger) async throws -> [State] {

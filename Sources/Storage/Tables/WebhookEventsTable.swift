@@ -84,7 +84,7 @@ public typealias WebhookEventFilter = WebhookEventsTable.Filter
 public typealias WebhookEvent = WebhookEventsTable.Event
 
 extension WebhookEventsTable {
-    public struct Event: Sendable, Codable, Equatable {
+    public struct Event: Sendable, Equatable {
         public var id: Int64
         public var receivedAt: Date
         public var type: String
@@ -94,13 +94,6 @@ extension WebhookEventsTable {
         public var model: String?
         public var status: String
         public var error: String?
-
-        enum CodingKeys: String, CodingKey {
-            case id, type, operation, model, status, error
-            case receivedAt = "received_at"
-            case connectionId = "connection_id"
-            case integrationId = "integration_id"
-        }
     }
 
     public struct Filter: Sendable {
