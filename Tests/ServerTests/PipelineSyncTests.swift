@@ -304,6 +304,7 @@ import TestSupport
             let fingerprint = "SELECT md5(string_agg(external_id || coalesce(display_name, '') || updated_at::text || coalesce(deleted_at::text, ''), ',' ORDER BY external_id)) FROM contacts"
             var snapshot = ""
             for row in try await stack.sql(fingerprint) { snapshot = try row.decode(String.self) }
+            #expect(snapshot.count == 32, "a fingerprint of the stored contacts")
             try await stack.dependencies.database.withConnection { db in
                 _ = try await JobsTable.enqueue(SyncJob(ConnectionIdentity(integrationId: "quickbooks", connectionId: "qb-1"), model: "Customer", reason: "test").newJob(),
                                                 eventID: nil, on: db, logger: TestEnvironment.logger)

@@ -13,6 +13,11 @@ public enum FreePort {
     }
 
     static func isFree(_ port: Int) -> Bool {
+        onLoopback(port) { socket, address, length in bind(socket, address, length) == 0 }
+    }
+
+    /// A fresh TCP socket and 127.0.0.1:`port` as a `sockaddr`, for one call (`bind`, `connect`); the socket is closed after.
+    static func onLoopback(_ port: Int, _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -20,7 +25,7 @@ public enum FreePort {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
     }
 }

@@ -30,19 +30,16 @@ public struct ConnectionUpsertHandler: JobHandler {
         let connection: NangoConnection
         do {
             connection = try await importer.fetch(job.identity, forceRefresh: refresh)
-        } catch .notFound {
-            _ = try await changeCompanyStatus(
-                job.identity, to: .disconnected, reason: "the connection is unknown to Nango", database: database, cache: cache, logger: logger)
-            throw JobError.permanent("connection \(job.identity) is unknown to Nango")
-        } catch .rateLimited(let delay) {
-            throw JobError.retryAfter(delay, "Nango rate limit")
         } catch {
-            if refresh, !error.isTransient {
+            // A refresh Nango cannot do (the grant was revoked …) is the company's status, not a retry.
+            var unknown = false
+            if case .notFound = error { unknown = true }
+            if refresh, !error.isTransient, !unknown {
                 _ = try await changeCompanyStatus(
                     job.identity, to: .refreshFailed, reason: error.description, database: database, cache: cache, logger: logger)
                 throw JobError.permanent(error.description)
             }
-            throw error
+            throw await NangoJobFailure(database: database, cache: cache).jobError(for: error, company: job.identity, logger: logger)
         }
         let company = try await importer.store(connection, logger: logger)
         await cache.bump(companyId: company.id, resources: ["companies"])

@@ -103,20 +103,8 @@ struct StreamRead: Sendable {
         }
     }
 
-    /// A failed read as the queue must see it: Nango's rate limit waits without spending an attempt; a
-    /// connection Nango no longer knows disconnects the company and ends the job.
+    /// A failed read as the queue must see it (Nango's failures judged by `NangoJobFailure`).
     func jobError(for error: any Error, company: CompanyRecord, logger: Logger) async -> any Error {
-        let message = String(describing: error)
-        if case NangoError.rateLimited(let delay) = error { return JobError.retryAfter(delay, message) }
-        guard case NangoError.notFound(let code, _) = error else { return error }
-        if code == "unknown_connection" {
-            do {
-                _ = try await changeCompanyStatus(
-                    company.identity, to: .disconnected, reason: message, database: database, cache: cache, logger: logger)
-            } catch {
-                logger.error("could not mark the company disconnected", metadata: ["error": "\(error)"])
-            }
-        }
-        return JobError.permanent(message)
+        await NangoJobFailure(database: database, cache: cache).jobError(for: error, company: company.identity, logger: logger)
     }
 }
