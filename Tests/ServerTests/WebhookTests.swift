@@ -215,6 +215,29 @@ import TestSupport
         }
     }
 
+    /// The HTTP server may take a webhook before the inbox writer's service has started: it waits for the
+    /// writer (bounded by its own timeout) and is stored, instead of a 503 at start-up.
+    @Test func aWebhookTakenBeforeTheWriterRunsIsStoredOnceItRuns() async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
+                let inbox = InboxWriter(database: database, batchTimeout: .seconds(60), writers: 1, logger: TestEnvironment.logger)
+                let classification = try WebhookClassification.classify(body: Array(Self.syncBody.utf8))
+                let early = Task { try await inbox.store(classification, timeout: .seconds(60)) }
+                // Not for correctness: so the submission surely waits before the writer starts (it passes either way).
+                try await Task.sleep(for: .milliseconds(200))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await inbox.run() }
+                    let outcome = try await early.value
+                    #expect(outcome != .duplicate)
+                    let rows = try await database.query("SELECT count(*)::int FROM webhook_events", logger: TestEnvironment.logger)
+                    #expect(try rows[0].decode(Int.self) == 1)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
     /// Events submitted together are committed together; one Postgres refuses fails alone and its
     /// neighbours are stored all the same (the batch is retried event by event).
     @Test func anEventPostgresRefusesFailsAloneInItsBatch() async throws {

@@ -13,7 +13,8 @@ import Synchronization
 /// keeps the first and the others answer as repeats. A batch that fails as a whole is retried one
 /// event at a time, so one bad event cannot refuse its neighbours.
 ///
-/// Runs as a service with `writers` loops; before it runs and after it stops, submissions fail at
+/// Runs as a service with `writers` loops. A submission made before it runs waits for it (the HTTP server
+/// may start first; the submission's own timeout bounds the wait); after it stops, submissions fail at
 /// once (the caller answers 503 and Nango retries).
 public final class InboxWriter: Service, Sendable {
     public typealias Outcome = WebhookIntake.Outcome
@@ -43,7 +44,8 @@ public final class InboxWriter: Service, Sendable {
 
     struct Queue {
         var tickets: [Ticket] = []
-        var running = false
+        /// Set at graceful shutdown and after `run` ends: from then on submissions are refused.
+        var stopped = false
         /// Writers busy with batches; at most `writers`.
         var active = 0
     }
@@ -84,7 +86,7 @@ public final class InboxWriter: Service, Sendable {
                 let ticket = Ticket(classification, continuation)
                 holder.withLock { $0 = ticket }
                 let accepted = queue.withLock { queue -> Bool in
-                    guard queue.running else { return false }
+                    guard !queue.stopped else { return false }
                     queue.tickets.append(ticket)
                     return true
                 }
@@ -100,19 +102,18 @@ public final class InboxWriter: Service, Sendable {
     }
 
     public func run() async throws {
-        queue.withLock { $0.running = true }
         await withDiscardingTaskGroup { group in
             // On graceful shutdown: refuse new submissions; what is queued is still written.
             await withGracefulShutdownHandler {
                 for await _ in wake { startWriters(in: &group) }
             } onGracefulShutdown: {
-                self.queue.withLock { $0.running = false }
+                self.queue.withLock { $0.stopped = true }
                 self.wakeContinuation.finish()
             }
             startWriters(in: &group)
         }
         let stranded = queue.withLock { queue in
-            queue.running = false
+            queue.stopped = true
             defer { queue.tickets.removeAll() }
             return queue.tickets
         }
