@@ -30,18 +30,15 @@ public struct BackfillRunner: JobHandler {
         }
         let (set, pipeline, company, logger) = (target.set, target.pipeline, target.company, target.logger)
         let model = pipeline.source.model
-        let (cursor, runId) = try await database.withConnection { db -> (String??, Int64) in
-            let cursor = try await BackfillsTable.pendingCursor(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger)
-            let runId = try await PipelineRunsTable.start(
+        // A second job of the same key finds the first one's backfill finished: nothing to do, no run recorded.
+        let pending = try await database.withConnection { db in
+            try await BackfillsTable.pendingCursor(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger)
+        }
+        guard let start = pending else { return .cancelled(reason: "no backfill of \(pipeline.name) is pending for this company") }
+        let runId = try await database.withConnection { db in
+            try await PipelineRunsTable.start(
                 pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: company.connectionId, model: model,
                 jobId: context.job.id, on: db, logger: logger)
-            return (cursor, runId)
-        }
-        guard let start = cursor else {
-            try await database.withConnection { db in
-                try await PipelineRunsTable.finish(runId: runId, outcome: "cancelled", error: "no backfill pending", on: db, logger: logger)
-            }
-            return .cancelled(reason: "no backfill of \(pipeline.name) is pending for this company")
         }
         do {
             let outcome = try await stream.read(
