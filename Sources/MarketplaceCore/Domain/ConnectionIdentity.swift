@@ -1,6 +1,6 @@
 /// A company as Nango identifies it: a connection id is unique only within its integration (the
 /// provider config key), so the pair is the identity everywhere — tables, lookups, job keys, tokens.
-public struct ConnectionIdentity: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct ConnectionIdentity: Sendable, Hashable, CustomStringConvertible {
     /// Nango's provider config key, e.g. `hubspot`.
     public var integrationId: String
     public var connectionId: String
@@ -12,9 +12,4 @@ public struct ConnectionIdentity: Sendable, Hashable, Codable, CustomStringConve
 
     /// `integration/connection`, as the emulator and logs print it.
     public var description: String { "\(integrationId)/\(connectionId)" }
-
-    enum CodingKeys: String, CodingKey {
-        case integrationId = "integration_id"
-        case connectionId = "connection_id"
-    }
 }

@@ -32,21 +32,13 @@ public final class PipelineFileWatcher: Service {
     }
 
     func reload(_ valid: Gauge) async {
-        let previous = registry.current
-        switch registry.reload() {
+        let result = if let actions { await actions.reload(logger: logger) } else { registry.reload() }
+        switch result {
         case .success(let changed):
             valid.record(1)
             if changed {
                 Counter(label: "pipelines_reloads_total", dimensions: [("outcome", "applied")]).increment()
                 logger.info("pipelines file reloaded", metadata: ["hash": "\(registry.current?.hash.prefix(12) ?? "")"])
-                if let actions, let current = registry.current {
-                    do {
-                        _ = try await actions.backfillNewlyEnabled(previous: previous, current: current, logger: logger)
-                    } catch {
-                        // The next reload cannot retry it (the file is unchanged): say so loudly; ops can backfill by hand.
-                        logger.error("could not queue the backfill of newly enabled pipelines", metadata: ["error": "\(error)"])
-                    }
-                }
             }
         case .failure(let errors):
             valid.record(0)

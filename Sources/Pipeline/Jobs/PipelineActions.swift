@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MarketplaceCore
+import Metrics
 import PostgresNIO
 import Storage
 
@@ -38,7 +39,7 @@ public struct PipelineActions: Sendable {
         guard let pipeline = set.pipeline(named: name) else { throw PipelineActionError.unknownPipeline(name) }
         guard pipeline.enabled else { throw PipelineActionError.disabledPipeline(name) }
         return try await database.withConnection { db in
-            let companies = try await BackfillsTable.companies(
+            let companies = try await CompaniesTable.syncable(
                 integration: pipeline.source.integration, model: pipeline.source.model, companyId: companyId, on: db, logger: logger)
             var ids: [Int64] = []
             for company in companies {
@@ -46,6 +47,23 @@ public struct PipelineActions: Sendable {
             }
             return ids
         }
+    }
+
+    /// Reads the pipelines file again (the watcher's and the admin API's reload); a pipeline the new version adds
+    /// or enables for a model some company already synced is backfilled.
+    public func reload(logger: Logger) async -> Result<Bool, PipelineFileErrors> {
+        let previous = registry.current
+        let result = registry.reload()
+        if case .success(true) = result, let current = registry.current {
+            do {
+                _ = try await backfillNewlyEnabled(previous: previous, current: current, logger: logger)
+            } catch {
+                // The next reload cannot retry it (the file is unchanged): said loudly; ops can backfill by hand.
+                Counter(label: "pipelines_backfill_queue_failures_total").increment()
+                logger.error("could not queue the backfill of newly enabled pipelines", metadata: ["error": "\(error)"])
+            }
+        }
+        return result
     }
 
     /// After a reload: a pipeline that is new (or newly enabled) for a model some company already synced sees
@@ -57,7 +75,7 @@ public struct PipelineActions: Sendable {
         return try await database.withConnection { db in
             var ids: [Int64] = []
             for pipeline in added {
-                let companies = try await BackfillsTable.companies(
+                let companies = try await CompaniesTable.syncable(
                     integration: pipeline.source.integration, model: pipeline.source.model, companyId: nil, on: db, logger: logger)
                 for company in companies where company.synced {
                     ids.append(try await enqueue(.backfill, pipeline: pipeline, company: company.identity, companyId: company.companyId, on: db, logger: logger))

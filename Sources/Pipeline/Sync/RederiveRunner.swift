@@ -46,11 +46,11 @@ public struct RederiveRunner: JobHandler {
             repeat {
                 let page: (records: [StoredRecord], last: UUID?)
                 if pipeline.target == .companies {
-                    let profile = try await database.withConnection { db in try await StoredRecordsTable.profile(companyId: company.id, on: db, logger: logger) }
+                    let profile = try await database.withConnection { db in try await CompaniesTable.profileRecord(companyId: company.id, on: db, logger: logger) }
                     page = (profile.map { [$0] } ?? [], nil)
                 } else {
                     page = try await database.withConnection { db in
-                        try await StoredRecordsTable.rows(
+                        try await ResourceRowsTable.storedRecords(
                             of: pipeline.target, companyId: company.id, model: pipeline.source.model, includeUnattributed: soleWriter,
                             after: after, limit: pageSize, on: db, logger: logger)
                     }
@@ -58,8 +58,15 @@ public struct RederiveRunner: JobHandler {
                 try await write(page.records, processor: processor, company: company, runId: runId, logger: logger)
                 after = page.records.count == pageSize ? page.last : nil
             } while after != nil && !context.isStopping()
+            if after != nil {
+                // Shutting down mid-way: the job goes back to the queue and starts over (a re-derivation is idempotent).
+                try await database.withConnection { db in
+                    try await PipelineRunsTable.finish(runId: runId, outcome: "cancelled", error: nil, on: db, logger: logger)
+                }
+                return .released(runAt: nil, note: "released at shutdown; the re-derivation starts over")
+            }
             let quarantined = try await database.withConnection { db in
-                try await StoredRecordsTable.quarantined(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger)
+                try await QuarantineTable.openRecords(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger)
             }
             for start in stride(from: 0, to: quarantined.count, by: pageSize) {
                 let chunk = Array(quarantined[start..<min(start + pageSize, quarantined.count)])

@@ -52,13 +52,8 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
             }
         }
         group.post("/pipelines/reload") { _, context in
-            let previous = registry.current
-            switch registry.reload() {
-            case .success(let changed):
-                if changed, let current = registry.current {
-                    _ = try await actions.backfillNewlyEnabled(previous: previous, current: current, logger: context.logger)
-                }
-                return try JSONResponse.make(answer())
+            switch await actions.reload(logger: context.logger) {
+            case .success: return try JSONResponse.make(answer())
             case .failure: return try JSONResponse.make(answer(), status: .unprocessableContent)
             }
         }

@@ -37,23 +37,4 @@ public enum BackfillsTable {
             UPDATE pipeline_backfills SET finished_at = now() WHERE pipeline = \(pipeline) AND company_id = \(companyId)
             """, logger: logger)
     }
-
-    /// Companies of an integration (all, or one) that can sync, with whether their model has been read before.
-    public static func companies(
-        integration: String, model: String, companyId: UUID?, on connection: PostgresConnection, logger: Logger
-    ) async throws -> [(identity: ConnectionIdentity, companyId: UUID, synced: Bool)] {
-        let rows = try await connection.query("""
-            SELECT c.integration_id, c.connection_id, c.id, (st.cursor IS NOT NULL)
-            FROM companies c
-            LEFT JOIN sync_state st ON st.integration_id = c.integration_id AND st.connection_id = c.connection_id AND st.model = \(model)
-            WHERE c.integration_id = \(integration) AND c.status = \(CompanyStatus.active.rawValue)
-              AND (\(companyId)::uuid IS NULL OR c.id = \(companyId))
-            ORDER BY c.connection_id
-            """, logger: logger)
-        var result: [(ConnectionIdentity, UUID, Bool)] = []
-        for try await (integration, connectionId, id, synced) in rows.decode((String, String, UUID, Bool).self) {
-            result.append((ConnectionIdentity(integrationId: integration, connectionId: connectionId), id, synced))
-        }
-        return result.map { (identity: $0.0, companyId: $0.1, synced: $0.2) }
-    }
 }

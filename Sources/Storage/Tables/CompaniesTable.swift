@@ -113,3 +113,33 @@ extension CompaniesTable {
         return try await first(rows)
     }
 }
+
+extension CompaniesTable {
+    /// The record the company's profile was taken from, if a pipeline wrote one.
+    public static func profileRecord(companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> StoredRecord? {
+        let rows = try await connection.query("""
+            SELECT raw::text, source_updated_at FROM companies WHERE id = \(companyId) AND raw IS NOT NULL
+            """, logger: logger)
+        for try await (raw, updated) in rows.decode((String, Date?).self) { return StoredRecord(raw: raw, sourceUpdatedAt: updated) }
+        return nil
+    }
+
+    /// Companies of an integration (all, or one) that can sync, with whether their model has been read before.
+    public static func syncable(
+        integration: String, model: String, companyId: UUID?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [(identity: ConnectionIdentity, companyId: UUID, synced: Bool)] {
+        let rows = try await connection.query("""
+            SELECT c.integration_id, c.connection_id, c.id, (st.cursor IS NOT NULL)
+            FROM companies c
+            LEFT JOIN sync_state st ON st.integration_id = c.integration_id AND st.connection_id = c.connection_id AND st.model = \(model)
+            WHERE c.integration_id = \(integration) AND c.status = \(CompanyStatus.active.rawValue)
+              AND (\(companyId)::uuid IS NULL OR c.id = \(companyId))
+            ORDER BY c.connection_id
+            """, logger: logger)
+        var result: [(ConnectionIdentity, UUID, Bool)] = []
+        for try await (integration, connectionId, id, synced) in rows.decode((String, String, UUID, Bool).self) {
+            result.append((ConnectionIdentity(integrationId: integration, connectionId: connectionId), id, synced))
+        }
+        return result.map { (identity: $0.0, companyId: $0.1, synced: $0.2) }
+    }
+}

@@ -95,3 +95,17 @@ extension QuarantineTable {
         return sources.map { (pipeline: $0.0, identity: ConnectionIdentity(integrationId: $0.1, connectionId: $0.2), companyId: $0.3) }
     }
 }
+
+extension QuarantineTable {
+    /// A pipeline's open quarantine entries for a company (their time: Nango's, else when last seen).
+    public static func openRecords(pipeline: String, companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [StoredRecord] {
+        let rows = try await connection.query("""
+            SELECT raw::text, COALESCE(source_updated_at, last_seen_at) FROM quarantine
+            WHERE pipeline = \(pipeline) AND company_id = \(companyId) AND status = 'open'
+            ORDER BY id
+            """, logger: logger)
+        var records: [StoredRecord] = []
+        for try await (raw, updated) in rows.decode((String, Date?).self) { records.append(StoredRecord(raw: raw, sourceUpdatedAt: updated)) }
+        return records
+    }
+}

@@ -6,7 +6,4 @@ public enum Resource: String, Sendable, CaseIterable, Codable {
     case locations
     case contacts
     case products
-
-    /// The resources that are rows of a company (all but the company itself).
-    public static let companyRows: [Resource] = [.locations, .contacts, .products]
 }

@@ -118,3 +118,37 @@ public enum ResourceRowsTable {
         return 0
     }
 }
+
+extension ResourceRowsTable {
+    /// A keyset page of a company's live rows read from `model` (rows from before provenance was kept count
+    /// when `includeUnattributed`).
+    public static func storedRecords(
+        of resource: Resource, companyId: UUID, model: String, includeUnattributed: Bool, after: UUID?, limit: Int,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> (records: [StoredRecord], last: UUID?) {
+        precondition(resource != .companies, "a company's profile is read with CompaniesTable.profileRecord")
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT id, raw::text, source_updated_at FROM \(resource.rawValue)
+            WHERE company_id = $1 AND deleted_at IS NULL AND (source_model = $2 OR ($3 AND source_model IS NULL))
+              AND ($4::uuid IS NULL OR id > $4)
+            ORDER BY id LIMIT $5
+            """, binds: storedRecordBinds(companyId, model, includeUnattributed, after, limit)), logger: logger)
+        var records: [StoredRecord] = []
+        var last: UUID?
+        for try await (id, raw, updated) in rows.decode((UUID, String, Date?).self) {
+            records.append(StoredRecord(raw: raw, sourceUpdatedAt: updated))
+            last = id
+        }
+        return (records, last)
+    }
+
+    static func storedRecordBinds(_ companyId: UUID, _ model: String, _ unattributed: Bool, _ after: UUID?, _ limit: Int) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(companyId)
+        bindings.append(model)
+        bindings.append(unattributed)
+        bindings.append(after)
+        bindings.append(limit)
+        return bindings
+    }
+}
