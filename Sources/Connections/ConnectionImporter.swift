@@ -31,12 +31,13 @@ public struct ConnectionImporter: Sendable {
     }
 
     public func store(_ connection: NangoConnection, logger: Logger) async throws -> CompanyRecord {
-        let credentials = connection.credentials
-        let access = credentials.accessToken ?? credentials.apiKey ?? ""
-        let sealed = ConnectionCredentialsTable.Sealed(
-            authType: credentials.type, accessToken: try cipher.seal(access),
-            refreshToken: try credentials.refreshToken.map(cipher.seal), fingerprint: CredentialCipher.fingerprint(access),
-            expiresAt: credentials.expiryDate)
+        let sealed = try connection.credentials.map { credentials in
+            let access = credentials.accessToken ?? credentials.apiKey ?? ""
+            return ConnectionCredentialsTable.Sealed(
+                authType: credentials.type, accessToken: try cipher.seal(access),
+                refreshToken: try credentials.refreshToken.map(cipher.seal), fingerprint: CredentialCipher.fingerprint(access),
+                expiresAt: credentials.expiryDate)
+        }
         let metadata = String(decoding: try JSONEncoder().encode([
             "connection_config": JSONValue.object(connection.connectionConfig ?? [:]),
             "tags": .object((connection.tags ?? [:]).mapValues(JSONValue.string)),
@@ -45,8 +46,15 @@ public struct ConnectionImporter: Sendable {
         return try await database.withTransaction(logger: logger) { db in
             let company = try await CompaniesTable.upsertConnection(
                 ConnectionIdentity(integrationId: connection.providerConfigKey, connectionId: connection.connectionId), provider: connection.provider,
-                externalId: Self.externalID(connection.connectionConfig), connectionMetadata: metadata, on: db, logger: logger)
-            try await ConnectionCredentialsTable.upsert(sealed, companyID: company.id, on: db, logger: logger)
+                externalId: Self.externalID(connection.connectionConfig), connectionMetadata: metadata,
+                credentialsAvailable: sealed != nil, on: db, logger: logger)
+            if let sealed {
+                try await ConnectionCredentialsTable.upsert(sealed, companyID: company.id, on: db, logger: logger)
+            } else {
+                logger.notice("Nango returned no credentials (the secret key lacks the read-credentials scope): company stored without a token",
+                              metadata: ["company_id": "\(company.id)"])
+                try await ConnectionCredentialsTable.forget(companyID: company.id, on: db, logger: logger)
+            }
             return company
         }
     }

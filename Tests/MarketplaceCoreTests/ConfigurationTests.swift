@@ -8,6 +8,7 @@ import Testing
         "DATABASE_URL": "postgres://app:p%40ss@db.example:6543/market?sslmode=require",
         "REDIS_URL": "redis://:redispw@cache:6380/2",
         "NANGO_SECRET_KEY": "nango-secret",
+        "NANGO_WEBHOOK_SECRET": "nango-webhook-key",
         "JWT_SECRET": String(repeating: "j", count: 32),
         "TOKEN_ENCRYPTION_KEY": Data(repeating: 1, count: 32).base64EncodedString(),
     ]
@@ -37,7 +38,8 @@ import Testing
         #expect(configuration.redis.password?.value == "redispw")
         #expect(configuration.http.port == 8080)
         #expect(configuration.nango.baseURL == "https://api.nango.dev")
-        #expect(configuration.nango.webhookSecret.value == "nango-secret")   // falls back to the secret key
+        #expect(configuration.nango.webhookSecret.value == "nango-webhook-key")
+        #expect(configuration.nango.previousWebhookSecret == nil)
         #expect(configuration.security.adminToken == nil)
         #expect(configuration.rateLimit.requests == 100)
         #expect(configuration.cacheDefaultTTL == .seconds(300))
@@ -118,6 +120,18 @@ import Testing
         #expect(configuration.nango.webhookSecret.value == "webhook-key")
         #expect(configuration.http.port == 9090)
         #expect(configuration.warnings.count == 1 && configuration.warnings[0].contains("NANGO_CLIENT_ID"))
+    }
+
+    /// No fallback to the secret key: a new environment's key differs, and Nango never retries a 401.
+    @Test func webhookSigningKeyIsRequiredAndMayHaveAPreviousOne() throws {
+        let missing = problems(["NANGO_WEBHOOK_SECRET": nil])
+        #expect(missing.map(\.variable) == ["NANGO_WEBHOOK_SECRET"])
+        #expect(missing.first?.message.contains("signing key") == true)
+        var values = valid
+        values["NANGO_WEBHOOK_SECRET_PREVIOUS"] = "old-webhook-key"
+        let configuration = try AppConfiguration.load(environment: values)
+        #expect(configuration.nango.previousWebhookSecret?.value == "old-webhook-key")
+        #expect(!configuration.maskedSummary.contains { $0.value.contains("old-webhook-key") })
     }
 
     @Test func blankValuesCountAsUnset() {

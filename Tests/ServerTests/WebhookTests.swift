@@ -14,7 +14,7 @@ import TestSupport
 @testable import Server
 
 @Suite(.timeLimit(.minutes(2))) struct WebhookTests {
-    static let key = "test-nango-secret-key"   // TestEnvironment's NANGO_SECRET_KEY; no separate signing key set
+    static let key = "test-nango-webhook-signing-key"   // TestEnvironment's NANGO_WEBHOOK_SECRET
 
     static let syncBody = #"{"connectionId":"user-123","from":"nango","model":"Customer","modifiedAfter":"2026-05-01T10:00:00.000Z","providerConfigKey":"quickbooks","queryTimeStamp":"2026-05-01T10:00:00.000Z","responseResults":{"added":2,"deleted":0,"updated":1},"success":true,"syncName":"customers","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#
 
@@ -123,10 +123,10 @@ import TestSupport
     }
 
     @Test func malformedAndOversizedBodiesAre400And413WithZeroRows() async throws {
-        try await Self.withApp(["REQUEST_BODY_LIMIT": "4096"]) { client, count in
+        try await Self.withApp(["WEBHOOK_BODY_LIMIT": "4096"]) { client, count in
             let missingModel = #"{"connectionId":"c","from":"nango","providerConfigKey":"xero","success":true,"syncName":"contacts","type":"sync"}"#
             for (body, expected) in [("not json {", "not valid JSON"), (missingModel, "'model'"),
-                                     (#"{"type":"auth","connectionId":"c","providerConfigKey":"x","operation":"creation"}"#, "'success'")] {
+                                     (#"{"type":"auth","from":"nango","connectionId":"c","providerConfigKey":"x","operation":"creation"}"#, "'success'")] {
                 try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(body), body: ByteBuffer(string: body)) { response in
                     #expect(response.status == .badRequest)
                     let error = try TestApp.json(response.body)["error"] as? [String: String]

@@ -21,6 +21,7 @@ public enum TestEnvironment {
             "REDIS_URL": redisURL,
             "NANGO_BASE_URL": "http://127.0.0.1:3003",
             "NANGO_SECRET_KEY": "test-nango-secret-key",
+            "NANGO_WEBHOOK_SECRET": "test-nango-webhook-signing-key",
             "JWT_SECRET": "test-jwt-secret-that-is-long-enough-0123456789",
             "ADMIN_TOKEN": "test-admin-token-0123456789",
             "TOKEN_ENCRYPTION_KEY": Data(repeating: 7, count: 32).base64EncodedString(),

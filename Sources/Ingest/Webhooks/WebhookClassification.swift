@@ -28,8 +28,10 @@ public struct WebhookClassification: Sendable, Equatable {
         }
         let raw = String(decoding: body, as: UTF8.self)
         var event = InboxEvent(type: "forward", dedupeKey: dedupeKey(body), rawBody: raw)
-        guard case .object = json, let type = json["type"]?.string else {
-            // Nango forwards the provider's raw payload, unwrapped, when it found no connection (NANGO.md 1.8).
+        // Nango forwards the provider's raw payload, unwrapped, when it found no connection (NANGO.md 1.8, 6.1).
+        // That payload may carry a `type` of its own (Slack's `event_callback`, Stripe's `invoice.paid`): only
+        // a body from Nango itself, or Nango's forward wrapper, has a Nango type.
+        guard case .object = json, let type = json["type"]?.string, json["from"]?.string == "nango" || type == "forward" else {
             return WebhookClassification(
                 event: event, job: ForwardJob(nil).newJob(), syncFailure: nil, isUnknownType: false)
         }

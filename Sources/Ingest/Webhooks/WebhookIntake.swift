@@ -45,8 +45,9 @@ public struct WebhookIntake: Sendable {
 
     public func receive(body: [UInt8], hmacHeader: String?, legacyHeader: String?, logger: Logger) async throws(Failure) -> Outcome {
         switch signature.check(hmacHeader: hmacHeader, legacyHeader: legacyHeader, body: body) {
-        case .valid:
-            break
+        case .valid(let scheme, let key):
+            Counter(label: "webhook_signatures_valid_total", dimensions: [("scheme", scheme), ("key", key.rawValue)], factory: metrics).increment()
+            if key == .previous { logger.notice("webhook signed with the previous signing key", metadata: ["scheme": "\(scheme)"]) }
         case .missing:
             count("unknown", "rejected_signature")
             logger.warning("webhook without signature refused", metadata: ["bytes": "\(body.count)"])

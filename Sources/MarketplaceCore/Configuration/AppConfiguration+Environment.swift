@@ -14,6 +14,8 @@ extension AppConfiguration {
             // Railway and similar platforms hand the port in PORT.
             port: env.raw("SERVER_PORT") != nil ? env.port("SERVER_PORT", default: 8080) : env.port("PORT", default: 8080),
             requestBodyLimit: env.integer("REQUEST_BODY_LIMIT", default: 1 << 20, in: 1024...(64 << 20)),
+            // Nango caps no forward and never retries a 413: webhooks get a limit of their own, far above the API's.
+            webhookBodyLimit: env.integer("WEBHOOK_BODY_LIMIT", default: 16 << 20, in: 1024...(256 << 20)),
             corsAllowedOrigins: readOrigins(&env),
             shutdownTimeout: env.seconds("SHUTDOWN_TIMEOUT", default: 25, in: 1...600)
         )
@@ -163,11 +165,18 @@ extension AppConfiguration {
         }
         // NANGO_API_KEY is the seed's name for the same key.
         let secretName = env.raw("NANGO_SECRET_KEY") == nil && env.raw("NANGO_API_KEY") != nil ? "NANGO_API_KEY" : "NANGO_SECRET_KEY"
-        guard let secret = env.required(secretName, "the environment's secret key from Nango's dashboard") else { return nil }
+        let secret = env.required(secretName, "the environment's secret key from Nango's dashboard")
+        // No fallback to the secret key: environments created since April 2026 sign with a key of their own, and
+        // Nango never retries a 401, so a wrong guess would drop every webhook silently.
+        let webhookSecret = env.required(
+            "NANGO_WEBHOOK_SECRET",
+            "the environment's webhook signing key (Nango dashboard, Environment Settings > Webhooks); older environments sign with their secret key, so set it to that")
+        guard let secret, let webhookSecret else { return nil }
         return Nango(
             baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
             secretKey: Secret(secret),
-            webhookSecret: Secret(env.raw("NANGO_WEBHOOK_SECRET") ?? secret),
+            webhookSecret: Secret(webhookSecret),
+            previousWebhookSecret: env.raw("NANGO_WEBHOOK_SECRET_PREVIOUS").map(Secret.init),
             acceptsLegacySignature: env.bool("NANGO_WEBHOOK_LEGACY_SIGNATURE", default: false)
         )
     }

@@ -68,6 +68,8 @@ public struct AppConfiguration: Sendable {
         public var secretKey: Secret
         /// The environment's webhook signing key; older environments sign with the secret key.
         public var webhookSecret: Secret
+        /// The key before a rotation: Nango keeps signing with it for a few minutes after one.
+        public var previousWebhookSecret: Secret?
         /// Accept the legacy `X-Nango-Signature` (SHA-256 of key + body) when no HMAC header is present.
         public var acceptsLegacySignature: Bool
     }
@@ -84,6 +86,8 @@ public struct AppConfiguration: Sendable {
         public var host: String
         public var port: Int
         public var requestBodyLimit: Int
+        /// `POST /webhooks/nango` only: a body over it is lost for good (Nango does not retry a 413).
+        public var webhookBodyLimit: Int
         public var corsAllowedOrigins: [String]
         public var shutdownTimeout: Duration
     }

@@ -78,7 +78,7 @@ extension NangoClient {
         _ method: HTTPMethod, _ path: String, query: [(String, String)], headers: [(String, String)], body: ByteBuffer?
     ) async throws(NangoError) -> Answer {
         var components = URLComponents(string: configuration.baseURL + path)
-        if !query.isEmpty { components?.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
+        if !query.isEmpty { components?.percentEncodedQuery = Self.encodeQuery(query) }
         guard let url = components?.string else { throw .transport("invalid URL for \(path)") }
         var request = HTTPClientRequest(url: url)
         request.method = method
@@ -99,6 +99,14 @@ extension NangoClient {
         } catch {
             throw .transport(String(describing: error))
         }
+    }
+
+    /// Nango parses query strings with `qs`, which reads a literal `+` as a space (NANGO.md 6.2): every
+    /// reserved character, `+` included, is percent-encoded.
+    static func encodeQuery(_ items: [(String, String)]) -> String {
+        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text }
+        return items.map { encode($0.0) + "=" + encode($0.1) }.joined(separator: "&")
     }
 
     private func decode<Response: Decodable>(_ answer: Answer) throws(NangoError) -> Response {
@@ -135,6 +143,8 @@ extension NangoClient {
         case 401: return .unauthorized(code: code, message: detail?.message)
         case 403: return .forbidden(code: code, message: detail?.message)
         case 404: return .notFound(code: code, message: detail?.message)
+        // Nango gave up refreshing the connection's token (NANGO.md 6.2): the customer must reconnect.
+        case 424: return .refreshExhausted(code: code, message: detail?.message)
         case 400 where ["unknown_connection", "unknown_provider_config"].contains(code):
             return .notFound(code: code, message: detail?.message)
         case 429:

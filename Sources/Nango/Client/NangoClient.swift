@@ -47,11 +47,12 @@ public struct NangoClient: Sendable {
         var query = [("provider_config_key", providerConfigKey)]
         if forceRefresh { query.append(("force_refresh", "true")) }
         if includeRefreshToken { query.append(("refresh_token", "true")) }
-        return try await send(.GET, "/connection/\(Self.escape(connectionId))", query: query)
+        // `/connection/{id}` is deprecated in favour of `/connections/{id}` (NANGO.md 6.2).
+        return try await send(.GET, "/connections/\(Self.escape(connectionId))", query: query)
     }
 
     public func connections(integrationId: String? = nil) async throws(NangoError) -> [NangoConnectionList.Item] {
-        let list: NangoConnectionList = try await send(.GET, "/connection", query: integrationId.map { [("integrationId", $0)] } ?? [])
+        let list: NangoConnectionList = try await send(.GET, "/connections", query: integrationId.map { [("integrationId", $0)] } ?? [])
         return list.connections
     }
 
@@ -60,7 +61,7 @@ public struct NangoClient: Sendable {
     public func deleteConnection(_ connectionId: String, providerConfigKey: String) async throws(NangoError) -> Bool {
         struct Answer: Decodable { let success: Bool }
         let answer: Answer = try await send(
-            .DELETE, "/connection/\(Self.escape(connectionId))", query: [("provider_config_key", providerConfigKey)])
+            .DELETE, "/connections/\(Self.escape(connectionId))", query: [("provider_config_key", providerConfigKey)])
         return answer.success
     }
 

@@ -6,6 +6,8 @@ public enum NangoError: Error, Sendable, Equatable, CustomStringConvertible {
     case forbidden(code: String, message: String?)
     /// 404, or Nango's 400 `unknown_connection` / `unknown_provider_config`.
     case notFound(code: String, message: String?)
+    /// 424: Nango could not refresh the connection's credentials and stopped trying.
+    case refreshExhausted(code: String, message: String?)
     /// Any other 4xx: the request itself is wrong and retrying will not help.
     case badRequest(status: Int, code: String, message: String?)
     /// 429 after the retry budget ran out; `retryAfter` is what Nango last asked for.
@@ -24,6 +26,7 @@ public enum NangoError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unauthorized(let code, let message): "nango: unauthorized (\(code))\(message.map { ": \($0)" } ?? "")"
         case .forbidden(let code, let message): "nango: forbidden (\(code))\(message.map { ": \($0)" } ?? "")"
         case .notFound(let code, let message): "nango: not found (\(code))\(message.map { ": \($0)" } ?? "")"
+        case .refreshExhausted(let code, let message): "nango: credentials refresh failed (\(code))\(message.map { ": \($0)" } ?? "")"
         case .badRequest(let status, let code, let message): "nango: \(status) \(code)\(message.map { ": \($0)" } ?? "")"
         case .rateLimited(let retryAfter): "nango: rate limited, retry after \(retryAfter)"
         case .server(let status, let code, let message): "nango: server error \(status)\(code.map { " \($0)" } ?? "")\(message.map { ": \($0)" } ?? "")"

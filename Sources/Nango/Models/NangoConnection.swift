@@ -16,7 +16,9 @@ public struct NangoConnection: Codable, Sendable, Equatable {
     public var createdAt: String?
     public var updatedAt: String?
     public var lastFetchedAt: String?
-    public var credentials: NangoCredentials
+    /// Nil when Nango answered `{}`: the API key lacks the `environment:connections:read_credentials` scope
+    /// (NANGO.md 6.2). Records need no token, so the connection is usable all the same.
+    public var credentials: NangoCredentials?
 
     enum CodingKeys: String, CodingKey {
         case id, provider, errors, tags, metadata, credentials
@@ -32,7 +34,7 @@ public struct NangoConnection: Codable, Sendable, Equatable {
     public init(
         id: Int?, connectionId: String, providerConfigKey: String, provider: String, tags: [String: String]? = nil,
         connectionConfig: [String: JSONValue]? = nil, createdAt: String? = nil, updatedAt: String? = nil,
-        credentials: NangoCredentials
+        credentials: NangoCredentials?
     ) {
         self.id = id
         self.connectionId = connectionId
@@ -44,6 +46,28 @@ public struct NangoConnection: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.credentials = credentials
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decodeIfPresent(Int.self, forKey: .id)
+        connectionId = try container.decode(String.self, forKey: .connectionId)
+        providerConfigKey = try container.decode(String.self, forKey: .providerConfigKey)
+        provider = try container.decode(String.self, forKey: .provider)
+        errors = try container.decodeIfPresent([NangoConnectionError].self, forKey: .errors)
+        endUser = try container.decodeIfPresent(JSONValue.self, forKey: .endUser)
+        tags = try container.decodeIfPresent([String: String].self, forKey: .tags)
+        metadata = try container.decodeIfPresent(JSONValue.self, forKey: .metadata)
+        connectionConfig = try container.decodeIfPresent([String: JSONValue].self, forKey: .connectionConfig)
+        createdAt = try container.decodeIfPresent(String.self, forKey: .createdAt)
+        updatedAt = try container.decodeIfPresent(String.self, forKey: .updatedAt)
+        lastFetchedAt = try container.decodeIfPresent(String.self, forKey: .lastFetchedAt)
+        let raw = try container.decodeIfPresent(JSONValue.self, forKey: .credentials)
+        if case .object(let object)? = raw, object.isEmpty {
+            credentials = nil
+        } else {
+            credentials = try container.decodeIfPresent(NangoCredentials.self, forKey: .credentials)
+        }
     }
 }
 

@@ -41,12 +41,15 @@ public struct ConnectionUpsertHandler: JobHandler {
             }
             throw await NangoJobFailure(database: database, cache: cache).jobError(for: error, company: job.identity, logger: logger)
         }
+        let before = try await database.withConnection { db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }
         let company = try await importer.store(connection, logger: logger)
         await cache.bump(companyId: company.id, resources: ["companies"])
-        guard job.operation == .upsert else { return .succeeded }
+        // A company back from `refresh_failed` (a successful refresh or auth webhook) resumes its syncs from their checkpoints.
+        let reactivated = before.map { $0.status != .active } ?? false
+        guard job.operation == .upsert || reactivated else { return .succeeded }
         // The first sync of each model the company's pipelines read.
         let ids = try await database.withConnection { db in
-            try await syncs.enqueue(job.identity, reason: "connection created", on: db, logger: logger)
+            try await syncs.enqueue(job.identity, reason: reactivated ? "connection active again" : "connection created", on: db, logger: logger)
         }
         logger.info("connection stored", metadata: ["company_id": "\(company.id)", "syncs": "\(ids.count)"])
         return .succeeded

@@ -16,17 +16,30 @@ struct NangoJobFailure: Sendable {
         switch nangoError {
         case .rateLimited(let delay):
             return JobError.retryAfter(delay, message)
-        case .notFound(let code, _):
-            if code == "unknown_connection" {
-                do {
-                    _ = try await changeCompanyStatus(identity, to: .disconnected, reason: message, database: database, cache: cache, logger: logger)
-                } catch {
-                    logger.error("could not mark the company disconnected", metadata: ["error": "\(error)"])
-                }
-            }
+        case .notFound(let code, _) where Self.connectionGoneCodes.contains(code):
+            // Nango no longer has the connection: the company's data is kept, its syncs stop.
+            await setStatus(.disconnected, identity, reason: message, logger: logger)
+            return JobError.permanent(message)
+        case .refreshExhausted:
+            // Nango gave up refreshing (424): syncs pause until the customer reconnects.
+            await setStatus(.refreshFailed, identity, reason: message, logger: logger)
+            return JobError.permanent(message)
+        case .notFound:
             return JobError.permanent(message)
         default:
             return error
+        }
+    }
+
+    /// Nango's own codes for a connection it does not have (400 on `/records`, 404 on `/connections/{id}`); a
+    /// bare 404 without Nango's body (a wrong base URL) disconnects nothing.
+    static let connectionGoneCodes: Set<String> = ["unknown_connection", "not_found"]
+
+    private func setStatus(_ status: CompanyStatus, _ identity: ConnectionIdentity, reason: String, logger: Logger) async {
+        do {
+            _ = try await changeCompanyStatus(identity, to: status, reason: reason, database: database, cache: cache, logger: logger)
+        } catch {
+            logger.error("could not record the company's status", metadata: ["status": "\(status.rawValue)", "error": "\(error)"])
         }
     }
 }

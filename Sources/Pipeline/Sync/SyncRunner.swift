@@ -75,6 +75,8 @@ public struct SyncRunner: JobHandler {
                     try await CompaniesTable.markSynced(companyId: company.id, on: db, logger: logger)
                 }
             }
+            // The company's answer shows when each model was last confirmed current.
+            if outcome == .succeeded { await cache.bump(companyId: company.id, resources: ["companies"]) }
             Timer(label: "pipeline_sync_duration_seconds", dimensions: [("integration", integrationId), ("model", model)])
                 .record(duration: ContinuousClock.now - started)
             return outcome

@@ -14,7 +14,9 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         SecurityHeadersMiddleware()
         CORSAllowListMiddleware(origins: Set(dependencies.configuration.http.corsAllowedOrigins))
         ErrorMiddleware()            // below here, any error becomes the JSON shape
-        BodyLimitMiddleware(limit: dependencies.configuration.http.requestBodyLimit)
+        BodyLimitMiddleware(
+            limit: dependencies.configuration.http.requestBodyLimit,
+            handlerLimited: [WebhookController<AppRequestContext>.path])
     }
     let checker = HealthChecker(
         database: dependencies.database, redis: dependencies.redis, migrator: dependencies.migrator,
@@ -27,8 +29,10 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         nango: dependencies.nango, importer: dependencies.importer, tokens: dependencies.tokens,
         oauth: dependencies.configuration.oauth, stateSecret: dependencies.configuration.security.jwtSecret.value
     ).register(on: router)
-    WebhookController(intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.requestBodyLimit)
-        .register(on: router)
+    WebhookController(
+        intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.webhookBodyLimit,
+        metrics: dependencies.metricsFactory
+    ).register(on: router)
     let business = router.group("/api")
         .add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens))
         .add(middleware: RateLimitMiddleware(limiter: dependencies.rateLimiter, group: "api"))

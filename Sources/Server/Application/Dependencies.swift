@@ -53,7 +53,8 @@ struct Dependencies: Sendable {
         self.webhookIntake = WebhookIntake(
             inbox: inbox,
             signature: WebhookSignatureCheck(
-                signingKey: configuration.nango.webhookSecret.value, acceptsLegacy: configuration.nango.acceptsLegacySignature),
+                signingKey: configuration.nango.webhookSecret.value,
+                previousSigningKey: configuration.nango.previousWebhookSecret?.value, acceptsLegacy: configuration.nango.acceptsLegacySignature),
             storeTimeout: configuration.database.fastTimeout, metrics: metricsFactory, logger: logger)
         self.nango = NangoClient(
             configuration: .init(baseURL: configuration.nango.baseURL, secretKey: configuration.nango.secretKey), logger: logger)

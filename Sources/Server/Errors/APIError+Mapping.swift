@@ -33,6 +33,8 @@ extension APIError {
                 self.init(.notFound, code: "connection_not_found", message: "Nango knows no such connection for this integration")
             case .badRequest:
                 self.init(.badRequest, code: "nango_refused", message: "Nango refused the request")
+            case .refreshExhausted:
+                self.init(.conflict, code: "connection_refresh_failed", message: "Nango could not refresh this connection's credentials; reconnect it")
             case .unauthorized, .forbidden:
                 self.init(.badGateway, code: "nango_credentials", message: "this service's Nango key was refused")
             case .rateLimited, .server, .transport, .timeout, .decoding:

@@ -3,10 +3,14 @@ import NIOCore
 
 /// Refuses a body over `limit` bytes with 413: at once when `Content-Length` says so, before any of
 /// it is read; while streaming when the body is chunked. Handlers never see more than `limit` bytes.
+/// A path in `handlerLimited` is left to its handler, which enforces a limit of its own (webhooks: a
+/// bigger one, and every refusal counted, since Nango never resends a 413).
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let limit: Int
+    var handlerLimited: Set<String> = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if handlerLimited.contains(request.uri.path) { return try await next(request, context) }
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
             throw APIError.payloadTooLarge(limit: limit)
         }

@@ -56,7 +56,7 @@ enum APISchemas {
 
     /// A row as Postgres' `to_jsonb` prints it: every column always present (null when empty), `raw` only on request.
     static func rowObject(_ properties: [String: JSONValue], description: String) -> JSONValue {
-        object(properties, required: properties.keys.filter { $0 != "raw" }.sorted(), description: description)
+        object(properties, required: properties.keys.filter { !["raw", "data_as_of"].contains($0) }.sorted(), description: description)
     }
 
     static let components: [String: JSONValue] = [
@@ -103,6 +103,11 @@ enum APISchemas {
                 "status_changed_at": nullable("string", format: "date-time"), "last_synced_at": nullable("string", format: "date-time"),
                 "source_created_at": nullable("string", format: "date-time"), "source_updated_at": nullable("string", format: "date-time"),
                 "created_at": dateTime, "updated_at": dateTime, "raw": ["description": "Only with `include=raw`."],
+                "credentials_available": ["type": "boolean", "description": "False when Nango shows no credentials (a secret key without the read-credentials scope); records still sync."],
+                "data_as_of": [
+                    "type": "object", "additionalProperties": nullable("string", format: "date-time"),
+                    "description": "Only on `GET /api/companies/{id}`: per Nango model, when a sync last read it to the end (null before one has). Stale dates with a `refresh_failed` status mean the customer must reconnect.",
+                ],
             ]) { _, new in new },
             description: "A connected company (one Nango connection)."),
         "Location": resource([

@@ -1,3 +1,5 @@
+import CoreMetrics
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Ingest
@@ -5,16 +7,29 @@ import Logging
 
 /// `POST /webhooks/nango`: raw bytes in, stored (or refused) before the answer goes out.
 struct WebhookController<Context: RequestContext>: Sendable {
+    static var path: String { "/webhooks/nango" }
+
     let intake: WebhookIntake
+    /// Nango never retries a 413: every refusal is counted and logged, with its size and claimed integration.
     let bodyLimit: Int
+    let metrics: any MetricsFactory
 
     func register(on router: Router<Context>) {
-        router.post("/webhooks/nango") { request, context -> Response in
-            // The body limit middleware has already refused anything declared larger.
-            let body = try await request.body.collect(upTo: bodyLimit)
+        router.post(RouterPath(Self.path)) { request, context -> Response in
+            let body: [UInt8]
+            switch try await OversizedWebhook.collect(request.body, limit: bodyLimit) {
+            case .complete(let bytes):
+                body = bytes
+            case .tooLarge(let oversized):
+                Counter(label: "webhooks_too_large_total", factory: metrics).increment()
+                context.logger.error("webhook over the body limit refused: Nango will not resend it", metadata: [
+                    "bytes": "\(oversized.size)", "limit": "\(bodyLimit)",
+                    "integration": "\(oversized.claimedIntegration ?? "unknown")",
+                ])
+                throw APIError.payloadTooLarge(limit: bodyLimit)
+            }
             let outcome = try await intake.receive(
-                body: Array(body.readableBytesView),
-                hmacHeader: request.headers[.nangoHmac], legacyHeader: request.headers[.nangoSignature],
+                body: body, hmacHeader: request.headers[.nangoHmac], legacyHeader: request.headers[.nangoSignature],
                 logger: context.logger)
             let status: String
             switch outcome {
@@ -25,6 +40,52 @@ struct WebhookController<Context: RequestContext>: Sendable {
                 status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: #"{"status":"\#(status)"}"#)))
         }
+    }
+}
+
+/// A webhook body read up to the limit; past it, read on (kept: only its start and end) so the refusal can
+/// say how big it was and which integration it claims (`providerConfigKey` sorts after `payload`, at the end).
+enum OversizedWebhook {
+    struct Refused: Sendable, Equatable {
+        var size: Int
+        var claimedIntegration: String?
+    }
+
+    enum Collected: Sendable, Equatable {
+        case complete([UInt8])
+        case tooLarge(Refused)
+    }
+
+    /// Past this much the rest is not read: the connection is closed with the 413.
+    static let drainCeiling = 512 << 20
+    static let edge = 4096
+
+    static func collect(_ body: RequestBody, limit: Int) async throws -> Collected {
+        var bytes: [UInt8] = []
+        var size = 0
+        var tail: [UInt8] = []
+        for try await chunk in body {
+            size += chunk.readableBytes
+            if size <= limit {
+                bytes.append(contentsOf: chunk.readableBytesView)
+                continue
+            }
+            if bytes.count > edge { bytes.removeSubrange(edge...) }
+            tail.append(contentsOf: chunk.readableBytesView)
+            if tail.count > edge { tail.removeFirst(tail.count - edge) }
+            if size > drainCeiling { break }
+        }
+        guard size > limit else { return .complete(bytes) }
+        return .tooLarge(Refused(size: size, claimedIntegration: claimedIntegration(in: tail) ?? claimedIntegration(in: bytes)))
+    }
+
+    /// The `providerConfigKey` a fragment of JSON names, if it names a plausible one.
+    static func claimedIntegration(in fragment: [UInt8]) -> String? {
+        let text = String(decoding: fragment, as: UTF8.self)
+        guard let key = text.range(of: #""providerConfigKey":""#, options: .backwards) else { return nil }
+        let value = text[key.upperBound...].prefix { $0 != "\"" }
+        guard !value.isEmpty, value.count <= 128, value.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else { return nil }
+        return String(value)
     }
 }
 

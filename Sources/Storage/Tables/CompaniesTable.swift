@@ -35,14 +35,16 @@ public enum CompaniesTable {
     /// Creates or refreshes the company of a Nango connection; a reconnected company becomes active again.
     public static func upsertConnection(
         _ identity: ConnectionIdentity, provider: String, externalId: String?, connectionMetadata: String,
-        on connection: PostgresConnection, logger: Logger
+        credentialsAvailable: Bool = true, on connection: PostgresConnection, logger: Logger
     ) async throws -> CompanyRecord {
         let active = CompanyStatus.active.rawValue
         let rows = try await connection.query("""
-            INSERT INTO companies (connection_id, integration_id, provider, external_id, connection_metadata, status, status_changed_at)
-            VALUES (\(identity.connectionId), \(identity.integrationId), \(provider), \(externalId), \(connectionMetadata)::jsonb, \(active), now())
+            INSERT INTO companies (connection_id, integration_id, provider, external_id, connection_metadata, status, status_changed_at,
+                                   credentials_available)
+            VALUES (\(identity.connectionId), \(identity.integrationId), \(provider), \(externalId), \(connectionMetadata)::jsonb, \(active), now(),
+                    \(credentialsAvailable))
             ON CONFLICT (integration_id, connection_id) DO UPDATE SET
-                provider = EXCLUDED.provider,
+                provider = EXCLUDED.provider, credentials_available = EXCLUDED.credentials_available,
                 external_id = COALESCE(EXCLUDED.external_id, companies.external_id),
                 connection_metadata = EXCLUDED.connection_metadata,
                 status_changed_at = CASE WHEN companies.status <> EXCLUDED.status THEN now() ELSE companies.status_changed_at END,

@@ -42,6 +42,13 @@ public enum ConnectionCredentialsTable {
 }
 
 extension ConnectionCredentialsTable {
+    /// Nango no longer shows the token (a key without the read-credentials scope): a stale copy must not outlive it.
+    public static func forget(companyID: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("DELETE FROM connection_credentials WHERE company_id = \(companyID)", logger: logger)
+    }
+}
+
+extension ConnectionCredentialsTable {
     /// What the admin API shows of a connection's credentials: never a token, only a short fingerprint.
     public struct Summary: Sendable, Equatable {
         public var companyId: UUID

@@ -110,9 +110,14 @@ public enum ResourceReadTable {
         return result
     }
 
+    /// One company, with `data_as_of`: per model it syncs, when a sync last read its stream to the end (null before one has).
     public static func company(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Row? {
         let rows = try await connection.query("""
-            SELECT t.id, t.updated_at::text, (to_jsonb(t) - 'raw' - 'content_hash' - 'connection_metadata')::text FROM companies t WHERE t.id = \(id)
+            SELECT t.id, t.updated_at::text,
+                   ((to_jsonb(t) - 'raw' - 'content_hash' - 'connection_metadata') || jsonb_build_object('data_as_of', COALESCE(
+                       (SELECT jsonb_object_agg(s.model, s.last_success_at ORDER BY s.model) FROM sync_state s
+                        WHERE s.integration_id = t.integration_id AND s.connection_id = t.connection_id), '{}'::jsonb)))::text
+            FROM companies t WHERE t.id = \(id)
             """, logger: logger)
         for try await (id, value, json) in rows.decode((UUID, String, String).self) { return Row(id: id, sortValue: value, json: json) }
         return nil
