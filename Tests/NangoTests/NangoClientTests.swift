@@ -1,6 +1,6 @@
 import Foundation
 import MarketplaceCore
-import Nango
+@testable import Nango
 import NIOHTTP1
 import AsyncHTTPClient
 import NIOCore
@@ -94,7 +94,10 @@ import TestSupport
                 statuses.append(response.status.code)
                 remaining.append(response.headers.first(name: "X-RateLimit-Remaining") ?? "-")
                 if response.status.code == 429 {
-                    #expect(Int(response.headers.first(name: "Retry-After") ?? "") ?? 0 >= 1)
+                    let retryAfter = try #require(Int(response.headers.first(name: "Retry-After") ?? ""))
+                    let reset = try #require(Int(response.headers.first(name: "X-RateLimit-Reset") ?? ""))
+                    #expect(retryAfter >= 0 && retryAfter < 60)
+                    #expect(reset % 60 == 0, "the window ends on the minute")
                     let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
                     #expect(body.contains(#""code":"too_many_request""#))
                 }
@@ -104,14 +107,30 @@ import TestSupport
         }
     }
 
+    /// Nango rounds `Retry-After` down (0 in a window's last second); the reset header says when the window ends.
+    @Test func aRateLimitWaitsUntilTheWindowResetsAndAtLeastASecond() {
+        let now = Date(timeIntervalSince1970: 1_800_000_059.4)
+        var headers = HTTPHeaders([("Retry-After", "0"), ("X-RateLimit-Reset", "1800000060")])
+        #expect(NangoClient.rateLimitWait(headers, now: now) == .seconds(1), "0.6 s left, but at least a second")
+        headers = HTTPHeaders([("Retry-After", "41"), ("X-RateLimit-Reset", "1800000101")])
+        #expect(NangoClient.rateLimitWait(headers, now: now) == .milliseconds(41_600))
+        #expect(NangoClient.rateLimitWait(HTTPHeaders([("Retry-After", "7")]), now: now) == .seconds(7))
+        #expect(NangoClient.rateLimitWait(HTTPHeaders([("Retry-After", "0")]), now: now) == .seconds(1))
+        #expect(NangoClient.encodeQuery([("ids", "a+b c/d"), ("model", "Contact")]) == "ids=a%2Bb%20c%2Fd&model=Contact")
+    }
+
     @Test func a429AskingTooLongIsSurfacedTyped() async throws {
         try await EmulatorHarness.run { emulator, url in
             var faults = Faults()
             faults.next429 = 1
             faults.retryAfterSeconds = 120
             await emulator.state.setFaults(faults)
-            await #expect(throws: NangoError.rateLimited(retryAfter: .seconds(120))) {
-                try await EmulatorHarness.client(url).recordsPage(quickbooks)
+            do {
+                _ = try await EmulatorHarness.client(url).recordsPage(quickbooks)
+                Issue.record("a 429 asking for two minutes must surface")
+            } catch {
+                guard case NangoError.rateLimited(let wait) = error else { Issue.record("expected rateLimited, got \(error)"); return }
+                #expect(wait > .seconds(90) && wait <= .seconds(121), "\(wait)")
             }
         }
     }

@@ -7,9 +7,16 @@ extension JSONValue {
         public var description: String { "\(message) at byte \(offset)" }
     }
 
-    public static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> JSONValue {
+    /// Stands in for a lone surrogate escape when parsing with `markingLoneSurrogates`: a noncharacter, reserved
+    /// by Unicode for internal use, so it never comes from a provider and Postgres stores it.
+    public static let loneSurrogateMarker = Character(Unicode.Scalar(0xFDD0 as UInt32)!)
+
+    /// `markingLoneSurrogates`: a `\uD800`-style escape without its pair (JavaScript strings may hold one, and
+    /// `JSON.stringify` writes it) becomes ``loneSurrogateMarker`` instead of failing the whole document, so
+    /// the caller can set aside just the value that held it.
+    public static func parse(_ bytes: some Collection<UInt8>, markingLoneSurrogates: Bool = false) throws(ParseError) -> JSONValue {
         let buffer = Array(bytes)
-        var parser = Parser(bytes: buffer)
+        var parser = Parser(bytes: buffer, marksLoneSurrogates: markingLoneSurrogates)
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()
@@ -19,6 +26,7 @@ extension JSONValue {
 
     struct Parser {
         let bytes: [UInt8]
+        var marksLoneSurrogates = false
         var position = 0
 
         mutating func skipWhitespace() {
@@ -138,15 +146,35 @@ extension JSONValue {
                     var scalar = try hex4()
                     if (0xD800..<0xDC00).contains(scalar) {
                         // A surrogate pair: the low half must follow.
-                        guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                        let pairFollows = position + 1 < bytes.count && bytes[position] == UInt8(ascii: "\\") && bytes[position + 1] == UInt8(ascii: "u")
+                        if pairFollows {
+                            let mark = position
+                            position += 2
+                            let low = try hex4()
+                            if (0xDC00..<0xE000).contains(low) {
+                                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                            } else if marksLoneSurrogates {
+                                position = mark
+                                output.append(contentsOf: Array(String(JSONValue.loneSurrogateMarker).utf8))
+                                continue
+                            } else {
+                                throw fail("invalid surrogate pair")
+                            }
+                        } else if marksLoneSurrogates {
+                            output.append(contentsOf: Array(String(JSONValue.loneSurrogateMarker).utf8))
+                            continue
+                        } else {
                             throw fail("lone surrogate")
                         }
-                        position += 2
-                        let low = try hex4()
-                        guard (0xDC00..<0xE000).contains(low) else { throw fail("invalid surrogate pair") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     }
-                    guard let unicode = Unicode.Scalar(scalar) else { throw fail("invalid unicode escape") }
+                    guard let unicode = Unicode.Scalar(scalar) else {
+                        // A low surrogate with no high one before it.
+                        if marksLoneSurrogates, (0xDC00..<0xE000).contains(scalar) {
+                            output.append(contentsOf: Array(String(JSONValue.loneSurrogateMarker).utf8))
+                            continue
+                        }
+                        throw fail("invalid unicode escape")
+                    }
                     output.append(contentsOf: Array(String(Character(unicode)).utf8))
                 default: throw fail("invalid escape")
                 }

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOFoundationCompat
 import MarketplaceCore
+import Metrics
 
 extension NangoClient {
     struct Answer {
@@ -37,7 +38,13 @@ extension NangoClient {
         body: ByteBuffer?, acceptAnyStatus: Bool = false
     ) async throws(NangoError) -> Answer {
         var attempt = 1
+        var rateLimitPauses = 0
         while true {
+            do {
+                try await rateLimit.wait()
+            } catch {
+                throw .transport("cancelled")
+            }
             let failure: NangoError
             do {
                 let answer = try await attemptOnce(method, path, query: query, headers: headers, body: body)
@@ -47,14 +54,20 @@ extension NangoClient {
             } catch {
                 failure = error
             }
-            guard failure.isTransient, attempt < configuration.maxAttempts else { throw failure }
-            let delay: Duration
-            if case .rateLimited(let retryAfter) = failure {
-                guard retryAfter <= configuration.maxRetryAfter else { throw failure }
-                delay = retryAfter
-            } else {
-                delay = backOff(attempt: attempt)
+            if case .rateLimited(let untilReset) = failure {
+                // The window is the account's: pause every call, and spend no attempt on it.
+                guard untilReset <= configuration.maxRetryAfter, rateLimitPauses < configuration.maxRateLimitPauses else { throw failure }
+                rateLimitPauses += 1
+                let jitter = Duration.milliseconds(Int64.random(in: 0...max(0, Int64(configuration.rateLimitJitter / .milliseconds(1)))))
+                await rateLimit.pause(until: .now + untilReset + jitter)
+                Counter(label: "nango_rate_limited_total").increment()
+                logger.warning("nango rate limit reached: every call waits for the window to reset", metadata: [
+                    "nango.method": "\(method)", "nango.path": "\(path)", "resume_in_ms": "\((untilReset + jitter) / .milliseconds(1))",
+                ])
+                continue
             }
+            guard failure.isTransient, attempt < configuration.maxAttempts else { throw failure }
+            let delay = backOff(attempt: attempt)
             logger.warning("nango call failed, retrying", metadata: [
                 "nango.method": "\(method)", "nango.path": "\(path)", "attempt": "\(attempt)",
                 "error": "\(failure)", "retry_in_ms": "\(delay / .milliseconds(1))",
@@ -99,6 +112,18 @@ extension NangoClient {
         } catch {
             throw .transport(String(describing: error))
         }
+    }
+
+    /// How long until Nango's window resets: `X-RateLimit-Reset` (epoch seconds) when sent, else `Retry-After`,
+    /// and at least a second, since `Retry-After` is rounded down to `0` in the window's last second (NANGO.md 6.2).
+    static func rateLimitWait(_ headers: HTTPHeaders, now: Date) -> Duration {
+        var wait = Duration.seconds(1)
+        if let reset = headers.first(name: "X-RateLimit-Reset").flatMap(Double.init) {
+            wait = .milliseconds(Int64(((reset - now.timeIntervalSince1970) * 1000).rounded(.up)))
+        } else if let seconds = headers.first(name: "Retry-After").flatMap(Int.init) {
+            wait = .seconds(seconds)
+        }
+        return max(wait, .seconds(1))
     }
 
     /// Nango parses query strings with `qs`, which reads a literal `+` as a space (NANGO.md 6.2): every
@@ -148,8 +173,7 @@ extension NangoClient {
         case 400 where ["unknown_connection", "unknown_provider_config"].contains(code):
             return .notFound(code: code, message: detail?.message)
         case 429:
-            let seconds = answer.headers.first(name: "Retry-After").flatMap(Int.init) ?? 1
-            return .rateLimited(retryAfter: .seconds(max(0, seconds)))
+            return .rateLimited(retryAfter: rateLimitWait(answer.headers, now: Date()))
         case 500...:
             return .server(status: Int(answer.status.code), code: detail?.code, message: detail?.message)
         default:

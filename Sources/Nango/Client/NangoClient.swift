@@ -8,7 +8,8 @@ import NIOHTTP1
 /// Nango's REST API (or the emulator: only `baseURL` and `secretKey` differ).
 ///
 /// Every call has a timeout; 5xx answers and transport failures are retried with exponential
-/// back-off and full jitter; a 429 waits as its `Retry-After` says. Errors are ``NangoError``.
+/// back-off and full jitter; a 429 pauses every call of the instance until Nango's window resets
+/// (`X-RateLimit-Reset`) plus jitter, and costs no attempt. Errors are ``NangoError``.
 /// The secret key goes only into the `Authorization` header and never into a log line.
 public struct NangoClient: Sendable {
     public struct Configuration: Sendable {
@@ -19,8 +20,13 @@ public struct NangoClient: Sendable {
         public var maxAttempts = 5
         public var initialBackOff: Duration = .milliseconds(200)
         public var maxBackOff: Duration = .seconds(10)
-        /// A 429 asking for longer than this is surfaced instead of waited out.
-        public var maxRetryAfter: Duration = .seconds(60)
+        /// A 429 asking for longer than this is surfaced instead of waited out (Nango's window is 60 s).
+        public var maxRetryAfter: Duration = .seconds(90)
+        /// Added at random to each rate-limit pause, so instances do not all return at the window's first second.
+        public var rateLimitJitter: Duration = .seconds(3)
+        /// 429s one call waits out before it surfaces `rateLimited` (to the queue, which delays the job without
+        /// spending an attempt).
+        public var maxRateLimitPauses = 10
         public var maxResponseBytes = 64 << 20
 
         public init(baseURL: String, secretKey: Secret) {
@@ -32,6 +38,8 @@ public struct NangoClient: Sendable {
     public let configuration: Configuration
     let http: HTTPClient
     let logger: Logger
+    /// Shared by every copy of this client: one pause for the whole instance.
+    let rateLimit = NangoRateLimitGate()
 
     public init(configuration: Configuration, httpClient: HTTPClient = .shared, logger: Logger) {
         self.configuration = configuration

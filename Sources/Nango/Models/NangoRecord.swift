@@ -36,12 +36,12 @@ public struct NangoRecord: Codable, Sendable, Equatable {
             try container.encode(cursor, forKey: .cursor)
         }
 
-        public init(firstSeenAt: String, lastModifiedAt: String, lastAction: Action, deletedAt: String?, cursor: String) {
+        public init(firstSeenAt: String, lastModifiedAt: String, lastAction: Action, deletedAt: String?, prunedAt: String? = nil, cursor: String) {
             self.firstSeenAt = firstSeenAt
             self.lastModifiedAt = lastModifiedAt
             self.lastAction = lastAction
             self.deletedAt = deletedAt
-            self.prunedAt = nil
+            self.prunedAt = prunedAt
             self.cursor = cursor
         }
     }
@@ -51,12 +51,19 @@ public struct NangoRecord: Codable, Sendable, Equatable {
     /// Every field of the record, `id` included, `_nango_metadata` excluded.
     public var fields: [String: JSONValue]
     public var metadata: Metadata
+    /// Set when the record could not be read as served (a lone surrogate escape): its fields are kept with
+    /// ``JSONValue/loneSurrogateMarker`` in place, for quarantine, and the rest of its page goes on.
+    public var decodingProblem: String?
 
-    public init(id: String, fields: [String: JSONValue], metadata: Metadata) {
+    public init(id: String, fields: [String: JSONValue], metadata: Metadata, decodingProblem: String? = nil) {
         self.id = id
         self.fields = fields
         self.metadata = metadata
+        self.decodingProblem = decodingProblem
     }
+
+    /// Nango emptied the record's payload (not updated for 30 days): only `id` and the metadata are left.
+    public var isPruned: Bool { metadata.prunedAt != nil }
 
     private struct Key: CodingKey {
         var stringValue: String
@@ -66,7 +73,9 @@ public struct NangoRecord: Codable, Sendable, Equatable {
         init?(intValue: Int) { nil }
     }
 
+
     public init(from decoder: any Decoder) throws {
+        self.decodingProblem = nil
         let container = try decoder.container(keyedBy: Key.self)
         self.id = try container.decode(String.self, forKey: Key("id"))
         self.metadata = try container.decode(Metadata.self, forKey: Key("_nango_metadata"))
@@ -105,7 +114,18 @@ extension NangoRecordsPage {
     /// A page from `GET /records` through the fast parser; errors name the offending field as decoding does.
     public static func parse(_ bytes: some Collection<UInt8>) throws(NangoError) -> NangoRecordsPage {
         let json: JSONValue
-        do { json = try JSONValue.parse(bytes) } catch { throw .decoding(field: "", message: error.description) }
+        var marked = false
+        do {
+            json = try JSONValue.parse(bytes)
+        } catch {
+            // One record holding a lone surrogate must not fail its page forever: parse again with such escapes
+            // marked, and set aside only the records that held one.
+            guard let lenient = try? JSONValue.parse(bytes, markingLoneSurrogates: true) else {
+                throw .decoding(field: "", message: error.description)
+            }
+            json = lenient
+            marked = true
+        }
         guard case .object(let top) = json else { throw .decoding(field: "", message: "expected an object") }
         guard case .array(let items)? = top["records"] else { throw .decoding(field: "records", message: "missing or not a list") }
         var records: [NangoRecord] = []
@@ -123,9 +143,12 @@ extension NangoRecordsPage {
             guard let action = meta["last_action"]?.string.flatMap(NangoRecord.Action.init(rawValue:)) else {
                 throw .decoding(field: "records[\(index)]._nango_metadata.last_action", message: "missing or unknown")
             }
+            let problem = marked && item.containsLoneSurrogateMarker
+                ? "a string holds a lone surrogate escape (half of a UTF-16 pair), which is not valid Unicode" : nil
             records.append(NangoRecord(id: id, fields: fields, metadata: .init(
                 firstSeenAt: try text("first_seen_at"), lastModifiedAt: try text("last_modified_at"), lastAction: action,
-                deletedAt: meta["deleted_at"]?.string, cursor: try text("cursor"))))
+                deletedAt: meta["deleted_at"]?.string, prunedAt: meta["pruned_at"]?.string, cursor: try text("cursor")),
+                decodingProblem: problem))
         }
         let next: String?
         switch top["next_cursor"] {
@@ -134,5 +157,16 @@ extension NangoRecordsPage {
         default: throw .decoding(field: "next_cursor", message: "expected a string or null")
         }
         return NangoRecordsPage(records: records, nextCursor: next)
+    }
+}
+
+extension JSONValue {
+    var containsLoneSurrogateMarker: Bool {
+        switch self {
+        case .string(let text): text.contains(JSONValue.loneSurrogateMarker)
+        case .array(let values): values.contains { $0.containsLoneSurrogateMarker }
+        case .object(let object): object.contains { $0.key.contains(JSONValue.loneSurrogateMarker) || $0.value.containsLoneSurrogateMarker }
+        default: false
+        }
     }
 }

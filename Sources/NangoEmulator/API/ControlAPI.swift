@@ -24,6 +24,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
             return try JSONResponse.make(await state.faults)
         }
         group.get("/webhooks") { _, _ in try JSONResponse.make(webhooks.deliveries) }
+        group.put("/rate-limit", use: setRateLimit)
     }
 
     func integration(_ body: JSONValue) throws -> Integration {
@@ -140,6 +141,20 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         let delivery = await webhooks.send(WebhookPayloads.forward(
             connection, provider: integration.provider, integration: integration.key, payload: body["payload"] ?? .object([:])))
         return try JSONResponse.make(JSONValue.object(["wrapped": .bool(connection != nil), "webhook_delivery": .number(Double(delivery))]))
+    }
+
+    /// `{limit, window_seconds}`: Nango's fixed window, shortened so a test meets its end within seconds.
+    @Sendable func setRateLimit(_ request: Request, context: Context) async throws -> Response {
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        guard case .number(let limit)? = body["limit"], limit >= 1, limit <= 10_000_000, limit.rounded() == limit else {
+            throw NangoErrorResponse.invalid("invalid_body", "limit must be a whole number from 1", path: ["limit"])
+        }
+        let window = body["window_seconds"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 60
+        guard window >= 1, window <= 3600 else {
+            throw NangoErrorResponse.invalid("invalid_body", "window_seconds must be from 1 to 3600", path: ["window_seconds"])
+        }
+        await state.setRateLimit(Int(limit), windowSeconds: window)
+        return try JSONResponse.make(JSONValue.object(["limit": .number(limit), "window_seconds": .number(window)]))
     }
 
     @Sendable func setFaults(_ request: Request, context: Context) async throws -> Response {

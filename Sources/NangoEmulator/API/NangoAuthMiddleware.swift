@@ -28,16 +28,18 @@ struct FaultMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let limit = await state.countRequest()
-        let headers: HTTPFields = [
+        var headers: HTTPFields = [
             HTTPField.Name("X-RateLimit-Limit")!: String(limit.limit),
             HTTPField.Name("X-RateLimit-Remaining")!: String(limit.remaining),
-            HTTPField.Name("X-RateLimit-Reset")!: String(limit.resetAt),
         ]
         do {
             var response = try await faulted(request, context: context, next: next, limit: limit)
+            headers[.rateLimitReset] = String(limit.resetAt)
             response.headers.append(contentsOf: headers)
             return response
         } catch var error as NangoErrorResponse {
+            // An injected 429 names its own reset.
+            if error.headers[.rateLimitReset] == nil { headers[.rateLimitReset] = String(limit.resetAt) }
             error.headers.append(contentsOf: headers)
             throw error
         }
@@ -49,7 +51,7 @@ struct FaultMiddleware<Context: RequestContext>: RouterMiddleware {
         if limit.exceeded {
             throw NangoErrorResponse(
                 status: .tooManyRequests, code: "too_many_request", message: nil,
-                headers: [.retryAfter: String(max(1, limit.resetAt - Timestamp.now.micros / 1_000_000))],
+                headers: [.retryAfter: String(limit.retryAfter)],
                 extra: ["method": .string(request.method.rawValue), "path": .string(request.uri.path)])
         }
         let latency = await state.faults.latencyMs
@@ -60,7 +62,7 @@ struct FaultMiddleware<Context: RequestContext>: RouterMiddleware {
         case .rateLimited(let seconds):
             throw NangoErrorResponse(
                 status: .tooManyRequests, code: "too_many_request", message: nil,
-                headers: [.retryAfter: String(seconds)],
+                headers: [.retryAfter: String(seconds), .rateLimitReset: String(Timestamp.now.micros / 1_000_000 + Int64(seconds))],
                 extra: ["method": .string(request.method.rawValue), "path": .string(request.uri.path)])
         case .serverError:
             throw NangoErrorResponse(status: .internalServerError, code: "server_error", message: "An injected server error")
@@ -73,4 +75,8 @@ struct FaultMiddleware<Context: RequestContext>: RouterMiddleware {
                             body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 upstream error</body></html>")))
         }
     }
+}
+
+extension HTTPField.Name {
+    static let rateLimitReset = Self("X-RateLimit-Reset")!
 }

@@ -24,12 +24,13 @@ actor EmulatorState {
     private(set) var recordsRequests = 0
 
     func countRecordsRequest() { recordsRequests += 1 }
-    /// Nango's fixed 60 s window per account (NANGO.md 2.1); the limit is a flag.
-    let rateLimitPerMinute: Int
+    /// Nango's fixed window per account (60 s, NANGO.md 2.1, 6.2); the limit is a flag, and the control API
+    /// sets both so a test can meet a window's end within seconds.
+    private(set) var rateLimit: (limit: Int, windowMillis: Int64)
     private var window: (start: Int64, count: Int) = (0, 0)
 
     init(seed: UInt64, recordsPerModel: Int, rateLimitPerMinute: Int = 100_000) {
-        self.rateLimitPerMinute = rateLimitPerMinute
+        self.rateLimit = (rateLimitPerMinute, 60_000)
         self.seed = seed
         self.recordsPerModel = recordsPerModel
         // Initial records sit a day back: inside Nango's 12-month `modified_after` window, before any change.
@@ -161,17 +162,25 @@ actor EmulatorState {
         var limit: Int
         var remaining: Int
         var resetAt: Int64     // Unix seconds
+        /// `floor(msBeforeNext / 1000)`, as Nango computes it: `0` in the window's last second.
+        var retryAfter: Int64
         var exceeded: Bool
     }
 
+    func setRateLimit(_ limit: Int, windowSeconds: Double) {
+        rateLimit = (limit, max(1, Int64(windowSeconds * 1000)))
+        window = (0, 0)
+    }
+
     func countRequest() -> RateLimitStatus {
-        let nowSeconds = Timestamp.now.micros / 1_000_000
-        let windowStart = nowSeconds - nowSeconds % 60
+        let nowMillis = Timestamp.now.micros / 1_000
+        let windowStart = nowMillis - nowMillis % rateLimit.windowMillis
         if window.start != windowStart { window = (windowStart, 0) }
         window.count += 1
+        let end = windowStart + rateLimit.windowMillis
         return RateLimitStatus(
-            limit: rateLimitPerMinute, remaining: max(0, rateLimitPerMinute - window.count), resetAt: windowStart + 60,
-            exceeded: window.count > rateLimitPerMinute)
+            limit: rateLimit.limit, remaining: max(0, rateLimit.limit - window.count), resetAt: (end + 999) / 1000,
+            retryAfter: (end - nowMillis) / 1000, exceeded: window.count > rateLimit.limit)
     }
 
     // MARK: Faults

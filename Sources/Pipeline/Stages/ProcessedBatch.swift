@@ -63,6 +63,8 @@ public struct ProcessedBatch: Sendable, Equatable {
     public var rows: [TargetRow] = []
     public var deletions: [TargetDeletion] = []
     public var quarantined: [QuarantinedRecord] = []
+    /// External ids of records Nango pruned: never written, never a change; counted when we never stored them.
+    public var pruned: [String] = []
     /// Records collapsed by the dedupe stage (an older version of a record in the same page).
     public var duplicates = 0
     /// Values that could not be normalized on fields without a validation rule: left empty, the raw record kept.

@@ -26,6 +26,7 @@ public struct RecordProcessor: Sendable {
                 batch.droppedValues += dropped
             case .deletion(let deletion): batch.deletions.append(deletion)
             case .quarantined(let entry): batch.quarantined.append(entry)
+            case .pruned(let externalId): batch.pruned.append(externalId)
             }
         }
         let (kept, duplicates) = Self.dedupe(rows, key: pipeline.dedupeKey)
@@ -38,6 +39,7 @@ public struct RecordProcessor: Sendable {
         case row(TargetRow, dropped: Int)
         case deletion(TargetDeletion)
         case quarantined(QuarantinedRecord)
+        case pruned(externalId: String)
     }
 
     /// Keeps, for each key, the version Nango modified last (the later one on a tie: the stream's order).
@@ -85,6 +87,16 @@ public struct RecordProcessor: Sendable {
             }
             return .quarantined(quarantine(record, externalId: nil, raw: raw, reasons: [
                 QuarantineReason(field: "external_id", message: "a deleted record without an id cannot be applied"),
+            ]))
+        }
+
+        if record.isPruned {
+            // Pruning empties the payload but keeps ADDED/UPDATED: nothing here may blank a stored row.
+            return .pruned(externalId: externalId ?? "")
+        }
+        if let problem = record.decodingProblem ?? Self.unstorable(record.fields) {
+            return .quarantined(quarantine(record, externalId: externalId, raw: Self.storable(record.fields).jsonText, reasons: [
+                QuarantineReason(field: nil, message: problem),
             ]))
         }
 
@@ -143,6 +155,37 @@ public struct RecordProcessor: Sendable {
         return .row(TargetRow(
             externalId: externalId, values: typed, sourceUpdatedAt: record.lastModifiedAt ?? Date(timeIntervalSince1970: 0),
             cursor: record.cursor ?? "", raw: raw, contentHash: contentHash(raw: raw, values: typed)), dropped: dropped)
+    }
+
+    /// Why Postgres could not hold the record as served, if it could not: `text` and `jsonb` refuse U+0000,
+    /// and a number beyond a double's range has no value to store.
+    static func unstorable(_ fields: [String: JSONValue]) -> String? {
+        func check(_ value: JSONValue) -> String? {
+            switch value {
+            case .string(let text) where text.utf8.contains(0): return "a string holds U+0000 (NUL), which Postgres cannot store"
+            case .number(let number) where !number.isFinite: return "a number is out of range"
+            case .array(let values): return values.lazy.compactMap(check).first
+            case .object(let object):
+                if object.keys.contains(where: { $0.utf8.contains(0) }) { return "a key holds U+0000 (NUL), which Postgres cannot store" }
+                return object.values.lazy.compactMap(check).first
+            default: return nil
+            }
+        }
+        return check(.object(fields))
+    }
+
+    /// The record in a form Postgres accepts, for quarantine: U+0000 written out as the text `\u0000`.
+    static func storable(_ fields: [String: JSONValue]) -> JSONValue {
+        func clean(_ value: JSONValue) -> JSONValue {
+            switch value {
+            case .string(let text): .string(text.replacingOccurrences(of: "\u{0}", with: "\\u0000"))
+            case .array(let values): .array(values.map(clean))
+            case .object(let object):
+                .object(Dictionary(object.map { (key: $0.key.replacingOccurrences(of: "\u{0}", with: "\\u0000"), value: clean($0.value)) }) { first, _ in first })
+            default: value
+            }
+        }
+        return clean(.object(fields))
     }
 
     func quarantine(_ record: SourceRecord, externalId: String?, raw: String, reasons: [QuarantineReason]) -> QuarantinedRecord {

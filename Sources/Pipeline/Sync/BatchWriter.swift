@@ -65,6 +65,9 @@ enum BatchWriter {
                 totals.upserted = updated ? 1 : 0
             }
             totals.unchanged = batch.rows.count - totals.upserted
+            if !batch.pruned.isEmpty, try await !CompaniesTable.hasProfile(companyId: companyId, on: connection, logger: logger) {
+                totals.prunedSkipped = batch.pruned.count
+            }
         case .locations, .contacts, .products:
             let table = pipeline.target
             var rows = resourceRows(batch.rows, schema: schema)
@@ -73,6 +76,9 @@ enum BatchWriter {
                 rows, into: table, companyId: companyId, on: connection, logger: logger)
             totals.upserted = counts.inserted + counts.updated
             totals.unchanged = batch.rows.count - totals.upserted
+            let stored = try await ResourceRowsTable.countStored(
+                externalIds: Array(Set(batch.pruned)), in: table, companyId: companyId, on: connection, logger: logger)
+            totals.prunedSkipped = batch.pruned.count - stored
             totals.deleted = try await ResourceRowsTable.softDelete(
                 externalIds: batch.deletions.map(\.externalId), deletedAt: batch.deletions.map { Timestamps.format($0.deletedAt) },
                 from: table, companyId: companyId, on: connection, logger: logger)

@@ -76,8 +76,9 @@ struct StreamRead: Sendable {
         batches: [ProcessedBatch], lastCursor: String, company: CompanyRecord, model: String, position: ReadPosition,
         processors: [RecordProcessor], runIds: [Int64], logger: Logger
     ) async throws {
-        try await database.withTransaction(logger: logger) { db in
+        let prunedSkipped = try await database.withTransaction(logger: logger) { db in
             var page = PipelineRunsTable.Totals()
+            var prunedSkipped: [Int] = []
             for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
                 let totals = try await BatchWriter.write(
                     batch, pipeline: processor.pipeline, company: company, runId: runId, on: db, logger: logger)
@@ -86,6 +87,8 @@ struct StreamRead: Sendable {
                 page.upserted += totals.upserted
                 page.deleted += totals.deleted
                 page.quarantined += totals.quarantined
+                page.prunedSkipped = max(page.prunedSkipped, totals.prunedSkipped)
+                prunedSkipped.append(totals.prunedSkipped)
             }
             switch position {
             case .checkpoint:
@@ -93,12 +96,15 @@ struct StreamRead: Sendable {
             case .backfill(let pipeline):
                 try await BackfillsTable.advance(pipeline: pipeline, companyId: company.id, cursor: lastCursor, on: db, logger: logger)
             }
+            return prunedSkipped
         }
-        for (processor, batch) in zip(processors, batches) {
+        for ((processor, batch), skipped) in zip(zip(processors, batches), prunedSkipped) {
             let dimensions = [("pipeline", processor.pipeline.name)]
             Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "written")]).increment(by: batch.rows.count)
             Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "deleted")]).increment(by: batch.deletions.count)
             Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "quarantined")]).increment(by: batch.quarantined.count)
+            Counter(label: "pipeline_records_total", dimensions: dimensions + [("outcome", "pruned")]).increment(by: batch.pruned.count)
+            if skipped > 0 { Counter(label: "pipeline_pruned_skipped_total", dimensions: dimensions).increment(by: skipped) }
             if batch.droppedValues > 0 { Counter(label: "pipeline_dropped_values_total", dimensions: dimensions).increment(by: batch.droppedValues) }
         }
     }

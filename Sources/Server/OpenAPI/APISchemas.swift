@@ -162,7 +162,8 @@ enum APISchemas {
         "PipelineRun": object([
             "id": integer, "pipeline": string, "fetched": integer, "upserted": integer, "unchanged": integer, "deleted": integer,
             "quarantined": integer, "outcome": string, "error": string,
-        ], required: ["id", "pipeline", "fetched", "upserted", "unchanged", "deleted", "quarantined", "outcome"]),
+            "pruned_skipped": ["type": "integer", "description": "Records Nango had pruned (payload emptied) that were never stored here: skipped."],
+        ], required: ["id", "pipeline", "fetched", "upserted", "unchanged", "deleted", "quarantined", "pruned_skipped", "outcome"]),
         "CompanySync": object([
             "company_id": uuid, "integration_id": string, "connection_id": string,
             "status": enumeration(CompanyStatus.allCases.map(\.rawValue)), "models": array(ref("SyncState")),

@@ -114,12 +114,13 @@ struct CompanySyncAnswer: Encodable {
         let unchanged: Int
         let deleted: Int
         let quarantined: Int
+        let pruned_skipped: Int
         let outcome: String
         let error: String?
 
         init(_ run: PipelineRun) {
             (id, pipeline, fetched, upserted, unchanged) = (run.id, run.pipeline, run.fetched, run.upserted, run.unchanged)
-            (deleted, quarantined, outcome, error) = (run.deleted, run.quarantined, run.outcome, run.error)
+            (deleted, quarantined, pruned_skipped, outcome, error) = (run.deleted, run.quarantined, run.prunedSkipped, run.outcome, run.error)
         }
     }
 

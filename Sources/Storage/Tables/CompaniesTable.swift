@@ -57,6 +57,13 @@ public enum CompaniesTable {
 }
 
 extension CompaniesTable {
+    /// Whether a provider record has ever been stored as the company's profile.
+    public static func hasProfile(companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("SELECT source_updated_at IS NOT NULL FROM companies WHERE id = \(companyId)", logger: logger)
+        for try await stored in rows.decode(Bool.self) { return stored }
+        return false
+    }
+
     public static func find(_ identity: ConnectionIdentity, on connection: PostgresConnection, logger: Logger) async throws -> CompanyRecord? {
         let rows = try await connection.query("""
             SELECT \(unescaped: columns) FROM companies WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId)

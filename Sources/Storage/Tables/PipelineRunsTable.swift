@@ -13,6 +13,8 @@ public enum PipelineRunsTable {
         public var unchanged = 0
         public var deleted = 0
         public var quarantined = 0
+        /// Pruned records (payload emptied by Nango) we never stored: nothing to write, counted.
+        public var prunedSkipped = 0
 
         public init() {}
     }
@@ -34,7 +36,8 @@ public enum PipelineRunsTable {
     public static func add(_ totals: Totals, to runId: Int64, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             UPDATE pipeline_runs SET fetched = fetched + \(totals.fetched), upserted = upserted + \(totals.upserted),
-                   unchanged = unchanged + \(totals.unchanged), deleted = deleted + \(totals.deleted), quarantined = quarantined + \(totals.quarantined)
+                   unchanged = unchanged + \(totals.unchanged), deleted = deleted + \(totals.deleted), quarantined = quarantined + \(totals.quarantined),
+                   pruned_skipped = pruned_skipped + \(totals.prunedSkipped)
             WHERE id = \(runId)
             """, logger: logger)
     }
@@ -55,19 +58,20 @@ public enum PipelineRunsTable {
         public var unchanged: Int
         public var deleted: Int
         public var quarantined: Int
+        public var prunedSkipped: Int
         public var outcome: String
         public var error: String?
     }
 
     public static func recent(companyId: UUID, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Run] {
         let rows = try await connection.query("""
-            SELECT id, pipeline, fetched, upserted, unchanged, deleted, quarantined, outcome, error FROM pipeline_runs
+            SELECT id, pipeline, fetched, upserted, unchanged, deleted, quarantined, pruned_skipped, outcome, error FROM pipeline_runs
             WHERE company_id = \(companyId) ORDER BY id DESC LIMIT \(limit)
             """, logger: logger)
         var runs: [Run] = []
-        for try await row in rows.decode((Int64, String, Int, Int, Int, Int, Int, String, String?).self) {
+        for try await row in rows.decode((Int64, String, Int, Int, Int, Int, Int, Int, String, String?).self) {
             runs.append(Run(id: row.0, pipeline: row.1, fetched: row.2, upserted: row.3, unchanged: row.4, deleted: row.5,
-                            quarantined: row.6, outcome: row.7, error: row.8))
+                            quarantined: row.6, prunedSkipped: row.7, outcome: row.8, error: row.9))
         }
         return runs
     }

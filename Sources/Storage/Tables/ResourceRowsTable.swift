@@ -94,6 +94,20 @@ public enum ResourceRowsTable {
     }
 
     /// Soft-deletes the rows Nango reported DELETED, unless a newer version is stored. Returns how many.
+    /// How many of `externalIds` the company has a row for (deleted or not).
+    public static func countStored(
+        externalIds: [String], in table: Resource, companyId: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int {
+        guard !externalIds.isEmpty else { return 0 }
+        var bindings = PostgresBindings()
+        bindings.append(companyId)
+        bindings.append(externalIds)
+        let sql = "SELECT count(*)::int FROM \(table.rawValue) WHERE company_id = $1 AND external_id = ANY($2::text[])"
+        let result = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await count in result.decode(Int.self) { return count }
+        return 0
+    }
+
     public static func softDelete(
         externalIds: [String], deletedAt: [String], from table: Resource, companyId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int {

@@ -58,7 +58,8 @@ public enum SyncStateTable {
         try await connection.query("""
             UPDATE sync_state SET cursor = \(cursor), records_fetched = records_fetched + \(totals.fetched),
                    records_upserted = records_upserted + \(totals.upserted), records_deleted = records_deleted + \(totals.deleted),
-                   records_quarantined = records_quarantined + \(totals.quarantined), updated_at = now()
+                   records_quarantined = records_quarantined + \(totals.quarantined),
+                   records_pruned_skipped = records_pruned_skipped + \(totals.prunedSkipped), updated_at = now()
             WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId) AND model = \(model)
             """, logger: logger)
     }
