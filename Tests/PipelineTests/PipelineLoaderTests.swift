@@ -11,8 +11,11 @@ import Testing
     @Test func theShippedFileChecksCleanAndCoversEveryTargetAndProvider() throws {
         let set = try PipelineLoader.load(path: Self.repositoryFile)
         #expect(Set(set.pipelines.map(\.target)) == Set(Resource.allCases))
-        #expect(Set(set.pipelines.map(\.source.integration)) == ["quickbooks", "xero", "hubspot", "salesforce"])
-        #expect(set.subscribers(integration: "salesforce", model: "Account").count == 2)
+        // Matched by provider: they work for whatever integration key a customer chose.
+        #expect(Set(set.pipelines.compactMap(\.source.provider)) == ["quickbooks", "xero", "hubspot", "salesforce"])
+        #expect(set.pipelines.allSatisfy { $0.source.integration == nil })
+        #expect(set.subscribers(integration: "salesforce-prod", provider: "salesforce", model: "Account").count == 2)
+        #expect(set.subscribers(integration: "salesforce", provider: "hubspot", model: "Account").isEmpty)
         #expect(set.hash.count == 64)
     }
 
@@ -97,6 +100,14 @@ import Testing
              line: 15, column: 53, message: "unknown format 'emale' for 'email'", hint: "did you mean 'email'?"),
         Case(name: "region that is not a country code", yaml: replacing("default_region: US", with: "default_region: USA"),
              line: 14, column: 69, message: "default_region must be an ISO 3166-1 alpha-2 country code like US or DE, found 'USA'", hint: nil),
+        Case(name: "both integration and provider",
+             yaml: replacing("{ integration: quickbooks, model: Customer }", with: "{ integration: quickbooks, provider: quickbooks, model: Customer }"),
+             line: 6, column: 50, message: "'source' of pipeline 'qb' has both 'integration' and 'provider'; keep one",
+             hint: "'provider' matches every integration key of that provider"),
+        Case(name: "neither integration nor provider", yaml: replacing("{ integration: quickbooks, model: Customer }", with: "{ model: Customer }"),
+             line: 6, column: 13, message: "'source' of pipeline 'qb' needs 'integration' (Nango's provider config key, e.g. hubspot-prod) or 'provider' (e.g. hubspot)", hint: nil),
+        Case(name: "full resync too often", yaml: replacing("{ integration: quickbooks, model: Customer }", with: "{ integration: quickbooks, model: Customer, full_resync: 5m }"),
+             line: 6, column: 70, message: "full_resync must be off or an interval like 12h, 7d or 2w (at least 1h), found '5m'", hint: nil),
         Case(name: "invalid YAML", yaml: replacing("    target: contacts", with: "    target: [contacts"),
              line: 8, column: 11, message: "invalid YAML", hint: nil),
     ]
@@ -126,6 +137,18 @@ import Testing
         let found = Self.diagnostics(yaml)
         #expect(found.count >= 3)
         #expect(found.map(\.line) == found.map(\.line).sorted())
+    }
+
+    @Test func aSourceMatchesByProviderAndMayResyncOnASchedule() throws {
+        let yaml = Self.replacing("{ integration: quickbooks, model: Customer }", with: "{ provider: quickbooks, model: Customer, full_resync: 7d }")
+        let source = try #require(try PipelineLoader.parse(yaml: yaml, path: "ok.yaml").pipelines.first?.source)
+        #expect(source.provider == "quickbooks" && source.integration == nil)
+        #expect(source.fullResync == .seconds(7 * 86_400))
+        #expect(source.matches(integration: "qbo-eu", provider: "quickbooks"))
+        #expect(!source.matches(integration: "quickbooks", provider: "xero"))
+        let off = Self.replacing("{ integration: quickbooks, model: Customer }", with: "{ integration: quickbooks, model: Customer, full_resync: off }")
+        #expect(try PipelineLoader.parse(yaml: off, path: "ok.yaml").pipelines.first?.source.fullResync == nil)
+        #expect(try PipelineLoader.parse(yaml: Self.valid, path: "ok.yaml").pipelines.first?.source.fullResync == nil, "off by default")
     }
 
     @Test func anEmptyFileIsAnError() {

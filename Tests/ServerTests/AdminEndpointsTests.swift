@@ -21,7 +21,7 @@ import TestSupport
             try await Database.running(configuration) { database in
                 _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
                 let seeded = try await CompaniesAPITests.seed(database, contacts: 3)
-                let body = #"{"connectionId":"conn-a","from":"hubspot","model":"Contact","providerConfigKey":"hubspot","responseResults":{"added":1,"deleted":0,"updated":0},"success":true,"syncName":"contacts","syncType":"INCREMENTAL","type":"sync"}"#
+                let body = #"{"connectionId":"conn-a","from":"nango","model":"Contact","providerConfigKey":"hubspot","responseResults":{"added":1,"deleted":0,"updated":0},"success":true,"syncName":"contacts","syncType":"INCREMENTAL","type":"sync"}"#
                 let eventId = try await database.withConnection { db -> Int64 in
                     var event = InboxEvent(type: "sync", dedupeKey: WebhookClassification.dedupeKey(Array(body.utf8)), rawBody: body)
                     event.connectionId = "conn-a"

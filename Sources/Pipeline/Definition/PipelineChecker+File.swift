@@ -98,10 +98,24 @@ extension PipelineChecker {
             if let parts = pairs(sourceNode, "'source' of \(label)") {
                 checkKeys(parts, allowed: Self.sourceKeys, in: "'source' of \(label)")
                 let integration = parts.first { $0.key == "integration" }.flatMap { string($0.value, "source integration") }
+                let provider = parts.first { $0.key == "provider" }.flatMap { string($0.value, "source provider") }
                 let model = parts.first { $0.key == "model" }.flatMap { string($0.value, "source model") }
-                if !parts.contains(where: { $0.key == "integration" }) { error(sourceNode, "'source' of \(label) needs 'integration' (Nango's provider config key)") }
+                let hasIntegration = parts.contains { $0.key == "integration" }, hasProvider = parts.contains { $0.key == "provider" }
+                if !hasIntegration, !hasProvider {
+                    error(sourceNode, "'source' of \(label) needs 'integration' (Nango's provider config key, e.g. hubspot-prod) or 'provider' (e.g. hubspot)")
+                }
+                if hasIntegration, hasProvider, let node = parts.first(where: { $0.key == "provider" })?.value {
+                    error(node, "'source' of \(label) has both 'integration' and 'provider'; keep one",
+                          hint: "'provider' matches every integration key of that provider")
+                }
                 if !parts.contains(where: { $0.key == "model" }) { error(sourceNode, "'source' of \(label) needs 'model'") }
-                if let integration, let model { source = PipelineSource(integration: integration, model: model) }
+                var fullResync: Duration?
+                if let node = parts.first(where: { $0.key == "full_resync" })?.value {
+                    fullResync = node.scalar?.string == "off" ? nil : resyncInterval(node, "full_resync")
+                }
+                if let model, integration != nil || provider != nil {
+                    source = PipelineSource(integration: integration, provider: hasIntegration ? nil : provider, model: model, fullResync: fullResync)
+                }
             }
         } else {
             error(node, "\(label) has no 'source'", hint: "source: { integration: quickbooks, model: Customer }")

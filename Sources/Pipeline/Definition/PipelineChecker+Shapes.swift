@@ -91,6 +91,21 @@ extension PipelineChecker {
         return nil
     }
 
+    /// A full resync interval: `off`, or hours/days/weeks (`12h`, `7d`, `2w`), at least an hour.
+    mutating func resyncInterval(_ node: Node, _ what: String) -> Duration? {
+        let hint = "\(what) must be off or an interval like 12h, 7d or 2w (at least 1h)"
+        guard let text = node.scalar?.string else {
+            error(node, "\(hint), found \(kind(node))")
+            return nil
+        }
+        let units: [(String, Int64)] = [("h", 3_600), ("d", 86_400), ("w", 604_800)]
+        for (unit, seconds) in units where text.hasSuffix(unit) {
+            if let value = Int64(text.dropLast(unit.count)), value > 0, value <= 520 * 604_800 / seconds { return .seconds(value * seconds) }
+        }
+        error(node, "\(hint), found '\(text)'")
+        return nil
+    }
+
     mutating func region(_ node: Node, _ what: String) -> String? {
         guard let text = string(node, what) else { return nil }
         guard let code = CountryCodes.alpha2(text), code == text.uppercased() else {

@@ -11,17 +11,23 @@ public struct PipelineSet: Sendable {
     public var hash: String
     public var path: String
 
-    /// The pipelines that read a model of an integration, in file order.
-    public func subscribers(integration: String, model: String) -> [PipelineDefinition] {
-        pipelines.filter { $0.enabled && $0.source.integration == integration && $0.source.model == model }
+    /// The pipelines that read a model of a company's connection, in file order.
+    public func subscribers(integration: String, provider: String, model: String) -> [PipelineDefinition] {
+        pipelines.filter { $0.enabled && $0.source.model == model && $0.source.matches(integration: integration, provider: provider) }
+    }
+
+    /// The models the enabled pipelines read from a company's connection, each once.
+    public func models(integration: String, provider: String) -> [String] {
+        var seen = Set<String>()
+        return sources.filter { $0.matches(integration: integration, provider: provider) && seen.insert($0.model).inserted }.map(\.model)
     }
 
     public func pipeline(named name: String) -> PipelineDefinition? { pipelines.first { $0.name == name } }
 
-    /// Every (integration, model) some enabled pipeline reads.
+    /// Every (integration or provider, model) some enabled pipeline reads.
     public var sources: [PipelineSource] {
-        var seen = Set<PipelineSource>()
-        return pipelines.filter(\.enabled).map(\.source).filter { seen.insert($0).inserted }
+        var seen = Set<SourceSelector>()
+        return pipelines.filter(\.enabled).map(\.source).filter { seen.insert($0.selector).inserted }
     }
 }
 
@@ -48,14 +54,32 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 }
 
+/// Which connections a pipeline reads: by Nango's provider config key (which each customer names, e.g.
+/// `hubspot-eu`), or by provider (`hubspot`), which fits whatever key a customer chose.
 public struct PipelineSource: Sendable, Hashable {
-    /// Nango's provider config key.
-    public var integration: String
+    public var integration: String?
+    public var provider: String?
     public var model: String
+    /// Re-read the whole stream this often and soft-delete what Nango no longer holds; nil: off.
+    public var fullResync: Duration?
 
-    public init(integration: String, model: String) {
+    public init(integration: String? = nil, provider: String? = nil, model: String, fullResync: Duration? = nil) {
         self.integration = integration
+        self.provider = provider
         self.model = model
+        self.fullResync = fullResync
+    }
+
+    public func matches(integration: String, provider: String) -> Bool {
+        if let key = self.integration { return key == integration }
+        return self.provider == provider
+    }
+
+    public var selector: SourceSelector { SourceSelector(integrationId: integration, provider: provider, model: model) }
+
+    /// `integration quickbooks` or `provider hubspot`: how `pipelines check` and the admin API say it.
+    public var matchDescription: String {
+        integration.map { "integration \($0)" } ?? "provider \(provider ?? "?")"
     }
 }
 

@@ -52,7 +52,7 @@ struct PipelineChecker {
     static let defaultsKeys = ["page_size", "retry", "default_region"]
     static let retryKeys = ["max_attempts", "initial_backoff", "max_backoff"]
     static let pipelineKeys = ["name", "source", "target", "stages", "enabled", "page_size", "retry", "default_region"]
-    static let sourceKeys = ["integration", "model"]
+    static let sourceKeys = ["integration", "provider", "model", "full_resync"]
     static let stageNames = ["map", "normalize", "validate", "dedupe"]
     static let normalizerNames = ["trim", "email", "e164", "iso3166_alpha2", "iso4217", "money", "timestamp", "lowercase", "uppercase"]
     static let ruleKeys = ["format", "one_of", "min", "max", "min_length", "max_length"]

@@ -49,7 +49,7 @@ public struct ConnectionUpsertHandler: JobHandler {
         guard job.operation == .upsert || reactivated else { return .succeeded }
         // The first sync of each model the company's pipelines read.
         let ids = try await database.withConnection { db in
-            try await syncs.enqueue(job.identity, reason: reactivated ? "connection active again" : "connection created", on: db, logger: logger)
+            try await syncs.enqueue(job.identity, provider: company.provider, reason: reactivated ? "connection active again" : "connection created", on: db, logger: logger)
         }
         logger.info("connection stored", metadata: ["company_id": "\(company.id)", "syncs": "\(ids.count)"])
         return .succeeded
@@ -102,8 +102,8 @@ public struct ForwardHandler: JobHandler {
             return .succeeded   // unmatched: Nango found no connection; stored for ops to look at
         }
         try await database.withConnection { db in
-            guard try await CompaniesTable.find(identity, on: db, logger: logger) != nil else { return }
-            _ = try await syncs.enqueue(identity, reason: "forwarded webhook", on: db, logger: logger)
+            guard let company = try await CompaniesTable.find(identity, on: db, logger: logger) else { return }
+            _ = try await syncs.enqueue(identity, provider: company.provider, reason: "forwarded webhook", on: db, logger: logger)
         }
         return .succeeded
     }

@@ -39,8 +39,7 @@ public struct PipelineActions: Sendable {
         guard let pipeline = set.pipeline(named: name) else { throw PipelineActionError.unknownPipeline(name) }
         guard pipeline.enabled else { throw PipelineActionError.disabledPipeline(name) }
         return try await database.withConnection { db in
-            let companies = try await CompaniesTable.syncable(
-                integration: pipeline.source.integration, model: pipeline.source.model, companyId: companyId, on: db, logger: logger)
+            let companies = try await CompaniesTable.syncable(pipeline.source.selector, companyId: companyId, on: db, logger: logger)
             var ids: [Int64] = []
             for company in companies {
                 ids.append(try await enqueue(action, pipeline: pipeline, company: company.identity, companyId: company.companyId, on: db, logger: logger))
@@ -75,8 +74,7 @@ public struct PipelineActions: Sendable {
         return try await database.withConnection { db in
             var ids: [Int64] = []
             for pipeline in added {
-                let companies = try await CompaniesTable.syncable(
-                    integration: pipeline.source.integration, model: pipeline.source.model, companyId: nil, on: db, logger: logger)
+                let companies = try await CompaniesTable.syncable(pipeline.source.selector, companyId: nil, on: db, logger: logger)
                 for company in companies where company.synced {
                     ids.append(try await enqueue(.backfill, pipeline: pipeline, company: company.identity, companyId: company.companyId, on: db, logger: logger))
                 }

@@ -16,17 +16,13 @@ public struct SyncRequests: Sendable {
         self.registry = registry
     }
 
-    /// The models the loaded pipelines read from an integration, each once.
-    public func models(of integration: String) -> [String] {
-        var seen = Set<String>()
-        return (registry.current?.sources ?? []).filter { $0.integration == integration && seen.insert($0.model).inserted }.map(\.model)
-    }
-
     /// A sync of each model the company's pipelines read; a job of the same key already waiting is reused.
     /// Returns each model's job id, new or waiting.
-    public func enqueue(_ identity: ConnectionIdentity, reason: String, on db: PostgresConnection, logger: Logger) async throws -> [Int64] {
+    public func enqueue(
+        _ identity: ConnectionIdentity, provider: String, reason: String, on db: PostgresConnection, logger: Logger
+    ) async throws -> [Int64] {
         var ids: [Int64] = []
-        for model in models(of: identity.integrationId) {
+        for model in registry.current?.models(integration: identity.integrationId, provider: provider) ?? [] {
             ids.append(try await enqueue(SyncJob(identity, model: model, reason: reason), on: db, logger: logger))
         }
         return ids
@@ -53,7 +49,7 @@ extension SyncRequests {
             throw SyncRequestError.companyNotFound
         }
         guard company.status == .active else { throw SyncRequestError.companyInactive(company.status) }
-        let models = models(of: company.integrationId)
+        let models = registry.current?.models(integration: company.integrationId, provider: company.provider) ?? []
         var nangoTriggered = false
         if askNango {
             let names = try await database.withConnection { db in
@@ -68,7 +64,7 @@ extension SyncRequests {
                 }
             }
         }
-        let ids = try await database.withConnection { db in try await enqueue(company.identity, reason: "api", on: db, logger: logger) }
+        let ids = try await database.withConnection { db in try await enqueue(company.identity, provider: company.provider, reason: "api", on: db, logger: logger) }
         return Queued(jobIds: ids, models: models, nangoTriggered: nangoTriggered)
     }
 }

@@ -17,7 +17,7 @@ public struct Reconciliation: Sendable {
     /// A sync for every active company's model whose last run is older than `maxAge`, unless one is waiting or running.
     public func enqueueStaleSyncs(maxAge: Duration, logger: Logger) async throws -> Int {
         guard let set = registry.current else { return 0 }
-        let sources = set.sources.map { (integration: $0.integration, model: $0.model) }
+        let sources = set.sources.map(\.selector)
         return try await database.withConnection { db in
             let stale = try await SyncStateTable.stale(sources: sources, maxAge: maxAge, on: db, logger: logger)
             let jobs = stale.map { SyncJob($0.identity, model: $0.model, reason: "reconciliation").newJob(maxAttempts: set.defaults.retry.maxAttempts) }

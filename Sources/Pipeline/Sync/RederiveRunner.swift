@@ -34,7 +34,7 @@ public struct RederiveRunner: JobHandler {
         let processor = RecordProcessor(pipeline: pipeline, versionTag: set.hash)
         // Rows stored before provenance was kept belong to this pipeline when no other one writes its target.
         let soleWriter = set.pipelines.filter {
-            $0.enabled && $0.source.integration == pipeline.source.integration && $0.target == pipeline.target
+            $0.enabled && $0.source.matches(integration: company.integrationId, provider: company.provider) && $0.target == pipeline.target
         }.count == 1
         let runId = try await database.withConnection { db in
             try await PipelineRunsTable.start(

@@ -38,12 +38,12 @@ public struct SyncRunner: JobHandler {
         logger[metadataKey: "model"] = "\(model)"
         logger[metadataKey: "job_id"] = "\(context.job.id)"
         guard let set = registry.current else { throw JobError.retryAfter(.seconds(30), "no valid pipelines file is loaded") }
-        let pipelines = set.subscribers(integration: integrationId, model: model)
+        let company = try await companyOf(identity, logger: logger)
+        let pipelines = set.subscribers(integration: integrationId, provider: company.provider, model: model)
         guard !pipelines.isEmpty else {
             logger.info("no pipeline reads this model; nothing to do", metadata: ["integration_id": "\(integrationId)"])
             return .succeeded
         }
-        let company = try await companyOf(identity, logger: logger)
         guard company.status == .active else {
             // Another job (a sibling model's sync meeting Nango's 404, a status webhook) got there first.
             logger.info("company is not active; sync cancelled", metadata: ["status": "\(company.status.rawValue)"])

@@ -15,15 +15,31 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
     struct PipelinesAnswer: Encodable {
         struct Summary: Encodable {
             let name: String
-            let integration: String
+            let integration: String?
+            let provider: String?
             let model: String
             let target: String
             let enabled: Bool
             let pageSize: Int
+            let fullResyncSeconds: Int64?
 
             enum CodingKeys: String, CodingKey {
-                case name, integration, model, target, enabled
+                case name, integration, provider, model, target, enabled
                 case pageSize = "page_size"
+                case fullResyncSeconds = "full_resync_seconds"
+            }
+
+            // Written as null when unset, as the OpenAPI schema says.
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(name, forKey: .name)
+                try container.encode(integration, forKey: .integration)
+                try container.encode(provider, forKey: .provider)
+                try container.encode(model, forKey: .model)
+                try container.encode(target, forKey: .target)
+                try container.encode(enabled, forKey: .enabled)
+                try container.encode(pageSize, forKey: .pageSize)
+                try container.encode(fullResyncSeconds, forKey: .fullResyncSeconds)
             }
         }
 
@@ -88,8 +104,9 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
         return PipelinesAnswer(
             file: registry.path, hash: snapshot.current?.hash, loadedAt: snapshot.loadedAt,
             pipelines: snapshot.current?.pipelines.map {
-                .init(name: $0.name, integration: $0.source.integration, model: $0.source.model, target: $0.target.rawValue,
-                      enabled: $0.enabled, pageSize: $0.pageSize)
+                .init(name: $0.name, integration: $0.source.integration, provider: $0.source.provider, model: $0.source.model,
+                      target: $0.target.rawValue, enabled: $0.enabled, pageSize: $0.pageSize,
+                      fullResyncSeconds: $0.source.fullResync?.components.seconds)
             } ?? [],
             errors: snapshot.lastError?.diagnostics.map(\.description), errorsAt: snapshot.lastErrorAt)
     }

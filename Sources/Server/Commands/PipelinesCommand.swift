@@ -23,6 +23,13 @@ struct PipelinesCommand: AsyncParsableCommand {
         return ExitCode.failure
     }
 
+    static func interval(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        if seconds % 604_800 == 0 { return "\(seconds / 604_800)w" }
+        if seconds % 86_400 == 0 { return "\(seconds / 86_400)d" }
+        return "\(seconds / 3_600)h"
+    }
+
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a pipelines file: prints every error as FILE:LINE:COLUMN: message and exits non-zero; prints a summary when it is good.")
@@ -37,7 +44,8 @@ struct PipelinesCommand: AsyncParsableCommand {
                 for pipeline in set.pipelines {
                     let stages = ["map"] + (pipeline.normalizers.isEmpty ? [] : ["normalize"])
                         + (pipeline.validation.isEmpty ? [] : ["validate"]) + (pipeline.dedupeKey == nil ? [] : ["dedupe"])
-                    print("\(pipeline.name): \(pipeline.source.integration)/\(pipeline.source.model) → \(pipeline.target.rawValue), "
+                    print("\(pipeline.name): \(pipeline.source.matchDescription), model \(pipeline.source.model) → \(pipeline.target.rawValue), "
+                        + (pipeline.source.fullResync.map { "full resync every \(PipelinesCommand.interval($0)), " } ?? "")
                         + "\(pipeline.mapping.fields.count) field(s), stages \(stages.joined(separator: " → "))\(pipeline.enabled ? "" : " (disabled)")")
                 }
                 print("\(path): \(set.pipelines.count) pipeline(s), ok")

@@ -172,7 +172,10 @@ enum APISchemas {
         "Pipelines": object([
             "file": string, "hash": string, "loaded_at": dateTime,
             "pipelines": array(object([
-                "name": string, "integration": string, "model": string,
+                "name": string, "model": string,
+                "integration": ["type": ["string", "null"], "description": "Nango's provider config key, when the pipeline matches by it."],
+                "provider": ["type": ["string", "null"], "description": "The provider, when the pipeline matches every integration key of it."],
+                "full_resync_seconds": ["type": ["integer", "null"], "description": "How often the whole stream is re-read to find hard deletes; null: off."],
                 "target": enumeration(["companies", "locations", "contacts", "products"]), "enabled": boolean, "page_size": integer,
             ])),
             "errors": ["type": "array", "items": string, "description": "`FILE:LINE:COLUMN: message` of a refused edit; the last good file runs."],

@@ -133,15 +133,16 @@ extension CompaniesTable {
         return nil
     }
 
-    /// Companies of an integration (all, or one) that can sync, with whether their model has been read before.
+    /// Companies a source reads (all, or one) that can sync, with whether their model has been read before.
     public static func syncable(
-        integration: String, model: String, companyId: UUID?, on connection: PostgresConnection, logger: Logger
+        _ source: SourceSelector, companyId: UUID?, on connection: PostgresConnection, logger: Logger
     ) async throws -> [(identity: ConnectionIdentity, companyId: UUID, synced: Bool)] {
         let rows = try await connection.query("""
             SELECT c.integration_id, c.connection_id, c.id, (st.cursor IS NOT NULL)
             FROM companies c
-            LEFT JOIN sync_state st ON st.integration_id = c.integration_id AND st.connection_id = c.connection_id AND st.model = \(model)
-            WHERE c.integration_id = \(integration) AND c.status = \(CompanyStatus.active.rawValue)
+            LEFT JOIN sync_state st ON st.integration_id = c.integration_id AND st.connection_id = c.connection_id AND st.model = \(source.model)
+            WHERE (c.integration_id = \(source.integrationId) OR (\(source.integrationId)::text IS NULL AND c.provider = \(source.provider)))
+              AND c.status = \(CompanyStatus.active.rawValue)
               AND (\(companyId)::uuid IS NULL OR c.id = \(companyId))
             ORDER BY c.connection_id
             """, logger: logger)

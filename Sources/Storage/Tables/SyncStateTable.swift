@@ -114,14 +114,15 @@ extension SyncStateTable {
     /// Reconciliation's question: each active company's (model) among `sources` whose last run is older than
     /// `maxAge`, or that never ran.
     public static func stale(
-        sources: [(integration: String, model: String)], maxAge: Duration, on connection: PostgresConnection, logger: Logger
+        sources: [SourceSelector], maxAge: Duration, on connection: PostgresConnection, logger: Logger
     ) async throws -> [(identity: ConnectionIdentity, model: String)] {
         guard !sources.isEmpty else { return [] }
+        let columns = sources.unnestColumns
         let rows = try await connection.query("""
-            SELECT c.integration_id, c.connection_id, s.model
+            SELECT DISTINCT c.integration_id, c.connection_id, s.model
             FROM companies c
-            JOIN UNNEST(\(sources.map(\.integration))::text[], \(sources.map(\.model))::text[]) AS s(integration_id, model)
-              ON s.integration_id = c.integration_id
+            JOIN UNNEST(\(columns.integrations)::text[], \(columns.providers)::text[], \(columns.models)::text[]) AS s(integration_id, provider, model)
+              ON s.integration_id = c.integration_id OR s.provider = c.provider
             LEFT JOIN sync_state st ON st.integration_id = c.integration_id AND st.connection_id = c.connection_id AND st.model = s.model
             WHERE c.status = \(CompanyStatus.active.rawValue)
               AND (st.last_run_at IS NULL OR st.last_run_at < now() - make_interval(secs => \(Double(maxAge.components.seconds))))
