@@ -5,13 +5,17 @@ import MarketplaceCore
 /// Where the integration tests find the project's Postgres and Redis (`make test` starts them and
 /// sets these variables; the defaults match `scripts/services.sh`).
 public enum TestEnvironment {
+    /// Read once: Foundation's `ProcessInfo.environment` walks `environ` on every call, and tests call this
+    /// from many tasks at once (a crash inside that getter was seen under a parallel run).
+    public static let process: [String: String] = ProcessInfo.processInfo.environment
+
     public static var databaseURL: String {
-        ProcessInfo.processInfo.environment["TEST_DATABASE_URL"]
+        process["TEST_DATABASE_URL"]
             ?? "postgres://marketplace:marketplace@127.0.0.1:55432/marketplace"
     }
 
     public static var redisURL: String {
-        ProcessInfo.processInfo.environment["TEST_REDIS_URL"] ?? "redis://127.0.0.1:56379/0"
+        process["TEST_REDIS_URL"] ?? "redis://127.0.0.1:56379/0"
     }
 
     /// A complete, valid environment; tests override single variables to provoke errors.
@@ -45,7 +49,7 @@ public enum TestEnvironment {
     /// Quiet unless TEST_LOG_LEVEL asks otherwise.
     public static var logger: Logger {
         var logger = Logger(label: "test")
-        logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        logger.logLevel = process["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         return logger
     }
 }

@@ -54,7 +54,9 @@ public struct WebhookClassification: Sendable, Equatable {
             result.event.syncName = json["syncName"]?.string
             result.event.success = json["success"] == true
             if result.event.success == true {
-                result.job = SyncJob(result.event.identity!, model: result.event.model!, reason: "sync webhook").newJob()
+                result.job = SyncJob(
+                    result.event.identity!, model: result.event.model!, reason: "sync webhook", nangoStartedOver: nangoStartedOver(json)
+                ).newJob()
             } else {
                 // Nango lists every model of the failed sync, comma-joined.
                 let models = (result.event.model ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
@@ -97,6 +99,14 @@ public struct WebhookClassification: Sendable, Equatable {
             }
         }
         return job.flatMap { job in job.payload.first { hasNUL($0.value) }?.key }
+    }
+
+    /// A success webhook that follows a run Nango started from scratch: `checkpoints` sent with `from: null`, or
+    /// `syncType: INITIAL` (no previous successful run at Nango). A webhook without `checkpoints` is not one: syncs
+    /// that keep no checkpoints never send them, and re-reading millions of records after every run is no option.
+    static func nangoStartedOver(_ json: JSONValue) -> Bool {
+        if case .object(let checkpoints)? = json["checkpoints"], checkpoints["from"] == .null { return true }
+        return json["syncType"]?.string == "INITIAL"
     }
 
     static func authJob(_ json: JSONValue, event: InboxEvent) -> NewJob? {

@@ -108,6 +108,13 @@ public struct NangoRecordsPage: Codable, Sendable, Equatable {
         self.records = records
         self.nextCursor = nextCursor
     }
+
+    /// `next_cursor` is always written, `null` on the last page, as Nango sends it.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(records, forKey: .records)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
 }
 
 extension NangoRecordsPage {

@@ -14,6 +14,8 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         group.post("/connections", use: createConnection)
         group.post("/connections/:connectionId/changes", use: applyChanges)
         group.post("/connections/:connectionId/sync-failure", use: syncFailure)
+        group.post("/connections/:connectionId/prune", use: prune)
+        group.post("/connections/:connectionId/hard-delete", use: hardDelete)
         group.post("/connections/:connectionId/expire-token", use: expireToken)
         group.post("/connections/:connectionId/revoke", use: revoke)
         group.post("/forward", use: forward)
@@ -95,6 +97,48 @@ struct ControlAPI<Context: RequestContext>: Sendable {
                                         "deleted": .number(Double(applied.counts.deleted))]),
             "modifiedAfter": .string(applied.runStart.javascript), "webhook_delivery": .number(Double(delivery)),
         ]))
+    }
+
+    /// `{provider_config_key, model, older_than?}`: Nango's pruning of records not updated since `older_than`
+    /// (default: now, so every record).
+    @Sendable func prune(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        let model = try model(body, of: integration)
+        var cutoff = Timestamp.now
+        if let text = body["older_than"]?.string {
+            guard let parsed = Timestamp(parsing: text) else {
+                throw NangoErrorResponse.invalid("invalid_body", "older_than must be an ISO 8601 date", path: ["older_than"])
+            }
+            cutoff = parsed
+        }
+        guard let count = await state.prune(connectionId, integration: integration.key, model: model, olderThan: cutoff) else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection \(connectionId) for \(integration.key)")
+        }
+        return try JSONResponse.make(JSONValue.object(["pruned": .number(Double(count))]))
+    }
+
+    /// `{provider_config_key, model, ids? | count?}`: records removed outright, as emptying Nango's cache or its
+    /// 60-day auto-delete does; they never come back as DELETED.
+    @Sendable func hardDelete(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        let model = try model(body, of: integration)
+        let ids: [String]? = if case .array(let items)? = body["ids"] { items.compactMap(\.string) } else { nil }
+        let count = body["count"].flatMap { if case .number(let n) = $0 { Int(n) } else { nil } } ?? 0
+        guard let removed = await state.hardDelete(connectionId, integration: integration.key, model: model, ids: ids, count: count) else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection \(connectionId) for \(integration.key)")
+        }
+        return try JSONResponse.make(JSONValue.object(["deleted": .array(removed.map(JSONValue.string))]))
+    }
+
+    func model(_ body: JSONValue, of integration: Integration) throws -> String {
+        guard let model = body["model"]?.string, integration.sync(forModel: model) != nil else {
+            throw NangoErrorResponse.invalid("invalid_body", "model must be one of \(integration.syncs.map(\.model).joined(separator: ", "))", path: ["model"])
+        }
+        return model
     }
 
     @Sendable func syncFailure(_ request: Request, context: Context) async throws -> Response {

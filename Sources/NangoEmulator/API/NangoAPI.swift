@@ -94,10 +94,12 @@ struct NangoAPI<Context: RequestContext>: Sendable {
                                       ids: ids.isEmpty ? nil : Set(ids)))
         let page = found.prefix(limit)
         let records = page.map { stored in
-            NangoRecord(id: stored.id, fields: stream.payload(stored), metadata: .init(
+            // A pruned record keeps only `id` and its metadata; its last_action and position do not move (NANGO.md 6.2).
+            let pruned = stream.prunedAt[stored.id]
+            return NangoRecord(id: stored.id, fields: pruned == nil ? stream.payload(stored) : ["id": .string(stored.id)], metadata: .init(
                 firstSeenAt: stored.firstSeen.postgres, lastModifiedAt: stored.updated.postgres,
                 lastAction: NangoRecord.Action(rawValue: stored.action.rawValue)!, deletedAt: stored.deletedAt?.postgres,
-                cursor: stored.position.cursor))
+                prunedAt: pruned?.postgres, cursor: stored.position.cursor))
         }
         let next = found.count > limit ? page.last?.position.cursor : nil
         return try JSONResponse.make(NangoRecordsPage(records: records, nextCursor: next))

@@ -143,6 +143,22 @@ actor EmulatorState {
         return AppliedChanges(counts: counts, runStart: start, firstRun: firstRun, syncName: stream.sync.name)
     }
 
+    func prune(_ connectionId: String, integration: String, model: String, olderThan cutoff: Timestamp) -> Int? {
+        let key = "\(Self.key(integration, connectionId))/\(model)"
+        guard var stream = streams[key] else { return nil }
+        let count = stream.prune(olderThan: cutoff, at: .now)
+        streams[key] = stream
+        return count
+    }
+
+    func hardDelete(_ connectionId: String, integration: String, model: String, ids: [String]?, count: Int) -> [String]? {
+        let key = "\(Self.key(integration, connectionId))/\(model)"
+        guard var stream = streams[key] else { return nil }
+        let removed = stream.hardDelete(ids: ids, count: count, generator: &generator)
+        streams[key] = stream
+        return removed
+    }
+
     // MARK: Connect sessions
 
     func createSession(_ session: ConnectSession) -> String {

@@ -46,6 +46,10 @@ struct RecordStream: Sendable {
     private var changeOrder: [StreamPosition] = []
     private(set) var addedCount = 0
     private(set) var runs = 0
+    /// Records whose payload Nango emptied (not updated for 30 days): served as `id` + metadata with `pruned_at`.
+    private(set) var prunedAt: [String: Timestamp] = [:]
+    /// Records removed outright (cache emptied, 60-day auto-delete): never served again, never as DELETED.
+    private(set) var hardDeleted: Set<String> = []
 
     init(connectionKey: String, sync: Integration.Sync, seed: UInt64, initialCount: Int, initialStart: Timestamp) {
         self.connectionKey = connectionKey
@@ -95,6 +99,7 @@ struct RecordStream: Sendable {
             if let modifiedAfter = query.modifiedAfter, record.updated < modifiedAfter { return true }
             if let actions = query.actions, !actions.contains(record.action) { return true }
             if let ids = query.ids, !ids.contains(record.id) { return true }
+            if hardDeleted.contains(record.id) { return true }
             result.append(record)
             return result.count < wanted
         }
@@ -171,7 +176,44 @@ struct RecordStream: Sendable {
         return counts
     }
 
+    /// Empties the payload of every live record last updated before `cutoff`, as Nango's pruning does.
+    mutating func prune(olderThan cutoff: Timestamp, at now: Timestamp) -> Int {
+        var count = 0
+        for index in 0..<totalCount {
+            guard let record = current(index), record.deletedAt == nil, record.updated < cutoff,
+                  prunedAt[record.id] == nil, !hardDeleted.contains(record.id) else { continue }
+            prunedAt[record.id] = now
+            count += 1
+        }
+        return count
+    }
+
+    /// Removes records outright: `ids`, or `count` live ones picked by the generator.
+    mutating func hardDelete(ids: [String]?, count: Int, generator: inout SeededGenerator) -> [String] {
+        var removed: [String] = []
+        if let ids {
+            for id in ids where !hardDeleted.contains(id) && liveIds().contains(id) {
+                hardDeleted.insert(id)
+                removed.append(id)
+            }
+            return removed
+        }
+        var live = liveIds()
+        while removed.count < count, !live.isEmpty {
+            let id = live.remove(at: Int(generator.next() % UInt64(live.count)))
+            hardDeleted.insert(id)
+            removed.append(id)
+        }
+        return removed
+    }
+
+    /// The ids Nango holds as live records now: what a complete copy must have, no more.
+    func liveIds() -> [String] {
+        (0..<totalCount).compactMap { current($0) }.filter { $0.deletedAt == nil && !hardDeleted.contains($0.id) }.map(\.id)
+    }
+
     private mutating func store(_ record: Stored) {
+        prunedAt[record.id] = nil   // a change brings the payload back
         changed[record.id] = record
         changeLog[record.position] = record.id
         changeOrder.append(record.position)

@@ -80,6 +80,7 @@ public enum ScheduledTasks {
     public static let reconcile = "reconcile"
     public static let credentialRefresh = "credential_refresh"
     public static let cleanup = "cleanup"
+    public static let fullResync = "full_resync"
 
     public static func standard(
         database: Database, registry: PipelineRegistry, configuration: AppConfiguration.Jobs
@@ -95,6 +96,11 @@ public enum ScheduledTasks {
             .init(name: credentialRefresh, interval: configuration.credentialRefreshInterval) { logger in
                 let ids = try await reconciliation.enqueueCredentialRefreshes(within: configuration.refreshWindow, all: false, logger: logger)
                 return "\(ids.count) refresh job(s) enqueued"
+            },
+            // Hourly: a pipeline's `full_resync` interval is hours at the least.
+            .init(name: fullResync, interval: .seconds(3600)) { logger in
+                let ids = try await FullResyncs(database: database, registry: registry).enqueueDue(logger: logger)
+                return "\(ids.count) full resync(s) enqueued"
             },
             .init(name: cleanup, interval: configuration.cleanupInterval) { logger in
                 try await database.withConnection { db in

@@ -11,6 +11,8 @@ enum ReadPosition: Sendable, Equatable {
     case checkpoint
     /// A backfill's own cursor: the checkpoint is left as it is.
     case backfill(pipeline: String)
+    /// A full resync's own cursor, each page's record ids marked seen: the checkpoint is left as it is.
+    case fullResync(id: Int64)
 }
 
 /// The one reader of Nango's record stream: pages fetched, processed and committed in order, each page's
@@ -52,10 +54,12 @@ struct StreamRead: Sendable {
             if !page.records.isEmpty, let lastCursor = page.records.last?.metadata.cursor {
                 let records = page.records.map(SourceRecord.init)
                 let batches = processors.map { $0.process(records) }
+                // Every record counts as present for a full resync: pruned, quarantined and deleted ones too.
+                let recordIds = if case .fullResync = position { page.records.map(\.id) } else { [String]() }
                 try await committing?.value
                 committing = Task { [self] in
-                    try await commit(batches: batches, lastCursor: lastCursor, company: company, model: model, position: position,
-                                     processors: processors, runIds: runIds, logger: logger)
+                    try await commit(batches: batches, recordIds: recordIds, lastCursor: lastCursor, company: company, model: model,
+                                     position: position, processors: processors, runIds: runIds, logger: logger)
                     await cache.bump(companyId: company.id, resources: targets)
                 }
                 pages += 1
@@ -73,7 +77,7 @@ struct StreamRead: Sendable {
 
     /// One page's processed batches, its run totals and the checkpoint's advance, in one transaction.
     func commit(
-        batches: [ProcessedBatch], lastCursor: String, company: CompanyRecord, model: String, position: ReadPosition,
+        batches: [ProcessedBatch], recordIds: [String] = [], lastCursor: String, company: CompanyRecord, model: String, position: ReadPosition,
         processors: [RecordProcessor], runIds: [Int64], logger: Logger
     ) async throws {
         let prunedSkipped = try await database.withTransaction(logger: logger) { db in
@@ -95,6 +99,8 @@ struct StreamRead: Sendable {
                 try await SyncStateTable.advance(company.identity, model: model, cursor: lastCursor, totals: page, on: db, logger: logger)
             case .backfill(let pipeline):
                 try await BackfillsTable.advance(pipeline: pipeline, companyId: company.id, cursor: lastCursor, on: db, logger: logger)
+            case .fullResync(let id):
+                try await FullResyncsTable.advance(id: id, cursor: lastCursor, seen: recordIds, on: db, logger: logger)
             }
             return prunedSkipped
         }

@@ -77,6 +77,14 @@ public struct SyncRunner: JobHandler {
             }
             // The company's answer shows when each model was last confirmed current.
             if outcome == .succeeded { await cache.bump(companyId: company.id, resources: ["companies"]) }
+            if outcome == .succeeded, job.nangoStartedOver, checkpoint?.cursor != nil {
+                // Nango started over for a model we already hold: what it dropped meanwhile is found by a full read.
+                let id = try await database.withConnection { db in
+                    try await FullResyncs(database: database, registry: registry).request(
+                        identity, model: model, reason: "Nango started over", on: db, logger: logger)
+                }
+                logger.info("Nango started the sync over: full resync queued", metadata: ["full_resync_job": "\(id)"])
+            }
             Timer(label: "pipeline_sync_duration_seconds", dimensions: [("integration", integrationId), ("model", model)])
                 .record(duration: ContinuousClock.now - started)
             return outcome

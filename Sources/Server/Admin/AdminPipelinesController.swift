@@ -11,6 +11,7 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
     let registry: PipelineRegistry
     let ops: PipelineOps
     let actions: PipelineActions
+    let fullResyncs: FullResyncs
 
     struct PipelinesAnswer: Encodable {
         struct Summary: Encodable {
@@ -66,6 +67,12 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
                 let ids = try await actions.request(action, pipeline: name, companyId: companyId, logger: context.logger)
                 return try JSONResponse.make(["job_ids": ids], status: .accepted)
             }
+        }
+        group.post("/pipelines/:name/full-resync") { request, context in
+            guard let name = context.parameters.get("name") else { throw APIError.notFound }
+            let companyId = try AdminOpsController<Context>.uuid(request.uri.queryParameters["company_id"].map(String.init), "company_id")
+            let ids = try await fullResyncs.request(pipeline: name, companyId: companyId, logger: context.logger)
+            return try JSONResponse.make(["job_ids": ids], status: .accepted)
         }
         group.post("/pipelines/reload") { _, context in
             switch await actions.reload(logger: context.logger) {

@@ -40,7 +40,9 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
     let ops = PipelineOps(database: dependencies.database)
-    AdminPipelinesController(registry: dependencies.pipelines, ops: ops, actions: dependencies.pipelineActions)
+    AdminPipelinesController(
+        registry: dependencies.pipelines, ops: ops, actions: dependencies.pipelineActions,
+        fullResyncs: FullResyncs(database: dependencies.database, registry: dependencies.pipelines))
         .register(on: admin)
     AdminOpsController(
         database: dependencies.database, checker: checker, ops: ops, actions: dependencies.pipelineActions,

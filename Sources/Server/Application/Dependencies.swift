@@ -98,6 +98,7 @@ struct Dependencies: Sendable {
             ConnectionStatusHandler(database: database, cache: invalidator, logger: logger),
             ForwardHandler(database: database, syncs: syncs, logger: logger),
             BackfillRunner(nango: nango, database: database, registry: pipelines, cache: invalidator, logger: logger),
+            FullResyncRunner(nango: nango, database: database, registry: pipelines, cache: invalidator, logger: logger),
             RederiveRunner(database: database, registry: pipelines, cache: invalidator, logger: logger),
         ]
         var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, actions: pipelineActions, logger: logger)]

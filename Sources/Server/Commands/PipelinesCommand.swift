@@ -7,8 +7,8 @@ import Pipeline
 struct PipelinesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipelines",
-        abstract: "Check pipelines.yaml, try a pipeline on records without a database, or queue a backfill or re-derivation.",
-        subcommands: [Check.self, Run.self, Backfill.self, Rederive.self]
+        abstract: "Check pipelines.yaml, try a pipeline on records without a database, or queue a backfill, re-derivation or full resync.",
+        subcommands: [Check.self, Run.self, Backfill.self, Rederive.self, FullResync.self]
     )
 
     /// The file: the argument, else PIPELINES_FILE (environment or .env), else pipelines.yaml.

@@ -10,23 +10,30 @@ public struct SyncJob: JobContract {
     public var model: String
     /// Why it was queued (a webhook, reconciliation, an API request …): shown to ops, never branched on.
     public var reason: String
+    /// Nango's sync webhook says this run started over (`checkpoints.from` null, or `syncType: INITIAL`) for a
+    /// model that may already be stored: records it dropped since never arrive as DELETED.
+    public var nangoStartedOver: Bool
 
-    public init(_ identity: ConnectionIdentity, model: String, reason: String) {
+    public init(_ identity: ConnectionIdentity, model: String, reason: String, nangoStartedOver: Bool = false) {
         self.identity = identity
         self.model = model
         self.reason = reason
+        self.nangoStartedOver = nangoStartedOver
     }
 
     public var kind: String { Self.kind }
     public var concurrencyKey: String? { "sync:\(identity.integrationId):\(identity.connectionId):\(model)" }
 
     public var payload: [String: JSONValue] {
-        identity.payloadFields.merging(["model": .string(model), "reason": .string(reason)]) { $1 }
+        var fields = identity.payloadFields.merging(["model": .string(model), "reason": .string(reason)]) { $1 }
+        if nangoStartedOver { fields["nango_started_over"] = .bool(true) }
+        return fields
     }
 
     public init(kind: String, payload: [String: JSONValue]) throws(JobPayloadError) {
         self.identity = try Self.identity(payload, kind: kind)
         self.model = try Self.string(payload, "model", kind: kind)
         self.reason = payload["reason"]?.string ?? ""
+        self.nangoStartedOver = payload["nango_started_over"] == .bool(true)
     }
 }

@@ -108,6 +108,30 @@ public enum ResourceRowsTable {
         return 0
     }
 
+    /// After a complete full resync: the company's live rows of `model`, untouched since the read began, whose
+    /// record the read never saw, are soft-deleted (Nango removed them outright). Returns how many.
+    public static func softDeleteUnseen(
+        resyncId: Int64, startedAt: Date, model: String, from table: Resource, companyId: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int {
+        var bindings = PostgresBindings()
+        bindings.append(companyId)
+        bindings.append(model)
+        bindings.append(startedAt)
+        bindings.append(resyncId)
+        let sql = """
+            WITH gone AS (
+                UPDATE \(table.rawValue) AS t SET deleted_at = now(), updated_at = now()
+                WHERE t.company_id = $1 AND t.source_model = $2 AND t.deleted_at IS NULL AND t.updated_at < $3
+                  AND NOT EXISTS (SELECT 1 FROM full_resync_seen s WHERE s.resync_id = $4 AND s.record_id = t.raw->>'id')
+                RETURNING 1
+            )
+            SELECT count(*)::int FROM gone
+            """
+        let result = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await count in result.decode(Int.self) { return count }
+        return 0
+    }
+
     public static func softDelete(
         externalIds: [String], deletedAt: [String], from table: Resource, companyId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int {

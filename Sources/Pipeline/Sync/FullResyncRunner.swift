@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import Metrics
+import Nango
+import Storage
+
+/// `sync.full_resync`: a model's whole stream read again from the start with a cursor of its own, through every
+/// pipeline that reads it, each record id marked seen in Postgres. Only after a complete read are the rows
+/// Nango no longer holds soft-deleted; an interrupted read (shutdown, failure) deletes nothing and resumes.
+public struct FullResyncRunner: JobHandler {
+    let stream: StreamRead
+    let database: Database
+    let registry: PipelineRegistry
+    let cache: any CacheInvalidating
+    let logger: Logger
+
+    public var kinds: [String] { FullResyncJob.kinds }
+
+    public init(nango: NangoClient, database: Database, registry: PipelineRegistry, cache: any CacheInvalidating, logger: Logger) {
+        self.stream = StreamRead(nango: nango, database: database, cache: cache)
+        self.database = database
+        self.registry = registry
+        self.cache = cache
+        self.logger = logger
+    }
+
+    public func run(_ context: JobContext) async throws -> JobOutcome {
+        let job = try context.decode(FullResyncJob.self)
+        let identity = job.identity, model = job.model
+        var logger = self.logger
+        logger[metadataKey: "connection"] = "\(identity)"
+        logger[metadataKey: "model"] = "\(model)"
+        logger[metadataKey: "job_id"] = "\(context.job.id)"
+        guard let set = registry.current else { throw JobError.retryAfter(.seconds(30), "no valid pipelines file is loaded") }
+        guard let company = try await database.withConnection({ db in try await CompaniesTable.find(identity, on: db, logger: logger) }) else {
+            return .cancelled(reason: "no company has connection \(identity)")
+        }
+        guard company.status == .active else { return .cancelled(reason: "company is \(company.status.rawValue)") }
+        let pipelines = set.subscribers(integration: identity.integrationId, provider: company.provider, model: model)
+        guard !pipelines.isEmpty else { return .cancelled(reason: "no pipeline reads \(model)") }
+        guard let resync = try await database.withConnection({ db in try await FullResyncsTable.begin(identity, model: model, on: db, logger: logger) }) else {
+            // A second job of the same key finds the first one's resync finished.
+            return .cancelled(reason: "no full resync of \(model) is pending for this company")
+        }
+        let runIds = try await database.withConnection { db in
+            var ids: [Int64] = []
+            for pipeline in pipelines {
+                ids.append(try await PipelineRunsTable.start(
+                    pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: identity.connectionId,
+                    model: model, jobId: context.job.id, on: db, logger: logger))
+            }
+            return ids
+        }
+        do {
+            let outcome = try await stream.read(
+                context: context, company: company, model: model, position: .fullResync(id: resync.id), from: resync.cursor,
+                pageSize: pipelines.map(\.pageSize).min() ?? 500,
+                processors: pipelines.map { RecordProcessor(pipeline: $0, versionTag: set.hash) }, runIds: runIds, logger: logger)
+            guard outcome == .succeeded else {
+                try await finishRuns(runIds, outcome: "cancelled", error: nil, logger: logger)
+                return outcome
+            }
+            let deleted = try await deleteUnseen(resync, pipelines: pipelines, runIds: runIds, company: company, model: model, logger: logger)
+            try await finishRuns(runIds, outcome: "succeeded", error: nil, logger: logger)
+            await cache.bump(companyId: company.id, resources: Set(pipelines.map(\.target.rawValue)))
+            Counter(label: "pipeline_full_resync_deleted_total", dimensions: [("model", model)]).increment(by: deleted)
+            logger.info("full resync complete", metadata: ["deleted": "\(deleted)", "reason": "\(job.reason)"])
+            return .succeeded
+        } catch {
+            do {
+                try await finishRuns(runIds, outcome: "failed", error: String(describing: error), logger: logger)
+            } catch {
+                logger.error("could not record the failed full resync run", metadata: ["error": "\(error)"])
+            }
+            throw await stream.jobError(for: error, company: company, logger: logger)
+        }
+    }
+
+    /// After a complete read, in one transaction: each target table's unseen rows of the model soft-deleted,
+    /// the count added to the run of the first pipeline writing it, the resync closed.
+    func deleteUnseen(
+        _ resync: FullResyncsTable.Open, pipelines: [PipelineDefinition], runIds: [Int64], company: CompanyRecord, model: String, logger: Logger
+    ) async throws -> Int {
+        try await database.withTransaction(logger: logger) { db in
+            var total = 0
+            var done = Set<Resource>()
+            for (pipeline, runId) in zip(pipelines, runIds) where pipeline.target != .companies && done.insert(pipeline.target).inserted {
+                let deleted = try await ResourceRowsTable.softDeleteUnseen(
+                    resyncId: resync.id, startedAt: resync.startedAt, model: model, from: pipeline.target, companyId: company.id,
+                    on: db, logger: logger)
+                var totals = PipelineRunsTable.Totals()
+                totals.deleted = deleted
+                try await PipelineRunsTable.add(totals, to: runId, on: db, logger: logger)
+                total += deleted
+            }
+            try await FullResyncsTable.finish(id: resync.id, deleted: total, on: db, logger: logger)
+            return total
+        }
+    }
+
+    func finishRuns(_ runIds: [Int64], outcome: String, error: String?, logger: Logger) async throws {
+        try await database.withConnection { db in
+            for id in runIds { try await PipelineRunsTable.finish(runId: id, outcome: outcome, error: error, on: db, logger: logger) }
+        }
+    }
+}
