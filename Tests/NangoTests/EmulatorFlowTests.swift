@@ -141,8 +141,9 @@ actor WebhookInbox {
         try await WebhookInbox.run { inbox, hook in
             try await EmulatorHarness.run(webhookURLs: [hook]) { _, url in
                 _ = try await post("\(url)/_emulator/connections/demo-salesforce/revoke", json: #"{"provider_config_key":"salesforce"}"#)
-                await #expect(throws: NangoError.badRequest(
-                    status: 400, code: "invalid_credentials",
+                // Refresh exhausted is a 424 (NANGO.md 6.2).
+                await #expect(throws: NangoError.refreshExhausted(
+                    code: "invalid_credentials",
                     message: "The external API returned an error when trying to refresh the access token. Please try again later.")) {
                     try await EmulatorHarness.client(url).connection("demo-salesforce", providerConfigKey: "salesforce")
                 }

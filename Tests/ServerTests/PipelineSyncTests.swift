@@ -187,7 +187,7 @@ import TestSupport
 
     /// Polls until every scheduled task has finished its first run.
     static func waitForStartUpRound(_ client: Database) async throws {
-        let tasks = [ScheduledTasks.reconcile, ScheduledTasks.credentialRefresh, ScheduledTasks.cleanup]
+        let tasks = [ScheduledTasks.reconcile, ScheduledTasks.credentialRefresh, ScheduledTasks.cleanup, ScheduledTasks.fullResync]
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             let rows = try await client.query(

@@ -55,7 +55,7 @@ public struct WebhookClassification: Sendable, Equatable {
             result.event.success = json["success"] == true
             if result.event.success == true {
                 result.job = SyncJob(
-                    result.event.identity!, model: result.event.model!, reason: "sync webhook", nangoStartedOver: nangoStartedOver(json)
+                    result.event.identity!, model: result.event.model!, reason: "sync webhook", nangoStartedOverAt: nangoStartedOver(json)
                 ).newJob()
             } else {
                 // Nango lists every model of the failed sync, comma-joined.
@@ -101,12 +101,15 @@ public struct WebhookClassification: Sendable, Equatable {
         return job.flatMap { job in job.payload.first { hasNUL($0.value) }?.key }
     }
 
-    /// A success webhook that follows a run Nango started from scratch: `checkpoints` sent with `from: null`, or
-    /// `syncType: INITIAL` (no previous successful run at Nango). A webhook without `checkpoints` is not one: syncs
-    /// that keep no checkpoints never send them, and re-reading millions of records after every run is no option.
-    static func nangoStartedOver(_ json: JSONValue) -> Bool {
-        if case .object(let checkpoints)? = json["checkpoints"], checkpoints["from"] == .null { return true }
-        return json["syncType"]?.string == "INITIAL"
+    /// The start of a run Nango began from scratch, when a success webhook says so: `checkpoints` sent with
+    /// `from: null` (NANGO.md 1.7, 6.2). A webhook without `checkpoints` is not one: syncs that keep no checkpoints
+    /// never send them, and re-reading every record after every run is no option. `syncType: INITIAL` is not one
+    /// either: it marks a sync's very first run, which our own first read already covers.
+    static func nangoStartedOver(_ json: JSONValue) -> Date? {
+        guard case .object(let checkpoints)? = json["checkpoints"], checkpoints["from"] == .null else { return nil }
+        return json["modifiedAfter"]?.string.flatMap { try? Date($0, strategy: .iso8601) }
+            ?? json["modifiedAfter"]?.string.flatMap { try? Date($0, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
+            ?? Date()
     }
 
     static func authJob(_ json: JSONValue, event: InboxEvent) -> NewJob? {

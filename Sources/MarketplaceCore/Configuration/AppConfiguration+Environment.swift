@@ -177,7 +177,8 @@ extension AppConfiguration {
             secretKey: Secret(secret),
             webhookSecret: Secret(webhookSecret),
             previousWebhookSecret: env.raw("NANGO_WEBHOOK_SECRET_PREVIOUS").map(Secret.init),
-            acceptsLegacySignature: env.bool("NANGO_WEBHOOK_LEGACY_SIGNATURE", default: false)
+            acceptsLegacySignature: env.bool("NANGO_WEBHOOK_LEGACY_SIGNATURE", default: false),
+            rateLimitJitter: .milliseconds(env.integer("NANGO_RATE_LIMIT_JITTER_MS", default: 3000, in: 0...60_000))
         )
     }
 

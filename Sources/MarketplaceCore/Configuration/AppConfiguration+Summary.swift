@@ -14,6 +14,7 @@ extension AppConfiguration {
             ("nango.webhook_secret", nango.webhookSecret.masked),
             ("nango.webhook_secret_previous", nango.previousWebhookSecret?.masked ?? "(unset)"),
             ("nango.legacy_signature", "\(nango.acceptsLegacySignature)"),
+            ("nango.rate_limit_jitter", "\(nango.rateLimitJitter)"),
             ("jwt_secret", security.jwtSecret.masked),
             ("admin_token", security.adminToken?.masked ?? "(unset: admin endpoints closed)"),
             ("token_encryption_key", security.tokenEncryptionKey.masked),

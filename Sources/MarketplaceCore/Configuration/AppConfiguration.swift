@@ -72,6 +72,8 @@ public struct AppConfiguration: Sendable {
         public var previousWebhookSecret: Secret?
         /// Accept the legacy `X-Nango-Signature` (SHA-256 of key + body) when no HMAC header is present.
         public var acceptsLegacySignature: Bool
+        /// At most this much is added at random to a rate-limit pause, so instances do not all return at once.
+        public var rateLimitJitter: Duration = .seconds(3)
     }
 
     public struct Security: Sendable, Equatable {

@@ -15,6 +15,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         group.post("/connections/:connectionId/changes", use: applyChanges)
         group.post("/connections/:connectionId/sync-failure", use: syncFailure)
         group.post("/connections/:connectionId/prune", use: prune)
+        group.post("/connections/:connectionId/async-action", use: asyncAction)
         group.post("/connections/:connectionId/hard-delete", use: hardDelete)
         group.post("/connections/:connectionId/expire-token", use: expireToken)
         group.post("/connections/:connectionId/revoke", use: revoke)
@@ -139,6 +140,18 @@ struct ControlAPI<Context: RequestContext>: Sendable {
             throw NangoErrorResponse.invalid("invalid_body", "model must be one of \(integration.syncs.map(\.model).joined(separator: ", "))", path: ["model"])
         }
         return model
+    }
+
+    /// `{provider_config_key}`: an async action finished; its completion webhook.
+    @Sendable func asyncAction(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let integration = try integration(try await NangoAPI<Context>.jsonBody(request, context: context, strict: false))
+        guard let connection = await state.connection(connectionId, integration: integration.key) else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No such connection")
+        }
+        let id = UUID().uuidString.lowercased()
+        let delivery = await webhooks.send(WebhookPayloads.asyncAction(connection, id: id))
+        return try JSONResponse.make(JSONValue.object(["id": .string(id), "webhook_delivery": .number(Double(delivery))]))
     }
 
     @Sendable func syncFailure(_ request: Request, context: Context) async throws -> Response {

@@ -132,9 +132,12 @@ struct NangoAPI<Context: RequestContext>: Sendable {
             throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection found")
         case .refreshFailed(let connection):
             await webhooks.send(WebhookPayloads.refreshFailure(connection, environment: environment))
-            throw NangoErrorResponse(status: .badRequest, code: "invalid_credentials", message: WebhookPayloads.refreshFailureDescription)
+            // Refresh exhausted: 424, naming the connection (NANGO.md 6.2).
+            throw NangoErrorResponse(
+                status: HTTPResponse.Status(code: 424, reasonPhrase: "Failed Dependency"), code: "invalid_credentials", message: WebhookPayloads.refreshFailureDescription,
+                extra: ["payload": .object(["connection": .string(connectionId)])])
         case .connection(let connection):
-            return try JSONResponse.make(connection.json(includeRefreshToken: includeRefresh))
+            return try JSONResponse.make(connection.json(includeRefreshToken: includeRefresh, scopedKey: await state.faults.scopedKey))
         }
     }
 
@@ -143,7 +146,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         let items: [JSONValue] = await state.allConnections().filter { filter?.contains($0.integration.key) ?? true }.map {
             .object([
                 "id": .number(Double($0.id)), "connection_id": .string($0.connectionId), "provider_config_key": .string($0.integration.key),
-                "provider": .string($0.integration.provider), "errors": .array([]), "end_user": $0.endUser ?? .null,
+                "provider": .string($0.integration.provider), "errors": .array([]), "end_user": $0.apiEndUser,
                 "tags": $0.tags.map { .object($0.mapValues(JSONValue.string)) } ?? .object([:]), "metadata": .null,
                 "created": .string($0.createdAt.javascript),
             ])

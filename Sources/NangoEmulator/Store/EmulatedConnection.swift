@@ -29,7 +29,18 @@ struct EmulatedConnection: Sendable {
     }
 
     /// `GET /connection/{id}` as Nango formats it (NANGO.md 2.3).
-    func json(includeRefreshToken: Bool) -> JSONValue {
+    /// `end_user` as Nango's API formats it (`server/lib/formatters/endUser.ts`), not the webhook's shape.
+    var apiEndUser: JSONValue {
+        guard let endUser else { return .null }
+        return .object([
+            "id": endUser["endUserId"] ?? endUser["id"] ?? .null, "display_name": endUser["display_name"] ?? .null,
+            "email": endUser["endUserEmail"] ?? endUser["email"] ?? .null, "tags": endUser["tags"] ?? .object([:]),
+            "organization": endUser["organization"] ?? .null,
+        ])
+    }
+
+    /// `scopedKey`: the secret key lacks the read-credentials scope, and Nango answers `credentials: {}`.
+    func json(includeRefreshToken: Bool, scopedKey: Bool = false) -> JSONValue {
         var raw: [String: JSONValue] = [
             "access_token": .string(accessToken), "expires_in": .number(3600), "token_type": .string("bearer"),
         ]
@@ -43,12 +54,12 @@ struct EmulatedConnection: Sendable {
         credentials["raw"] = .object(raw)
         return .object([
             "id": .number(Double(id)), "connection_id": .string(connectionId), "provider_config_key": .string(integration.key),
-            "provider": .string(integration.provider), "errors": .array([]), "end_user": endUser ?? .null,
+            "provider": .string(integration.provider), "errors": .array([]), "end_user": apiEndUser,
             "tags": tags.map { .object($0.mapValues(JSONValue.string)) } ?? .object([:]), "metadata": .null,
             "connection_config": .object(connectionConfig), "webhook_url_override": .null,
             "created_at": .string(Self.nangoTime(createdAt)), "updated_at": .string(Self.nangoTime(updatedAt)),
             "last_fetched_at": lastFetchedAt.map { .string(Self.nangoTime($0)) } ?? .null,
-            "credentials": .object(credentials),
+            "credentials": .object(scopedKey ? [:] : credentials),
         ])
     }
 

@@ -20,11 +20,14 @@ struct Faults: Codable, Sendable, Equatable {
     var reorderWebhooks = false
     /// Webhooks: the next N carry a wrong signature.
     var badSignatureNext: Int = 0
+    /// The secret key lacks the read-credentials scope: connections come back with `credentials: {}`.
+    var scopedKey = false
 
     enum CodingKeys: String, CodingKey {
         case latencyMs = "latency_ms", next429 = "next_429", rate429 = "rate_429", retryAfterSeconds = "retry_after_seconds"
         case next500 = "next_500", rate500 = "rate_500", truncateRate = "truncate_rate", malformedRate = "malformed_rate"
         case duplicateWebhooks = "duplicate_webhooks", reorderWebhooks = "reorder_webhooks", badSignatureNext = "bad_signature_next"
+        case scopedKey = "scoped_key"
     }
 
     init() {}
@@ -42,6 +45,7 @@ struct Faults: Codable, Sendable, Equatable {
         duplicateWebhooks = try container.decodeIfPresent(Bool.self, forKey: .duplicateWebhooks) ?? false
         reorderWebhooks = try container.decodeIfPresent(Bool.self, forKey: .reorderWebhooks) ?? false
         badSignatureNext = try container.decodeIfPresent(Int.self, forKey: .badSignatureNext) ?? 0
+        scopedKey = try container.decodeIfPresent(Bool.self, forKey: .scopedKey) ?? false
     }
 
     enum Decision: Equatable {

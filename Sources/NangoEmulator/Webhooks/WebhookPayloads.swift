@@ -11,8 +11,9 @@ enum WebhookPayloads {
             "providerConfigKey": .string(connection.integration.key), "provider": .string(connection.integration.provider),
             "authMode": "OAUTH2", "environment": .string(environment), "operation": .string(operation), "success": .bool(success),
         ]
-        if let tags = connection.tags, !tags.isEmpty { body["tags"] = .object(tags.mapValues(JSONValue.string)) }
-        if let endUser = connection.endUser { body["endUser"] = endUser }
+        // `tags` is NOT NULL (default `{}`) and always sent; failure webhooks carry no `endUser` (NANGO.md 6.1).
+        body["tags"] = .object((connection.tags ?? [:]).mapValues(JSONValue.string))
+        if success, let endUser = connection.endUser { body["endUser"] = endUser }
         if let error { body["error"] = .object(["type": .string(error.type), "description": .string(error.description)]) }
         return .object(body)
     }
@@ -49,6 +50,15 @@ enum WebhookPayloads {
             "model": .string(models.joined(separator: ",")), "syncType": "INCREMENTAL", "success": false,
             "error": .object(["type": "script_error", "description": "Request failed with status code 401"]),
             "startedAt": .string(startedAt.javascript), "failedAt": .string(Timestamp.now.javascript),
+        ])
+    }
+
+    /// An async action finished (NANGO.md 1.9).
+    static func asyncAction(_ connection: EmulatedConnection, id: String) -> JSONValue {
+        .object([
+            "from": "nango", "type": "async_action", "connectionId": .string(connection.connectionId),
+            "providerConfigKey": .string(connection.integration.key),
+            "payload": .object(["id": .string(id), "statusUrl": .string("/action/\(id)")]),
         ])
     }
 

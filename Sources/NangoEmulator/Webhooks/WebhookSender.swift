@@ -38,6 +38,12 @@ final class WebhookSender: Service, Sendable {
     private let queue: AsyncStream<[Outgoing]>
     private let continuation: AsyncStream<[Outgoing]>.Continuation
     private let log = Mutex<(next: Int, deliveries: [Delivery], held: Outgoing?)>((1, [], nil))
+    /// Nango Cloud's delivery circuit breaker (NANGO.md 6.1): 5 failed deliveries within 10 s open it for 60 s,
+    /// and webhooks meanwhile are dropped without an attempt.
+    private let breaker = Mutex<(failures: [ContinuousClock.Instant], openUntil: ContinuousClock.Instant?)>(([], nil))
+    static let breakerThreshold = 5
+    static let breakerWindow = Duration.seconds(10)
+    static let breakerOpenFor = Duration.seconds(60)
 
     init(urls: [String], signingKey: String, retryDelayScale: Double, state: EmulatorState, logger: Logger) {
         self.urls = urls
@@ -97,10 +103,38 @@ final class WebhookSender: Service, Sendable {
 
     var deliveries: [Delivery] { log.withLock { $0.deliveries } }
 
+    /// Whether the breaker is open now (it closes by itself once its time is up).
+    var circuitOpen: Bool {
+        breaker.withLock { state in
+            guard let until = state.openUntil else { return false }
+            if until > .now { return true }
+            state.openUntil = nil
+            return false
+        }
+    }
+
+    private func recordFailure() {
+        breaker.withLock { state in
+            let now = ContinuousClock.now
+            state.failures = state.failures.filter { now - $0 < Self.breakerWindow } + [now]
+            if state.failures.count >= Self.breakerThreshold {
+                state.openUntil = now + Self.breakerOpenFor
+                state.failures = []
+            }
+        }
+    }
+
+    /// Every configured URL gets every webhook (a secondary URL is not a fallback, NANGO.md 6.1).
     private func deliver(_ outgoing: Outgoing) async {
         let key = outgoing.badSignature ? signingKey + "-wrong" : signingKey
-        var delivered = false
-        for url in urls where !delivered {
+        if circuitOpen {
+            record(outgoing.id) { $0.outcome = "dropped_circuit_open" }
+            logger.warning("webhook dropped: the delivery circuit breaker is open", metadata: ["delivery": "\(outgoing.id)"])
+            return
+        }
+        var deliveredEverywhere = true
+        for url in urls {
+            var delivered = false
             for attempt in 0...retryDelays.count {
                 var request = HTTPClientRequest(url: url)
                 request.method = .POST
@@ -124,9 +158,13 @@ final class WebhookSender: Service, Sendable {
                 guard status == 0 || status >= 500, attempt < retryDelays.count else { break }
                 try? await Task.sleep(for: retryDelays[attempt])
             }
+            if !delivered {
+                deliveredEverywhere = false
+                recordFailure()
+            }
         }
-        record(outgoing.id) { $0.outcome = delivered ? "delivered" : "dropped" }
-        if !delivered { logger.warning("webhook dropped after retries", metadata: ["delivery": "\(outgoing.id)"]) }
+        record(outgoing.id) { $0.outcome = deliveredEverywhere ? "delivered" : "dropped" }
+        if !deliveredEverywhere { logger.warning("webhook dropped after retries", metadata: ["delivery": "\(outgoing.id)"]) }
     }
 
     private func record(_ id: Int, _ change: (inout Delivery) -> Void) {

@@ -77,8 +77,10 @@ public struct SyncRunner: JobHandler {
             }
             // The company's answer shows when each model was last confirmed current.
             if outcome == .succeeded { await cache.bump(companyId: company.id, resources: ["companies"]) }
-            if outcome == .succeeded, job.nangoStartedOver, checkpoint?.cursor != nil {
-                // Nango started over for a model we already hold: what it dropped meanwhile is found by a full read.
+            if outcome == .succeeded, let restart = job.nangoStartedOverAt, checkpoint?.cursor != nil,
+               let lastSuccess = checkpoint?.lastSuccessAt, lastSuccess < restart {
+                // Nango started over after our last complete read of a model we hold: what it dropped is found by a
+                // full read. (A sync's first run also starts from nothing, but began before our first read ended.)
                 let id = try await database.withConnection { db in
                     try await FullResyncs(database: database, registry: registry).request(
                         identity, model: model, reason: "Nango started over", on: db, logger: logger)

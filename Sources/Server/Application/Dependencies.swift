@@ -56,8 +56,9 @@ struct Dependencies: Sendable {
                 signingKey: configuration.nango.webhookSecret.value,
                 previousSigningKey: configuration.nango.previousWebhookSecret?.value, acceptsLegacy: configuration.nango.acceptsLegacySignature),
             storeTimeout: configuration.database.fastTimeout, metrics: metricsFactory, logger: logger)
-        self.nango = NangoClient(
-            configuration: .init(baseURL: configuration.nango.baseURL, secretKey: configuration.nango.secretKey), logger: logger)
+        var nangoConfiguration = NangoClient.Configuration(baseURL: configuration.nango.baseURL, secretKey: configuration.nango.secretKey)
+        nangoConfiguration.rateLimitJitter = configuration.nango.rateLimitJitter
+        self.nango = NangoClient(configuration: nangoConfiguration, logger: logger)
         self.importer = ConnectionImporter(
             nango: nango, database: database, cipher: try CredentialCipher(base64Key: configuration.security.tokenEncryptionKey.value))
         self.tokens = await TokenIssuer(secret: configuration.security.jwtSecret.value, lifetime: configuration.oauth.tokenTTL)

@@ -1,3 +1,4 @@
+import Foundation
 import MarketplaceCore
 
 /// `sync.run`: read one (integration, connection, model) from Nango's change stream through every pipeline
@@ -10,15 +11,15 @@ public struct SyncJob: JobContract {
     public var model: String
     /// Why it was queued (a webhook, reconciliation, an API request …): shown to ops, never branched on.
     public var reason: String
-    /// Nango's sync webhook says this run started over (`checkpoints.from` null, or `syncType: INITIAL`) for a
-    /// model that may already be stored: records it dropped since never arrive as DELETED.
-    public var nangoStartedOver: Bool
+    /// When Nango's sync webhook says its run started from scratch (`checkpoints.from: null`), that run's start
+    /// (`modifiedAfter`): records Nango dropped before it never arrive as DELETED.
+    public var nangoStartedOverAt: Date?
 
-    public init(_ identity: ConnectionIdentity, model: String, reason: String, nangoStartedOver: Bool = false) {
+    public init(_ identity: ConnectionIdentity, model: String, reason: String, nangoStartedOverAt: Date? = nil) {
         self.identity = identity
         self.model = model
         self.reason = reason
-        self.nangoStartedOver = nangoStartedOver
+        self.nangoStartedOverAt = nangoStartedOverAt
     }
 
     public var kind: String { Self.kind }
@@ -26,7 +27,7 @@ public struct SyncJob: JobContract {
 
     public var payload: [String: JSONValue] {
         var fields = identity.payloadFields.merging(["model": .string(model), "reason": .string(reason)]) { $1 }
-        if nangoStartedOver { fields["nango_started_over"] = .bool(true) }
+        if let nangoStartedOverAt { fields["nango_started_over_at"] = .number(nangoStartedOverAt.timeIntervalSince1970) }
         return fields
     }
 
@@ -34,6 +35,10 @@ public struct SyncJob: JobContract {
         self.identity = try Self.identity(payload, kind: kind)
         self.model = try Self.string(payload, "model", kind: kind)
         self.reason = payload["reason"]?.string ?? ""
-        self.nangoStartedOver = payload["nango_started_over"] == .bool(true)
+        if case .number(let seconds)? = payload["nango_started_over_at"] {
+            self.nangoStartedOverAt = Date(timeIntervalSince1970: seconds)
+        } else {
+            self.nangoStartedOverAt = nil
+        }
     }
 }
