@@ -16,6 +16,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         group.post("/connections/:connectionId/sync-failure", use: syncFailure)
         group.post("/connections/:connectionId/prune", use: prune)
         group.post("/connections/:connectionId/async-action", use: asyncAction)
+        group.post("/connections/:connectionId/poison", use: poison)
         group.post("/connections/:connectionId/hard-delete", use: hardDelete)
         group.post("/connections/:connectionId/expire-token", use: expireToken)
         group.post("/connections/:connectionId/revoke", use: revoke)
@@ -49,6 +50,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
             "connections": .array(connections), "records_per_model": .number(Double(state.recordsPerModel)),
             "integrations": .array(Integration.all.map { .string($0.key) }),
             "records_requests": .number(Double(await state.recordsRequests)),
+            "rate_limited_answers": .number(Double(await state.rateLimitedAnswers)),
         ]))
     }
 
@@ -140,6 +142,23 @@ struct ControlAPI<Context: RequestContext>: Sendable {
             throw NangoErrorResponse.invalid("invalid_body", "model must be one of \(integration.syncs.map(\.model).joined(separator: ", "))", path: ["model"])
         }
         return model
+    }
+
+    /// `{provider_config_key, model, kind}`: one live record changed to hold what Postgres cannot (`nul`: U+0000 in a
+    /// string; `lone_surrogate`: a `\\ud800` escape; `huge_number`: 1e400). Answers the record's id.
+    @Sendable func poison(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        let model = try model(body, of: integration)
+        guard let kind = body["kind"]?.string.flatMap(EmulatorState.Poison.init(rawValue:)) else {
+            throw NangoErrorResponse.invalid(
+                "invalid_body", "kind must be one of \(EmulatorState.Poison.allCases.map(\.rawValue).joined(separator: ", "))", path: ["kind"])
+        }
+        guard let id = await state.poison(connectionId, integration: integration.key, model: model, kind: kind) else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No live record for \(connectionId)")
+        }
+        return try JSONResponse.make(JSONValue.object(["id": .string(id)]))
     }
 
     /// `{provider_config_key}`: an async action finished; its completion webhook.

@@ -102,7 +102,20 @@ struct NangoAPI<Context: RequestContext>: Sendable {
                 prunedAt: pruned?.postgres, cursor: stored.position.cursor))
         }
         let next = found.count > limit ? page.last?.position.cursor : nil
-        return try JSONResponse.make(NangoRecordsPage(records: records, nextCursor: next))
+        return try Self.recordsResponse(NangoRecordsPage(records: records, nextCursor: next))
+    }
+
+    /// What JSON can carry and Swift strings cannot: a lone surrogate escape (JavaScript strings may hold one)
+    /// and a number past a double's range, written where the poison control left their markers.
+    static func recordsResponse(_ page: NangoRecordsPage) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var text = String(decoding: try encoder.encode(page), as: UTF8.self)
+        let lone = String(Character(Unicode.Scalar(0xFDD0 as UInt32)!)), huge = String(Character(Unicode.Scalar(0xFDD1 as UInt32)!))
+        if text.contains(lone) || text.contains(huge) {
+            text = text.replacingOccurrences(of: lone, with: "\\ud800").replacingOccurrences(of: "\"" + huge + "\"", with: "1e400")
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func connectionHeaders(_ request: Request) throws -> (integration: String, connectionId: String) {

@@ -24,6 +24,8 @@ actor EmulatorState {
     private(set) var recordsRequests = 0
 
     func countRecordsRequest() { recordsRequests += 1 }
+    /// Calls refused with 429 because the window was full.
+    private(set) var rateLimitedAnswers = 0
     /// Nango's fixed window per account (60 s, NANGO.md 2.1, 6.2); the limit is a flag, and the control API
     /// sets both so a test can meet a window's end within seconds.
     private(set) var rateLimit: (limit: Int, windowMillis: Int64)
@@ -151,6 +153,27 @@ actor EmulatorState {
         return count
     }
 
+    /// Kinds of values Postgres cannot hold, each stood in for by a marker the records route writes out raw.
+    enum Poison: String, Sendable, CaseIterable {
+        case nul, loneSurrogate = "lone_surrogate", hugeNumber = "huge_number"
+
+        var value: JSONValue {
+            switch self {
+            case .nul: .string("before\u{0}after")
+            case .loneSurrogate: .string("bad " + String(Character(Unicode.Scalar(0xFDD0 as UInt32)!)) + " text")
+            case .hugeNumber: .string(String(Character(Unicode.Scalar(0xFDD1 as UInt32)!)))
+            }
+        }
+    }
+
+    func poison(_ connectionId: String, integration: String, model: String, kind: Poison) -> String? {
+        let key = "\(Self.key(integration, connectionId))/\(model)"
+        guard var stream = streams[key] else { return nil }
+        let id = stream.poison(with: kind.value, clock: &clock)
+        streams[key] = stream
+        return id
+    }
+
     func hardDelete(_ connectionId: String, integration: String, model: String, ids: [String]?, count: Int) -> [String]? {
         let key = "\(Self.key(integration, connectionId))/\(model)"
         guard var stream = streams[key] else { return nil }
@@ -193,6 +216,7 @@ actor EmulatorState {
         let windowStart = nowMillis - nowMillis % rateLimit.windowMillis
         if window.start != windowStart { window = (windowStart, 0) }
         window.count += 1
+        if window.count > rateLimit.limit { rateLimitedAnswers += 1 }
         let end = windowStart + rateLimit.windowMillis
         return RateLimitStatus(
             limit: rateLimit.limit, remaining: max(0, rateLimit.limit - window.count), resetAt: (end + 999) / 1000,

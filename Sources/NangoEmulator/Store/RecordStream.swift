@@ -50,6 +50,7 @@ struct RecordStream: Sendable {
     private(set) var prunedAt: [String: Timestamp] = [:]
     /// Records removed outright (cache emptied, 60-day auto-delete): never served again, never as DELETED.
     private(set) var hardDeleted: Set<String> = []
+    private var poisoned: Set<String> = []
 
     init(connectionKey: String, sync: Integration.Sync, seed: UInt64, initialCount: Int, initialStart: Timestamp) {
         self.connectionKey = connectionKey
@@ -205,6 +206,20 @@ struct RecordStream: Sendable {
             removed.append(id)
         }
         return removed
+    }
+
+    /// Rewrites one live record's `notes` as a change (it moves to the stream's end): data a provider can hold
+    /// and Postgres cannot. Returns the record's id.
+    mutating func poison(with value: JSONValue, clock: inout Timestamp) -> String? {
+        guard let id = liveIds().first(where: { !poisoned.contains($0) }), let index = (0..<totalCount).first(where: { current($0)?.id == id }), var record = current(index) else {
+            return nil
+        }
+        record.fields = payload(record).merging(["notes": value]) { $1 }
+        clock = max(Timestamp.now, Timestamp(micros: clock.micros + 1))
+        record.updated = clock
+        store(record)
+        poisoned.insert(id)
+        return id
     }
 
     /// The ids Nango holds as live records now: what a complete copy must have, no more.
