@@ -130,6 +130,52 @@ import Tokens
         }
     }
 
+    /// A full resync whose read is interrupted deletes nothing, and resumes to completion; a pipeline's
+    /// `full_resync` schedule queues one by itself once the model's last complete read is older than it.
+    @Test func anInterruptedFullResyncDeletesNothingAndTheScheduleQueuesOne() async throws {
+        try await PipelineSyncTests.withStack(pipelines: { $0.replacingOccurrences(
+            of: "source: { provider: xero, model: Contact }", with: "source: { provider: xero, model: Contact, full_resync: 1h }") }) { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "ir-1"}"#)
+            try await stack.eventually("initial syncs") {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'ir-1' AND last_success_at IS NOT NULL") == 2
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            let company = try await stack.company("ir-1")
+            let rows = try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL")
+            _ = try await stack.control(.POST, "/connections/ir-1/hard-delete", #"{"provider_config_key": "xero", "model": "Contact", "count": 2}"#)
+
+            // Nango fails every call: the read stops, the job dies, nothing is deleted.
+            _ = try await stack.control(.PUT, "/faults", #"{"rate_500": 1.0}"#)
+            let (status, _) = try await stack.admin(.POST, "/api/admin/pipelines/xero-contacts/full-resync?company_id=\(company)")
+            #expect(status == 202)
+            try await stack.eventually("the resync job is dead", timeout: .seconds(90)) {
+                try await stack.int("SELECT count(*)::int FROM jobs WHERE kind = 'sync.full_resync' AND status = 'dead'") == 1
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL") == rows)
+            #expect(try await stack.int("SELECT count(*)::int FROM full_resyncs WHERE finished_at IS NULL") == 1)
+
+            // Nango is back: the retried job completes the same resync and deletes the two.
+            _ = try await stack.control(.DELETE, "/faults")
+            let dead = try await stack.int("SELECT id::int FROM jobs WHERE kind = 'sync.full_resync' AND status = 'dead'")
+            #expect(try await stack.admin(.POST, "/api/admin/jobs/\(dead)/retry").status == 202)
+            try await stack.eventually("the resync finished") {
+                try await stack.int("SELECT count(*)::int FROM full_resyncs WHERE finished_at IS NOT NULL AND deleted = 2") == 1
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL") == rows - 2)
+
+            // The schedule: with the last complete read (the resync above) pushed two hours back, the hourly round queues one.
+            _ = try await stack.sql("UPDATE full_resyncs SET finished_at = now() - interval '2 hours'")
+            try await stack.dependencies.database.withConnection { db in
+                try await ScheduledTasksTable.makeDue(name: ScheduledTasks.fullResync, on: db, logger: TestEnvironment.logger)
+            }
+            try await stack.eventually("the schedule queued and ran one") {
+                try await stack.int("SELECT count(*)::int FROM full_resyncs WHERE reason = 'schedule' AND finished_at IS NOT NULL") == 1
+            }
+            // Only the model whose pipeline asks for it: xero's Item has no schedule.
+            #expect(try await stack.int("SELECT count(*)::int FROM full_resyncs WHERE model <> 'Contact'") == 0)
+        }
+    }
+
     /// Only a webhook saying Nango started over after our last complete read calls for a full resync: not one
     /// without checkpoints, not one whose checkpoints continue.
     @Test func aWebhookSayingNangoStartedOverQueuesAFullResync() async throws {

@@ -204,6 +204,10 @@ import TestSupport
                                         headers: adminToken, expect: .notFound)
                     _ = try await check(.post, "/api/admin/pipelines/hubspot-contacts/rederive?company_id=x", "/api/admin/pipelines/{name}/rederive",
                                         headers: adminToken, expect: .badRequest)
+                    _ = try await check(.post, "/api/admin/pipelines/hubspot-contacts/full-resync?company_id=\(a)", "/api/admin/pipelines/{name}/full-resync",
+                                        headers: adminToken, expect: .accepted)
+                    _ = try await check(.post, "/api/admin/pipelines/nope/full-resync", "/api/admin/pipelines/{name}/full-resync",
+                                        headers: adminToken, expect: .notFound)
                     _ = try await check(.get, "/api/admin/jobs", "/api/admin/jobs", headers: adminToken, expect: .ok)
                     _ = try await check(.post, "/api/admin/jobs/\(deadJobId)/retry", "/api/admin/jobs/{id}/retry", headers: adminToken, expect: .accepted)
                     _ = try await check(.post, "/api/admin/jobs/\(deadJobId)/retry", "/api/admin/jobs/{id}/retry", headers: adminToken, expect: .conflict)
