@@ -20,6 +20,15 @@ import Tokens
 @Suite(.serialized, .timeLimit(.minutes(4))) struct NangoRealityTests {
     typealias Stack = PipelineSyncTests.Stack
 
+    /// A xero connection at the emulator, its two models' first syncs done and the queue settled.
+    static func connectXero(_ stack: Stack, _ connection: String) async throws {
+        _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "\#(connection)"}"#)
+        try await stack.eventually("initial syncs of \(connection)") {
+            try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = '\(connection)' AND last_success_at IS NOT NULL") == 2
+        }
+        try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+    }
+
     static func text(_ stack: Stack, _ query: String) async throws -> String? {
         for row in try await stack.sql(query) { return try row.decode(String?.self) }
         return nil
@@ -72,11 +81,7 @@ import Tokens
     /// exactly Nango's live records, with no blank row, and the incremental checkpoint stays where it was.
     @Test func prunedAndHardDeletedRecordsAndAFullResyncConvergeToNangosLiveRecords() async throws {
         try await PipelineSyncTests.withStack(["NANGO_RATE_LIMIT_JITTER_MS": "300"]) { stack in
-            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "fr-1"}"#)
-            try await stack.eventually("initial syncs") {
-                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'fr-1' AND last_success_at IS NOT NULL") == 2
-            }
-            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            try await Self.connectXero(stack, "fr-1")
             let company = try await stack.company("fr-1")
             let initial = try await stack.expected("xero-contacts", connection: "fr-1")
             let stored = Set(initial.rows.map(\.externalId))
@@ -135,11 +140,7 @@ import Tokens
     @Test func anInterruptedFullResyncDeletesNothingAndTheScheduleQueuesOne() async throws {
         try await PipelineSyncTests.withStack(pipelines: { $0.replacingOccurrences(
             of: "source: { provider: xero, model: Contact }", with: "source: { provider: xero, model: Contact, full_resync: 1h }") }) { stack in
-            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "ir-1"}"#)
-            try await stack.eventually("initial syncs") {
-                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'ir-1' AND last_success_at IS NOT NULL") == 2
-            }
-            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            try await Self.connectXero(stack, "ir-1")
             let company = try await stack.company("ir-1")
             let rows = try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL")
             _ = try await stack.control(.POST, "/connections/ir-1/hard-delete", #"{"provider_config_key": "xero", "model": "Contact", "count": 2}"#)
@@ -180,11 +181,7 @@ import Tokens
     /// without checkpoints, not one whose checkpoints continue.
     @Test func aWebhookSayingNangoStartedOverQueuesAFullResync() async throws {
         try await PipelineSyncTests.withStack { stack in
-            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "so-1"}"#)
-            try await stack.eventually("initial syncs") {
-                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'so-1' AND last_success_at IS NOT NULL") == 2
-            }
-            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            try await Self.connectXero(stack, "so-1")
             let now = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1))
             func webhook(_ checkpoints: String?, _ marker: Int) -> String {
                 #"{\#(checkpoints.map { #""checkpoints":\#($0),"# } ?? "")"connectionId":"so-1","from":"nango","model":"Contact","modifiedAfter":"\#(now)","providerConfigKey":"xero","queryTimeStamp":"\#(now)","responseResults":{"added":\#(marker),"deleted":0,"updated":0},"success":true,"syncName":"contacts","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#
@@ -205,11 +202,7 @@ import Tokens
     /// quarantine with its reason, the rest of its page lands and the checkpoint reaches the stream's end.
     @Test func recordsPostgresCannotHoldAreQuarantinedAndTheModelMovesOn() async throws {
         try await PipelineSyncTests.withStack { stack in
-            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "px-1"}"#)
-            try await stack.eventually("initial syncs") {
-                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'px-1' AND last_success_at IS NOT NULL") == 2
-            }
-            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            try await Self.connectXero(stack, "px-1")
             var poisoned: [String: String] = [:]
             for kind in ["nul", "lone_surrogate", "huge_number"] {
                 let answer = try JSONValue.parse(Array(try await stack.control(
@@ -243,11 +236,7 @@ import Tokens
     /// them from their checkpoints, a connection Nango no longer has disconnects it with its data kept. The API shows it.
     @Test func aCompanysStatusFollowsItsConnectionsLife() async throws {
         try await PipelineSyncTests.withStack { stack in
-            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "life"}"#)
-            try await stack.eventually("initial syncs") {
-                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'life' AND last_success_at IS NOT NULL") == 2
-            }
-            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            try await Self.connectXero(stack, "life")
             let company = try await stack.company("life")
             let token = try await stack.dependencies.tokens.companyToken(try #require(UUID(uuidString: company)), subject: "test")
             let first = try JSONValue.parse(Array(try await stack.get("/api/companies/\(company)", token: token).body.utf8))
