@@ -53,11 +53,13 @@ for _ in $(seq 1 150); do
 done
 curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "error: server not ready; see .data/logs/marketplace.log" >&2; exit 1; }
 
-# Demo data: import the emulator's demo connections (as the OAuth exchange does) and sync them.
+# Demo data: the emulator's demo connections were made outside the connect flow, so an admin imports them
+# (a company token goes only to the browser that finished a connect flow, or through the admin), then syncs them.
 demo_line=""
 if [ -n "${emulator_port:-}" ]; then
   for integration in quickbooks xero hubspot salesforce; do
-    answer=$(curl -fsS -X POST "http://127.0.0.1:$port/api/auth/exchange" -H 'content-type: application/json' \
+    answer=$(curl -fsS -X POST "http://127.0.0.1:$port/api/admin/connections/import" -H 'content-type: application/json' \
+      -H "X-Admin-Token: ${ADMIN_TOKEN:-}" \
       -d "{\"connection_id\": \"demo-$integration\", \"integration_id\": \"$integration\"}" || true)
     company=$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["company"]["id"])' 2>/dev/null || true)
     token=$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' 2>/dev/null || true)

@@ -10,18 +10,22 @@ public struct APIClaims: JWTPayload, Equatable {
     public var iat: IssuedAtClaim
     public var companyId: String?
     public var scope: String?
+    /// The company's token generation when issued: revoking a company's tokens moves its generation on.
+    public var generation: Int?
 
     enum CodingKeys: String, CodingKey {
         case sub, exp, iat, scope
         case companyId = "company_id"
+        case generation = "gen"
     }
 
-    public init(subject: String, expiresAt: Date, issuedAt: Date = Date(), companyId: UUID?, scope: String?) {
+    public init(subject: String, expiresAt: Date, issuedAt: Date = Date(), companyId: UUID?, scope: String?, generation: Int? = nil) {
         self.sub = SubjectClaim(value: subject)
         self.exp = ExpirationClaim(value: expiresAt)
         self.iat = IssuedAtClaim(value: issuedAt)
         self.companyId = companyId?.uuidString.lowercased()
         self.scope = scope
+        self.generation = generation
     }
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {

@@ -13,11 +13,11 @@ public struct TokenIssuer: Sendable {
         self.lifetime = lifetime
     }
 
-    /// A token that sees one company.
-    public func companyToken(_ companyID: UUID, subject: String, now: Date = Date()) async throws -> String {
+    /// A token that sees one company, valid while the company's token generation stays `generation`.
+    public func companyToken(_ companyID: UUID, subject: String, generation: Int = 0, now: Date = Date()) async throws -> String {
         try await keys.sign(APIClaims(
             subject: subject, expiresAt: now.addingTimeInterval(Double(lifetime / .seconds(1))), issuedAt: now,
-            companyId: companyID, scope: "company"))
+            companyId: companyID, scope: "company", generation: generation))
     }
 
     /// The principal a bearer token names, or why it names none.
@@ -36,7 +36,7 @@ public struct TokenIssuer: Sendable {
             companyId = id
         }
         let scopes = Set((claims.scope ?? "").split(separator: " ").map(String.init))
-        return Principal(subject: claims.sub.value, companyId: companyId, isAdmin: scopes.contains("admin"))
+        return Principal(subject: claims.sub.value, companyId: companyId, isAdmin: scopes.contains("admin"), tokenGeneration: claims.generation ?? 0)
     }
 
     /// A token seen before (the same bytes, signature included) is not verified again until it expires:

@@ -49,28 +49,57 @@ import TestSupport
         }
     }
 
-    @Test func theConnectFlowEndsWithACompanyAndSealedCredentials() async throws {
+    static let jwtSecret = "test-jwt-secret-that-is-long-enough-0123456789"
+    static let adminToken: HTTPFields = [.adminToken: "test-admin-token-0123456789"]
+
+    struct Started {
+        let state: String
+        let nonce: String
+        let cookie: String
+        let sessionToken: String
+    }
+
+    /// `oauth-url` as a browser calls it: the state, the nonce and the cookie it sets.
+    static func start(_ api: any TestClientProtocol, _ integration: String = "xero", headers: HTTPFields = [:]) async throws -> Started {
+        let response = try await api.execute(uri: "/api/auth/oauth-url?integration_id=\(integration)&connection_id=acme-42", method: .get, headers: headers)
+        #expect(response.status == .ok)
+        let json = try TestApp.json(response.body)
+        let cookie = try #require(response.headers[.setCookie])
+        #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/api/auth"))
+        let value = try #require(cookie.split(separator: ";").first.map(String.init))
+        return Started(state: try #require(json["state"] as? String), nonce: try #require(json["browser_nonce"] as? String),
+                       cookie: value, sessionToken: try #require(json["connect_session_token"] as? String))
+    }
+
+    /// The user completes the emulator's Connect UI with the session: Nango creates the connection.
+    static func completeConnectUI(_ nangoURL: String, session: String, integration: String = "xero") async throws -> String {
+        var form = HTTPClientRequest(url: "\(nangoURL)/connect/complete")
+        form.method = .POST
+        form.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        form.body = .bytes(ByteBuffer(string: "session_token=\(session)&integration=\(integration)"))
+        let page = String(buffer: try await HTTPClient.shared.execute(form, timeout: .seconds(5)).body.collect(upTo: 1 << 16))
+        return try #require(page.firstMatch(of: /data-connection-id="([0-9a-f-]+)"/).map { String($0.1) })
+    }
+
+    static func exchange(_ api: any TestClientProtocol, _ body: String, headers: HTTPFields = [:]) async throws -> (HTTPResponse.Status, [String: Any]) {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        let response = try await api.execute(uri: "/api/auth/exchange", method: .post, headers: fields, body: ByteBuffer(string: body))
+        return (response.status, try TestApp.json(response.body))
+    }
+
+    static func errorCode(_ json: [String: Any]) -> String? { (json["error"] as? [String: String])?["code"] }
+
+    static func escaped(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
+
+    @Test func theConnectFlowEndsWithATokenForTheBrowserThatStartedIt() async throws {
         try await Self.withStack { api, emulator, nangoURL, sql in
-            // 1. Start: a connect session and a signed state.
-            let start = try await api.execute(uri: "/api/auth/oauth-url?integration_id=xero&connection_id=acme-42", method: .get)
-            #expect(start.status == .ok)
-            let started = try TestApp.json(start.body)
-            let token = try #require(started["connect_session_token"] as? String)
-            let state = try #require(started["state"] as? String)
-            #expect((started["connect_url"] as? String)?.contains("session_token=\(token)") == true)
-
-            // 2. The user completes the emulator's Connect UI; Nango creates the connection.
-            var form = HTTPClientRequest(url: "\(nangoURL)/connect/complete")
-            form.method = .POST
-            form.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            form.body = .bytes(ByteBuffer(string: "session_token=\(token)&integration=xero"))
-            let page = String(buffer: try await HTTPClient.shared.execute(form, timeout: .seconds(5)).body.collect(upTo: 1 << 16))
-            let connectionId = try #require(page.firstMatch(of: /data-connection-id="([0-9a-f-]+)"/).map { String($0.1) })
-
-            // 3. The front end sends the user to our callback.
+            let started = try await Self.start(api)
+            let connectionId = try await Self.completeConnectUI(nangoURL, session: started.sessionToken)
+            // The browser comes back with its cookie.
             let callback = try await api.execute(
-                uri: "/api/auth/callback?state=\(state.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&connection_id=\(connectionId)",
-                method: .get)
+                uri: "/api/auth/callback?state=\(Self.escaped(started.state))&connection_id=\(connectionId)", method: .get,
+                headers: [.cookie: started.cookie])
             #expect(callback.status == .ok)
             let answer = try TestApp.json(callback.body)
             let company = try #require(answer["company"] as? [String: Any])
@@ -78,6 +107,10 @@ import TestSupport
             #expect(company["integration_id"] as? String == "xero" && company["status"] as? String == "active")
             #expect((answer["token"] as? String)?.split(separator: ".").count == 3)
             #expect(String(describing: answer).contains("access_token") == false)
+            // The token reads the company it was issued for.
+            let token = try #require(answer["token"] as? String)
+            let companyId = try #require(company["id"] as? String)
+            #expect(try await api.execute(uri: "/api/companies/\(companyId)", method: .get, headers: [.authorization: "Bearer \(token)"]).status == .ok)
 
             // The stored bytes never contain the token; they open to it with the key.
             let nangoConnection = try #require(await emulator.state.connection(connectionId, integration: "xero"))
@@ -90,20 +123,113 @@ import TestSupport
             let cipher = try CredentialCipher(base64Key: Data(repeating: 7, count: 32).base64EncodedString())
             #expect(try cipher.open(sealed) == nangoConnection.accessToken)
             #expect(try cipher.open(Array(try #require(refresh).readableBytesView)) == nangoConnection.refreshToken)
+
+            // A front end that finishes the flow itself: exchange with the nonce, no cookie.
+            let second = try await Self.start(api)
+            let secondConnection = try await Self.completeConnectUI(nangoURL, session: second.sessionToken)
+            let (status, exchanged) = try await Self.exchange(
+                api, #"{"connection_id":"\#(secondConnection)","state":"\#(second.state)","nonce":"\#(second.nonce)"}"#)
+            #expect(status == .ok)
+            #expect((exchanged["company"] as? [String: Any])?["connection_id"] as? String == secondConnection)
+        }
+    }
+
+    /// Knowing a connection id is worth nothing: without this browser's flow no token, and the same answer whether
+    /// the connection exists or not.
+    @Test func aStrangerWhoKnowsAConnectionIdGetsNoTokenAndLearnsNothing() async throws {
+        try await Self.withStack { api, _, nangoURL, sql in
+            // No state at all: refused before Nango is asked.
+            for connection in ["demo-xero", "nobody-at-all"] {
+                let (status, json) = try await Self.exchange(api, #"{"connection_id":"\#(connection)","integration_id":"xero"}"#)
+                #expect(status == .badRequest && Self.errorCode(json) == "invalid_state", "\(connection)")
+                let callback = try await api.execute(uri: "/api/auth/callback?connection_id=\(connection)", method: .get)
+                let code = Self.errorCode(try TestApp.json(callback.body))
+                #expect(callback.status == .badRequest && code == "invalid_state")
+            }
+            // The stranger's own genuine flow, pointed at someone else's connection: one answer, existing or not.
+            let own = try await Self.start(api)
+            var answers: [String] = []
+            for connection in ["demo-xero", "nobody-at-all"] {
+                let (status, json) = try await Self.exchange(
+                    api, #"{"connection_id":"\#(connection)","state":"\#(own.state)","nonce":"\#(own.nonce)"}"#)
+                #expect(status == .forbidden)
+                answers.append("\(status.code) \(Self.errorCode(json) ?? "") \((json["error"] as? [String: String])?["message"] ?? "")")
+            }
+            #expect(answers[0] == answers[1], "the answer does not tell whether the connection exists")
+            #expect(answers[0].contains("connection_not_verified"))
+            // A connection of the stranger's own flow, but claimed with another browser's state: refused.
+            let victim = try await Self.start(api)
+            let stolen = try await Self.completeConnectUI(nangoURL, session: victim.sessionToken)
+            let (wrongBrowser, json) = try await Self.exchange(
+                api, #"{"connection_id":"\#(stolen)","state":"\#(victim.state)","nonce":"\#(own.nonce)"}"#)
+            #expect(wrongBrowser == .badRequest && Self.errorCode(json) == "invalid_state")
+            let callback = try await api.execute(
+                uri: "/api/auth/callback?state=\(Self.escaped(victim.state))&connection_id=\(stolen)", method: .get, headers: [.cookie: own.cookie])
+            #expect(callback.status == .badRequest)
+            #expect(try await sql("SELECT 1 FROM companies").isEmpty, "nothing stored for any of them")
+        }
+    }
+
+    /// A state issued after the connection existed (30 s of skew allowed) proves nothing about it.
+    @Test func aStateIssuedBeforeTheConnectionExistedIsRequiredForAToken() async throws {
+        try await Self.withStack { api, _, _, _ in
+            // The demo connection carries end user `demo-user` and was made when the emulator started.
+            let browser = "a-browser-secret"
+            func state(issuedAfterConnection seconds: TimeInterval) throws -> String {
+                try OAuthState(integrationId: "xero", endUserId: "demo-user", issuedAt: Date().addingTimeInterval(seconds),
+                               expiresAt: Date().addingTimeInterval(600), browserSecret: browser).signed(secret: Self.jwtSecret)
+            }
+            let late = try state(issuedAfterConnection: 120)
+            let (refused, json) = try await Self.exchange(api, #"{"connection_id":"demo-xero","state":"\#(late)","nonce":"\#(browser)"}"#)
+            #expect(refused == .forbidden && Self.errorCode(json) == "connection_not_verified")
+            // The same state issued within the skew of the connection's creation passes: the check is the time.
+            let timely = try state(issuedAfterConnection: 0)
+            let (accepted, _) = try await Self.exchange(api, #"{"connection_id":"demo-xero","state":"\#(timely)","nonce":"\#(browser)"}"#)
+            #expect(accepted == .ok)
         }
     }
 
     @Test func aTamperedOrExpiredStateIs400AndStoresNothing() async throws {
         try await Self.withStack { api, _, _, sql in
-            let forged = try OAuthState(integrationId: "xero", reference: "acme", expiresAt: Date().addingTimeInterval(600)).signed(secret: "another-secret-that-is-32-bytes-long!")
-            let expired = try OAuthState(integrationId: "xero", reference: "acme", expiresAt: Date().addingTimeInterval(-5))
-                .signed(secret: "test-jwt-secret-that-is-long-enough-0123456789")
+            let forged = try OAuthState(integrationId: "xero", endUserId: "demo-user", expiresAt: Date().addingTimeInterval(600), browserSecret: "b")
+                .signed(secret: "another-secret-that-is-32-bytes-long!")
+            let expired = try OAuthState(integrationId: "xero", endUserId: "demo-user", expiresAt: Date().addingTimeInterval(-5), browserSecret: "b")
+                .signed(secret: Self.jwtSecret)
             for state in [forged, expired, "garbage", ""] {
-                let response = try await api.execute(uri: "/api/auth/callback?state=\(state)&connection_id=demo-xero", method: .get)
+                let response = try await api.execute(
+                    uri: "/api/auth/callback?state=\(state)&connection_id=demo-xero", method: .get, headers: [.cookie: "marketplace_oauth=b"])
                 #expect(response.status == .badRequest)
-                #expect((try TestApp.json(response.body)["error"] as? [String: String])?["code"] == "invalid_state")
+                #expect(Self.errorCode(try TestApp.json(response.body)) == "invalid_state")
             }
             #expect(try await sql("SELECT 1 FROM companies").isEmpty)
+        }
+    }
+
+    /// A reconnect (Nango's `override` keeps the connection and its creation time) is asked for with the company's
+    /// own token; the connection must be that company's, updated after the state.
+    @Test func aReconnectWithTheCompanysTokenGetsAFreshToken() async throws {
+        try await Self.withStack { api, _, nangoURL, _ in
+            let imported = try await api.execute(
+                uri: "/api/admin/connections/import", method: .post, headers: Self.adminToken.merging([.contentType: "application/json"]),
+                body: ByteBuffer(string: #"{"integration_id":"xero","connection_id":"demo-xero"}"#))
+            let answer = try TestApp.json(imported.body)
+            let token = try #require(answer["token"] as? String)
+            // Without a valid token there is no reconnect.
+            let refused = try await api.execute(uri: "/api/auth/oauth-url?integration_id=xero", method: .get, headers: [.authorization: "Bearer nope"])
+            #expect(refused.status == .unauthorized)
+            let started = try await Self.start(api, headers: [.authorization: "Bearer \(token)"])
+            // The user re-authorizes: Nango overrides the same connection.
+            var request = HTTPClientRequest(url: "\(nangoURL)/_emulator/connections")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"provider_config_key":"xero","connection_id":"demo-xero"}"#))
+            #expect(try await HTTPClient.shared.execute(request, timeout: .seconds(5)).status == .ok)
+            let (status, json) = try await Self.exchange(api, #"{"connection_id":"demo-xero","state":"\#(started.state)","nonce":"\#(started.nonce)"}"#)
+            #expect(status == .ok)
+            #expect((json["company"] as? [String: Any])?["connection_id"] as? String == "demo-xero")
+            // Another company's connection is not this reconnect's.
+            let (other, _) = try await Self.exchange(api, #"{"connection_id":"demo-hubspot","state":"\#(started.state)","nonce":"\#(started.nonce)"}"#)
+            #expect(other == .forbidden)
         }
     }
 
@@ -115,30 +241,26 @@ import TestSupport
         }
     }
 
-    @Test func exchangeStoresTheCompanyAndIssuesACompanyToken() async throws {
+    /// Connections made outside the connect flow (scripts, demo data) are imported by an admin.
+    @Test func anAdminImportsAConnectionAndGetsACompanyToken() async throws {
         try await Self.withStack { api, _, _, sql in
             let body = ByteBuffer(string: #"{"connection_id":"demo-quickbooks","integration_id":"quickbooks"}"#)
-            let response = try await api.execute(uri: "/api/auth/exchange", method: .post, headers: [.contentType: "application/json"], body: body)
+            let closed = try await api.execute(uri: "/api/admin/connections/import", method: .post, headers: [.contentType: "application/json"], body: body)
+            #expect(closed.status == .unauthorized)
+            let headers = Self.adminToken.merging([.contentType: "application/json"])
+            let response = try await api.execute(uri: "/api/admin/connections/import", method: .post, headers: headers, body: body)
             #expect(response.status == .ok)
             let answer = try TestApp.json(response.body)
             let company = try #require(answer["company"] as? [String: Any])
             #expect(company["external_id"] as? String != nil, "QuickBooks' realmId")
-            let claims = try await TokenIssuer(secret: "test-jwt-secret-that-is-long-enough-0123456789", lifetime: .seconds(60))
-                .verify(try #require(answer["token"] as? String))
+            let claims = try await TokenIssuer(secret: Self.jwtSecret, lifetime: .seconds(60)).verify(try #require(answer["token"] as? String))
             #expect(claims.companyId == (company["id"] as? String))
-            // Idempotent: a second exchange updates the same company.
-            _ = try await api.execute(uri: "/api/auth/exchange", method: .post, headers: [.contentType: "application/json"], body: body)
+            // Idempotent: a second import updates the same company.
+            _ = try await api.execute(uri: "/api/admin/connections/import", method: .post, headers: headers, body: body)
             #expect(try await sql("SELECT 1 FROM companies").count == 1)
-
-            let unknown = try await api.execute(
-                uri: "/api/auth/exchange", method: .post, headers: [.contentType: "application/json"],
-                body: ByteBuffer(string: #"{"connection_id":"nobody","integration_id":"quickbooks"}"#))
+            let unknown = try await api.execute(uri: "/api/admin/connections/import", method: .post, headers: headers,
+                                                body: ByteBuffer(string: #"{"connection_id":"nobody","integration_id":"quickbooks"}"#))
             #expect(unknown.status == .notFound)
-            #expect((try TestApp.json(unknown.body)["error"] as? [String: String])?["code"] == "connection_not_found")
-            let missing = try await api.execute(uri: "/api/auth/exchange", method: .post, headers: [.contentType: "application/json"],
-                                                body: ByteBuffer(string: #"{"connection_id":"x"}"#))
-            #expect(missing.status == .badRequest)
-            #expect((try TestApp.json(missing.body)["error"] as? [String: String])?["message"]?.contains("integration_id") == true)
         }
     }
 
@@ -148,5 +270,13 @@ import TestSupport
             #expect(response.status == .badRequest)
             #expect((try TestApp.json(response.body)["error"] as? [String: String])?["message"]?.contains("integration_id") == true)
         }
+    }
+}
+
+extension HTTPFields {
+    func merging(_ other: HTTPFields) -> HTTPFields {
+        var result = self
+        for field in other { result[field.name] = field.value }
+        return result
     }
 }

@@ -145,7 +145,7 @@ import TestSupport
                     let served = try await check(.get, "/openapi.json", "/openapi.json", expect: .ok)
                     #expect(served == Self.document)
 
-                    _ = try await check(.get, "/api/auth/oauth-url?integration_id=hubspot", "/api/auth/oauth-url", expect: .badRequest)
+                    _ = try await check(.get, "/api/auth/oauth-url?connection_id=acme", "/api/auth/oauth-url", expect: .badRequest)
                     _ = try await check(.get, "/api/auth/callback?state=forged&connection_id=x", "/api/auth/callback", expect: .badRequest)
                     _ = try await check(.post, "/api/auth/exchange", "/api/auth/exchange", body: "{", expect: .badRequest)
 
@@ -208,6 +208,12 @@ import TestSupport
                                         headers: adminToken, expect: .accepted)
                     _ = try await check(.post, "/api/admin/pipelines/nope/full-resync", "/api/admin/pipelines/{name}/full-resync",
                                         headers: adminToken, expect: .notFound)
+                    _ = try await check(.post, "/api/admin/connections/import", "/api/admin/connections/import", headers: adminToken,
+                                        body: #"{"integration_id":"hubspot"}"#, expect: .badRequest)
+                    _ = try await check(.post, "/api/admin/companies/\(a)/tokens/revoke", "/api/admin/companies/{id}/tokens/revoke",
+                                        headers: adminToken, expect: .ok)
+                    _ = try await check(.post, "/api/admin/companies/not-a-uuid/tokens/revoke", "/api/admin/companies/{id}/tokens/revoke",
+                                        headers: adminToken, expect: .badRequest)
                     _ = try await check(.get, "/api/admin/jobs", "/api/admin/jobs", headers: adminToken, expect: .ok)
                     _ = try await check(.post, "/api/admin/jobs/\(deadJobId)/retry", "/api/admin/jobs/{id}/retry", headers: adminToken, expect: .accepted)
                     _ = try await check(.post, "/api/admin/jobs/\(deadJobId)/retry", "/api/admin/jobs/{id}/retry", headers: adminToken, expect: .conflict)

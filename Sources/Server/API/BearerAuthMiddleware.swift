@@ -6,9 +6,11 @@ import Query
 
 /// `Authorization: Bearer <JWT>` on the business endpoints: HS256 with `JWT_SECRET`, `exp` required.
 /// Any other algorithm (`none` included), a bad signature, a malformed or expired token: 401.
+/// A company token also needs its company: one that is disconnected, unknown, or revoked the token's generation is 401.
 struct BearerAuthMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let tokens: TokenIssuer
+    let companies: CompanyTokenCheck
 
     static func unauthorized(_ message: String) -> APIError {
         APIError(.unauthorized, code: "unauthorized", message: message, headers: [.wwwAuthenticate: "Bearer"])
@@ -23,11 +25,21 @@ struct BearerAuthMiddleware: RouterMiddleware {
             throw Self.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
         var context = context
+        let principal: Principal
         do {
-            context.principal = try await tokens.principal(for: String(parts[1]))
+            principal = try await tokens.principal(for: String(parts[1]))
         } catch {
             throw Self.unauthorized(error.description)
         }
+        if !principal.isAdmin, let companyId = principal.companyId {
+            switch try await companies.verdict(companyId: companyId, tokenGeneration: principal.tokenGeneration, logger: context.logger) {
+            case .allowed: break
+            case .unknownCompany: throw Self.unauthorized("the token's company does not exist")
+            case .disconnected: throw Self.unauthorized("the token's company is disconnected; reconnect it for a new token")
+            case .revoked: throw Self.unauthorized("the token has been revoked")
+            }
+        }
+        context.principal = principal
         return try await next(request, context)
     }
 }

@@ -27,6 +27,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     OpenAPIController().register(on: router)
     AuthController(
         nango: dependencies.nango, importer: dependencies.importer, tokens: dependencies.tokens,
+        companies: dependencies.companyTokens, cache: dependencies.cacheInvalidator,
         oauth: dependencies.configuration.oauth, stateSecret: dependencies.configuration.security.jwtSecret.value
     ).register(on: router)
     WebhookController(
@@ -34,12 +35,16 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         metrics: dependencies.metricsFactory
     ).register(on: router)
     let business = router.group("/api")
-        .add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens))
+        .add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens, companies: dependencies.companyTokens))
         .add(middleware: RateLimitMiddleware(limiter: dependencies.rateLimiter, group: "api"))
     CompaniesController(reader: dependencies.reader, syncs: dependencies.syncs, nango: dependencies.nango)
         .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
     let ops = PipelineOps(database: dependencies.database)
+    AdminConnectionsController(
+        importer: dependencies.importer, tokens: dependencies.tokens, companies: dependencies.companyTokens,
+        cache: dependencies.cacheInvalidator
+    ).register(on: admin)
     AdminPipelinesController(
         registry: dependencies.pipelines, ops: ops, actions: dependencies.pipelineActions,
         fullResyncs: FullResyncs(database: dependencies.database, registry: dependencies.pipelines))

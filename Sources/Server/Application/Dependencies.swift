@@ -36,6 +36,8 @@ struct Dependencies: Sendable {
     let cacheVersions: CacheVersions
     let cache: QueryCache
     let rateLimiter: RateLimiter
+    /// Company tokens checked on use: the company exists, is not disconnected, has not revoked them.
+    let companyTokens: CompanyTokenCheck
     let startedAt: Date
     let logger: Logger
 
@@ -85,14 +87,18 @@ struct Dependencies: Sendable {
             redis: redis, limit: configuration.rateLimit.requests, window: configuration.rateLimit.window,
             timeout: configuration.redis.commandTimeout, logger: logger)
         self.reader = ResourceReader(database: database, cursorSecret: configuration.security.jwtSecret.value, cache: cache)
+        self.companyTokens = CompanyTokenCheck(database: database)
         self.startedAt = Date()
         self.logger = logger
     }
 
+    /// Bumps a company's cache versions after a write (shared by the pipeline and the routes that write).
+    var cacheInvalidator: RedisCacheInvalidator { RedisCacheInvalidator(redis: redis, versions: cacheVersions, logger: logger) }
+
     /// The pipeline's workers, scheduler and file watcher.
     func pipelineServices() -> [any Service] {
         let jobs = configuration.jobs
-        let invalidator = RedisCacheInvalidator(redis: redis, versions: cacheVersions, logger: logger)
+        let invalidator = cacheInvalidator
         let handlers: [any JobHandler] = [
             SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, cache: invalidator, logger: logger),
             ConnectionUpsertHandler(importer: importer, database: database, syncs: syncs, cache: invalidator, logger: logger),

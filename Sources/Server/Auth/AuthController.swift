@@ -8,13 +8,18 @@ import MarketplaceCore
 import Nango
 import Storage
 import Connections
+import Pipeline
+import Query
 
-/// The seed's OAuth endpoints: start a Nango connect session, the callback the front end sends the
-/// user to after Nango's Connect UI, and the direct exchange of a connection for a company token.
+/// The connect flow: start a Nango connect session for a random end user of ours, the callback the browser
+/// comes back to after Nango's Connect UI, and the exchange for front ends that finish the flow themselves.
+/// A company token goes only to the browser that finished that connection's flow (README "Security").
 struct AuthController<Context: RequestContext>: Sendable {
     let nango: NangoClient
     let importer: ConnectionImporter
     let tokens: TokenIssuer
+    let companies: CompanyTokenCheck
+    let cache: any CacheInvalidating
     let oauth: AppConfiguration.OAuth
     let stateSecret: String
 
@@ -28,6 +33,8 @@ struct AuthController<Context: RequestContext>: Sendable {
     struct ExchangeBody: Decodable {
         let connection_id: String?
         let integration_id: String?
+        let state: String?
+        let nonce: String?
     }
 
     struct CompanyAnswer: Encodable {
@@ -43,6 +50,9 @@ struct AuthController<Context: RequestContext>: Sendable {
         }
     }
 
+    /// The browser secret's cookie: sent back only to `/api/auth`, never readable by scripts.
+    static var browserCookie: String { "marketplace_oauth" }
+
     static func identifier(_ value: String?, _ name: String, maxLength: Int = 255) throws -> String {
         guard let value, !value.isEmpty else {
             throw APIError(.badRequest, code: "invalid_request", message: "'\(name)' is required")
@@ -53,73 +63,148 @@ struct AuthController<Context: RequestContext>: Sendable {
         return value
     }
 
-    /// `GET /api/auth/oauth-url?integration_id=&connection_id=`: a Nango connect session for that integration,
-    /// with `connection_id` as the end user it is for, and a signed `state` for the callback.
+    /// One answer for every connection that this browser's flow did not make, whether it exists or not.
+    static var notVerified: APIError { APIError(
+        .forbidden, code: "connection_not_verified",
+        message: "no connection made by this browser's connect flow matches; start again with /api/auth/oauth-url") }
+
+    /// `GET /api/auth/oauth-url?integration_id=[&connection_id=label]`: a Nango connect session for a random end
+    /// user of ours, and a signed `state` bound to this browser (an HttpOnly cookie, and `browser_nonce` for front
+    /// ends that call `exchange` themselves). With a company token, a reconnect of that company's connection.
     @Sendable func oauthURL(_ request: Request, context: Context) async throws -> Response {
         let query = request.uri.queryParameters
         let integration = try Self.identifier(query["integration_id"].map(String.init), "integration_id")
-        let reference = try Self.identifier(query["connection_id"].map(String.init), "connection_id")
-        let session = try await nango.createConnectSession(.init(
-            endUser: .init(id: reference), allowedIntegrations: [integration], tags: ["end_user_id": reference]))
-        let expires = Date().addingTimeInterval(Double(oauth.stateTTL / .seconds(1)))
-        let state = try OAuthState(integrationId: integration, reference: reference, expiresAt: expires).signed(secret: stateSecret)
+        let reference = try query["connection_id"].map { try Self.identifier(String($0), "connection_id") }
+        let reconnecting = try await reconnectingCompany(request)
+        let endUserId = reconnecting?.endUserId ?? "eu_" + OAuthState.randomSecret().prefix(32)
+        let browserSecret = OAuthState.randomSecret()
+        var tags = ["end_user_id": endUserId]
+        if let reference { tags["reference"] = reference }
+        let session: NangoConnectSession
+        do {
+            session = try await nango.createConnectSession(.init(endUser: .init(id: endUserId), allowedIntegrations: [integration], tags: tags))
+        } catch {
+            throw APIError(mapping: error, logger: context.logger)
+        }
+        let issued = Date()
+        let expires = issued.addingTimeInterval(Double(oauth.stateTTL / .seconds(1)))
+        let state = try OAuthState(
+            integrationId: integration, endUserId: endUserId, reference: reference, issuedAt: issued, expiresAt: expires,
+            browserSecret: browserSecret, companyId: reconnecting?.companyId
+        ).signed(secret: stateSecret)
         var callback = URLComponents(string: oauth.publicURL + "/api/auth/callback")!
         callback.queryItems = [URLQueryItem(name: "state", value: state)]
-        return try JSONResponse.make([
+        var response = try JSONResponse.make([
             "connect_session_token": session.token, "connect_url": session.connectLink, "expires_at": session.expiresAt,
             "state": state, "state_expires_at": expires.formatted(.iso8601), "integration_id": integration,
-            "connection_id": reference, "callback_url": callback.string ?? "",
+            "browser_nonce": browserSecret, "callback_url": callback.string ?? "",
         ], status: .ok)
+        response.headers[.cacheControl] = "no-store"
+        response.setCookie(Cookie(
+            name: Self.browserCookie, value: browserSecret, maxAge: Int(oauth.stateTTL / .seconds(1)), path: "/api/auth",
+            secure: oauth.publicURL.hasPrefix("https://"), httpOnly: true, sameSite: .lax))
+        return response
     }
 
-    /// `GET /api/auth/callback?state=&connection_id=`: verifies the state, confirms the connection with Nango
-    /// (right integration, made for the state's end user), stores it, then redirects or answers JSON.
+    /// A reconnect is asked for with the company's own token: the state names the company, and Nango's session
+    /// keeps the company's end user.
+    func reconnectingCompany(_ request: Request) async throws -> (companyId: UUID, endUserId: String?)? {
+        guard let header = request.headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer",
+              let principal = try? await tokens.principal(for: String(parts[1])), let companyId = principal.companyId else {
+            throw BearerAuthMiddleware.unauthorized("a reconnect needs the company's valid token")
+        }
+        return (companyId, nil)
+    }
+
+    /// `GET /api/auth/callback?state=&connection_id=`: the browser that started the flow (its cookie) comes back
+    /// from Nango's Connect UI; the connection must be the one its flow made. Redirects or answers JSON.
     @Sendable func callback(_ request: Request, context: Context) async throws -> Response {
         let query = request.uri.queryParameters
-        let state: OAuthState
         do {
-            state = try OAuthState.verify(String(query["state"] ?? ""), secret: stateSecret)
-        } catch {
-            return try failure(APIError(.badRequest, code: "invalid_state", message: "state is missing, tampered with or expired"), context)
-        }
-        let connectionId = try Self.identifier(query["connection_id"].map(String.init), "connection_id")
-        do {
-            let connection = try await importer.fetch(ConnectionIdentity(integrationId: state.integrationId, connectionId: connectionId))
-            let owner = connection.tags?["end_user_id"] ?? connection.endUser?["endUserId"]?.string ?? connection.endUser?["id"]?.string
-            guard connection.providerConfigKey == state.integrationId, owner == nil || owner == state.reference else {
-                return try failure(APIError(.badRequest, code: "state_mismatch", message: "the connection was not made for this state"), context)
-            }
-            let company = try await importer.store(connection, logger: context.logger)
+            let company = try await verifiedCompany(
+                state: query["state"].map(String.init), browserSecret: request.cookies[Self.browserCookie]?.value,
+                connectionId: query["connection_id"].map(String.init), context: context)
             if let success = oauth.successURL {
                 return redirect(success, ["company_id": company.id.uuidString.lowercased(), "connection_id": company.connectionId])
             }
             return try await answer(company)
-        } catch let error as NangoError {
-            return try failure(APIError(mapping: error, logger: context.logger), context)
+        } catch let error as APIError {
+            return try failure(error, context)
         }
     }
 
-    /// `POST /api/auth/exchange {connection_id, integration_id}`.
+    /// `POST /api/auth/exchange {connection_id, state, nonce}`: the same proof as the callback, for front ends
+    /// that finish the flow themselves (the nonce from `oauth-url`, or the cookie).
     @Sendable func exchange(_ request: Request, context: Context) async throws -> Response {
         let body: ExchangeBody
         do {
             body = try JSONDecoder().decode(ExchangeBody.self, from: Data(try await request.body.collect(upTo: 64 * 1024).readableBytesView))
         } catch {
-            throw APIError(.badRequest, code: "invalid_request", message: "body must be JSON {connection_id, integration_id}")
+            throw APIError(.badRequest, code: "invalid_request", message: "body must be JSON {connection_id, state, nonce}")
         }
-        let connectionId = try Self.identifier(body.connection_id, "connection_id")
-        let integration = try Self.identifier(body.integration_id, "integration_id")
+        let company = try await verifiedCompany(
+            state: body.state, browserSecret: body.nonce ?? request.cookies[Self.browserCookie]?.value,
+            connectionId: body.connection_id, context: context)
+        return try await answer(company)
+    }
+
+    /// The proof, in order: a genuine unexpired state issued to this browser (checked before Nango is asked, so a
+    /// stranger learns nothing), then Nango's connection carrying the state's end user and created after it (or, for
+    /// a reconnect, the state's company's connection updated after it). Any failure past the state: one answer.
+    func verifiedCompany(state text: String?, browserSecret: String?, connectionId: String?, context: Context) async throws -> CompanyRecord {
+        let state: OAuthState
         do {
-            let connection = try await importer.fetch(ConnectionIdentity(integrationId: integration, connectionId: connectionId))
-            return try await answer(try await importer.store(connection, logger: context.logger))
-        } catch let error as NangoError {
+            state = try OAuthState.verify(text ?? "", secret: stateSecret, browserSecret: browserSecret)
+        } catch .otherBrowser {
+            throw APIError(.badRequest, code: "invalid_state", message: "the state was not issued to this browser")
+        } catch {
+            throw APIError(.badRequest, code: "invalid_state", message: "state is missing, tampered with or expired")
+        }
+        let connectionId = try Self.identifier(connectionId, "connection_id")
+        let identity = ConnectionIdentity(integrationId: state.integrationId, connectionId: connectionId)
+        var reconnecting: (integrationId: String, connectionId: String)?
+        if let companyText = state.companyId, let companyId = UUID(uuidString: companyText) {
+            guard let company = try await companies.identity(of: companyId, logger: context.logger) else { throw Self.notVerified }
+            reconnecting = (company.integrationId, company.connectionId)
+        }
+        let connection: NangoConnection
+        do {
+            connection = try await importer.fetch(identity)
+        } catch .notFound {
+            throw Self.notVerified
+        } catch {
             throw APIError(mapping: error, logger: context.logger)
         }
+        let connected = ConnectedConnection(
+            integrationId: connection.providerConfigKey, connectionId: connection.connectionId,
+            endUserId: connection.endUser?["id"]?.string ?? connection.endUser?["endUserId"]?.string ?? connection.tags?["end_user_id"],
+            createdAt: connection.createdAt.flatMap(Self.date), updatedAt: connection.updatedAt.flatMap(Self.date))
+        guard state.proves(connected, reconnecting: reconnecting) else {
+            context.logger.warning("a connect flow's proof failed", metadata: ["integration_id": "\(state.integrationId)"])
+            throw Self.notVerified
+        }
+        let company = try await importer.store(connection, logger: context.logger)
+        await cache.bump(companyId: company.id, resources: ["companies"])
+        return company
+    }
+
+    /// Nango's connection times: ISO 8601 with milliseconds and `+00:00` (or `Z`).
+    static func date(_ text: String) -> Date? {
+        (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? (try? Date(text, strategy: .iso8601))
     }
 
     private func answer(_ company: CompanyRecord) async throws -> Response {
+        try await Self.tokenAnswer(company, tokens: tokens, companies: companies)
+    }
+
+    /// The company and a token scoped to it, under its current token generation: the connect flow's answer, and
+    /// the admin import's.
+    static func tokenAnswer(_ company: CompanyRecord, tokens: TokenIssuer, companies: CompanyTokenCheck) async throws -> Response {
         // The subject names the pair: the same connection id under two integrations is two principals (rate limits, logs).
-        let token = try await tokens.companyToken(company.id, subject: "connection:\(company.identity)")
+        let generation = try await companies.generation(of: company.id, logger: Logger(label: "auth")) ?? 0
+        let token = try await tokens.companyToken(company.id, subject: "connection:\(company.identity)", generation: generation)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601

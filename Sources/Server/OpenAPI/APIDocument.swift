@@ -70,9 +70,9 @@ enum APIDocument {
     }
 
     static func admin(_ method: HTTPRequest.Method, _ path: String, _ id: String, _ summary: String,
-                      parameters: [Parameter] = [], _ answers: [Answer]) -> APIOperation {
+                      parameters: [Parameter] = [], requestBody: JSONValue? = nil, _ answers: [Answer]) -> APIOperation {
         APIOperation(method: method, path: "/api/admin" + path, operationId: id, tag: "admin", summary: summary, security: .admin,
-                     parameters: parameters, answers: answers + [adminUnauthorized])
+                     parameters: parameters, requestBody: requestBody, answers: answers + [adminUnauthorized])
     }
 
     static func resourceList(_ name: String, _ schema: String, _ noun: String) -> APIOperation {
@@ -99,13 +99,14 @@ enum APIDocument {
         ]),
         APIOperation(
             method: .get, path: "/api/auth/oauth-url", operationId: "oauthURL", tag: "auth",
-            summary: "Start connecting: a Nango connect session for the integration, and a signed state for the callback.",
+            summary: "Start connecting: a Nango connect session for a random end user, a signed state bound to this browser (an HttpOnly cookie, and `browser_nonce`). With a company's bearer token: a reconnect of that company's connection.",
             security: .none,
             parameters: [
                 .query("integration_id", "Nango integration (provider config key).", required: true),
-                .query("connection_id", "Your reference for the end user; the connection is made for it.", required: true),
+                .query("connection_id", "Your own label for the connection (kept as a Nango tag; proves nothing)."),
             ],
-            answers: [.json(200, "The session.", APISchemas.ref("ConnectSession")), badRequest, nangoUnavailable]),
+            answers: [.json(200, "The session.", APISchemas.ref("ConnectSession")), badRequest,
+                      Answer.error(401, "A reconnect's bearer token is not valid."), nangoUnavailable]),
         APIOperation(
             method: .get, path: "/api/auth/callback", operationId: "oauthCallback", tag: "auth",
             summary: "Where the front end sends the user after Nango's Connect UI: verifies state, stores the company.",
@@ -118,16 +119,21 @@ enum APIDocument {
                 .json(200, "The company and a company-scoped token (no redirect URL configured).", APISchemas.ref("CompanyToken")),
                 Answer(status: 302, description: "Redirect to the configured success or failure URL.", schema: nil,
                        headers: ["Location": "The success URL with company_id and connection_id, or the failure URL with error."]),
-                Answer.error(400, "State missing, tampered with, expired, or not this connection's."), notFound, nangoUnavailable,
+                Answer.error(400, "State missing, tampered with, expired, or issued to another browser."),
+                Answer.error(403, "No connection made by this browser's flow matches (the same answer whether the connection exists or not)."),
+                nangoUnavailable,
             ]),
         APIOperation(
             method: .post, path: "/api/auth/exchange", operationId: "exchangeConnection", tag: "auth",
-            summary: "Exchange a Nango connection for a stored company and a company-scoped token.",
+            summary: "Finish the connect flow from the front end: the connection its Connect UI made, the state and the browser nonce from oauth-url, for the company and a company-scoped token.",
             security: .none,
-            requestBody: APISchemas.object(["connection_id": APISchemas.string, "integration_id": APISchemas.string]),
+            requestBody: APISchemas.object(["connection_id": APISchemas.string, "state": APISchemas.string, "nonce": APISchemas.string],
+                                           required: ["connection_id", "state"]),
             answers: [
                 .json(200, "The company (never its tokens) and a JWT scoped to it.", APISchemas.ref("CompanyToken")),
-                badRequest, Answer.error(404, "Nango knows no such connection."), nangoUnavailable,
+                Answer.error(400, "A missing or malformed field, or a state missing, tampered with, expired or issued to another browser."),
+                Answer.error(403, "No connection made by this browser's flow matches (the same answer whether the connection exists or not)."),
+                nangoUnavailable,
             ]),
         APIOperation(
             method: .post, path: "/webhooks/nango", operationId: "nangoWebhook", tag: "webhooks",
@@ -183,6 +189,18 @@ enum APIDocument {
               parameters: [companyId], [.json(200, "Sync state.", APISchemas.ref("CompanySync")), badRequest, notFound]),
         admin(.get, "/pipelines", "adminPipelines", "The pipelines file in force (version hash) and the errors of a refused edit.",
               [.json(200, "Pipelines.", APISchemas.ref("Pipelines"))]),
+        admin(.post, "/connections/import", "adminImportConnection",
+              "Import a connection made outside the connect flow (scripts, demo data): fetched from Nango, stored, and a company token.",
+              requestBody: APISchemas.object(["integration_id": APISchemas.string, "connection_id": APISchemas.string]), [
+                .json(200, "The company and a JWT scoped to it.", APISchemas.ref("CompanyToken")), badRequest,
+                Answer.error(404, "Nango knows no such connection."), nangoUnavailable,
+              ]),
+        admin(.post, "/companies/{id}/tokens/revoke", "adminRevokeCompanyTokens",
+              "Revoke every token issued for the company so far; every instance refuses them within seconds.",
+              parameters: [companyId], [
+                .json(200, "The company's new token generation.", APISchemas.object(["company_id": APISchemas.uuid, "token_generation": APISchemas.integer])),
+                badRequest, notFound,
+              ]),
         admin(.post, "/pipelines/reload", "adminReloadPipelines", "Read the pipelines file again now.", [
             .json(200, "Reloaded.", APISchemas.ref("Pipelines")),
             .json(422, "The file has errors; the last good version keeps running.", APISchemas.ref("Pipelines")),

@@ -83,7 +83,8 @@ enum APISchemas {
         ], required: ["status", "checks"]),
         "ConnectSession": object([
             "connect_session_token": string, "connect_url": string, "expires_at": string, "state": string,
-            "state_expires_at": dateTime, "integration_id": string, "connection_id": string, "callback_url": string,
+            "state_expires_at": dateTime, "integration_id": string, "callback_url": string,
+            "browser_nonce": ["type": "string", "description": "Keep it in memory and send it to /api/auth/exchange; a browser that comes back to the callback carries it as a cookie."],
         ]),
         "CompanyToken": object([
             "company": ref("CompanySummary"), "token": ["type": "string", "description": "A company-scoped JWT (HS256)."],

@@ -57,6 +57,25 @@ public enum CompaniesTable {
 }
 
 extension CompaniesTable {
+    /// What a company token is checked against on use: the company's status and token generation (nil: no company).
+    public static func tokenState(companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (status: CompanyStatus, generation: Int)? {
+        let rows = try await connection.query("SELECT status, token_generation FROM companies WHERE id = \(companyId)", logger: logger)
+        for try await (status, generation) in rows.decode((String, Int).self) {
+            guard let status = CompanyStatus(rawValue: status) else { throw StorageError.unexpectedValue("companies.status", status) }
+            return (status, generation)
+        }
+        return nil
+    }
+
+    /// Revokes every token issued for the company so far; returns the new generation (nil: no such company).
+    public static func revokeTokens(companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Int? {
+        let rows = try await connection.query("""
+            UPDATE companies SET token_generation = token_generation + 1, updated_at = now() WHERE id = \(companyId) RETURNING token_generation
+            """, logger: logger)
+        for try await generation in rows.decode(Int.self) { return generation }
+        return nil
+    }
+
     /// Whether a provider record has ever been stored as the company's profile.
     public static func hasProfile(companyId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query("SELECT source_updated_at IS NOT NULL FROM companies WHERE id = \(companyId)", logger: logger)
