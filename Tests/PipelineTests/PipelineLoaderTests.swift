@@ -108,6 +108,8 @@ import Testing
              line: 6, column: 13, message: "'source' of pipeline 'qb' needs 'integration' (Nango's provider config key, e.g. hubspot-prod) or 'provider' (e.g. hubspot)", hint: nil),
         Case(name: "full resync too often", yaml: replacing("{ integration: quickbooks, model: Customer }", with: "{ integration: quickbooks, model: Customer, full_resync: 5m }"),
              line: 6, column: 70, message: "full_resync must be off or an interval like 12h, 7d or 2w (at least 1h), found '5m'", hint: nil),
+        Case(name: "an alias (a billion-laughs bomb needs them)", yaml: "version: 1\nlol: &a [x, x, x, x]\nlol2: &b [*a, *a, *a, *a]\npipelines: []\n",
+             line: 3, column: 11, message: "YAML aliases (*name) are not allowed in the pipelines file", hint: "write the value out where it is used"),
         Case(name: "invalid YAML", yaml: replacing("    target: contacts", with: "    target: [contacts"),
              line: 8, column: 11, message: "invalid YAML", hint: nil),
     ]

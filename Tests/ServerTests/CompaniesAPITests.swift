@@ -175,10 +175,12 @@ import TestSupport
     @Test func listParametersAreCheckedAndCursorsCannotBeForged() async throws {
         try await Self.withSeeded(contacts: 120) { client, seeded, _ in
             let base = "/api/companies/\(seeded.a)/contacts"
-            for query in ["limit=0", "limit=501", "limit=x", "sort=email", "updated_since=yesterday", "include_deleted=maybe", "include=tokens", "cursor=abc", "colour=red"] {
+            for query in ["limit=0", "limit=501", "limit=x", "sort=email", "updated_since=yesterday", "include_deleted=maybe", "include=tokens", "cursor=abc", "colour=red",
+                          "q=%00", "q=a%00b"] {
                 let response = try await client.execute(uri: "\(base)?\(query)", method: .get, headers: Self.bearer(seeded.tokenA))
                 #expect(response.status == .badRequest, "\(query)")
                 #expect(String(buffer: response.body).contains("invalid_parameter"), "\(query)")
+                if query.hasPrefix("q=") { #expect(String(buffer: response.body).contains("'q' must not contain U+0000"), "names the parameter") }
             }
             let first = try TestApp.json(try await client.execute(uri: "\(base)?limit=50&sort=name", method: .get, headers: Self.bearer(seeded.tokenA)).body)
             let cursor = try #require(first["next_cursor"] as? String)

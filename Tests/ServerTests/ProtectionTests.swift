@@ -90,4 +90,22 @@ import TestSupport
             #expect(refused.headers[.accessControlAllowOrigin] == "https://app.example.com")
         }
     }
+
+    /// `*` never echoes an origin with credentials allowed: any site could then read answers with the user's cookies.
+    @Test func aWildcardOriginNeverAllowsCredentials() async throws {
+        try await TestApp.test(.router, ["CORS_ALLOWED_ORIGINS": "*"]) { client in
+            let simple = try await client.execute(uri: "/health", method: .get, headers: [.origin: "https://evil.example"])
+            #expect(simple.headers[.accessControlAllowOrigin] == "*")
+            #expect(simple.headers[.accessControlAllowCredentials] == nil)
+            let preflight = try await client.execute(uri: "/api/companies", method: .options, headers: [
+                .origin: "https://evil.example", .accessControlRequestMethod: "GET",
+            ])
+            #expect(preflight.headers[.accessControlAllowOrigin] == "*")
+            #expect(preflight.headers[.accessControlAllowCredentials] == nil)
+        }
+        try await TestApp.test(.router, ["CORS_ALLOWED_ORIGINS": "https://app.example.com"]) { client in
+            let listed = try await client.execute(uri: "/health", method: .get, headers: [.origin: "https://app.example.com"])
+            #expect(listed.headers[.accessControlAllowCredentials] == "true")
+        }
+    }
 }

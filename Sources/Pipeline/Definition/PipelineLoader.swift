@@ -25,6 +25,12 @@ public enum PipelineLoader {
 
     public static func parse(yaml: String, path: String) throws(PipelineFileErrors) -> PipelineSet {
         var checker = PipelineChecker(file: path)
+        if let alias = firstAlias(in: yaml) {
+            // Expanding aliases is unbounded (a "billion laughs" stalls the checker), and a hand-edited file never needs one.
+            throw PipelineFileErrors(diagnostics: [PipelineDiagnostic(
+                file: path, line: alias.line, column: alias.column, message: "YAML aliases (*name) are not allowed in the pipelines file",
+                hint: "write the value out where it is used")])
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -40,6 +46,29 @@ public enum PipelineLoader {
         let set = checker.checkFile(root, hash: hash)
         if let set, checker.diagnostics.isEmpty { return set }
         throw PipelineFileErrors(diagnostics: checker.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+    }
+}
+
+extension PipelineLoader {
+    /// Where the first alias (`*name` as a token, outside quotes and comments) stands, 1-based.
+    static func firstAlias(in yaml: String) -> (line: Int, column: Int)? {
+        for (index, line) in yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var quote: Character?
+            var previous: Character = " "
+            for (offset, character) in line.enumerated() {
+                if let open = quote {
+                    if character == open { quote = nil }
+                } else if character == "'" || character == "\"" {
+                    quote = character
+                } else if character == "#", previous == " " || offset == 0 {
+                    break
+                } else if character == "*", " \t[{,:-".contains(previous) || offset == 0 {
+                    return (index + 1, offset + 1)
+                }
+                previous = character
+            }
+        }
+        return nil
     }
 }
 

@@ -10,6 +10,10 @@ public enum ListRequestParser {
         if let unknown = parameters.keys.sorted().first(where: { !known.contains($0) }) {
             throw QueryParameterError(parameter: unknown, message: "is not a list parameter (known: \(known.sorted().joined(separator: ", ")))")
         }
+        // Postgres refuses U+0000 in text: a 400 naming the parameter, not a failed query.
+        if let name = parameters.keys.sorted().first(where: { parameters[$0]!.unicodeScalars.contains("\u{0}") }) {
+            throw QueryParameterError(parameter: name, message: "must not contain U+0000 (NUL)")
+        }
         var limit = ListRequest.defaultLimit
         if let text = parameters["limit"] {
             guard let value = Int(text), (1...ListRequest.maxLimit).contains(value) else {
