@@ -17,12 +17,24 @@ extension AppConfiguration {
             // Nango caps no forward and never retries a 413: webhooks get a limit of their own, far above the API's.
             webhookBodyLimit: env.integer("WEBHOOK_BODY_LIMIT", default: 16 << 20, in: 1024...(256 << 20)),
             corsAllowedOrigins: readOrigins(&env),
-            shutdownTimeout: env.seconds("SHUTDOWN_TIMEOUT", default: 25, in: 1...600)
+            shutdownTimeout: env.seconds("SHUTDOWN_TIMEOUT", default: 25, in: 1...600),
+            idleTimeout: env.seconds("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),
+            maxConnections: env.integer("HTTP_MAX_CONNECTIONS", default: 1024, in: 1...1_000_000),
+            maxHeaderBytes: env.integer("HTTP_MAX_HEADER_BYTES", default: 32 * 1024, in: 1024...(1 << 20))
         )
-        let rateLimit = RateLimit(
+        var rateLimit = RateLimit(
             requests: env.integer("RATE_LIMIT_REQUESTS", default: 100, in: 1...1_000_000),
             window: env.seconds("RATE_LIMIT_WINDOW", default: 60, in: 1...86_400)
         )
+        rateLimit.auth = .init(
+            requests: env.integer("AUTH_RATE_LIMIT_REQUESTS", default: 20, in: 1...1_000_000),
+            window: env.seconds("AUTH_RATE_LIMIT_WINDOW", default: 60, in: 1...86_400))
+        rateLimit.publicRoutes = .init(
+            requests: env.integer("PUBLIC_RATE_LIMIT_REQUESTS", default: 120, in: 1...1_000_000),
+            window: env.seconds("PUBLIC_RATE_LIMIT_WINDOW", default: 60, in: 1...86_400))
+        rateLimit.webhookFailures = .init(
+            requests: env.integer("WEBHOOK_FAILURE_RATE_LIMIT_REQUESTS", default: 30, in: 1...1_000_000),
+            window: env.seconds("WEBHOOK_FAILURE_RATE_LIMIT_WINDOW", default: 60, in: 1...86_400))
         let cacheTTL = env.seconds("CACHE_DEFAULT_TTL", default: 300, in: 1...604_800)
         let compressionThreshold = env.integer("CACHE_COMPRESSION_THRESHOLD", default: 16 * 1024, in: 0...64 << 20)
         let cacheRedisTimeout = Duration.milliseconds(env.integer("CACHE_REDIS_TIMEOUT_MS", default: 250, in: 10...60_000))

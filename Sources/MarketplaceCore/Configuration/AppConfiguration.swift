@@ -92,6 +92,13 @@ public struct AppConfiguration: Sendable {
         public var webhookBodyLimit: Int
         public var corsAllowedOrigins: [String]
         public var shutdownTimeout: Duration
+        /// A connection reading a request head or body that sends nothing for this long is closed (a response
+        /// in progress is not idle).
+        public var idleTimeout: Duration = .seconds(30)
+        /// Connections served at once; more wait in the listen backlog.
+        public var maxConnections: Int = 1024
+        /// The request head's bound (all header lines together).
+        public var maxHeaderBytes: Int = 32 * 1024
     }
 
     public struct OAuth: Sendable, Equatable {
@@ -107,6 +114,17 @@ public struct AppConfiguration: Sendable {
     public struct RateLimit: Sendable, Equatable {
         public var requests: Int
         public var window: Duration
+        /// Per client address on `/api/auth/*` (each call costs Nango calls), counted in process.
+        public var auth = Window(requests: 20, window: .seconds(60))
+        /// Per client address on the other unauthenticated routes that cost work (`/health/detailed`, `/openapi.json`).
+        public var publicRoutes = Window(requests: 120, window: .seconds(60))
+        /// Per client address, webhooks that fail verification only: a validly signed one is never limited.
+        public var webhookFailures = Window(requests: 30, window: .seconds(60))
+
+        public struct Window: Sendable, Equatable {
+            public var requests: Int
+            public var window: Duration
+        }
     }
 
     public struct Logs: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Pipeline
 import Logging
 import MarketplaceCore
@@ -16,23 +17,30 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         ErrorMiddleware()            // below here, any error becomes the JSON shape
         BodyLimitMiddleware(
             limit: dependencies.configuration.http.requestBodyLimit,
-            handlerLimited: [WebhookController<AppRequestContext>.path])
+            handlerLimited: [WebhookController.path])
     }
     let checker = HealthChecker(
         database: dependencies.database, redis: dependencies.redis, migrator: dependencies.migrator,
         startedAt: dependencies.startedAt, pipelines: dependencies.pipelines, logger: dependencies.logger,
         postgresTimeout: dependencies.configuration.database.fastTimeout * 3 / 4
     )
-    HealthController(checker: checker).register(on: router)
-    OpenAPIController().register(on: router)
+    let limits = dependencies.configuration.rateLimit
+    let publicLimited = router.group().add(middleware: AddressRateLimitMiddleware(
+        limiter: LocalRateLimiter(limit: limits.publicRoutes.requests, window: limits.publicRoutes.window), group: "public"))
+    HealthController(checker: checker, adminToken: dependencies.configuration.security.adminToken)
+        .register(on: router, limited: publicLimited)
+    OpenAPIController().register(on: publicLimited)
+    let auth = router.group("/api/auth").add(middleware: AddressRateLimitMiddleware(
+        limiter: LocalRateLimiter(limit: limits.auth.requests, window: limits.auth.window), group: "auth"))
     AuthController(
         nango: dependencies.nango, importer: dependencies.importer, tokens: dependencies.tokens,
         companies: dependencies.companyTokens, cache: dependencies.cacheInvalidator,
         oauth: dependencies.configuration.oauth, stateSecret: dependencies.configuration.security.jwtSecret.value
-    ).register(on: router)
+    ).register(on: auth)
     WebhookController(
         intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.webhookBodyLimit,
-        metrics: dependencies.metricsFactory
+        metrics: dependencies.metricsFactory,
+        failures: LocalRateLimiter(limit: limits.webhookFailures.requests, window: limits.webhookFailures.window)
     ).register(on: router)
     let business = router.group("/api")
         .add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens, companies: dependencies.companyTokens))
@@ -70,9 +78,17 @@ func buildApplication(
     backgroundJobs: Bool = true
 ) -> some ApplicationProtocol {
     let http = dependencies.configuration.http
+    // Idle and read timeouts while a request is read (a slow client cannot hold a connection), bounded heads, and a
+    // cap on connections served at once.
+    let server = HTTPServerBuilder.http1(configuration: .init(
+        idleTimeout: .nanoseconds(Int64(http.idleTimeout / .nanoseconds(1))),
+        httpDecoderConfiguration: .init(maxHeaderFieldSize: http.maxHeaderBytes, maxHeaderListSize: http.maxHeaderBytes, maxHeaderFieldCount: 200)))
     var application = Application(
         router: buildRouter(dependencies),
-        configuration: .init(address: .hostname(host ?? http.host, port: port ?? http.port), serverName: nil),
+        server: server,
+        configuration: .init(
+            address: .hostname(host ?? http.host, port: port ?? http.port), serverName: nil,
+            availableConnectionsDelegate: .maximum(http.maxConnections, logger: dependencies.logger)),
         // Reverse order on shutdown: the server drains, the inbox writes what it holds, then the pools close.
         services: [dependencies.database.client, dependencies.redis, dependencies.inbox],
         logger: dependencies.logger

@@ -23,8 +23,8 @@ struct AuthController<Context: RequestContext>: Sendable {
     let oauth: AppConfiguration.OAuth
     let stateSecret: String
 
-    func register(on router: Router<Context>) {
-        let group = router.group("/api/auth")
+    /// On `/api/auth`, limited per client address: each call costs Nango calls.
+    func register(on group: RouterGroup<Context>) {
         group.get("/oauth-url", use: oauthURL)
         group.get("/callback", use: callback)
         group.post("/exchange", use: exchange)

@@ -39,6 +39,18 @@ struct HealthReport: Codable, Sendable, Equatable {
         }
     }
 
+    /// What anyone may see: each dependency's status and figures, never an error's text or a file path.
+    var publicView: HealthReport {
+        var view = self
+        for key in view.checks.keys { view.checks[key]?.error = nil }
+        if var pipelines = view.pipelines {
+            pipelines.file = ""
+            pipelines.errors = nil
+            view.pipelines = pipelines
+        }
+        return view
+    }
+
     var status: Status
     var version: String?
     var uptimeSeconds: Int?

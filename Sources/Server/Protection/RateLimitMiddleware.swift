@@ -14,18 +14,39 @@ struct RateLimitMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let principal = context.principal.map { "sub:" + $0.subject } ?? "ip:" + context.clientAddress
         let decision = await limiter.check(group: group, principal: principal)
-        let headers: HTTPFields = [
-            .rateLimitLimit: String(decision.limit), .rateLimitRemaining: String(decision.remaining), .rateLimitReset: String(decision.reset),
-        ]
-        guard decision.allowed else {
-            Counter(label: "rate_limited_total", dimensions: [("group", group)]).increment()
-            var refused = headers
-            refused[.retryAfter] = String(decision.reset)
-            throw APIError(.tooManyRequests, code: "rate_limited", message: "too many requests; retry in \(decision.reset) s", headers: refused)
-        }
+        guard decision.allowed else { throw decision.refusal(group: group) }
         var response = try await next(request, context)
-        for field in headers { response.headers[field.name] = field.value }
+        for field in decision.headers { response.headers[field.name] = field.value }
         return response
+    }
+}
+
+/// Limits an unauthenticated route group per client address, counted in this process (capped in entries).
+struct AddressRateLimitMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let limiter: LocalRateLimiter
+    let group: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let decision = limiter.check("ip:" + context.clientAddress)
+        guard decision.allowed else { throw decision.refusal(group: group) }
+        var response = try await next(request, context)
+        for field in decision.headers { response.headers[field.name] = field.value }
+        return response
+    }
+}
+
+extension RateLimiter.Decision {
+    var headers: HTTPFields {
+        [.rateLimitLimit: String(limit), .rateLimitRemaining: String(remaining), .rateLimitReset: String(reset)]
+    }
+
+    /// The 429, counted per group, with `Retry-After`.
+    func refusal(group: String) -> APIError {
+        Counter(label: "rate_limited_total", dimensions: [("group", group)]).increment()
+        var refused = headers
+        refused[.retryAfter] = String(reset)
+        return APIError(.tooManyRequests, code: "rate_limited", message: "too many requests; retry in \(reset) s", headers: refused)
     }
 }
 

@@ -21,7 +21,8 @@ final class RateLimiter: Sendable {
     let window: Duration
     let timeout: Duration
     let logger: Logger
-    let local = Mutex<[String: (count: Int, resetAt: ContinuousClock.Instant)]>([:])
+    /// While Redis fails, each instance counts on its own.
+    let local: LocalRateLimiter
 
     init(redis: RedisClient, limit: Int, window: Duration, timeout: Duration = .milliseconds(100), logger: Logger) {
         self.redis = redis
@@ -29,6 +30,7 @@ final class RateLimiter: Sendable {
         self.window = window
         self.timeout = timeout
         self.logger = logger
+        self.local = LocalRateLimiter(limit: limit, window: window)
     }
 
     /// INCR the window's counter, start its expiry on the first hit; answer the count and the time left.
@@ -53,16 +55,7 @@ final class RateLimiter: Sendable {
             return decision(count: count, millisecondsLeft: ttl)
         } catch {
             Counter(label: "rate_limit_fallback_total").increment()
-            let now = ContinuousClock.now
-            let (count, left) = local.withLock { counters -> (Int, Duration) in
-                var entry = counters[key] ?? (0, now + window)
-                if entry.resetAt <= now { entry = (0, now + window) }
-                entry.count += 1
-                counters[key] = entry
-                if counters.count > 100_000 { counters = counters.filter { $0.value.resetAt > now } }
-                return (entry.count, entry.resetAt - now)
-            }
-            return decision(count: count, millisecondsLeft: Int(left / .milliseconds(1)))
+            return local.check(key)
         }
     }
 

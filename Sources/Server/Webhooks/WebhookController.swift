@@ -6,13 +6,17 @@ import Ingest
 import Logging
 
 /// `POST /webhooks/nango`: raw bytes in, stored (or refused) before the answer goes out.
-struct WebhookController<Context: RequestContext>: Sendable {
+struct WebhookController: Sendable {
+    typealias Context = AppRequestContext
     static var path: String { "/webhooks/nango" }
 
     let intake: WebhookIntake
     /// Nango never retries a 413: every refusal is counted and logged, with its size and claimed integration.
     let bodyLimit: Int
     let metrics: any MetricsFactory
+    /// Per client address, deliveries that fail verification: past the limit they get 429 instead of 401. A validly
+    /// signed webhook is never limited (Nango drops a webhook for good on any 4xx, 429 included).
+    let failures: LocalRateLimiter
 
     func register(on router: Router<Context>) {
         router.post(RouterPath(Self.path)) { request, context -> Response in
@@ -28,9 +32,16 @@ struct WebhookController<Context: RequestContext>: Sendable {
                 ])
                 throw APIError.payloadTooLarge(limit: bodyLimit)
             }
-            let outcome = try await intake.receive(
-                body: body, hmacHeader: request.headers[.nangoHmac], legacyHeader: request.headers[.nangoSignature],
-                logger: context.logger)
+            let outcome: WebhookIntake.Outcome
+            do {
+                outcome = try await intake.receive(
+                    body: body, hmacHeader: request.headers[.nangoHmac], legacyHeader: request.headers[.nangoSignature],
+                    logger: context.logger)
+            } catch let failure as WebhookIntake.Failure where failure == .signatureMissing || failure == .signatureInvalid {
+                let decision = failures.check("ip:" + context.clientAddress)
+                if !decision.allowed { throw decision.refusal(group: "webhook_failures") }
+                throw APIError(.unauthorized, code: "invalid_signature", message: "missing or invalid webhook signature")
+            }
             let status: String
             switch outcome {
             case .stored: status = "stored"

@@ -1,0 +1,140 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import MarketplaceCore
+import Nango
+import NIOCore
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import Server
+
+/// What an outsider can do without credentials: every unauthenticated route group that costs work has a limit,
+/// slow or oversized requests cannot hold a connection, and public answers say no more than a status.
+@Suite(.timeLimit(.minutes(2))) struct ExposureTests {
+    @Test func everyUnauthenticatedRouteGroupAnswers429PastItsLimit() async throws {
+        let limits = ["AUTH_RATE_LIMIT_REQUESTS": "3", "PUBLIC_RATE_LIMIT_REQUESTS": "3", "WEBHOOK_FAILURE_RATE_LIMIT_REQUESTS": "3"]
+        try await TestApp.test(.router, limits) { client in
+            // /api/auth/*: a bad request still counts (each call may cost Nango calls).
+            var auth: [UInt] = []
+            for _ in 0..<4 { auth.append(UInt(try await client.execute(uri: "/api/auth/oauth-url?connection_id=x", method: .get).status.code)) }
+            #expect(auth == [400, 400, 400, 429])
+            let refused = try await client.execute(uri: "/api/auth/exchange", method: .post, body: ByteBuffer(string: "{}"))
+            #expect(refused.status == .tooManyRequests)
+            #expect(refused.headers[.retryAfter] != nil)
+            // /health/detailed and /openapi.json share the public group.
+            var publicRoutes: [UInt] = []
+            for _ in 0..<3 { publicRoutes.append(UInt(try await client.execute(uri: "/health/detailed", method: .get).status.code)) }
+            publicRoutes.append(UInt(try await client.execute(uri: "/openapi.json", method: .get).status.code))
+            #expect(publicRoutes == [200, 200, 200, 429])
+            // Probes and Prometheus are never limited.
+            for path in ["/health", "/health/live", "/health/ready", "/metrics"] {
+                for _ in 0..<8 { #expect(try await client.execute(uri: path, method: .get).status != .tooManyRequests, "\(path)") }
+            }
+            // Webhooks: only deliveries that fail verification count; a signed one always goes through.
+            let body = WebhookTests.syncBody
+            var forged = WebhookTests.headers(body)
+            forged[.nangoHmac] = String(repeating: "0", count: 64)
+            var webhooks: [UInt] = []
+            for _ in 0..<4 {
+                webhooks.append(UInt(try await client.execute(uri: "/webhooks/nango", method: .post, headers: forged, body: ByteBuffer(string: body)).status.code))
+            }
+            #expect(webhooks == [401, 401, 401, 429])
+            let signed = try await client.execute(uri: "/webhooks/nango", method: .post, headers: WebhookTests.headers(body), body: ByteBuffer(string: body))
+            #expect(signed.status == .ok || signed.status == .serviceUnavailable, "never 429: \(signed.status)")
+            #expect(signed.status != .tooManyRequests)
+        }
+    }
+
+    /// The public `/health/detailed` keeps statuses; error texts and file paths need the admin token.
+    @Test func publicHealthSaysNoMoreThanAStatus() async throws {
+        try await TestApp.test(.router, ["REDIS_URL": "redis://127.0.0.1:1/0", "REDIS_TIMEOUT_MS": "200"]) { client in
+            let anonymous = try TestApp.json(try await client.execute(uri: "/health/detailed", method: .get).body)
+            let redis = try #require((anonymous["checks"] as? [String: Any])?["redis"] as? [String: Any])
+            #expect(redis["status"] as? String == "down")
+            #expect(redis["error"] == nil, "no error text for strangers")
+            #expect(((anonymous["pipelines"] as? [String: Any])?["file"] as? String ?? "").isEmpty, "no file path for strangers")
+            let admin = try TestApp.json(try await client.execute(
+                uri: "/health/detailed", method: .get, headers: [.adminToken: "test-admin-token-0123456789"]).body)
+            let adminRedis = try #require((admin["checks"] as? [String: Any])?["redis"] as? [String: Any])
+            #expect(adminRedis["error"] as? String != nil)
+        }
+    }
+
+    /// A client that sends a whole 12 MiB body before reading gets its 413; one that stalls mid-head is cut off.
+    @Test func oversizedAndStalledRequestsCannotHoldAConnection() async throws {
+        try await TestApp.test(.live, ["HTTP_IDLE_TIMEOUT": "1"]) { client in
+            let port = try #require(client.port)
+            let body = [UInt8](repeating: UInt8(ascii: "x"), count: 12 << 20)
+            let head = "POST /api/auth/exchange HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+            let oversized = try await RawClient.exchange(port: port, send: Array(head.utf8) + body, timeout: 10)
+            #expect(oversized.answer.hasPrefix("HTTP/1.1 413"), "\(oversized.answer.prefix(80))")
+            #expect(oversized.seconds < 10)
+            // A head that never ends: closed after the idle timeout, well within 10 s.
+            let stalled = try await RawClient.exchange(port: port, send: Array("GET /health HTTP/1.1\r\nHost: test\r\n".utf8), timeout: 10)
+            #expect(stalled.answer.isEmpty, "no answer, the connection closed")
+            #expect(stalled.closed)
+            #expect(stalled.seconds < 10)
+        }
+    }
+}
+
+/// A blocking socket client on a thread of its own: it writes everything before reading, as most synchronous HTTP
+/// clients do, then reads until the server answers and closes, or `timeout` passes.
+enum RawClient {
+    struct Exchange: Sendable {
+        var answer: String
+        var closed: Bool
+        var seconds: Double
+    }
+
+    static func exchange(port: Int, send bytes: [UInt8], timeout: Int) async throws -> Exchange {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Swift.Result { try run(port: port, bytes: bytes, timeout: timeout) })
+            }
+        }
+    }
+
+    struct SocketError: Error { let step: String }
+
+    static func run(port: Int, bytes: [UInt8], timeout: Int) throws -> Exchange {
+        let start = Date()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(step: "socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw SocketError(step: "connect") }
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if count <= 0 { break }
+            sent += count
+        }
+        var received: [UInt8] = []
+        var closed = false
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date().timeIntervalSince(start) < Double(timeout) {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 { closed = true; break }
+            if count < 0 { break }
+            received += buffer[0..<count]
+            if String(decoding: received, as: UTF8.self).contains("\r\n\r\n") { break }
+        }
+        return Exchange(answer: String(decoding: received, as: UTF8.self), closed: closed, seconds: Date().timeIntervalSince(start))
+    }
+}
