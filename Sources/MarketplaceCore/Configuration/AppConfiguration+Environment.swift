@@ -5,7 +5,8 @@ extension AppConfiguration {
     /// Reads and checks every variable; throws one error listing every problem, each naming its variable.
     public static func load(environment: [String: String]) throws(ConfigurationError) -> AppConfiguration {
         var env = EnvironmentReader(environment)
-        let database = readDatabase(&env)
+        var database = readDatabase(&env)
+        database?.statementTimeout = .milliseconds(env.integer("DB_STATEMENT_TIMEOUT_MS", default: 60_000, in: 100...3_600_000))
         let redis = readRedis(&env)
         let nango = readNango(&env)
         let security = readSecurity(&env)

@@ -14,6 +14,8 @@ public struct AppConfiguration: Sendable {
         public var poolSize: Int
         /// A query that must answer fast (readiness, webhook intake) waits at most this long for the pool.
         public var fastTimeout: Duration
+        /// Postgres cancels any statement running longer (a slow search cannot hold a connection); migrations lift it.
+        public var statementTimeout: Duration = .seconds(60)
 
         public init(
             host: String, port: Int, username: String, password: Secret?, name: String,

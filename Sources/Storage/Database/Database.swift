@@ -28,7 +28,10 @@ public struct Database: Sendable {
         )
         settings.options.maximumConnections = configuration.poolSize
         settings.options.connectTimeout = .seconds(5)
-        settings.options.additionalStartupParameters = [("application_name", "marketplace")]
+        settings.options.additionalStartupParameters = [
+            ("application_name", "marketplace"),
+            ("statement_timeout", String(configuration.statementTimeout / .milliseconds(1))),
+        ]
         self.client = PostgresClient(configuration: settings, backgroundLogger: logger)
         self.configuration = configuration
         self.usage = Usage()

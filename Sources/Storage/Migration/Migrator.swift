@@ -29,6 +29,8 @@ public struct Migrator: Sendable {
 
     public func migrate(_ database: Database, logger: Logger) async throws -> Report {
         try await database.withTransaction(logger: logger) { connection in
+            // A migration may rewrite a large table: no statement timeout inside this transaction.
+            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             try await connection.query(
                 """
