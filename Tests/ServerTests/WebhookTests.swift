@@ -238,6 +238,47 @@ import TestSupport
         }
     }
 
+    /// Bodies waiting for their commit are bounded in bytes: past the bound a submission is refused at once (503,
+    /// Nango retries), and the budget comes back as the waiting ones are answered.
+    @Test func theInboxQueueStopsAtItsByteBound() async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
+                let bodies = (0..<4).map { #"{"connectionId":"c\#($0)","from":"nango","model":"Contact","providerConfigKey":"xero","success":true,"syncName":"contacts","type":"sync"}"# }
+                let size = bodies[0].utf8.count + 1024
+                let inbox = InboxWriter(database: database, batchTimeout: .seconds(60), writers: 1, maxQueuedBytes: 3 * size + 10, logger: TestEnvironment.logger)
+                let classified = try bodies.map { try WebhookClassification.classify(body: Array($0.utf8)) }
+                // The writer is not running yet: three submissions wait, holding the budget.
+                let waiting = (0..<3).map { index in Task { try await inbox.store(classified[index], timeout: .seconds(60)) } }
+                let deadline = ContinuousClock.now + .seconds(20)
+                var refused = false
+                while ContinuousClock.now < deadline, !refused {
+                    do {
+                        _ = try await inbox.store(classified[3], timeout: .milliseconds(1))
+                    } catch InboxWriter.Unavailable.full {
+                        refused = true
+                    } catch {
+                        try await Task.sleep(for: .milliseconds(20))   // not all three queued yet: timed out, try again
+                    }
+                }
+                #expect(refused, "a fourth body past the bound is refused")
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await inbox.run() }
+                    for task in waiting {
+                        let outcome = try await task.value
+                        #expect(outcome != .duplicate)
+                    }
+                    // Answered: the budget is back.
+                    let last = try await inbox.store(classified[3], timeout: .seconds(30))
+                    #expect(last != .duplicate)
+                    group.cancelAll()
+                }
+                let rows = try await database.query("SELECT count(*)::int FROM webhook_events", logger: TestEnvironment.logger)
+                #expect(try rows[0].decode(Int.self) == 4)
+            }
+        }
+    }
+
     /// Events submitted together are committed together; one Postgres refuses fails alone and its
     /// neighbours are stored all the same (the batch is retried event by event).
     @Test func anEventPostgresRefusesFailsAloneInItsBatch() async throws {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOPosix
@@ -23,23 +24,35 @@ public final class InboxWriter: Service, Sendable {
     final class Ticket: Sendable {
         let classification: WebhookClassification
         private let waiter = Mutex<CheckedContinuation<Outcome, any Error>?>(nil)
+        /// Gives back the ticket's bytes to the writer's budget, once, when it is answered.
+        private let release: @Sendable () -> Void
 
-        init(_ classification: WebhookClassification, _ continuation: CheckedContinuation<Outcome, any Error>) {
+        init(_ classification: WebhookClassification, _ continuation: CheckedContinuation<Outcome, any Error>, release: @escaping @Sendable () -> Void) {
             self.classification = classification
+            self.release = release
             waiter.withLock { $0 = continuation }
         }
 
         var isWaiting: Bool { waiter.withLock { $0 != nil } }
 
         func resolve(_ result: Result<Outcome, any Error>) {
-            waiter.withLock { $0.take() }?.resume(with: result)
+            guard let continuation = waiter.withLock({ $0.take() }) else { return }
+            release()
+            continuation.resume(with: result)
         }
     }
 
     public enum Unavailable: Error, CustomStringConvertible {
         case notRunning
+        /// The bodies waiting for a commit already hold `maxQueuedBytes` (Postgres is slow or hung).
+        case full
 
-        public var description: String { "the inbox writer is not running" }
+        public var description: String {
+            switch self {
+            case .notRunning: "the inbox writer is not running"
+            case .full: "the inbox queue is full"
+            }
+        }
     }
 
     struct Queue {
@@ -58,10 +71,17 @@ public final class InboxWriter: Service, Sendable {
     let maxBatch: Int
     let logger: Logger
     private let queue = Mutex(Queue())
+    /// Bytes of webhook bodies accepted and not yet answered: bounded, so a hung Postgres cannot let outsiders
+    /// grow memory without limit (past it, 503 and Nango retries).
+    let maxQueuedBytes: Int
+    private let queuedBytes = Mutex(0)
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
-    public init(database: Database, batchTimeout: Duration, writers: Int = 2, maxBatch: Int = 256, logger: Logger) {
+    public init(
+        database: Database, batchTimeout: Duration, writers: Int = 2, maxBatch: Int = 256, maxQueuedBytes: Int = 64 << 20, logger: Logger
+    ) {
+        self.maxQueuedBytes = maxQueuedBytes
         self.database = database
         self.batchTimeout = batchTimeout
         self.writers = max(1, writers)
@@ -74,6 +94,25 @@ public final class InboxWriter: Service, Sendable {
     /// ``TimeoutError`` after `timeout` (the event may still be written: a retry then answers as a repeat).
     /// Cancelled or timed out before its batch was taken, the event is not written.
     public func store(_ classification: WebhookClassification, timeout: Duration) async throws -> Outcome {
+        // Bodies count with a fixed overhead each, so a flood of tiny ones is bounded too.
+        let size = classification.event.rawBody.utf8.count + 1024
+        let reserved = queuedBytes.withLock { bytes -> Int? in
+            guard bytes + size <= maxQueuedBytes else { return nil }
+            bytes += size
+            return bytes
+        }
+        guard let reserved else {
+            Counter(label: "webhook_inbox_refused_full_total").increment()
+            throw Unavailable.full
+        }
+        Gauge(label: "webhook_inbox_queued_bytes").record(reserved)
+        let release: @Sendable () -> Void = { [self] in
+            let left = self.queuedBytes.withLock { bytes in
+                bytes -= size
+                return bytes
+            }
+            Gauge(label: "webhook_inbox_queued_bytes").record(left)
+        }
         let holder = Mutex<Ticket?>(nil)
         let expires = ContinuousClock.now + timeout
         // The deadline is an event-loop timer: far cheaper per request than a task group with a sleeping child.
@@ -83,7 +122,7 @@ public final class InboxWriter: Service, Sendable {
         defer { deadline.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let ticket = Ticket(classification, continuation)
+                let ticket = Ticket(classification, continuation, release: release)
                 holder.withLock { $0 = ticket }
                 let accepted = queue.withLock { queue -> Bool in
                     guard !queue.stopped else { return false }

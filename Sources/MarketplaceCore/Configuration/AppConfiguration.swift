@@ -92,6 +92,8 @@ public struct AppConfiguration: Sendable {
         public var requestBodyLimit: Int
         /// `POST /webhooks/nango` only: a body over it is lost for good (Nango does not retry a 413).
         public var webhookBodyLimit: Int
+        /// Webhook bodies waiting for their commit, at most; past it, 503 with `Retry-After` (Nango retries).
+        public var webhookQueueBytes: Int = 64 << 20
         public var corsAllowedOrigins: [String]
         public var shutdownTimeout: Duration
         /// A connection reading a request head or body that sends nothing for this long is closed (a response

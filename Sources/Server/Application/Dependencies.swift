@@ -51,7 +51,8 @@ struct Dependencies: Sendable {
         self.migrator = Migrator(migrations: try Migration.bundled())
         self.metricsRegistry = metricsRegistry
         self.metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
-        self.inbox = InboxWriter(database: database, batchTimeout: configuration.database.fastTimeout, logger: logger)
+        self.inbox = InboxWriter(
+            database: database, batchTimeout: configuration.database.fastTimeout, maxQueuedBytes: configuration.http.webhookQueueBytes, logger: logger)
         self.webhookIntake = WebhookIntake(
             inbox: inbox,
             signature: WebhookSignatureCheck(

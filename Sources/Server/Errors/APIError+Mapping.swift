@@ -23,7 +23,7 @@ extension APIError {
             case .invalidPayload(let message):
                 self.init(.badRequest, code: "invalid_payload", message: message)
             case .unavailable:
-                self.init(.serviceUnavailable, code: "unavailable", message: "the inbox is unavailable, retry later")
+                self.init(.serviceUnavailable, code: "unavailable", message: "the inbox is unavailable, retry later", headers: [.retryAfter: "5"])
             }
         case let error as NangoError:
             // Nango's own words (and the provider's behind them) go to the log with the request id, never to the client.
