@@ -7,6 +7,7 @@ import MarketplaceCore
 import Pipeline
 import PostgresNIO
 import Query
+import Redis
 import Storage
 import Testing
 import TestSupport
@@ -15,6 +16,31 @@ import TestSupport
 
 /// The read cache against real Redis: versioned keys, compression, and the fallback when Redis dies.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct QueryCacheTests {
+    /// With Redis down, the in-process fallback keeps at most its byte budget: the oldest pages go first, and a page
+    /// larger than the whole budget is answered but not kept (`limit=500&include=raw` pages cannot grow memory).
+    @Test func theFallbackCacheIsBoundedInBytes() async throws {
+        let unreachable = try TestEnvironment.configuration(["REDIS_URL": "redis://127.0.0.1:1/0", "REDIS_TIMEOUT_MS": "500"]).redis
+        let redis = RedisClient(configuration: unreachable, logger: TestEnvironment.logger)
+        let cache = QueryCache(
+            redis: redis, versions: CacheVersions(),
+            configuration: .init(ttl: .seconds(60), redisTimeout: .milliseconds(500), localBytes: 250_000), logger: TestEnvironment.logger)
+        let company = UUID()
+        let page = String(repeating: "x", count: 100_000)
+        func read(_ request: String, _ body: String = page) async throws -> QueryCache.Outcome {
+            try await cache.value(companyId: company, resource: "contacts", request: request) { body }.1
+        }
+        #expect(try await read("a") == .fallbackMiss)
+        #expect(try await read("b") == .fallbackMiss)
+        #expect(try await read("c") == .fallbackMiss)   // 300 KB > 250 KB: "a" is evicted
+        #expect(try await read("c") == .fallbackHit)
+        #expect(try await read("b") == .fallbackHit)
+        #expect(try await read("a") == .fallbackMiss, "the oldest page went first")
+        let huge = String(repeating: "y", count: 300_000)
+        #expect(try await read("huge", huge) == .fallbackMiss)
+        #expect(try await read("huge", huge) == .fallbackMiss, "a page over the whole budget is never kept")
+        #expect(try await read("a") == .fallbackHit, "and it evicted nothing")
+    }
+
     @Test func largeEntriesAreCompressedAndRoundTrip() {
         let body = "{\"data\":[" + (1...500).map { "{\"id\":\"\($0)\",\"display_name\":\"Person \($0)\",\"email\":\"person\($0)@example.com\"}" }
             .joined(separator: ",") + "]}"

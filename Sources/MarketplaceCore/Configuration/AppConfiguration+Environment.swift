@@ -76,6 +76,7 @@ extension AppConfiguration {
         )
         configuration.cacheCompressionThreshold = compressionThreshold
         configuration.cacheRedisTimeout = cacheRedisTimeout
+        configuration.cacheFallbackBytes = env.integer("CACHE_FALLBACK_MAX_BYTES", default: 32 << 20, in: (64 << 10)...(4 << 30))
         return configuration
     }
 

@@ -38,6 +38,7 @@ extension AppConfiguration {
             ("cache.default_ttl", "\(cacheDefaultTTL)"),
             ("cache.compression_threshold", "\(cacheCompressionThreshold) bytes"),
             ("cache.redis_timeout", "\(min(cacheRedisTimeout, redis.commandTimeout))"),
+            ("cache.fallback_max_bytes", "\(cacheFallbackBytes)"),
             ("log.level", logs.level.rawValue),
             ("log.format", logs.format.rawValue),
             ("pipelines_file", pipelinesFile),

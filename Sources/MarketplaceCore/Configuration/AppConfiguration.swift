@@ -174,6 +174,8 @@ public struct AppConfiguration: Sendable {
     public var cacheCompressionThreshold: Int = 16 * 1024
     /// How long a cache read or write waits for Redis before the read falls back (capped by `redis.commandTimeout`).
     public var cacheRedisTimeout: Duration = .milliseconds(250)
+    /// The in-process fallback cache (Redis down) holds at most this many bytes of answers.
+    public var cacheFallbackBytes: Int = 32 << 20
     public var logs: Logs
     public var pipelinesFile: String
     public var jobs: Jobs = .standard

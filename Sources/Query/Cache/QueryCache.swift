@@ -20,14 +20,17 @@ public final class QueryCache: Sendable {
         public var redisTimeout: Duration
         public var localCapacity: Int
         public var localTTL: Duration
+        /// The fallback's bodies, at most this many bytes together (pages with `include=raw` are large): the oldest go first.
+        public var localBytes: Int
 
         public init(ttl: Duration, compressionThreshold: Int = 4096, redisTimeout: Duration = .milliseconds(150),
-                    localCapacity: Int = 2000, localTTL: Duration = .seconds(30)) {
+                    localCapacity: Int = 2000, localTTL: Duration = .seconds(30), localBytes: Int = 32 << 20) {
             self.ttl = ttl
             self.compressionThreshold = compressionThreshold
             self.redisTimeout = redisTimeout
             self.localCapacity = localCapacity
             self.localTTL = localTTL
+            self.localBytes = localBytes
         }
     }
 
@@ -43,6 +46,7 @@ public final class QueryCache: Sendable {
     struct LocalEntries {
         var entries: [String: (version: Int, expires: ContinuousClock.Instant, body: String)] = [:]
         var order: [String] = []
+        var bytes = 0
     }
 
     public init(redis: RedisClient, versions: CacheVersions, configuration: Configuration, logger: Logger) {
@@ -128,15 +132,28 @@ public final class QueryCache: Sendable {
             return (cached, .fallbackHit)
         }
         let body = try await load()
-        local.withLock { entries in
-            if entries.entries[key] == nil { entries.order.append(key) }
-            entries.entries[key] = (version, now + configuration.localTTL, body)
-            if entries.order.count > configuration.localCapacity {
-                let evicted = entries.order.prefix(entries.order.count - configuration.localCapacity)
-                for old in evicted { entries.entries[old] = nil }
-                entries.order.removeFirst(evicted.count)
+        let size = body.utf8.count
+        let held = local.withLock { entries -> Int in
+            // A body larger than the whole budget is answered, not kept.
+            guard size <= configuration.localBytes else { return entries.bytes }
+            if let old = entries.entries[key] {
+                entries.bytes -= old.body.utf8.count
+            } else {
+                entries.order.append(key)
             }
+            entries.entries[key] = (version, now + configuration.localTTL, body)
+            entries.bytes += size
+            var evicted = 0
+            while entries.order.count - evicted > configuration.localCapacity || entries.bytes > configuration.localBytes {
+                let old = entries.order[evicted]
+                if let entry = entries.entries.removeValue(forKey: old) { entries.bytes -= entry.body.utf8.count }
+                evicted += 1
+            }
+            entries.order.removeFirst(evicted)
+            if evicted > 0 { Counter(label: "cache_fallback_evictions_total").increment(by: evicted) }
+            return entries.bytes
         }
+        Gauge(label: "cache_fallback_bytes").record(held)
         Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "fallback_miss")]).increment()
         return (body, .fallbackMiss)
     }

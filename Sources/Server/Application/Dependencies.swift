@@ -82,7 +82,8 @@ struct Dependencies: Sendable {
             // A short wait: a slow Redis is treated as a down one, and reads fall back.
             configuration: .init(
                 ttl: configuration.cacheDefaultTTL, compressionThreshold: configuration.cacheCompressionThreshold,
-                redisTimeout: min(configuration.redis.commandTimeout, configuration.cacheRedisTimeout)),
+                redisTimeout: min(configuration.redis.commandTimeout, configuration.cacheRedisTimeout),
+                localBytes: configuration.cacheFallbackBytes),
             logger: logger)
         self.rateLimiter = RateLimiter(
             redis: redis, limit: configuration.rateLimit.requests, window: configuration.rateLimit.window,
