@@ -7,12 +7,13 @@ export PG_PORT REDIS_PORT
 TEST_DATABASE_URL ?= postgres://marketplace:marketplace@127.0.0.1:$(PG_PORT)/marketplace
 TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: help deps tools services services-down services-status build test run bench migrate config openapi
+.PHONY: help deps tools services services-down services-status build test fuzz run bench migrate config openapi
 
 help:
 	@echo "make run            install what is missing, start Postgres/Redis, build, migrate, serve with demo data"
 	@echo "make test           the whole suite against real Postgres and Redis"
 	@echo "make bench          release build + benchmarks, report in bench/results/latest.md"
+	@echo "make fuzz           hostile webhook bodies, tokens and list parameters for FUZZ_SECONDS (180), a fresh seed"
 	@echo "make services       start the project's Postgres ($(PG_PORT)) and Redis ($(REDIS_PORT))"
 	@echo "make services-down  stop them"
 	@echo "make openapi        print the OpenAPI document to .build/openapi.json and validate it"
@@ -41,6 +42,15 @@ test: services tools
 	swift build --build-tests
 	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" TEST_REDIS_URL="$(TEST_REDIS_URL)" \
 	  OPENAPI_VALIDATOR="$(CURDIR)/.tools/venv/bin/openapi-spec-validator" swift test --skip-build
+
+# The property-based fuzz generators of FuzzTests (make test runs a fixed-seed slice of 2,000 inputs), run against
+# the real server, Postgres and Redis for FUZZ_SECONDS with a fresh seed (FUZZ_SEED=N replays one).
+FUZZ_SECONDS ?= 180
+fuzz: services
+	swift build --build-tests
+	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" TEST_REDIS_URL="$(TEST_REDIS_URL)" FUZZ_SECONDS="$(FUZZ_SECONDS)" \
+	  FUZZ_SEED="$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}" swift test --skip-build --filter FuzzTests 2>&1 \
+	  | grep -Ev '^\{' | grep -E 'fuzz:|✘|passed|failed'
 
 run: services
 	@scripts/run.sh
