@@ -231,14 +231,15 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: [
-                "Storage", "TestSupport",
+                "Storage", "MarketplaceCore", "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RedisTests",
-            dependencies: ["Redis", "TestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            // MarketplaceCore is imported directly (its configuration types): listed, so an edit to it rebuilds these tests.
+            dependencies: ["MarketplaceCore", "Redis", "TestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -276,7 +277,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                "Storage", "MarketplaceCore", "Ingest", "Nango", "NangoEmulator", "Pipeline", "Query", "Redis",
+                "Storage", "MarketplaceCore", "Ingest", "Nango", "NangoEmulator", "Pipeline", "Query", "Redis", "Tokens",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
