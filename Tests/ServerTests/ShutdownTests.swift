@@ -57,6 +57,40 @@ import TestSupport
     }
 }
 
+/// A client that started a request and went quiet cannot hold the process past `SHUTDOWN_TIMEOUT`.
+@Suite(.timeLimit(.minutes(2))) struct StuckConnectionShutdownTests {
+    @Test func shutdownNeverWaitsPastItsDeadlineForAStuckConnection() async throws {
+        try await TestDatabase.with { database in
+            var configuration = try TestEnvironment.configuration(["SHUTDOWN_TIMEOUT": "2", "HTTP_IDLE_TIMEOUT": "120"])
+            configuration.database = database
+            let dependencies = try await Dependencies(configuration: configuration, logger: TestEnvironment.logger)
+            let port = FreePort.next()
+            let app = buildApplication(dependencies, host: "127.0.0.1", port: port, migrateOnStart: false, backgroundJobs: false)
+            let group = ServiceGroup(configuration: serviceGroupConfiguration(app, configuration: configuration, signals: [], logger: TestEnvironment.logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                var up = false
+                for _ in 0..<200 where !up {
+                    up = (try? await HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/health/live"), timeout: .seconds(1))) != nil
+                    if !up { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                try #require(up)
+                // A request whose body never comes: its connection stays open (the idle timeout is two minutes).
+                let head = "POST /api/auth/exchange HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a\":"
+                let stuck = Task { try await RawClient.exchange(port: port, send: Array(head.utf8), timeout: 60) }
+                try await Task.sleep(for: .milliseconds(300))
+                let started = ContinuousClock.now
+                await group.triggerGracefulShutdown()
+                try await tasks.next()
+                let took = ContinuousClock.now - started
+                #expect(took < .seconds(10), "stopped \(took) after the signal; SHUTDOWN_TIMEOUT is 2 s")
+                stuck.cancel()
+                _ = try? await stuck.value
+            }
+        }
+    }
+}
+
 @Suite struct MigrationServiceCancellationTests {
     /// A cancelled start (say the HTTP port was taken) ends the retry loop instead of spinning on instant failures.
     @Test func cancellationEndsTheRetryLoop() async throws {

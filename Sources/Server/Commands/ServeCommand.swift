@@ -34,11 +34,18 @@ struct ServeCommand: AsyncParsableCommand {
 
         let dependencies = try await Dependencies(configuration: configuration, logger: logger, metricsRegistry: registry)
         let application = buildApplication(dependencies, host: host, port: port, migrateOnStart: !noMigrate)
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-        )
-        groupConfiguration.maximumGracefulShutdownDuration = configuration.http.shutdownTimeout
-        try await ServiceGroup(configuration: groupConfiguration).run()
+        try await ServiceGroup(configuration: serviceGroupConfiguration(
+            application, configuration: configuration, signals: [.sigterm, .sigint], logger: logger)).run()
         logger.info("stopped")
     }
+}
+
+/// How `serve` runs the application: a graceful shutdown on the signals, cut short after `SHUTDOWN_TIMEOUT`
+/// (a stuck connection cannot hold the process), as the shutdown test runs it too.
+func serviceGroupConfiguration(
+    _ application: some Service, configuration: AppConfiguration, signals: [UnixSignal], logger: Logger
+) -> ServiceGroupConfiguration {
+    var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: signals, logger: logger)
+    group.maximumGracefulShutdownDuration = configuration.http.shutdownTimeout
+    return group
 }
