@@ -230,6 +230,13 @@ import TestSupport
             // Another company's connection is not this reconnect's.
             let (other, _) = try await Self.exchange(api, #"{"connection_id":"demo-hubspot","state":"\#(started.state)","nonce":"\#(started.nonce)"}"#)
             #expect(other == .forbidden)
+            // A revoked token cannot mint a fresh one through a reconnect.
+            let companyId = try #require((answer["company"] as? [String: Any])?["id"] as? String)
+            let revoked = try await api.execute(uri: "/api/admin/companies/\(companyId)/tokens/revoke", method: .post, headers: Self.adminToken)
+            #expect(revoked.status == .ok)
+            let refusedAfterRevoke = try await api.execute(
+                uri: "/api/auth/oauth-url?integration_id=xero", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(refusedAfterRevoke.status == .unauthorized)
         }
     }
 

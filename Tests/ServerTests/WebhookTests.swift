@@ -251,26 +251,28 @@ import TestSupport
                 // The writer is not running yet: three submissions wait, holding the budget.
                 let waiting = (0..<3).map { index in Task { try await inbox.store(classified[index], timeout: .seconds(60)) } }
                 let deadline = ContinuousClock.now + .seconds(20)
-                var refused = false
-                while ContinuousClock.now < deadline, !refused {
-                    do {
-                        _ = try await inbox.store(classified[3], timeout: .milliseconds(1))
-                    } catch InboxWriter.Unavailable.full {
-                        refused = true
-                    } catch {
-                        try await Task.sleep(for: .milliseconds(20))   // not all three queued yet: timed out, try again
-                    }
+                while inbox.queuedByteCount < 3 * size, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(inbox.queuedByteCount == 3 * size)
+                await #expect(throws: InboxWriter.Unavailable.full, "a fourth body past the bound is refused") {
+                    _ = try await inbox.store(classified[3], timeout: .seconds(30))
                 }
-                #expect(refused, "a fourth body past the bound is refused")
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await inbox.run() }
                     for task in waiting {
                         let outcome = try await task.value
                         #expect(outcome != .duplicate)
                     }
-                    // Answered: the budget is back.
-                    let last = try await inbox.store(classified[3], timeout: .seconds(30))
-                    #expect(last != .duplicate)
+                    // Answered and freed: the budget is back (the writer lets go of its batch a moment after answering).
+                    var last: InboxWriter.Outcome?
+                    let until = ContinuousClock.now + .seconds(20)
+                    while last == nil, ContinuousClock.now < until {
+                        do {
+                            last = try await inbox.store(classified[3], timeout: .seconds(30))
+                        } catch InboxWriter.Unavailable.full {
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                    }
+                    #expect(last != nil && last != .duplicate)
                     group.cancelAll()
                 }
                 let rows = try await database.query("SELECT count(*)::int FROM webhook_events", logger: TestEnvironment.logger)

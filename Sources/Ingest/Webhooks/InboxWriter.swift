@@ -24,7 +24,8 @@ public final class InboxWriter: Service, Sendable {
     final class Ticket: Sendable {
         let classification: WebhookClassification
         private let waiter = Mutex<CheckedContinuation<Outcome, any Error>?>(nil)
-        /// Gives back the ticket's bytes to the writer's budget, once, when it is answered.
+        /// Gives back the ticket's bytes to the writer's budget when the ticket (and the body it holds) is freed:
+        /// an answered ticket can still sit in the queue or a batch, holding its body, until a writer passes it.
         private let release: @Sendable () -> Void
 
         init(_ classification: WebhookClassification, _ continuation: CheckedContinuation<Outcome, any Error>, release: @escaping @Sendable () -> Void) {
@@ -36,10 +37,10 @@ public final class InboxWriter: Service, Sendable {
         var isWaiting: Bool { waiter.withLock { $0 != nil } }
 
         func resolve(_ result: Result<Outcome, any Error>) {
-            guard let continuation = waiter.withLock({ $0.take() }) else { return }
-            release()
-            continuation.resume(with: result)
+            waiter.withLock { $0.take() }?.resume(with: result)
         }
+
+        deinit { release() }
     }
 
     public enum Unavailable: Error, CustomStringConvertible {
@@ -75,6 +76,8 @@ public final class InboxWriter: Service, Sendable {
     /// grow memory without limit (past it, 503 and Nango retries).
     let maxQueuedBytes: Int
     private let queuedBytes = Mutex(0)
+    /// Bytes held now by bodies accepted and not yet freed.
+    public var queuedByteCount: Int { queuedBytes.withLock { $0 } }
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 

@@ -137,10 +137,11 @@ public final class QueryCache: Sendable {
             // A body larger than the whole budget is answered, not kept.
             guard size <= configuration.localBytes else { return entries.bytes }
             if let old = entries.entries[key] {
+                // Stored again: it is the newest now, not evicted first.
                 entries.bytes -= old.body.utf8.count
-            } else {
-                entries.order.append(key)
+                entries.order.removeAll { $0 == key }
             }
+            entries.order.append(key)
             entries.entries[key] = (version, now + configuration.localTTL, body)
             entries.bytes += size
             var evicted = 0

@@ -75,7 +75,7 @@ struct AuthController<Context: RequestContext>: Sendable {
         let query = request.uri.queryParameters
         let integration = try Self.identifier(query["integration_id"].map(String.init), "integration_id")
         let reference = try query["connection_id"].map { try Self.identifier(String($0), "connection_id") }
-        let reconnecting = try await reconnectingCompany(request)
+        let reconnecting = try await reconnectingCompany(request, logger: context.logger)
         let endUserId = reconnecting?.endUserId ?? "eu_" + OAuthState.randomSecret().prefix(32)
         let browserSecret = OAuthState.randomSecret()
         var tags = ["end_user_id": endUserId]
@@ -108,11 +108,15 @@ struct AuthController<Context: RequestContext>: Sendable {
 
     /// A reconnect is asked for with the company's own token: the state names the company, and Nango's session
     /// keeps the company's end user.
-    func reconnectingCompany(_ request: Request) async throws -> (companyId: UUID, endUserId: String?)? {
+    func reconnectingCompany(_ request: Request, logger: Logger) async throws -> (companyId: UUID, endUserId: String?)? {
         guard let header = request.headers[.authorization] else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer",
               let principal = try? await tokens.principal(for: String(parts[1])), let companyId = principal.companyId else {
+            throw BearerAuthMiddleware.unauthorized("a reconnect needs the company's valid token")
+        }
+        // A revoked token, or one of a disconnected company, must not mint a fresh one through a reconnect.
+        guard try await companies.verdict(companyId: companyId, tokenGeneration: principal.tokenGeneration, logger: logger) == .allowed else {
             throw BearerAuthMiddleware.unauthorized("a reconnect needs the company's valid token")
         }
         return (companyId, nil)
