@@ -48,7 +48,7 @@ struct AdminConnectionsController<Context: RequestContext>: Sendable {
             let company = try await importer.store(connection, logger: context.logger)
             await cache.bump(companyId: company.id, resources: ["companies"])
             context.logger.notice("connection imported by an admin", metadata: ["company_id": "\(company.id)"])
-            return try await AuthController<Context>.tokenAnswer(company, tokens: tokens, companies: companies)
+            return try await AuthController<Context>.tokenAnswer(company, tokens: tokens, companies: companies, logger: context.logger)
         }
         // `POST /api/admin/companies/{id}/tokens/revoke`: every token issued so far stops working on every instance
         // within the few seconds each caches a company's state.

@@ -133,7 +133,7 @@ struct AuthController<Context: RequestContext>: Sendable {
             if let success = oauth.successURL {
                 return redirect(success, ["company_id": company.id.uuidString.lowercased(), "connection_id": company.connectionId])
             }
-            return try await answer(company)
+            return try await Self.tokenAnswer(company, tokens: tokens, companies: companies, logger: context.logger)
         } catch let error as APIError {
             return try failure(error, context)
         }
@@ -151,7 +151,7 @@ struct AuthController<Context: RequestContext>: Sendable {
         let company = try await verifiedCompany(
             state: body.state, browserSecret: body.nonce ?? request.cookies[Self.browserCookie]?.value,
             connectionId: body.connection_id, context: context)
-        return try await answer(company)
+        return try await Self.tokenAnswer(company, tokens: tokens, companies: companies, logger: context.logger)
     }
 
     /// The proof, in order: a genuine unexpired state issued to this browser (checked before Nango is asked, so a
@@ -199,15 +199,11 @@ struct AuthController<Context: RequestContext>: Sendable {
         (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? (try? Date(text, strategy: .iso8601))
     }
 
-    private func answer(_ company: CompanyRecord) async throws -> Response {
-        try await Self.tokenAnswer(company, tokens: tokens, companies: companies)
-    }
-
     /// The company and a token scoped to it, under its current token generation: the connect flow's answer, and
     /// the admin import's.
-    static func tokenAnswer(_ company: CompanyRecord, tokens: TokenIssuer, companies: CompanyTokenCheck) async throws -> Response {
+    static func tokenAnswer(_ company: CompanyRecord, tokens: TokenIssuer, companies: CompanyTokenCheck, logger: Logger) async throws -> Response {
         // The subject names the pair: the same connection id under two integrations is two principals (rate limits, logs).
-        let generation = try await companies.generation(of: company.id, logger: Logger(label: "auth")) ?? 0
+        let generation = try await companies.generation(of: company.id, logger: logger) ?? 0
         let token = try await tokens.companyToken(company.id, subject: "connection:\(company.identity)", generation: generation)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
