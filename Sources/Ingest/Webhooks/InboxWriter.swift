@@ -74,17 +74,17 @@ public final class InboxWriter: Service, Sendable {
     private let queue = Mutex(Queue())
     /// Bytes of webhook bodies accepted and not yet answered: bounded, so a hung Postgres cannot let outsiders
     /// grow memory without limit (past it, 503 and Nango retries).
-    let maxQueuedBytes: Int
-    private let queuedBytes = Mutex(0)
+    private let queuedBytes: ByteBudget
+    public var maxQueuedBytes: Int { queuedBytes.capacity }
     /// Bytes held now by bodies accepted and not yet freed.
-    public var queuedByteCount: Int { queuedBytes.withLock { $0 } }
+    public var queuedByteCount: Int { queuedBytes.inUse }
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
     public init(
         database: Database, batchTimeout: Duration, writers: Int = 2, maxBatch: Int = 256, maxQueuedBytes: Int = 64 << 20, logger: Logger
     ) {
-        self.maxQueuedBytes = maxQueuedBytes
+        self.queuedBytes = ByteBudget(capacity: maxQueuedBytes)
         self.database = database
         self.batchTimeout = batchTimeout
         self.writers = max(1, writers)
@@ -99,22 +99,13 @@ public final class InboxWriter: Service, Sendable {
     public func store(_ classification: WebhookClassification, timeout: Duration) async throws -> Outcome {
         // Bodies count with a fixed overhead each, so a flood of tiny ones is bounded too.
         let size = classification.event.rawBody.utf8.count + 1024
-        let reserved = queuedBytes.withLock { bytes -> Int? in
-            guard bytes + size <= maxQueuedBytes else { return nil }
-            bytes += size
-            return bytes
-        }
-        guard let reserved else {
+        guard let reserved = queuedBytes.reserve(size) else {
             Counter(label: "webhook_inbox_refused_full_total").increment()
             throw Unavailable.full
         }
         Gauge(label: "webhook_inbox_queued_bytes").record(reserved)
-        let release: @Sendable () -> Void = { [self] in
-            let left = self.queuedBytes.withLock { bytes in
-                bytes -= size
-                return bytes
-            }
-            Gauge(label: "webhook_inbox_queued_bytes").record(left)
+        let release: @Sendable () -> Void = { [queuedBytes] in
+            Gauge(label: "webhook_inbox_queued_bytes").record(queuedBytes.release(size))
         }
         let holder = Mutex<Ticket?>(nil)
         let expires = ContinuousClock.now + timeout

@@ -18,6 +18,7 @@ extension AppConfiguration {
             // Nango caps no forward and never retries a 413: webhooks get a limit of their own, far above the API's.
             webhookBodyLimit: env.integer("WEBHOOK_BODY_LIMIT", default: 16 << 20, in: 1024...(256 << 20)),
             webhookQueueBytes: env.integer("WEBHOOK_QUEUE_MAX_BYTES", default: 64 << 20, in: (1 << 20)...(4 << 30)),
+            webhookReadBytes: env.integer("WEBHOOK_READ_MAX_BYTES", default: 64 << 20, in: (1 << 20)...(4 << 30)),
             corsAllowedOrigins: readOrigins(&env),
             shutdownTimeout: env.seconds("SHUTDOWN_TIMEOUT", default: 25, in: 1...600),
             idleTimeout: env.seconds("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),

@@ -21,6 +21,8 @@ extension AppConfiguration {
             ("http.listen", "\(http.host):\(http.port)"),
             ("http.request_body_limit", "\(http.requestBodyLimit)"),
             ("http.webhook_body_limit", "\(http.webhookBodyLimit)"),
+            ("http.webhook_queue_max_bytes", "\(http.webhookQueueBytes)"),
+            ("http.webhook_read_max_bytes", "\(http.webhookReadBytes)"),
             ("http.cors_allowed_origins", http.corsAllowedOrigins.isEmpty ? "(none)" : http.corsAllowedOrigins.joined(separator: ",")),
             ("http.shutdown_timeout", "\(http.shutdownTimeout)"),
             ("http.idle_timeout", "\(http.idleTimeout)"),

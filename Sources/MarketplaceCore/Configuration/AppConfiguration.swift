@@ -94,6 +94,9 @@ public struct AppConfiguration: Sendable {
         public var webhookBodyLimit: Int
         /// Webhook bodies waiting for their commit, at most; past it, 503 with `Retry-After` (Nango retries).
         public var webhookQueueBytes: Int = 64 << 20
+        /// Webhook bodies being read (before their signature is checked), at most, all connections together; past
+        /// it, 503 with `Retry-After`. Never below `webhookBodyLimit`, so one body of the largest size always fits.
+        public var webhookReadBytes: Int = 64 << 20
         public var corsAllowedOrigins: [String]
         public var shutdownTimeout: Duration
         /// A connection reading a request head or body that sends nothing for this long is closed (a response

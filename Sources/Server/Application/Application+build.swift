@@ -40,7 +40,8 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     WebhookController(
         intake: dependencies.webhookIntake, bodyLimit: dependencies.configuration.http.webhookBodyLimit,
         metrics: dependencies.metricsFactory,
-        failures: LocalRateLimiter(limit: limits.webhookFailures.requests, window: limits.webhookFailures.window)
+        failures: LocalRateLimiter(limit: limits.webhookFailures.requests, window: limits.webhookFailures.window),
+        reading: ByteBudget(capacity: max(dependencies.configuration.http.webhookReadBytes, dependencies.configuration.http.webhookBodyLimit))
     ).register(on: router)
     let business = router.group("/api")
         .add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens, companies: dependencies.companyTokens))

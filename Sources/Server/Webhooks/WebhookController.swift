@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Ingest
 import Logging
+import MarketplaceCore
 
 /// `POST /webhooks/nango`: raw bytes in, stored (or refused) before the answer goes out.
 struct WebhookController: Sendable {
@@ -17,11 +18,27 @@ struct WebhookController: Sendable {
     /// Per client address, deliveries that fail verification: past the limit they get 429 instead of 401. A validly
     /// signed webhook is never limited (Nango drops a webhook for good on any 4xx, 429 included).
     let failures: LocalRateLimiter
+    /// Bytes of bodies being read, all connections together: bodies are read whole before their signature can be
+    /// checked, so without it many slow senders of large bodies could grow memory without limit.
+    let reading: ByteBudget
 
     func register(on router: Router<Context>) {
         router.post(RouterPath(Self.path)) { request, context -> Response in
             let body: [UInt8]
-            switch try await OversizedWebhook.collect(request.body, limit: bodyLimit) {
+            var held = HeldBytes(budget: reading)
+            defer { held.releaseAll() }
+            let collected: OversizedWebhook.Collected
+            do {
+                collected = try await OversizedWebhook.collect(request.body, limit: bodyLimit, holding: &held)
+            } catch is ReadBudgetExhausted {
+                Counter(label: "webhooks_refused_busy_total", factory: metrics).increment()
+                context.logger.warning("webhook refused while others' bodies fill the read budget: Nango retries it", metadata: [
+                    "read_budget_bytes": "\(reading.capacity)",
+                ])
+                throw APIError(.serviceUnavailable, code: "unavailable", message: "too many webhook bodies in flight, retry later",
+                               headers: [.retryAfter: "1"])
+            }
+            switch collected {
             case .complete(let bytes):
                 body = bytes
             case .tooLarge(let oversized):
@@ -71,13 +88,14 @@ enum OversizedWebhook {
     static let drainCeiling = 512 << 20
     static let edge = 4096
 
-    static func collect(_ body: RequestBody, limit: Int) async throws -> Collected {
+    static func collect(_ body: RequestBody, limit: Int, holding held: inout HeldBytes) async throws -> Collected {
         var bytes: [UInt8] = []
         var size = 0
         var tail: [UInt8] = []
         for try await chunk in body {
             size += chunk.readableBytes
             if size <= limit {
+                try held.hold(chunk.readableBytes)
                 bytes.append(contentsOf: chunk.readableBytesView)
                 continue
             }
@@ -97,6 +115,28 @@ enum OversizedWebhook {
         let value = text[key.upperBound...].prefix { $0 != "\"" }
         guard !value.isEmpty, value.count <= 128, value.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else { return nil }
         return String(value)
+    }
+}
+
+struct ReadBudgetExhausted: Error {}
+
+/// One request's share of the read budget: what it holds, given back in one go when the request ends.
+struct HeldBytes {
+    let budget: ByteBudget
+    private(set) var held = 0
+
+    init(budget: ByteBudget) {
+        self.budget = budget
+    }
+
+    mutating func hold(_ bytes: Int) throws(ReadBudgetExhausted) {
+        guard budget.reserve(bytes) != nil else { throw ReadBudgetExhausted() }
+        held += bytes
+    }
+
+    mutating func releaseAll() {
+        budget.release(held)
+        held = 0
     }
 }
 
