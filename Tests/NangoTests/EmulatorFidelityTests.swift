@@ -86,6 +86,40 @@ import TestSupport
         }
     }
 
+    /// `POST /connect/sessions/reconnect`: the Connect UI re-authorises the same connection (creation time kept) and
+    /// the auth webhook says `override`; an unknown connection is Nango's 400.
+    @Test func aReconnectSessionOverridesTheSameConnection() async throws {
+        try await WebhookInbox.run { inbox, hook in
+            try await EmulatorHarness.run(webhookURLs: [hook]) { _, url in
+                _ = try await Self.control(url, "/connections", #"{"provider_config_key": "xero", "connection_id": "again"}"#)
+                let client = EmulatorHarness.client(url)
+                let before = try await client.connection("again", providerConfigKey: "xero")
+                do {
+                    _ = try await client.createReconnectSession(.init(connectionId: "nobody", integrationId: "xero"))
+                    Issue.record("an unknown connection has no reconnect session")
+                } catch {
+                    guard case NangoError.badRequest(let status, let code, _) = error else { Issue.record("expected 400, got \(error)"); return }
+                    #expect(status == 400 && code == "invalid_body")
+                }
+                let session = try await client.createReconnectSession(.init(connectionId: "again", integrationId: "xero"))
+                #expect(session.token.hasPrefix("nango_connect_session_"))
+                try await Task.sleep(for: .milliseconds(10))
+                var form = HTTPClientRequest(url: "\(url)/connect/complete")
+                form.method = .POST
+                form.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                form.body = .bytes(ByteBuffer(string: "session_token=\(session.token)&integration=xero"))
+                let page = String(buffer: try await HTTPClient.shared.execute(form, timeout: .seconds(5)).body.collect(upTo: 1 << 16))
+                #expect(page.contains(#"data-connection-id="again""#))
+                let after = try await client.connection("again", providerConfigKey: "xero")
+                #expect(after.createdAt == before.createdAt)
+                #expect(after.updatedAt != before.updatedAt)
+                #expect(try await client.connections(integrationId: "xero").filter { $0.connectionId == "again" }.count == 1)
+                try await inbox.wait(for: 2)
+                #expect(await inbox.bodies.contains { $0["operation"]?.string == "override" && $0["connectionId"]?.string == "again" })
+            }
+        }
+    }
+
     @Test func anEmptyPageSaysNextCursorNull() async throws {
         try await EmulatorHarness.run(records: 0) { _, url in
             var request = HTTPClientRequest(url: "\(url)/records?model=Contact")

@@ -78,7 +78,7 @@ import TestSupport
         form.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         form.body = .bytes(ByteBuffer(string: "session_token=\(session)&integration=\(integration)"))
         let page = String(buffer: try await HTTPClient.shared.execute(form, timeout: .seconds(5)).body.collect(upTo: 1 << 16))
-        return try #require(page.firstMatch(of: /data-connection-id="([0-9a-f-]+)"/).map { String($0.1) })
+        return try #require(page.firstMatch(of: /data-connection-id="([^"]+)"/).map { String($0.1) })
     }
 
     static func exchange(_ api: any TestClientProtocol, _ body: String, headers: HTTPFields = [:]) async throws -> (HTTPResponse.Status, [String: Any]) {
@@ -217,13 +217,14 @@ import TestSupport
             // Without a valid token there is no reconnect.
             let refused = try await api.execute(uri: "/api/auth/oauth-url?integration_id=xero", method: .get, headers: [.authorization: "Bearer nope"])
             #expect(refused.status == .unauthorized)
+            // Only the integration of the company's own connection can be reconnected.
+            let otherIntegration = try await api.execute(
+                uri: "/api/auth/oauth-url?integration_id=hubspot", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(otherIntegration.status == .badRequest)
             let started = try await Self.start(api, headers: [.authorization: "Bearer \(token)"])
-            // The user re-authorizes: Nango overrides the same connection.
-            var request = HTTPClientRequest(url: "\(nangoURL)/_emulator/connections")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: #"{"provider_config_key":"xero","connection_id":"demo-xero"}"#))
-            #expect(try await HTTPClient.shared.execute(request, timeout: .seconds(5)).status == .ok)
+            // The user re-authorizes in Nango's Connect UI with the reconnect session: the same connection, overridden.
+            let reconnected = try await Self.completeConnectUI(nangoURL, session: started.sessionToken)
+            #expect(reconnected == "demo-xero", "a reconnect session keeps the connection")
             let (status, json) = try await Self.exchange(api, #"{"connection_id":"demo-xero","state":"\#(started.state)","nonce":"\#(started.nonce)"}"#)
             #expect(status == .ok)
             #expect((json["company"] as? [String: Any])?["connection_id"] as? String == "demo-xero")

@@ -78,6 +78,11 @@ public struct NangoClient: Sendable {
         return envelope.data
     }
 
+    public func createReconnectSession(_ request: NangoReconnectSessionRequest) async throws(NangoError) -> NangoConnectSession {
+        let envelope: NangoDataEnvelope<NangoConnectSession> = try await send(.POST, "/connect/sessions/reconnect", body: request)
+        return envelope.data
+    }
+
     // MARK: Records and syncs
 
     /// One page of `GET /records`.

@@ -36,7 +36,27 @@ public struct NangoConnectSessionRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// `POST /connect/sessions` answer: 201 `{"data": {token, connect_link, expires_at}}`.
+/// `POST /connect/sessions/reconnect` body: a session whose Connect UI re-authorises an existing connection (Nango's
+/// `override`), keeping its id, creation time and end user.
+public struct NangoReconnectSessionRequest: Codable, Sendable, Equatable {
+    public var connectionId: String
+    public var integrationId: String
+    public var tags: [String: String]?
+
+    enum CodingKeys: String, CodingKey {
+        case tags
+        case connectionId = "connection_id"
+        case integrationId = "integration_id"
+    }
+
+    public init(connectionId: String, integrationId: String, tags: [String: String]? = nil) {
+        self.connectionId = connectionId
+        self.integrationId = integrationId
+        self.tags = tags
+    }
+}
+
+/// `POST /connect/sessions` (and `/connect/sessions/reconnect`) answer: 201 `{"data": {token, connect_link, expires_at}}`.
 public struct NangoConnectSession: Codable, Sendable, Equatable {
     public var token: String
     public var connectLink: String

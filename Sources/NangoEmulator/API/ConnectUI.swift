@@ -46,9 +46,11 @@ struct ConnectUI<Context: RequestContext>: Sendable {
         else {
             return callbackPage(success: false, connectionId: nil, integration: fields["integration"], returnTo: nil)
         }
-        let (connection, _) = await state.createConnection(
-            integration: integration, connectionId: UUID().uuidString.lowercased(), tags: session.tags, endUser: session.endUser)
-        await webhooks.send(WebhookPayloads.auth(connection, operation: "creation", success: true, environment: environment))
+        // A reconnect session re-authorises its connection (Nango's `override`); any other makes a new one.
+        let (connection, created) = await state.createConnection(
+            integration: integration, connectionId: session.reconnecting ?? UUID().uuidString.lowercased(), tags: session.tags,
+            endUser: session.endUser)
+        await webhooks.send(WebhookPayloads.auth(connection, operation: created ? "creation" : "override", success: true, environment: environment))
         let returnTo = fields["return_to"].flatMap { $0.isEmpty ? nil : $0 }
         return callbackPage(success: true, connectionId: connection.connectionId, integration: key, returnTo: returnTo)
     }

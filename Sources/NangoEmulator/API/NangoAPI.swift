@@ -19,6 +19,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
             group.delete(RouterPath(prefix + "/:connectionId"), use: deleteConnection)
         }
         group.post("/connect/sessions", use: createSession)
+        group.post("/connect/sessions/reconnect", use: createReconnectSession)
         group.post("/sync/trigger", use: triggerSync)
         group.on("/proxy/**", method: .get, use: proxy)
         group.on("/proxy/**", method: .post, use: proxy)
@@ -213,11 +214,38 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         let endUserJSON: JSONValue? = fields["end_user"].map { user in
             .object(["endUserId": user["id"] ?? .null, "endUserEmail": user["email"] ?? .null, "tags": .object([:])])
         }
-        let expires = Timestamp(micros: Timestamp.now.micros + 30 * 60_000_000)
-        let token = await state.createSession(.init(endUser: endUserJSON, tags: tags, allowedIntegrations: allowed, expiresAt: expires))
-        let session = NangoConnectSession(token: token, connectLink: "\(publicURL)/connect/?session_token=\(token)", expiresAt: expires.javascript)
+        return try await sessionAnswer(.init(endUser: endUserJSON, tags: tags, allowedIntegrations: allowed, expiresAt: Self.sessionExpiry()))
+    }
+
+    /// `POST /connect/sessions/reconnect`: a session whose Connect UI re-authorises an existing connection, keeping
+    /// its id, its creation time and its end user (Nango's `postReconnect.ts`).
+    @Sendable func createReconnectSession(_ request: Request, context: Context) async throws -> Response {
+        let body = try await Self.jsonBody(request, context: context)
+        guard case .object(let fields) = body else {
+            throw NangoErrorResponse.invalid("invalid_body", "Expected object", path: [])
+        }
+        let allowedKeys: Set<String> = ["connection_id", "integration_id", "end_user", "organization", "integrations_config_defaults", "overrides", "webhook_url_override", "tags"]
+        if let unknown = fields.keys.first(where: { !allowedKeys.contains($0) }) {
+            throw NangoErrorResponse.invalid("invalid_body", "Unrecognized key: \(unknown)", path: [unknown])
+        }
+        for key in ["connection_id", "integration_id"] where (fields[key]?.string ?? "").isEmpty {
+            throw NangoErrorResponse.invalid("invalid_body", "Required", path: [key])
+        }
+        let connectionId = fields["connection_id"]?.string ?? "", integration = fields["integration_id"]?.string ?? ""
+        guard await state.connection(connectionId, integration: integration) != nil else {
+            throw NangoErrorResponse(status: .badRequest, code: "invalid_body", message: "ConnectionID or IntegrationId does not exists")
+        }
+        let tags = fields["tags"]?.object?.compactMapValues(\.string)
+        return try await sessionAnswer(.init(endUser: nil, tags: tags, allowedIntegrations: [integration], expiresAt: Self.sessionExpiry(), reconnecting: connectionId))
+    }
+
+    static func sessionExpiry() -> Timestamp { Timestamp(micros: Timestamp.now.micros + 30 * 60_000_000) }
+
+    func sessionAnswer(_ session: EmulatorState.ConnectSession) async throws -> Response {
+        let token = await state.createSession(session)
+        let answer = NangoConnectSession(token: token, connectLink: "\(publicURL)/connect/?session_token=\(token)", expiresAt: session.expiresAt.javascript)
         return try JSONResponse.make(JSONValue.object(["data": .object([
-            "token": .string(session.token), "connect_link": .string(session.connectLink), "expires_at": .string(session.expiresAt),
+            "token": .string(answer.token), "connect_link": .string(answer.connectLink), "expires_at": .string(answer.expiresAt),
         ])]), status: .created)
     }
 

@@ -8,6 +8,9 @@ actor EmulatorState {
         var tags: [String: String]?
         var allowedIntegrations: [String]?
         var expiresAt: Timestamp
+        /// A reconnect session (`POST /connect/sessions/reconnect`): the Connect UI re-authorises this connection
+        /// (Nango's `override`) instead of creating one.
+        var reconnecting: String? = nil
     }
 
     let seed: UInt64

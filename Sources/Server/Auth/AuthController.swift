@@ -75,14 +75,21 @@ struct AuthController<Context: RequestContext>: Sendable {
         let query = request.uri.queryParameters
         let integration = try Self.identifier(query["integration_id"].map(String.init), "integration_id")
         let reference = try query["connection_id"].map { try Self.identifier(String($0), "connection_id") }
-        let reconnecting = try await reconnectingCompany(request, logger: context.logger)
-        let endUserId = reconnecting?.endUserId ?? "eu_" + OAuthState.randomSecret().prefix(32)
+        let reconnecting = try await reconnectingCompany(request, integration: integration, logger: context.logger)
+        let endUserId = "eu_" + OAuthState.randomSecret().prefix(32)
         let browserSecret = OAuthState.randomSecret()
         var tags = ["end_user_id": endUserId]
         if let reference { tags["reference"] = reference }
         let session: NangoConnectSession
         do {
-            session = try await nango.createConnectSession(.init(endUser: .init(id: endUserId), allowedIntegrations: [integration], tags: tags))
+            if let reconnecting {
+                // Nango's reconnect session re-authorises the company's own connection (its id, creation time and
+                // end user kept); an ordinary session would make a new connection instead.
+                session = try await nango.createReconnectSession(.init(
+                    connectionId: reconnecting.identity.connectionId, integrationId: reconnecting.identity.integrationId))
+            } else {
+                session = try await nango.createConnectSession(.init(endUser: .init(id: endUserId), allowedIntegrations: [integration], tags: tags))
+            }
         } catch {
             throw APIError(mapping: error, logger: context.logger)
         }
@@ -106,9 +113,9 @@ struct AuthController<Context: RequestContext>: Sendable {
         return response
     }
 
-    /// A reconnect is asked for with the company's own token: the state names the company, and Nango's session
-    /// keeps the company's end user.
-    func reconnectingCompany(_ request: Request, logger: Logger) async throws -> (companyId: UUID, endUserId: String?)? {
+    /// A reconnect is asked for with the company's own token, for the integration of its connection: the state names
+    /// the company, and Nango's reconnect session is for the company's connection.
+    func reconnectingCompany(_ request: Request, integration: String, logger: Logger) async throws -> (companyId: UUID, identity: ConnectionIdentity)? {
         guard let header = request.headers[.authorization] else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer",
@@ -119,7 +126,14 @@ struct AuthController<Context: RequestContext>: Sendable {
         guard try await companies.verdict(companyId: companyId, tokenGeneration: principal.tokenGeneration, logger: logger) == .allowed else {
             throw BearerAuthMiddleware.unauthorized("a reconnect needs the company's valid token")
         }
-        return (companyId, nil)
+        guard let identity = try await companies.identity(of: companyId, logger: logger) else {
+            throw BearerAuthMiddleware.unauthorized("a reconnect needs the company's valid token")
+        }
+        guard identity.integrationId == integration else {
+            throw APIError(.badRequest, code: "invalid_parameter",
+                           message: "integration_id must be the integration of the company's connection to reconnect it")
+        }
+        return (companyId, identity)
     }
 
     /// `GET /api/auth/callback?state=&connection_id=`: the browser that started the flow (its cookie) comes back
