@@ -232,6 +232,7 @@ let package = Package(
             dependencies: [
                 "Storage", "MarketplaceCore", "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -122,6 +122,21 @@ import TestSupport
         }
     }
 
+    /// Sync webhooks of one (integration, connection, model) while its job waits: one queued job, each event linked to it.
+    @Test func syncWebhooksOfOneKeyShareTheWaitingJob() async throws {
+        try await Self.withApp { client, count in
+            for added in 1...3 {
+                let body = Self.syncBody.replacingOccurrences(of: #""added":2"#, with: #""added":\#(added * 10)"#)
+                try await client.execute(uri: "/webhooks/nango", method: .post, headers: Self.headers(body), body: ByteBuffer(string: body)) { response in
+                    #expect(String(buffer: response.body) == #"{"status":"stored"}"#)
+                }
+            }
+            #expect(try await count("webhook_events") == 3)
+            #expect(try await count("jobs WHERE kind = 'sync.run'") == 1)
+            #expect(try await count("webhook_events e JOIN jobs j ON j.id = e.job_id WHERE j.kind = 'sync.run' AND j.status = 'queued'") == 3)
+        }
+    }
+
     @Test func malformedAndOversizedBodiesAre400And413WithZeroRows() async throws {
         try await Self.withApp(["WEBHOOK_BODY_LIMIT": "4096"]) { client, count in
             let missingModel = #"{"connectionId":"c","from":"nango","providerConfigKey":"xero","success":true,"syncName":"contacts","type":"sync"}"#

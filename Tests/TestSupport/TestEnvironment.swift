@@ -35,6 +35,7 @@ public enum TestEnvironment {
             // A loaded CI machine answers slowly: a slow answer must not pass for an outage. Tests about
             // outages cut the service off (a killed process, a closed port), which fails at once.
             "REDIS_TIMEOUT_MS": "5000",
+            "REDIS_CONNECT_TIMEOUT_MS": "5000",
             "CACHE_REDIS_TIMEOUT_MS": "5000",
             "DB_FAST_TIMEOUT_MS": "10000",
         ]

@@ -150,6 +150,8 @@ extension AppConfiguration {
         redis.database = env.integer("REDIS_DB", default: 0, in: 0...15)
         redis.poolSize = env.integer("REDIS_POOL_SIZE", default: 4, in: 1...64)
         redis.commandTimeout = .milliseconds(env.integer("REDIS_TIMEOUT_MS", default: 500, in: 10...60_000))
+        // A connection's setup (TCP, AUTH, SELECT) may take longer than a command on a loaded machine.
+        redis.connectTimeout = .milliseconds(env.integer("REDIS_CONNECT_TIMEOUT_MS", default: 1000, in: 10...60_000))
         if let url = env.raw("REDIS_URL") {
             guard let parts = URLComponents(string: url), let scheme = parts.scheme, let host = parts.host, !host.isEmpty else {
                 env.fail("REDIS_URL", "not a redis://[:PASSWORD@]HOST:PORT[/DB] URL")

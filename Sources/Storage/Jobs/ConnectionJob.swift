@@ -28,6 +28,9 @@ public struct ConnectionJob: JobContract {
 
     public var kind: String { operation.rawValue }
     public var concurrencyKey: String? { "connection:\(identity.integrationId):\(identity.connectionId)" }
+    /// A company's life (created, failed, disconnected, reconnected) is applied event by event, in order; only the
+    /// scheduled refresh is the same job however often it is asked for.
+    public var mergesWhileQueued: Bool { operation == .refresh }
 
     public var payload: [String: JSONValue] {
         var payload = identity.payloadFields

@@ -15,14 +15,19 @@ public protocol JobContract: Sendable, Equatable {
     static var kinds: [String] { get }
     var kind: String { get }
     var payload: [String: JSONValue] { get }
-    /// Jobs of one key run one at a time, and at most one of a key waits in the queue.
+    /// Jobs of one key run one at a time.
     var concurrencyKey: String? { get }
+    /// At most one job of a kind and key waits in the queue: another queued meanwhile is merged into it. False for
+    /// jobs whose every occurrence must run, in order (a company's upsert after its disconnection).
+    var mergesWhileQueued: Bool { get }
     init(kind: String, payload: [String: JSONValue]) throws(JobPayloadError)
 }
 
 extension JobContract {
+    public var mergesWhileQueued: Bool { true }
+
     public func newJob(maxAttempts: Int = 8) -> NewJob {
-        NewJob(kind: kind, payload: payload, concurrencyKey: concurrencyKey, maxAttempts: maxAttempts)
+        NewJob(kind: kind, payload: payload, concurrencyKey: concurrencyKey, maxAttempts: maxAttempts, mergesWhileQueued: mergesWhileQueued)
     }
 
     /// A claimed job's payload, read back through the contract it was written with.

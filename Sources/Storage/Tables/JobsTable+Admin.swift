@@ -5,11 +5,28 @@ import PostgresNIO
 
 /// What ops see of the queue and do with it: listings, a retry, the retention cleanup.
 extension JobsTable {
-    /// Puts a dead (or failed) job back in the queue with fresh attempts.
+    /// Puts a dead (or failed) job back in the queue with fresh attempts. When a job of its waiting key is queued
+    /// already, that one takes this one's payload and events and this one ends `cancelled` (its error kept).
     public static func retry(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query("""
-            UPDATE jobs SET status = 'queued', attempts = 0, run_at = now(), finished_at = NULL, updated_at = now()
-            WHERE id = \(id) AND status IN ('dead', 'failed', 'cancelled')
+            WITH me AS (
+                SELECT id, waiting_key, payload FROM jobs WHERE id = \(id) AND status IN ('dead', 'failed', 'cancelled')
+            ), merged AS (
+                UPDATE jobs w SET payload = me.payload || w.payload, updated_at = now()
+                FROM me WHERE w.waiting_key = me.waiting_key AND w.status = 'queued' AND w.id <> me.id
+                RETURNING w.id
+            ), relinked AS (
+                UPDATE webhook_events SET job_id = (SELECT id FROM merged) WHERE job_id = \(id) AND EXISTS (SELECT 1 FROM merged)
+            )
+            UPDATE jobs SET
+                status = CASE WHEN EXISTS (SELECT 1 FROM merged) THEN 'cancelled' ELSE 'queued' END,
+                attempts = CASE WHEN EXISTS (SELECT 1 FROM merged) THEN attempts ELSE 0 END,
+                finished_at = CASE WHEN EXISTS (SELECT 1 FROM merged) THEN now() END,
+                last_error = CASE WHEN EXISTS (SELECT 1 FROM merged)
+                                  THEN 'merged into waiting job ' || (SELECT id FROM merged) || COALESCE('; before: ' || last_error, '')
+                                  ELSE last_error END,
+                run_at = now(), updated_at = now()
+            WHERE id = (SELECT id FROM me)
             RETURNING id
             """, logger: logger)
         for try await _ in rows { return true }

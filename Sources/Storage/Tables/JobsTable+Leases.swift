@@ -50,10 +50,10 @@ extension JobsTable {
                 UPDATE jobs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL,
                        finished_at = now(), updated_at = now()
                 WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
-                RETURNING event_id
+                RETURNING id
             )
             UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL
-            WHERE id = (SELECT event_id FROM done)
+            WHERE job_id = (SELECT id FROM done)
             """, logger: logger)
     }
 
@@ -64,10 +64,10 @@ extension JobsTable {
                 UPDATE jobs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, last_error = \(reason),
                        finished_at = now(), updated_at = now()
                 WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
-                RETURNING event_id
+                RETURNING id
             )
             UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL
-            WHERE id = (SELECT event_id FROM done)
+            WHERE job_id = (SELECT id FROM done)
             """, logger: logger)
     }
 
@@ -83,10 +83,10 @@ extension JobsTable {
                     run_at = COALESCE(\(retryAt)::timestamptz, run_at), last_error = \(error),
                     lease_owner = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
                 WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
-                RETURNING status, event_id
+                RETURNING id, status
             ), event AS (
                 UPDATE webhook_events SET status = 'failed', error = \(error)
-                WHERE id = (SELECT event_id FROM failed WHERE status = 'dead')
+                WHERE job_id = (SELECT id FROM failed WHERE status = 'dead')
             )
             SELECT status FROM failed
             """, logger: logger)
@@ -94,12 +94,27 @@ extension JobsTable {
         return nil
     }
 
-    /// Gives a job back without spending an attempt (shutdown, or a rate limit that only asks to wait).
+    /// Gives a job back without spending an attempt (shutdown, or a rate limit that only asks to wait). When a job
+    /// of its waiting key was queued meanwhile, that one takes over: this one's payload and events are merged into it
+    /// and this one ends `cancelled`, so the key still has one queued job.
     public static func release(id: Int64, owner: String, runAt: Date?, note: String?, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
-            UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), run_at = COALESCE(\(runAt)::timestamptz, now()),
-                   last_error = COALESCE(\(note)::text, last_error), lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-            WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
+            WITH me AS (
+                SELECT id, waiting_key, payload FROM jobs WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
+            ), merged AS (
+                UPDATE jobs w SET payload = me.payload || w.payload, updated_at = now()
+                FROM me WHERE w.waiting_key = me.waiting_key AND w.status = 'queued' AND w.id <> me.id
+                RETURNING w.id
+            ), relinked AS (
+                UPDATE webhook_events SET job_id = (SELECT id FROM merged) WHERE job_id = \(id) AND EXISTS (SELECT 1 FROM merged)
+            )
+            UPDATE jobs SET
+                status = CASE WHEN EXISTS (SELECT 1 FROM merged) THEN 'cancelled' ELSE 'queued' END,
+                finished_at = CASE WHEN EXISTS (SELECT 1 FROM merged) THEN now() END,
+                attempts = GREATEST(attempts - 1, 0), run_at = COALESCE(\(runAt)::timestamptz, now()),
+                last_error = COALESCE('merged into waiting job ' || (SELECT id FROM merged), \(note)::text, last_error),
+                lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+            WHERE id = (SELECT id FROM me)
             """, logger: logger)
     }
 

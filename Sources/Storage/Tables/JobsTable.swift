@@ -5,67 +5,81 @@ import PostgresNIO
 
 /// SQL for `jobs`, the queue: enqueueing here; leases and outcomes in JobsTable+Leases, ops in JobsTable+Admin.
 public enum JobsTable {
+    /// One job; a job with a waiting key whose key already has a queued job is that job, its payload merged in
+    /// (the database decides: a unique index on queued waiting keys). With `eventID`, the event is linked to it.
     public static func enqueue(_ job: NewJob, eventID: Int64?, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        let rows = try await connection.query("""
-            INSERT INTO jobs (kind, payload, concurrency_key, event_id, max_attempts)
-            VALUES (\(job.kind), \(JSONValue.object(job.payload).jsonText)::jsonb, \(job.concurrencyKey), \(eventID), \(job.maxAttempts))
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        throw StorageError.noRowReturned("jobs insert")
+        let ids = try await enqueueBatch([(job, eventID)], on: connection, logger: logger)
+        guard let id = ids.first else { throw StorageError.noRowReturned("jobs insert") }
+        return id
     }
 
-    /// One job per event, in one statement; returns each job's id by its event id.
+    /// One job per event, or per waiting key (events of one key share a job: theirs, or the one already queued),
+    /// in one statement, and each event linked to its job; returns each job's id by its event id.
     public static func enqueueBatch(_ jobs: [(job: NewJob, eventID: Int64)], on connection: PostgresConnection, logger: Logger) async throws -> [Int64: Int64] {
-        guard !jobs.isEmpty else { return [:] }
-        let rows = try await connection.query("""
-            INSERT INTO jobs (kind, payload, concurrency_key, event_id, max_attempts)
-            SELECT j.kind, j.payload::jsonb, NULLIF(j.concurrency_key, ''), j.event_id, j.max_attempts
-            FROM UNNEST(\(jobs.map(\.job.kind))::text[], \(jobs.map { JSONValue.object($0.job.payload).jsonText })::text[],
-                        \(jobs.map { $0.job.concurrencyKey ?? "" })::text[], \(jobs.map(\.eventID))::int8[], \(jobs.map(\.job.maxAttempts))::int4[])
-                 AS j(kind, payload, concurrency_key, event_id, max_attempts)
-            RETURNING id, event_id
+        let ids = try await enqueueBatch(jobs.map { ($0.job, Optional($0.eventID)) }, on: connection, logger: logger)
+        return Dictionary(zip(jobs.map(\.eventID), ids)) { first, _ in first }
+    }
+
+    /// The jobs' ids, in input order.
+    static func enqueueBatch(_ jobs: [(job: NewJob, eventID: Int64?)], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        guard !jobs.isEmpty else { return [] }
+        let rows = WaitingKeyMerge.rows(jobs)
+        let answer = try await connection.query("""
+            INSERT INTO jobs (kind, payload, concurrency_key, event_id, max_attempts, waiting_key)
+            SELECT j.kind, j.payload::jsonb, NULLIF(j.concurrency_key, ''), NULLIF(j.event_id, 0), j.max_attempts, NULLIF(j.waiting_key, '')
+            FROM UNNEST(\(rows.map(\.job.kind))::text[], \(rows.map { JSONValue.object($0.job.payload).jsonText })::text[],
+                        \(rows.map { $0.job.concurrencyKey ?? "" })::text[], \(rows.map { $0.eventID ?? 0 })::int8[],
+                        \(rows.map(\.job.maxAttempts))::int4[], \(rows.map { $0.job.waitingKey ?? "" })::text[])
+                 AS j(kind, payload, concurrency_key, event_id, max_attempts, waiting_key)
+            ORDER BY j.waiting_key
+            ON CONFLICT (waiting_key) WHERE status = 'queued'
+            DO UPDATE SET payload = jobs.payload || EXCLUDED.payload, updated_at = now()
+            RETURNING id, event_id, waiting_key
             """, logger: logger)
-        var ids: [Int64: Int64] = [:]
-        for try await (id, eventID) in rows.decode((Int64, Int64).self) { ids[eventID] = id }
+        var returned: [(id: Int64, eventID: Int64?, waitingKey: String?)] = []
+        for try await row in answer.decode((Int64, Int64?, String?).self) { returned.append(row) }
+        let ids = try WaitingKeyMerge.ids(for: jobs, rows: rows, returned: returned)
+        let links = zip(jobs, ids).compactMap { job, id in job.eventID.map { ($0, id) } }
+        if !links.isEmpty {
+            try await connection.query("""
+                UPDATE webhook_events e SET job_id = l.job_id
+                FROM UNNEST(\(links.map(\.0))::int8[], \(links.map(\.1))::int8[]) AS l(event_id, job_id)
+                WHERE e.id = l.event_id
+                """, logger: logger)
+        }
         return ids
     }
 
-    /// Enqueues unless a job with the same concurrency key is already waiting: a second reconciliation
-    /// tick or sync request while one is queued adds nothing. Returns the new job's id, or nil.
+    /// Enqueues unless a job of its kind and key is already waiting (queued, or failed and due for a retry): a
+    /// second reconciliation tick or sync request while one waits adds nothing. Returns the new job's id, or nil.
     public static func enqueueUnlessQueued(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
-        let rows = try await connection.query("""
-            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts)
-            SELECT \(job.kind), \(JSONValue.object(job.payload).jsonText)::jsonb, \(job.concurrencyKey), \(job.maxAttempts)
-            WHERE NOT EXISTS (
-                SELECT 1 FROM jobs WHERE concurrency_key = \(job.concurrencyKey) AND kind = \(job.kind) AND status IN ('queued', 'failed'))
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        return nil
+        try await enqueueUnlessWaiting([job], orRunning: false, on: connection, logger: logger).first
     }
 
-    /// The job, or the id of one of its kind and key already waiting: asking twice queues one job.
+    /// The job, or the id of one of its kind and key already waiting (its payload merged in): asking twice queues one job.
     public static func enqueueOrWaiting(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        if let id = try await enqueueUnlessQueued(job, on: connection, logger: logger) { return id }
-        if let waiting = try await waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, on: connection, logger: logger) { return waiting }
-        // The waiting one was claimed between the two statements: queue this one after it.
+        if let retrying = try await waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, status: "failed", on: connection, logger: logger) {
+            return retrying
+        }
         return try await enqueue(job, eventID: nil, on: connection, logger: logger)
     }
 
     /// Each job unless one of its kind and key is already waiting (or, with `orRunning`, running), in one
-    /// statement: the scheduler's rounds. Returns the new jobs' ids.
+    /// statement: the scheduler's rounds. Returns the new jobs' ids. Two instances' rounds at once queue one job a
+    /// key: the unique index on queued waiting keys refuses the second, which then adds nothing.
     public static func enqueueUnlessWaiting(_ jobs: [NewJob], orRunning: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
         guard !jobs.isEmpty else { return [] }
         let rows = try await connection.query("""
-            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts)
-            SELECT j.kind, j.payload::jsonb, j.concurrency_key, j.max_attempts
+            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts, waiting_key)
+            SELECT j.kind, j.payload::jsonb, j.concurrency_key, j.max_attempts, NULLIF(j.waiting_key, '')
             FROM UNNEST(\(jobs.map(\.kind))::text[], \(jobs.map { JSONValue.object($0.payload).jsonText })::text[],
-                        \(jobs.map { $0.concurrencyKey ?? "" })::text[], \(jobs.map(\.maxAttempts))::int4[])
-                 AS j(kind, payload, concurrency_key, max_attempts)
+                        \(jobs.map { $0.concurrencyKey ?? "" })::text[], \(jobs.map(\.maxAttempts))::int4[],
+                        \(jobs.map { $0.waitingKey ?? "" })::text[])
+                 AS j(kind, payload, concurrency_key, max_attempts, waiting_key)
             WHERE NOT EXISTS (
                 SELECT 1 FROM jobs x WHERE x.concurrency_key = j.concurrency_key AND x.kind = j.kind
                   AND (x.status IN ('queued', 'failed') OR (\(orRunning) AND x.status = 'running')))
+            ON CONFLICT (waiting_key) WHERE status = 'queued' DO NOTHING
             RETURNING id
             """, logger: logger)
         var ids: [Int64] = []
@@ -74,11 +88,58 @@ public enum JobsTable {
     }
 }
 
+/// How a batch of jobs becomes rows when jobs of one waiting key share one: pure, so it is tested without Postgres.
+enum WaitingKeyMerge {
+    struct Row: Equatable {
+        var job: NewJob
+        var eventID: Int64?
+    }
+
+    /// One row per job without a waiting key; one per waiting key for the others, its payload the jobs' payloads
+    /// merged in input order (a later job's field wins) and its event the first of them.
+    static func rows(_ jobs: [(job: NewJob, eventID: Int64?)]) -> [Row] {
+        var rows: [Row] = []
+        var byKey: [String: Int] = [:]
+        for (job, eventID) in jobs {
+            if let key = job.waitingKey, let index = byKey[key] {
+                rows[index].job.payload.merge(job.payload) { $1 }
+                rows[index].eventID = rows[index].eventID ?? eventID
+                continue
+            }
+            if let key = job.waitingKey { byKey[key] = rows.count }
+            rows.append(Row(job: job, eventID: eventID))
+        }
+        return rows
+    }
+
+    /// Each input job's id: by waiting key for merged jobs (the returned row may be an older queued job), by row
+    /// (its event, or its position among the rows without one) for the others.
+    static func ids(for jobs: [(job: NewJob, eventID: Int64?)], rows: [Row], returned: [(id: Int64, eventID: Int64?, waitingKey: String?)]) throws -> [Int64] {
+        var byKey: [String: Int64] = [:]
+        var byEvent: [Int64: Int64] = [:]
+        var unnamed: [Int64] = []
+        for row in returned {
+            if let key = row.waitingKey { byKey[key] = row.id } else if let event = row.eventID { byEvent[event] = row.id } else { unnamed.append(row.id) }
+        }
+        guard returned.count == rows.count else { throw StorageError.noRowReturned("jobs insert: \(returned.count) of \(rows.count) rows") }
+        var nextUnnamed = unnamed.sorted().makeIterator()
+        return try jobs.map { job, eventID in
+            if let key = job.waitingKey, let id = byKey[key] { return id }
+            if let eventID, let id = byEvent[eventID] { return id }
+            guard let id = nextUnnamed.next() else { throw StorageError.noRowReturned("jobs insert") }
+            return id
+        }
+    }
+}
+
 extension JobsTable {
-    /// The id of a job of this key still waiting to run, if any.
-    public static func waiting(concurrencyKey: String, kind: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
+    /// The id of a job of this key still waiting to run (queued or failed and due for a retry; or only `status`), if any.
+    public static func waiting(
+        concurrencyKey: String, kind: String, status: String? = nil, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64? {
         let rows = try await connection.query("""
             SELECT id FROM jobs WHERE concurrency_key = \(concurrencyKey) AND kind = \(kind) AND status IN ('queued', 'failed')
+              AND (\(status)::text IS NULL OR status = \(status))
             ORDER BY id LIMIT 1
             """, logger: logger)
         for try await id in rows.decode(Int64.self) { return id }

@@ -57,7 +57,7 @@ extension WebhookEventsTable {
             DELETE FROM webhook_events
             WHERE received_at < now() - make_interval(secs => \(Double(age.components.seconds)))
               AND status IN ('processed', 'ignored')
-              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = webhook_events.id AND j.status IN ('queued', 'failed', 'running', 'dead'))
+              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = webhook_events.job_id AND j.status IN ('queued', 'failed', 'running', 'dead'))
             RETURNING id
             """, logger: logger)
         return try await rows.count()
