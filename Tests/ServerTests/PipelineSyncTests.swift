@@ -507,7 +507,7 @@ import TestSupport
             let runner = SyncRunner(nango: deps.nango, database: deps.database, registry: deps.pipelines, importer: deps.importer,
                                     cache: RedisCacheInvalidator(redis: deps.redis, versions: deps.cacheVersions, logger: TestEnvironment.logger), logger: TestEnvironment.logger)
             let stopAfterFirstPage = ManagedCounter()
-            let outcome = try await runner.run(JobContext(job: ghostJob, isStopping: { stopAfterFirstPage.next() > 0 }))
+            let outcome = try await runner.run(JobContext(job: ghostJob, owner: "ghost", isStopping: { stopAfterFirstPage.next() > 0 }))
             #expect(outcome != .succeeded)   // it stopped after a page; the ghost never reports back
             // Its lease runs out only now, so the takeover cannot overlap the ghost's page however slow it was.
             _ = try await stack.sql("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = \(ghostJob.id)")
@@ -522,6 +522,50 @@ import TestSupport
             #expect(try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'") == expected.rows.count)
             // No gap, no duplicate: the runs of this job together fetched each new record exactly once.
             #expect(try await stack.int("SELECT sum(fetched)::int FROM pipeline_runs WHERE job_id = \(ghostJob.id)") == 20)
+        }
+    }
+}
+
+extension PipelineSyncTests {
+    /// A worker whose job was taken over (its lease lapsed while it could not renew) commits nothing more: its next
+    /// page's transaction finds the lease another's, rolls back and stops the run, the checkpoint untouched.
+    @Test func aWorkerWhoseJobWasTakenOverCommitsNothing() async throws {
+        try await Self.withStack(["WORKER_COUNT": "1"]) { stack in
+            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "hubspot", "connection_id": "fenced"}"#)
+            try await stack.eventually("initial syncs") {
+                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'fenced' AND last_success_at IS NOT NULL") == 3
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            _ = try await stack.control(.PUT, "/faults", #"{"bad_signature_next": 1}"#)
+            _ = try await stack.control(.POST, "/connections/fenced/changes", #"{"provider_config_key": "hubspot", "model": "Product", "add": 20}"#)
+            let company = try await stack.company("fenced")
+            let before = try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'")
+            let cursorBefore = try await stack.int("SELECT checkpoint_version::int FROM sync_state WHERE connection_id = 'fenced' AND model = 'Product'")
+            // The stale worker claimed the job; then another took it over (as the reaper and a claim would).
+            let staleJob = try await stack.dependencies.database.withConnection { db -> ClaimedJob in
+                let rows = try await db.query("""
+                    INSERT INTO jobs (kind, payload, concurrency_key, status, lease_owner, lease_expires_at, attempts)
+                    VALUES ('sync.run', '{"connection_id": "fenced", "integration_id": "hubspot", "model": "Product"}', 'sync:hubspot:fenced:Product',
+                            'running', 'the-other-worker', now() + interval '10 minutes', 2)
+                    RETURNING id
+                    """, logger: TestEnvironment.logger)
+                var id: Int64 = 0
+                for try await value in rows.decode(Int64.self) { id = value }
+                return ClaimedJob(id: id, kind: "sync.run", payload: ["connection_id": "fenced", "integration_id": "hubspot", "model": "Product"],
+                                  attempts: 1, maxAttempts: 8, concurrencyKey: "sync:hubspot:fenced:Product", eventId: nil)
+            }
+            let deps = stack.dependencies
+            let runner = SyncRunner(nango: deps.nango, database: deps.database, registry: deps.pipelines, importer: deps.importer,
+                                    cache: RedisCacheInvalidator(redis: deps.redis, versions: deps.cacheVersions, logger: TestEnvironment.logger), logger: TestEnvironment.logger)
+            do {
+                _ = try await runner.run(JobContext(job: staleJob, owner: "stale-worker", isStopping: { false }))
+                Issue.record("a worker without the lease must not finish the job")
+            } catch JobError.leaseLost {
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM products WHERE company_id = '\(company)'") == before, "nothing written")
+            #expect(try await stack.int("SELECT checkpoint_version::int FROM sync_state WHERE connection_id = 'fenced' AND model = 'Product'") == cursorBefore)
+            #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE id = \(staleJob.id) AND lease_owner = 'the-other-worker'") == 1)
+            _ = try await stack.sql("UPDATE jobs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL WHERE id = \(staleJob.id)")
         }
     }
 }

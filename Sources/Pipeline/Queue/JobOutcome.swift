@@ -31,11 +31,14 @@ public enum JobError: Error, Sendable, CustomStringConvertible {
 /// What a handler may ask of the worker running it.
 public struct JobContext: Sendable {
     public let job: Storage.ClaimedJob
+    /// The worker holding the job's lease: every commit made for the job checks it still does (fencing).
+    public let owner: String
     /// True once the service is shutting down: finish the current page, then return `.released`.
     public let isStopping: @Sendable () -> Bool
 
-    public init(job: Storage.ClaimedJob, isStopping: @escaping @Sendable () -> Bool) {
+    public init(job: Storage.ClaimedJob, owner: String, isStopping: @escaping @Sendable () -> Bool) {
         self.job = job
+        self.owner = owner
         self.isStopping = isStopping
     }
 

@@ -140,7 +140,7 @@ public final class JobWorkerService: Service {
         let started = ContinuousClock.now
         let result: Result<JobOutcome, any Error>
         if let handler = handlers[job.kind] {
-            let context = JobContext(job: job, isStopping: { [stopping] in stopping.isSet })
+            let context = JobContext(job: job, owner: owner, isStopping: { [stopping] in stopping.isSet })
             result = await withLease(job) { try await handler.run(context) }
         } else {
             result = .failure(JobError.permanent("no handler for job kind '\(job.kind)'"))
@@ -198,18 +198,24 @@ public final class JobWorkerService: Service {
             }
             group.addTask {
                 let interval = self.configuration.lease / 3
+                // The lease as this worker last knew it held; past it (renewals failing), the job may be another's.
+                var heldUntil = ContinuousClock.now + self.configuration.lease
                 while !Task.isCancelled {
                     do {
                         try await Task.sleep(for: interval)
+                        let asked = ContinuousClock.now
                         let held = try await self.database.withConnection { db in
                             try await JobsTable.renewLease(id: job.id, owner: self.owner, lease: self.configuration.lease, on: db, logger: self.logger)
                         }
                         if !held { return .failure(JobError.leaseLost) }
+                        heldUntil = asked + self.configuration.lease
                     } catch is CancellationError {
                         return nil
                     } catch {
-                        // Postgres is unreachable: keep trying until the lease would lapse anyway.
+                        // Postgres is unreachable: keep trying until the lease lapses, then stop the job (its commits
+                        // are fenced anyway: each checks the lease in its own transaction).
                         self.logger.debug("lease renewal failed", metadata: ["error": "\(error)"])
+                        if ContinuousClock.now >= heldUntil { return .failure(JobError.leaseLost) }
                     }
                 }
                 return nil

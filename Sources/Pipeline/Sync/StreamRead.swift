@@ -7,8 +7,9 @@ import Storage
 
 /// Where a read of Nango's stream keeps its place.
 enum ReadPosition: Sendable, Equatable {
-    /// The (integration, connection, model) incremental checkpoint: it only ever moves forward.
-    case checkpoint
+    /// The (integration, connection, model) incremental checkpoint, at the version this run read: it only ever moves
+    /// forward, and only from that version (a run whose view went stale stops instead).
+    case checkpoint(version: Int64)
     /// A backfill's own cursor: the checkpoint is left as it is.
     case backfill(pipeline: String)
     /// A full resync's own cursor, each page's record ids marked seen: the checkpoint is left as it is.
@@ -34,7 +35,9 @@ struct StreamRead: Sendable {
         // processed while the previous one commits. Commits stay in order, one at a time, so the
         // checkpoint only ever moves forward past pages that are stored.
         var stream = nango.records(query).makeAsyncIterator()
-        var committing: Task<Void, any Error>?
+        // Each commit answers the position the next one starts from (the checkpoint's new version).
+        var committing: Task<ReadPosition, any Error>?
+        var position = position
         defer { stream.cancel() }
         var pages = 0
         while true {
@@ -45,7 +48,7 @@ struct StreamRead: Sendable {
             } catch {
                 // The previous page still lands (and its checkpoint) before the fetch failure goes up.
                 do {
-                    try await committing?.value
+                    _ = try await committing?.value
                 } catch let commitError {
                     logger.warning("the page in flight did not commit either", metadata: ["error": "\(commitError)"])
                 }
@@ -56,31 +59,37 @@ struct StreamRead: Sendable {
                 let batches = processors.map { $0.process(records) }
                 // Every record counts as present for a full resync: pruned, quarantined and deleted ones too.
                 let recordIds = if case .fullResync = position { page.records.map(\.id) } else { [String]() }
-                try await committing?.value
-                committing = Task { [self] in
-                    try await commit(batches: batches, recordIds: recordIds, lastCursor: lastCursor, company: company, model: model,
-                                     position: position, processors: processors, runIds: runIds, logger: logger)
+                if let previous = committing { position = try await previous.value }
+                committing = Task { [self, position] in
+                    let next = try await commit(
+                        batches: batches, recordIds: recordIds, lastCursor: lastCursor, company: company, model: model,
+                        position: position, fence: context, processors: processors, runIds: runIds, logger: logger)
                     await cache.bump(companyId: company.id, resources: targets)
+                    return next
                 }
                 pages += 1
             }
             if page.nextCursor != nil, context.isStopping() {
-                try await committing?.value
+                _ = try await committing?.value
                 logger.info("shutting down: sync released after a committed page", metadata: ["pages": "\(pages)"])
                 return .released(runAt: nil, note: "released at shutdown after \(pages) page(s); resumes from the checkpoint")
             }
         }
-        try await committing?.value
+        _ = try await committing?.value
         logger.debug("sync finished", metadata: ["pages": "\(pages)"])
         return .succeeded
     }
 
-    /// One page's processed batches, its run totals and the checkpoint's advance, in one transaction.
+    /// One page's processed batches, its run totals and the position's advance, in one transaction that first checks
+    /// the job's lease is still this worker's (and holds the job's row until it commits). Returns the next position.
     func commit(
         batches: [ProcessedBatch], recordIds: [String] = [], lastCursor: String, company: CompanyRecord, model: String, position: ReadPosition,
-        processors: [RecordProcessor], runIds: [Int64], logger: Logger
-    ) async throws {
-        let prunedSkipped = try await database.withTransaction(logger: logger) { db in
+        fence: JobContext, processors: [RecordProcessor], runIds: [Int64], logger: Logger
+    ) async throws -> ReadPosition {
+        let (prunedSkipped, next) = try await database.withTransaction(logger: logger) { db in
+            guard try await JobsTable.holdsLease(id: fence.job.id, owner: fence.owner, on: db, logger: logger) else {
+                throw JobError.leaseLost
+            }
             var page = PipelineRunsTable.Totals()
             var prunedSkipped: [Int] = []
             for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
@@ -95,14 +104,20 @@ struct StreamRead: Sendable {
                 prunedSkipped.append(totals.prunedSkipped)
             }
             switch position {
-            case .checkpoint:
-                try await SyncStateTable.advance(company.identity, model: model, cursor: lastCursor, totals: page, on: db, logger: logger)
+            case .checkpoint(let version):
+                guard let advanced = try await SyncStateTable.advance(
+                    company.identity, model: model, cursor: lastCursor, expectedVersion: version, totals: page, on: db, logger: logger)
+                else {
+                    // Another run moved the checkpoint past this run's view: writing on would move it back.
+                    throw JobError.leaseLost
+                }
+                return (prunedSkipped, ReadPosition.checkpoint(version: advanced))
             case .backfill(let pipeline):
                 try await BackfillsTable.advance(pipeline: pipeline, companyId: company.id, cursor: lastCursor, on: db, logger: logger)
             case .fullResync(let id):
                 try await FullResyncsTable.advance(id: id, cursor: lastCursor, seen: recordIds, on: db, logger: logger)
             }
-            return prunedSkipped
+            return (prunedSkipped, position)
         }
         for ((processor, batch), skipped) in zip(zip(processors, batches), prunedSkipped) {
             let dimensions = [("pipeline", processor.pipeline.name)]
@@ -113,6 +128,7 @@ struct StreamRead: Sendable {
             if skipped > 0 { Counter(label: "pipeline_pruned_skipped_total", dimensions: dimensions).increment(by: skipped) }
             if batch.droppedValues > 0 { Counter(label: "pipeline_dropped_values_total", dimensions: dimensions).increment(by: batch.droppedValues) }
         }
+        return next
     }
 
     /// A failed read as the queue must see it (Nango's failures judged by `NangoJobFailure`).

@@ -64,7 +64,7 @@ public struct SyncRunner: JobHandler {
         let ids = runIds
         do {
             let outcome = try await stream.read(
-                context: context, company: company, model: model, position: .checkpoint, from: checkpoint?.cursor,
+                context: context, company: company, model: model, position: .checkpoint(version: checkpoint?.version ?? 0), from: checkpoint?.cursor,
                 pageSize: pipelines.map(\.pageSize).min() ?? 500, processors: processors, runIds: ids, logger: logger)
             try await database.withConnection { db in
                 for id in ids {
@@ -90,6 +90,9 @@ public struct SyncRunner: JobHandler {
             Timer(label: "pipeline_sync_duration_seconds", dimensions: [("integration", integrationId), ("model", model)])
                 .record(duration: ContinuousClock.now - started)
             return outcome
+        } catch JobError.leaseLost {
+            // The job is another worker's now: its runs and sync state are that worker's to record.
+            throw JobError.leaseLost
         } catch {
             let message = String(describing: error)
             do {

@@ -44,6 +44,19 @@ extension JobsTable {
         return false
     }
 
+    /// In a transaction: true when `owner` still holds the job's unexpired lease, and the job's row is locked until
+    /// the transaction ends, so no reaper or other worker can take the job over before this transaction's writes
+    /// commit. A commit made on behalf of a job runs this first (fencing).
+    public static func holdsLease(id: Int64, owner: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("""
+            SELECT id FROM jobs
+            WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running' AND lease_expires_at > clock_timestamp()
+            FOR UPDATE
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
     public static func succeed(id: Int64, owner: String, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             WITH done AS (

@@ -8,6 +8,8 @@ public struct SyncCheckpoint: Sendable, Equatable {
     public var cursor: String?
     public var lastRunAt: Date?
     public var lastSuccessAt: Date?
+    /// Bumped by every advance; an advance names the version it started from.
+    public var version: Int64 = 0
 }
 
 /// One model's sync state as ops see it.
@@ -30,11 +32,11 @@ public enum SyncStateTable {
 
     public static func checkpoint(_ identity: ConnectionIdentity, model: String, on connection: PostgresConnection, logger: Logger) async throws -> SyncCheckpoint? {
         let rows = try await connection.query("""
-            SELECT cursor, last_run_at, last_success_at FROM sync_state
+            SELECT cursor, last_run_at, last_success_at, checkpoint_version FROM sync_state
             WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId) AND model = \(model)
             """, logger: logger)
-        for try await row in rows.decode((String?, Date?, Date?).self) {
-            return SyncCheckpoint(cursor: row.0, lastRunAt: row.1, lastSuccessAt: row.2)
+        for try await row in rows.decode((String?, Date?, Date?, Int64).self) {
+            return SyncCheckpoint(cursor: row.0, lastRunAt: row.1, lastSuccessAt: row.2, version: row.3)
         }
         return nil
     }
@@ -51,17 +53,24 @@ public enum SyncStateTable {
     }
 
     /// Moves the checkpoint past a committed page (called inside the page's transaction).
+    /// Moves the checkpoint to `cursor` from the version the caller read (`expectedVersion`) and returns the new
+    /// version; nil, moving nothing, when another run advanced it meanwhile (this one's view is stale).
     public static func advance(
-        _ identity: ConnectionIdentity, model: String, cursor: String, totals: PipelineRunsTable.Totals,
+        _ identity: ConnectionIdentity, model: String, cursor: String, expectedVersion: Int64, totals: PipelineRunsTable.Totals,
         on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        try await connection.query("""
-            UPDATE sync_state SET cursor = \(cursor), records_fetched = records_fetched + \(totals.fetched),
+    ) async throws -> Int64? {
+        let rows = try await connection.query("""
+            UPDATE sync_state SET cursor = \(cursor), checkpoint_version = checkpoint_version + 1,
+                   records_fetched = records_fetched + \(totals.fetched),
                    records_upserted = records_upserted + \(totals.upserted), records_deleted = records_deleted + \(totals.deleted),
                    records_quarantined = records_quarantined + \(totals.quarantined),
                    records_pruned_skipped = records_pruned_skipped + \(totals.prunedSkipped), updated_at = now()
             WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId) AND model = \(model)
+              AND checkpoint_version = \(expectedVersion)
+            RETURNING checkpoint_version
             """, logger: logger)
+        for try await version in rows.decode(Int64.self) { return version }
+        return nil
     }
 
     public static func markSucceeded(_ identity: ConnectionIdentity, model: String, on connection: PostgresConnection, logger: Logger) async throws {
