@@ -93,8 +93,8 @@ public final class RedisClient: Service, Sendable {
         return ContinuousClock.now - start
     }
 
-    public func get(_ key: String) async throws(RedisError) -> [UInt8]? {
-        let reply = try await send("GET", RedisArgument(key))
+    public func get(_ key: String, timeout: Duration? = nil) async throws(RedisError) -> [UInt8]? {
+        let reply = try await send(["GET", RedisArgument(key)], timeout: timeout)
         return reply.bytes
     }
 

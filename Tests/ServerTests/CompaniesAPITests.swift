@@ -221,8 +221,7 @@ import TestSupport
                     #expect(again.body.readableBytes == 0)
                     // A change lands as the pipeline lands it: written, then the cache version bumped.
                     _ = try await database.query("UPDATE contacts SET display_name = 'Changed'", logger: TestEnvironment.logger)
-                    await RedisCacheInvalidator(redis: dependencies.redis, versions: dependencies.cacheVersions, logger: TestEnvironment.logger)
-                        .bump(companyId: seeded.a, resources: ["contacts"])
+                    await dependencies.cacheInvalidator.bump(companyId: seeded.a, resources: ["contacts"])
                     let changed = try await client.execute(uri: path, method: .get, headers: headers)
                     #expect(changed.status == .ok)
                     #expect(changed.headers[.eTag] != tag)

@@ -19,10 +19,11 @@ import TestSupport
     /// With Redis down, the in-process fallback keeps at most its byte budget: the oldest pages go first, and a page
     /// larger than the whole budget is answered but not kept (`limit=500&include=raw` pages cannot grow memory).
     @Test func theFallbackCacheIsBoundedInBytes() async throws {
+      try await TestDatabase.withClient { database in
         let unreachable = try TestEnvironment.configuration(["REDIS_URL": "redis://127.0.0.1:1/0", "REDIS_TIMEOUT_MS": "500"]).redis
         let redis = RedisClient(configuration: unreachable, logger: TestEnvironment.logger)
         let cache = QueryCache(
-            redis: redis, versions: CacheVersions(),
+            redis: redis, database: database,
             configuration: .init(ttl: .seconds(60), redisTimeout: .milliseconds(500), localBytes: 250_000), logger: TestEnvironment.logger)
         let company = UUID()
         let page = String(repeating: "x", count: 100_000)
@@ -39,6 +40,7 @@ import TestSupport
         #expect(try await read("huge", huge) == .fallbackMiss)
         #expect(try await read("huge", huge) == .fallbackMiss, "a page over the whole budget is never kept")
         #expect(try await read("a") == .fallbackHit, "and it evicted nothing")
+      }
     }
 
     @Test func largeEntriesAreCompressedAndRoundTrip() {
@@ -66,6 +68,43 @@ import TestSupport
         }
     }
 
+    /// A write committed with its version bump (as a sync's page is) is seen at once by every instance, though Redis
+    /// was never told (the old design bumped Redis after the commit: a lost bump left every instance stale until the TTL).
+    @Test func aCommittedWriteIsSeenByEveryInstanceWhateverRedisMissed() async throws {
+        let redis = try await RedisProcess.start()
+        defer { Task { try? await redis.kill() } }
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
+                let seeded = try await CompaniesAPITests.seed(database, contacts: 30)
+                let overrides = ["REDIS_URL": "redis://127.0.0.1:\(redis.port)/0"]
+                let first = buildApplication(try await TestApp.dependencies(overrides, database: configuration), port: 0, migrateOnStart: false, backgroundJobs: false)
+                let second = buildApplication(try await TestApp.dependencies(overrides, database: configuration), port: 0, migrateOnStart: false, backgroundJobs: false)
+                try await first.test(.router) { one in
+                    try await second.test(.router) { two in
+                        func name(_ client: any TestClientProtocol) async throws -> String? {
+                            let response = try await client.execute(
+                                uri: "/api/companies/\(seeded.a)/contacts?limit=1&sort=name", method: .get, headers: CompaniesAPITests.bearer(seeded.tokenA))
+                            #expect(response.status == .ok)
+                            return (try TestApp.json(response.body)["data"] as? [[String: Any]])?.first?["display_name"] as? String
+                        }
+                        for instance in [one, two] {
+                            #expect(try await name(instance) == "Person 000001")
+                            #expect(try await name(instance) == "Person 000001")
+                        }
+                        #expect(try await redis.keyCount(matching: "cache:entry:*") >= 1, "the answers are cached in Redis")
+                        try await database.withTransaction(logger: TestEnvironment.logger) { db in
+                            try await db.query("UPDATE contacts SET display_name = 'Aaron' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
+                            try await CacheVersionsTable.bump(companyId: seeded.a, resources: ["contacts"], on: db, logger: TestEnvironment.logger)
+                        }
+                        #expect(try await name(one) == "Aaron")
+                        #expect(try await name(two) == "Aaron")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func aVersionBumpMakesTheNextReadFreshAndRedisDownFallsBackThenRecovers() async throws {
         let redis = try await RedisProcess.start()
         defer { Task { try? await redis.kill() } }
@@ -82,8 +121,7 @@ import TestSupport
             _ = try await dependencies.database.query("UPDATE contacts SET display_name = 'Aaron' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
             #expect(try await firstName() == "Person 000001")
             // The pipeline's bump after its commit: the next read is fresh.
-            await RedisCacheInvalidator(redis: dependencies.redis, versions: dependencies.cacheVersions, logger: TestEnvironment.logger)
-                .bump(companyId: seeded.a, resources: ["contacts"])
+            await dependencies.cacheInvalidator.bump(companyId: seeded.a, resources: ["contacts"])
             #expect(try await firstName() == "Aaron")
 
             // Redis dies: reads still answer (from Postgres and the local cache), health says degraded.
@@ -94,10 +132,9 @@ import TestSupport
             #expect(try TestApp.json(health.body)["status"] as? String == "degraded")
             let ready = try await client.execute(uri: "/health/ready", method: .get)
             #expect(ready.status == .ok)
-            // A sync finished in this process while Redis is down is still seen at once.
+            // A sync finished while Redis is down is still seen at once.
             _ = try await dependencies.database.query("UPDATE contacts SET display_name = 'Abby' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
-            await RedisCacheInvalidator(redis: dependencies.redis, versions: dependencies.cacheVersions, logger: TestEnvironment.logger)
-                .bump(companyId: seeded.a, resources: ["contacts"])
+            await dependencies.cacheInvalidator.bump(companyId: seeded.a, resources: ["contacts"])
             #expect(try await firstName() == "Abby")
 
             // Redis is back: the cache is used again.

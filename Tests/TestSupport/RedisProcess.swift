@@ -27,6 +27,12 @@ public final class RedisProcess: Sendable {
         return server
     }
 
+    /// How many keys match `pattern` (redis-cli's KEYS; test data only).
+    public func keyCount(matching pattern: String) async throws -> Int {
+        let output = try await ChildProcess.run(["/usr/bin/redis-cli", "-p", "\(port)", "--raw", "KEYS", pattern])
+        return output.split(separator: "\n").count
+    }
+
     /// Kills the server (no clean shutdown, as in a crash) and waits until the port is closed.
     public func kill() async throws {
         guard process.isRunning else { return }

@@ -2,34 +2,31 @@ import Foundation
 import Logging
 import MarketplaceCore
 import Metrics
-import Redis
+import Storage
 
-/// The Query layer caches under versioned keys per (company, resource); bumping the version makes
-/// every older entry unreachable at once, with no key scan.
+/// The Query layer caches under keys carrying a (company, resource) version kept in Postgres; bumping it makes every
+/// older entry unreachable at once, with no key scan. A sync's pages bump it in their own transaction
+/// (`CacheVersionsTable.bump`); writes outside a transaction of the pipeline bump it through this.
 public protocol CacheInvalidating: Sendable {
     func bump(companyId: UUID, resources: Set<String>) async
 }
 
-public struct RedisCacheInvalidator: CacheInvalidating {
-    let redis: RedisClient
-    let versions: CacheVersions
+public struct PostgresCacheInvalidator: CacheInvalidating {
+    let database: Database
     let logger: Logger
 
-    public init(redis: RedisClient, versions: CacheVersions, logger: Logger) {
-        self.redis = redis
-        self.versions = versions
+    public init(database: Database, logger: Logger) {
+        self.database = database
         self.logger = logger
     }
 
     public func bump(companyId: UUID, resources: Set<String>) async {
-        guard !resources.isEmpty else { return }
-        // The list of companies changes with any company's profile; the company itself is its own entry.
-        let all = resources.union(resources.contains("companies") ? ["company"] : [])
-        versions.bumpLocal(companyId: companyId, resources: all)
         do {
-            _ = try await redis.pipeline(all.sorted().map { ["INCR", RedisArgument(CacheVersions.redisKey(companyId: companyId, resource: $0))] })
+            try await database.withConnection { db in
+                try await CacheVersionsTable.bump(companyId: companyId, resources: resources, on: db, logger: logger)
+            }
         } catch {
-            // Entries then age out with their TTL; the Query layer's reads after a sync compare its own version too.
+            // Postgres refused right after the write it follows: the entries then age out with their TTL.
             Counter(label: "pipeline_cache_bump_failures_total").increment()
             logger.warning("cache version bump failed", metadata: ["company_id": "\(companyId)", "error": "\(error)"])
         }

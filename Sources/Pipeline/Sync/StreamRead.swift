@@ -30,7 +30,6 @@ struct StreamRead: Sendable {
     ) async throws -> JobOutcome {
         let query = NangoRecordsQuery(
             connectionId: company.connectionId, providerConfigKey: company.integrationId, model: model, cursor: cursor, limit: pageSize)
-        let targets = Set(processors.map(\.pipeline.target.rawValue))
         // Three pages in flight: the next one is fetched while this one is processed, and this one is
         // processed while the previous one commits. Commits stay in order, one at a time, so the
         // checkpoint only ever moves forward past pages that are stored.
@@ -61,11 +60,9 @@ struct StreamRead: Sendable {
                 let recordIds = if case .fullResync = position { page.records.map(\.id) } else { [String]() }
                 if let previous = committing { position = try await previous.value }
                 committing = Task { [self, position] in
-                    let next = try await commit(
+                    try await commit(
                         batches: batches, recordIds: recordIds, lastCursor: lastCursor, company: company, model: model,
                         position: position, fence: context, processors: processors, runIds: runIds, logger: logger)
-                    await cache.bump(companyId: company.id, resources: targets)
-                    return next
                 }
                 pages += 1
             }
@@ -90,6 +87,9 @@ struct StreamRead: Sendable {
             guard try await JobsTable.holdsLease(id: fence.job.id, owner: fence.owner, on: db, logger: logger) else {
                 throw JobError.leaseLost
             }
+            // In the page's own transaction: no reader anywhere finds an entry cached before this page once it commits.
+            try await CacheVersionsTable.bump(
+                companyId: company.id, resources: Set(processors.map(\.pipeline.target.rawValue)), on: db, logger: logger)
             var page = PipelineRunsTable.Totals()
             var prunedSkipped: [Int] = []
             for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {

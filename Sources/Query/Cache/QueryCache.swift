@@ -4,13 +4,14 @@ import Logging
 import MarketplaceCore
 import Metrics
 import Redis
+import Storage
 import Synchronization
 
-/// Cache-aside for API answers, per (company, resource). Keys carry the resource's version, which
-/// the pipeline bumps after each committed page, so a finished sync makes every older entry
-/// unreachable at once — no key scans. One round trip reads the version and the entry (a script).
-/// When Redis fails or is slow, reads go to a bounded in-memory cache versioned in-process and to
-/// Postgres: the API keeps answering, a little slower.
+/// Cache-aside for API answers, per (company, resource). Keys carry the resource's version, kept in Postgres and
+/// bumped in the transaction of each committed page (`cache_versions`), so a committed sync makes every older entry
+/// unreachable at once, on every instance, whatever happened to Redis meanwhile — no key scans. A read asks Postgres
+/// for the version (a primary-key lookup), then Redis for the entry under it. When Redis fails or is slow, reads go to
+/// a bounded in-memory cache under the same versions and to Postgres: the API keeps answering, a little slower.
 public final class QueryCache: Sendable {
     public struct Configuration: Sendable {
         public var ttl: Duration
@@ -37,33 +38,27 @@ public final class QueryCache: Sendable {
     public enum Outcome: String, Sendable { case hit, miss, fallbackHit = "fallback_hit", fallbackMiss = "fallback_miss" }
 
     let redis: RedisClient
-    let versions: CacheVersions
+    let database: Database
     let configuration: Configuration
     let logger: Logger
     let local: Mutex<LocalEntries>
     let fallbackActive = Atomic<Bool>(false)
 
     struct LocalEntries {
-        var entries: [String: (version: Int, expires: ContinuousClock.Instant, body: String)] = [:]
+        var entries: [String: (version: Int64, expires: ContinuousClock.Instant, body: String)] = [:]
         var order: [String] = []
         var bytes = 0
     }
 
-    public init(redis: RedisClient, versions: CacheVersions, configuration: Configuration, logger: Logger) {
+    public init(redis: RedisClient, database: Database, configuration: Configuration, logger: Logger) {
         self.redis = redis
-        self.versions = versions
+        self.database = database
         self.configuration = configuration
         self.logger = logger
         self.local = Mutex(LocalEntries())
     }
 
     public var isFallbackActive: Bool { fallbackActive.load(ordering: .relaxed) }
-
-    /// GET the version, then the entry under it, atomically.
-    static let readScript = """
-        local v = redis.call('GET', KEYS[1]) or '0'
-        return {v, redis.call('GET', ARGV[1] .. v .. ':' .. ARGV[2])}
-        """
 
     static func fingerprint(_ text: String) -> String {
         Hex.encode(SHA256.hash(data: Data(text.utf8)).prefix(12))
@@ -74,19 +69,17 @@ public final class QueryCache: Sendable {
     public func value(
         companyId: UUID, resource: String, request: String, load: () async throws -> String
     ) async throws -> (String, Outcome) {
-        let versionKey = CacheVersions.redisKey(companyId: companyId, resource: resource)
+        let version = try await database.withConnection { db in
+            try await CacheVersionsTable.version(companyId: companyId, resource: resource, on: db, logger: logger)
+        }
         let prefix = "cache:entry:\(companyId.uuidString.lowercased()):\(resource):"
         let fingerprint = Self.fingerprint(request)
+        let key = prefix + "\(version):" + fingerprint
         let dimensions = [("resource", resource)]
         do {
-            let reply = try await redis.send(
-                ["EVAL", RedisArgument(Self.readScript), "1", RedisArgument(versionKey), RedisArgument(prefix), RedisArgument(fingerprint)],
-                timeout: configuration.redisTimeout)
+            let stored = try await redis.get(key, timeout: configuration.redisTimeout)
             markRedis(up: true)
-            guard case .array(let parts) = reply, parts.count == 2, let version = parts[0].string else {
-                throw RedisError.unexpectedReply("cache script: \(reply)")
-            }
-            if case .bulk(let bytes) = parts[1], let body = CacheEntryCodec.decode(bytes) {
+            if let stored, let body = CacheEntryCodec.decode(stored) {
                 Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "hit")]).increment()
                 return (body, .hit)
             }
@@ -94,14 +87,14 @@ public final class QueryCache: Sendable {
             let body = try await load()
             let entry = CacheEntryCodec.encode(body, threshold: configuration.compressionThreshold)
             do {
-                try await redis.set(prefix + version + ":" + fingerprint, entry, expiresIn: configuration.ttl, timeout: configuration.redisTimeout)
+                try await redis.set(key, entry, expiresIn: configuration.ttl, timeout: configuration.redisTimeout)
             } catch {
                 Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
             }
             return (body, .miss)
         } catch where error is RedisError {
             // Redis failed or was slow; an error from `load` (Postgres) is not a cache problem and goes up as is.
-            return try await fallback(error, companyId: companyId, resource: resource, key: prefix + fingerprint, dimensions: dimensions, load: load)
+            return try await fallback(error, version: version, key: prefix + fingerprint, dimensions: dimensions, load: load)
         }
     }
 
@@ -114,14 +107,13 @@ public final class QueryCache: Sendable {
     }
 
     func fallback(
-        _ error: any Error, companyId: UUID, resource: String, key: String, dimensions: [(String, String)], load: () async throws -> String
+        _ error: any Error, version: Int64, key: String, dimensions: [(String, String)], load: () async throws -> String
     ) async throws -> (String, Outcome) {
         if !fallbackActive.load(ordering: .relaxed) {
             logger.warning("cache: Redis unavailable; reads use the local fallback", metadata: ["error": "\(error)"])
         }
         markRedis(up: false)
         Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
-        let version = versions.localVersion(companyId: companyId, resource: resource)
         let now = ContinuousClock.now
         let cached = local.withLock { entries -> String? in
             guard let entry = entries.entries[key], entry.version == version, entry.expires > now else { return nil }

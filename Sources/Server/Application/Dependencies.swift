@@ -33,7 +33,6 @@ struct Dependencies: Sendable {
     let reconciliation: Reconciliation
     let pipelineActions: PipelineActions
     let reader: ResourceReader
-    let cacheVersions: CacheVersions
     let cache: QueryCache
     let rateLimiter: RateLimiter
     /// Company tokens checked on use: the company exists, is not disconnected, has not revoked them.
@@ -76,9 +75,8 @@ struct Dependencies: Sendable {
         self.syncs = SyncRequests(database: database, registry: pipelines)
         self.reconciliation = Reconciliation(database: database, registry: pipelines)
         self.pipelineActions = PipelineActions(database: database, registry: pipelines)
-        self.cacheVersions = CacheVersions()
         self.cache = QueryCache(
-            redis: redis, versions: cacheVersions,
+            redis: redis, database: database,
             // A short wait: a slow Redis is treated as a down one, and reads fall back.
             configuration: .init(
                 ttl: configuration.cacheDefaultTTL, compressionThreshold: configuration.cacheCompressionThreshold,
@@ -95,7 +93,7 @@ struct Dependencies: Sendable {
     }
 
     /// Bumps a company's cache versions after a write (shared by the pipeline and the routes that write).
-    var cacheInvalidator: RedisCacheInvalidator { RedisCacheInvalidator(redis: redis, versions: cacheVersions, logger: logger) }
+    var cacheInvalidator: PostgresCacheInvalidator { PostgresCacheInvalidator(database: database, logger: logger) }
 
     /// The pipeline's workers, scheduler and file watcher.
     func pipelineServices() -> [any Service] {
