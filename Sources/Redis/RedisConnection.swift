@@ -62,8 +62,9 @@ final class RedisConnection: Sendable {
     /// Commands written and not yet answered.
     var pending: Int { inFlight.load(ordering: .relaxed) }
 
-    /// Writes the commands together and returns their replies in order. On a timeout the connection is
-    /// closed (a late reply would be matched to the next caller), failing what else was waiting on it.
+    /// Writes the commands together and returns their replies in order. A timed-out call fails alone: its late
+    /// reply is read and dropped in its turn, so the callers pipelined behind it still get theirs; only a reply
+    /// that never comes (``RedisReplyHandler/abandonedLimit`` after its timeout) closes the connection.
     func execute(_ commands: [[RedisArgument]], timeout: Duration) async throws(RedisError) -> [RedisValue] {
         var bytes = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + 16 + $1.reduce(0) { $0 + $1.bytes.count + 16 } })
         for command in commands { Self.encode(command, into: &bytes) }
@@ -119,7 +120,12 @@ final class RedisReplyHandler: ChannelDuplexHandler {
         var replies: [RedisValue]
         var promise: EventLoopPromise<[RedisValue]>
         var deadline: Scheduled<Void>?
+        /// Its caller gave up (timed out): the replies are still read, in order, and dropped.
+        var abandoned = false
     }
+
+    /// How long after its caller gave up a reply may still come before the connection is taken for stuck and closed.
+    static let abandonedLimit = TimeAmount.seconds(10)
 
     private let reader: UnsafeMutablePointer<redisReader>
     private var waiting: Deque<Waiting> = []
@@ -164,7 +170,7 @@ final class RedisReplyHandler: ChannelDuplexHandler {
             if waiting[0].remaining == 0 {
                 let done = waiting.removeFirst()
                 done.deadline?.cancel()
-                done.promise.succeed(done.replies)
+                if !done.abandoned { done.promise.succeed(done.replies) }
             }
         }
     }
@@ -178,11 +184,22 @@ final class RedisReplyHandler: ChannelDuplexHandler {
         failAll(.connectionLost(String(describing: error)), context: context)
     }
 
+    /// The caller is told at once; the entry stays in line for its late reply. Should even that not come, the
+    /// connection is stuck: everyone on it fails and it closes (the pool opens another).
     private func timedOut(_ id: UInt64, context: ChannelHandlerContext) {
-        guard let index = waiting.firstIndex(where: { $0.id == id }) else { return }
-        let late = waiting.remove(at: index)
-        late.promise.fail(RedisError.timeout)
-        failAll(.connectionLost("closed after another command timed out"), context: context)
+        guard let index = waiting.firstIndex(where: { $0.id == id }), !waiting[index].abandoned else {
+            if waiting.contains(where: { $0.id == id }) {
+                failAll(.connectionLost("closed: a reply did not come \(Self.abandonedLimit) after its caller gave up"), context: context)
+            }
+            return
+        }
+        waiting[index].abandoned = true
+        waiting[index].promise.fail(RedisError.timeout)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        waiting[index].deadline = context.eventLoop.scheduleTask(in: Self.abandonedLimit) {
+            let (handler, context) = loopBound.value
+            handler.timedOut(id, context: context)
+        }
     }
 
     private func failAll(_ error: RedisError, context: ChannelHandlerContext) {
@@ -190,7 +207,7 @@ final class RedisReplyHandler: ChannelDuplexHandler {
         waiting.removeAll()
         for entry in failed {
             entry.deadline?.cancel()
-            entry.promise.fail(error)
+            if !entry.abandoned { entry.promise.fail(error) }
         }
         context.close(promise: nil)
     }

@@ -94,6 +94,20 @@ import TestSupport
         }
     }
 
+    /// A slow command times out alone: callers pipelined behind it on the same connection still get their replies
+    /// (before, its timeout closed the shared connection and failed them all).
+    @Test func aTimedOutCommandFailsAloneOnASharedConnection() async throws {
+        try await withClient({ $0.poolSize = 1; $0.commandTimeout = .seconds(10) }) { redis, prefix in
+            _ = try await redis.send("PING")   // the one connection is open
+            let slow = Task { try await redis.send(["BLPOP", RedisArgument(prefix + "never"), "1"], timeout: .milliseconds(100)) }
+            try await Task.sleep(for: .milliseconds(20))
+            let behind = Task { try await redis.send(["SET", RedisArgument(prefix + "k"), "v"], timeout: .seconds(10)) }
+            await #expect(throws: RedisError.timeout) { try await slow.value }
+            #expect(try await behind.value == .status("OK"), "the caller behind the slow one is answered")
+            #expect(try await redis.get(prefix + "k") == Array("v".utf8))
+        }
+    }
+
     @Test func unreachableRedisFailsFastAndTyped() async throws {
         // A back-off longer than any stall: the second call surely falls inside it.
         try await withClient({ $0.port = 1 }, reconnectBackOff: .seconds(60)) { redis, _ in
