@@ -34,8 +34,10 @@ struct ServeCommand: AsyncParsableCommand {
 
         let dependencies = try await Dependencies(configuration: configuration, logger: logger, metricsRegistry: registry)
         let application = buildApplication(dependencies, host: host, port: port, migrateOnStart: !noMigrate)
-        try await ServiceGroup(configuration: serviceGroupConfiguration(
-            application, configuration: configuration, signals: [.sigterm, .sigint], logger: logger)).run()
+        var group = serviceGroupConfiguration(application, configuration: configuration, signals: [.sigterm, .sigint], logger: logger)
+        // SHUTDOWN_TIMEOUT for the graceful part, then cancellation; past both, the watchdog ends the process.
+        group.services.append(.init(service: ShutdownWatchdog(deadline: configuration.http.shutdownTimeout + .seconds(5), logger: logger)))
+        try await ServiceGroup(configuration: group).run()
         logger.info("stopped")
     }
 }
