@@ -19,12 +19,15 @@ public final class ServerProcess: Sendable {
 
     /// Starts `marketplace serve` with `environment` (and the port it is given) and waits until it answers
     /// `/health/ready` (migrated, Postgres reachable). Its output goes to a log file, shown when it does not come up.
-    public static func start(environment: [String: String], arguments: [String] = ["serve"]) async throws -> ServerProcess {
-        let port = FreePort.next()
+    public static func start(
+        environment: [String: String], arguments: [String] = ["serve"], executable name: String = "marketplace",
+        port: Int? = nil, readyPath: String = "/health/ready"
+    ) async throws -> ServerProcess {
+        let port = port ?? FreePort.next()
         let logPath = NSTemporaryDirectory() + "marketplace-\(port)-\(UUID().uuidString.prefix(8)).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let process = Process()
-        process.executableURL = try executable("marketplace")
+        process.executableURL = try executable(name)
         process.arguments = arguments
         var values = environment
         values["SERVER_HOST"] = "127.0.0.1"
@@ -39,10 +42,10 @@ public final class ServerProcess: Sendable {
         let server = ServerProcess(port: port, logPath: logPath, process: process)
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline, process.isRunning {
-            if await RawClient.status(port: port, path: "/health/ready") == 200 { return server }
+            if await RawClient.status(port: port, path: readyPath) == 200 { return server }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "marketplace did not come up: \(server.logTail())"])
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(name) did not come up: \(server.logTail())"])
     }
 
     public var residentBytes: Int? { ChildProcess.residentBytes(of: pid) }
