@@ -7,13 +7,14 @@ export PG_PORT REDIS_PORT
 TEST_DATABASE_URL ?= postgres://marketplace:marketplace@127.0.0.1:$(PG_PORT)/marketplace
 TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: help deps tools services services-down services-status build test fuzz run bench migrate config openapi
+.PHONY: help deps tools services services-down services-status build test fuzz chaos run bench migrate config openapi
 
 help:
 	@echo "make run            install what is missing, start Postgres/Redis, build, migrate, serve with demo data"
 	@echo "make test           the whole suite against real Postgres and Redis"
 	@echo "make bench          release build + benchmarks, report in bench/results/latest.md"
 	@echo "make fuzz           hostile webhook bodies, tokens and list parameters for FUZZ_SECONDS (180), a fresh seed"
+	@echo "make chaos          the fault suite: CHAOS_ROUNDS (20) random faults on two instances; CHAOS_SEED=N replays a run"
 	@echo "make services       start the project's Postgres ($(PG_PORT)) and Redis ($(REDIS_PORT))"
 	@echo "make services-down  stop them"
 	@echo "make openapi        print the OpenAPI document to .build/openapi.json and validate it"
@@ -51,6 +52,15 @@ fuzz: services
 	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" TEST_REDIS_URL="$(TEST_REDIS_URL)" FUZZ_SECONDS="$(FUZZ_SECONDS)" \
 	  FUZZ_SEED="$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}" swift test --skip-build --filter FuzzTests 2>&1 \
 	  | grep -Ev '^\{' | grep -E 'fuzz:|✘|passed|failed'
+
+# The fault suite (ChaosTests): two instances, the emulator, a Postgres cluster and a Redis of its own, a steady
+# webhook load, and CHAOS_ROUNDS random faults (make test runs one round of each); prints its table and the seed.
+CHAOS_ROUNDS ?= 20
+chaos: services
+	swift build --build-tests
+	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" TEST_REDIS_URL="$(TEST_REDIS_URL)" CHAOS_ROUNDS="$(CHAOS_ROUNDS)" \
+	  CHAOS_SEED="$${CHAOS_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}" swift test --skip-build --filter ChaosTests 2>&1 \
+	  | grep -Ev '^\{' | grep -E 'chaos:|✘|passed|failed'
 
 run: services
 	@scripts/run.sh

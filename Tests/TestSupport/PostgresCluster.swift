@@ -3,7 +3,9 @@ import Synchronization
 
 /// A PostgreSQL cluster of the test's own (initdb'd in a folder of its own, on a free loopback port), for tests
 /// that stop, freeze or crash Postgres: the shared test cluster serves every other test at the same time.
-/// Trust authentication on loopback only; `fsync` off, since its data is thrown away.
+/// Trust authentication on loopback only; `fsync` off, since its data is thrown away and a crash here is a process
+/// crash (the kernel keeps what was written). `synchronous_commit` stays on: a commit must be in the WAL when it is
+/// acknowledged, or a crash-restart loses acknowledged webhooks (the chaos suite caught exactly that).
 public final class PostgresCluster: Sendable {
     public let port: Int
     let home: String
@@ -39,8 +41,6 @@ public final class PostgresCluster: Sendable {
             max_connections = 100
             shared_buffers = 32MB
             fsync = off
-            synchronous_commit = off
-            full_page_writes = off
 
             """
         let conf = FileHandle(forWritingAtPath: "\(home)/data/postgresql.conf")!

@@ -27,6 +27,11 @@ public final class RedisProcess: Sendable {
         return server
     }
 
+    /// Sends `signal` (SIGSTOP freezes it with its data; SIGCONT resumes it).
+    public func signal(_ signal: Int32) {
+        if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
+    }
+
     /// How many keys match `pattern` (redis-cli's KEYS; test data only).
     public func keyCount(matching pattern: String) async throws -> Int {
         let output = try await ChildProcess.run(["/usr/bin/redis-cli", "-p", "\(port)", "--raw", "KEYS", pattern])

@@ -1,0 +1,343 @@
+import AsyncHTTPClient
+import Foundation
+import MarketplaceCore
+import Nango
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import Storage
+import Synchronization
+import Testing
+import TestSupport
+import Tokens
+
+@testable import Server
+
+/// The fault suite: two `marketplace` instances (workers and schedulers on) on a Postgres cluster and a Redis of their
+/// own, the emulator, and a steady load of webhooks whose senders retry until answered 200, as Nango does; faults are
+/// injected round after round and the promises are checked from outside (the database and the API only).
+/// `make test` runs one round of each fault; `make chaos` runs CHAOS_ROUNDS random ones (CHAOS_SEED replays a run).
+@Suite(.serialized, .timeLimit(.minutes(20))) struct ChaosTests {
+    enum Fault: String, CaseIterable, Sendable {
+        case killInstance = "kill -9 instance"
+        case sigtermUnderLoad = "SIGTERM under load"
+        case postgresCrash = "Postgres crash-restart"
+        case postgresFreeze = "Postgres frozen"
+        case redisKill = "Redis killed"
+        case redisFreeze = "Redis frozen"
+        case nangoFaults = "Nango 429/5xx/truncated"
+        case lostWebhooks = "lost webhooks"
+    }
+
+    static let secret = "6f1c3a52-5a0e-4b43-9a55-2b8e0d4c1e77"
+    static let connections = [("hubspot", "chaos-h", ["Contact", "Company", "Product"]), ("xero", "chaos-x", ["Contact", "Item"])]
+
+    /// The cluster under test: its processes, restarted in place when a fault takes one down.
+    final class Cluster: Sendable {
+        let postgres: PostgresCluster
+        let redisPort: Int
+        let redis = Mutex<RedisProcess?>(nil)
+        let emulatorPort: Int
+        let emulator: ServerProcess
+        let ports: [Int]
+        let instances = Mutex<[ServerProcess?]>([nil, nil])
+        let database: AppConfiguration.Database
+
+        init(postgres: PostgresCluster, redis: RedisProcess, emulatorPort: Int, emulator: ServerProcess, ports: [Int]) throws {
+            self.postgres = postgres
+            self.redisPort = redis.port
+            self.redis.withLock { $0 = redis }
+            self.emulatorPort = emulatorPort
+            self.emulator = emulator
+            self.ports = ports
+            self.database = try AppConfiguration.Database.load(environment: ["DATABASE_URL": postgres.databaseURL])
+        }
+
+        func environment() -> [String: String] {
+            TestEnvironment.values([
+                "DATABASE_URL": postgres.databaseURL, "REDIS_URL": "redis://127.0.0.1:\(redisPort)/0",
+                "NANGO_BASE_URL": "http://127.0.0.1:\(emulatorPort)", "NANGO_SECRET_KEY": ChaosTests.secret,
+                "WORKER_COUNT": "2", "JOB_LEASE_SECONDS": "5", "RECONCILE_INTERVAL": "5", "SYNC_MAX_AGE": "20",
+                "SHUTDOWN_TIMEOUT": "5", "DB_FAST_TIMEOUT_MS": "2000", "REDIS_TIMEOUT_MS": "500", "CACHE_REDIS_TIMEOUT_MS": "250",
+                "LOG_LEVEL": "error",
+            ])
+        }
+
+        func startInstance(_ index: Int) async throws {
+            let server = try await ServerProcess.start(environment: environment(), port: ports[index])
+            instances.withLock { $0[index] = server }
+        }
+
+        func instance(_ index: Int) -> ServerProcess? { instances.withLock { $0[index] } }
+
+        func int(_ sql: String) async throws -> Int {
+            try await Database.running(database) { db in
+                try await db.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger)[0].decode(Int.self)
+            }
+        }
+
+        func strings(_ sql: String) async throws -> [String] {
+            try await Database.running(database) { db in
+                try await db.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger).map { try $0.decode(String.self) }
+            }
+        }
+
+        func control(_ method: HTTPMethod, _ path: String, _ body: String) async throws {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(emulatorPort)/_emulator\(path)")
+            request.method = method
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+            _ = try await HTTPClient.shared.execute(request, timeout: .seconds(10)).body.collect(upTo: 1 << 20)
+        }
+    }
+
+    /// Webhook senders that retry a body until some instance answers 200, as Nango retries; what was acknowledged.
+    final class Senders: Sendable {
+        let acknowledged = Mutex<Set<String>>([])
+        let sent = Atomic<Int>(0)
+        let stopped = Atomic<Bool>(false)
+    }
+
+    static func runSenders(_ cluster: Cluster, _ senders: Senders, count: Int) -> Task<Void, Never> {
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                for sender in 0..<count {
+                    group.addTask {
+                        var n = 0
+                        while !senders.stopped.load(ordering: .relaxed) {
+                            n += 1
+                            let marker = "s\(sender)-\(n)"
+                            senders.sent.add(1, ordering: .relaxed)
+                            // A connection nobody has: its forward job is stored and handled, and queues no sync.
+                            let body = #"{"connectionId":"chaos-load","from":"hubspot","payload":{"chaos":"\#(marker)"},"providerConfigKey":"hubspot","type":"forward"}"#
+                            var attempt = 0
+                            while true {
+                                attempt += 1
+                                guard let server = cluster.instance((sender + attempt) % 2) else { try? await Task.sleep(for: .milliseconds(100)); continue }
+                                if (try? await FloodTests.post(body, to: server).status) == 200 {
+                                    _ = senders.acknowledged.withLock { $0.insert(marker) }
+                                    break
+                                }
+                                try? await Task.sleep(for: .milliseconds(200))
+                            }
+                            try? await Task.sleep(for: .milliseconds(250))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func faultsBreakNoPromise() async throws {
+        let seed = UInt64(TestEnvironment.process["CHAOS_SEED"] ?? "") ?? 20261130
+        let rounds = Int(TestEnvironment.process["CHAOS_ROUNDS"] ?? "")
+        var random = SeededRandom(seed: seed)
+        let plan: [Fault] = rounds.map { count in (0..<count).map { _ in Fault.allCases[Int(random.next() % UInt64(Fault.allCases.count))] } }
+            ?? Fault.allCases
+        let postgres = try await PostgresCluster.start()
+        let redis = try await RedisProcess.start()
+        let emulatorPort = FreePort.next()
+        let ports = [FreePort.next(), FreePort.next()]
+        let emulator = try await ServerProcess.start(
+            environment: [:], arguments: [
+                "--port", "\(emulatorPort)", "--secret-key", Self.secret, "--webhook-secret", WebhookTests.key,
+                "--webhook-url", "http://127.0.0.1:\(ports[0])/webhooks/nango", "--webhook-url", "http://127.0.0.1:\(ports[1])/webhooks/nango",
+                "--records", "150", "--webhook-retry-scale", "0.05", "--seed", "\(seed)",
+            ], executable: "nango-emulator", port: emulatorPort, readyPath: "/_emulator/state")
+        let cluster = try Cluster(postgres: postgres, redis: redis, emulatorPort: emulatorPort, emulator: emulator, ports: ports)
+        try await cluster.startInstance(0)
+        try await cluster.startInstance(1)
+        for (integration, connection, _) in Self.connections {
+            try await cluster.control(.POST, "/connections", #"{"provider_config_key": "\#(integration)", "connection_id": "\#(connection)"}"#)
+        }
+        let senders = Senders()
+        let load = Self.runSenders(cluster, senders, count: 2)
+        let sampler = CheckpointSampler(cluster: cluster)
+        var injected: [Fault: Int] = [:]
+        var snapshot = ChaosSnapshot()
+        for (round, fault) in plan.enumerated() {
+            // Changes at Nango for a random model, then the fault while they sync.
+            let (integration, connection, models) = Self.connections[Int(random.next() % 2)]
+            let model = models[Int(random.next() % UInt64(models.count))]
+            try await cluster.control(.POST, "/connections/\(connection)/changes", #"""
+                {"provider_config_key": "\#(integration)", "model": "\#(model)", "add": \#(20 + random.next() % 80), "update": \#(random.next() % 20), "delete": \#(random.next() % 10)}
+                """#)
+            try await Task.sleep(for: .milliseconds(Int(200 + random.next() % 1500)))
+            try await Self.inject(fault, cluster: cluster, random: &random)
+            injected[fault, default: 0] += 1
+            try await Self.settle(cluster, round: round, fault: fault, seed: seed)
+            snapshot.reads += try await Self.reads(cluster)
+        }
+        senders.stopped.store(true, ordering: .relaxed)
+        await load.value
+        await sampler.stop()
+        try await Self.settle(cluster, round: plan.count, fault: nil, seed: seed)
+        snapshot.acknowledged = senders.acknowledged.withLock { $0 }
+        let bodies = try await cluster.strings("""
+            SELECT substring(raw_body from '"chaos":"([^"]+)"') || '|' || (job_id IS NOT NULL)::text FROM webhook_events
+            WHERE type = 'forward' AND raw_body LIKE '%"chaos":%'
+            """)
+        for row in bodies {
+            let parts = row.split(separator: "|").map(String.init)
+            snapshot.stored[parts[0], default: 0] += 1
+            if parts[1] != "true" { snapshot.withoutJob.insert(parts[0]) }
+        }
+        snapshot.models = try await Self.models(cluster)
+        snapshot.overdueRunningJobs = try await cluster.strings(
+            "SELECT id::text FROM jobs WHERE status = 'running' AND lease_expires_at < now() - interval '5 seconds'").compactMap { Int64($0) }
+        snapshot.checkpoints = sampler.samples.withLock { $0 }
+        let violations = ChaosInvariants.check(snapshot)
+        let table = """
+            chaos: seed \(seed), \(plan.count) rounds; faults: \(injected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) ×\($0.value)" }.joined(separator: ", "))
+            chaos: webhooks sent \(senders.sent.load(ordering: .relaxed)), acknowledged \(snapshot.acknowledged.count), stored \(snapshot.stored.count)
+            chaos: records converged \(snapshot.models.map { $0.live.count }.reduce(0, +)) in \(snapshot.models.count) models; reads checked \(snapshot.reads.count), stale \(snapshot.reads.filter { $0.answered != $0.expected }.count)
+            chaos: \(violations.isEmpty ? "every invariant held" : "FAILED: \(violations.map(\.description).joined(separator: "; ")) (replay: CHAOS_SEED=\(seed))")
+            """
+        print(table)
+        #expect(violations.isEmpty, "\(violations)")
+        _ = emulator
+    }
+
+    static func inject(_ fault: Fault, cluster: Cluster, random: inout SeededRandom) async throws {
+        let hold = Duration.milliseconds(Int(2_000 + random.next() % 4_000))
+        switch fault {
+        case .killInstance, .sigtermUnderLoad:
+            let index = Int(random.next() % 2)
+            guard let server = cluster.instance(index) else { return }
+            cluster.instances.withLock { $0[index] = nil }
+            server.signal(fault == .killInstance ? SIGKILL : SIGTERM)
+            #expect(await server.waitForExit(timeout: .seconds(30)) != nil, "\(fault.rawValue): the instance exited")
+            try await Task.sleep(for: .seconds(1))
+            try await cluster.startInstance(index)
+        case .postgresCrash:
+            try await cluster.postgres.crash()
+            try await Task.sleep(for: hold)
+            try await cluster.postgres.startServer()
+        case .postgresFreeze:
+            try cluster.postgres.freeze()
+            try await Task.sleep(for: hold * 2)   // longer than the 5 s lease
+            try cluster.postgres.thaw()
+        case .redisKill:
+            let redis = cluster.redis.withLock { $0 }
+            try await redis?.kill()
+            try await Task.sleep(for: hold)
+            let back = try await RedisProcess.start(port: cluster.redisPort)
+            cluster.redis.withLock { $0 = back }
+        case .redisFreeze:
+            let redis = cluster.redis.withLock { $0 }
+            redis?.signal(SIGSTOP)
+            try await Task.sleep(for: hold)
+            redis?.signal(SIGCONT)
+        case .nangoFaults:
+            try await cluster.control(.PUT, "/faults", #"{"rate_429": 0.2, "rate_500": 0.1, "truncate_rate": 0.1}"#)
+            try await Task.sleep(for: hold)
+            try await cluster.control(.DELETE, "/faults", "{}")
+        case .lostWebhooks:
+            try await cluster.control(.PUT, "/faults", #"{"bad_signature_next": 3}"#)
+            try await cluster.control(.POST, "/connections/chaos-x/changes", #"{"provider_config_key": "xero", "model": "Item", "add": 15}"#)
+            try await Task.sleep(for: hold)
+        }
+    }
+
+    /// Every model converged to Nango's live records and no job waits or runs: within 60 s of the fault healing.
+    static func settle(_ cluster: Cluster, round: Int, fault: Fault?, seed: UInt64) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var converged = false
+        while !converged, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .seconds(1))
+            guard (try? await cluster.int("SELECT count(*)::int FROM jobs WHERE status IN ('queued', 'running', 'failed') AND kind <> 'forward.received'")) == 0,
+                  let models = try? await models(cluster) else { continue }
+            converged = ChaosInvariants.check({ var s = ChaosSnapshot(); s.models = models; return s }()).isEmpty
+        }
+        #expect(converged, "round \(round) (\(fault?.rawValue ?? "final")): not converged within 60 s of healing (CHAOS_SEED=\(seed))")
+    }
+
+    static func models(_ cluster: Cluster) async throws -> [ChaosSnapshot.Model] {
+        let tables = ["Contact": "contacts", "Company": "locations", "Product": "products", "Item": "products"]
+        var result: [ChaosSnapshot.Model] = []
+        for (integration, connection, models) in connections {
+            for model in models {
+                let live = try await FaultTests.liveRecords(cluster.emulatorPort, secret: secret, connection: connection, integration: integration, model: model)
+                let stored = try await cluster.strings("""
+                    SELECT r.external_id FROM \(tables[model]!) r JOIN companies c ON c.id = r.company_id
+                    WHERE c.connection_id = '\(connection)' AND r.deleted_at IS NULL AND r.source_model = '\(model)'
+                    """)
+                let quarantined = try await cluster.strings(
+                    "SELECT external_id FROM quarantine WHERE connection_id = '\(connection)' AND model = '\(model)' AND status = 'open'")
+                result.append(.init(key: "\(integration)/\(connection)/\(model)", live: live, stored: Set(stored), quarantined: Set(quarantined)))
+            }
+        }
+        return result
+    }
+
+    /// The first page of each company's contacts on both instances, beside the database's own first page.
+    static func reads(_ cluster: Cluster) async throws -> [ChaosSnapshot.Read] {
+        var reads: [ChaosSnapshot.Read] = []
+        let companies = try await cluster.strings("SELECT id::text || '|' || token_generation::text FROM companies ORDER BY id")
+        for row in companies {
+            let parts = row.split(separator: "|").map(String.init)
+            guard let company = UUID(uuidString: parts[0]) else { continue }
+            let issuer = await TokenIssuer(secret: TestEnvironment.values()["JWT_SECRET"]!, lifetime: .seconds(600))
+            let token = try await issuer.companyToken(company, subject: "chaos", generation: Int(parts[1]) ?? 0)
+            let expected = try await cluster.strings("""
+                SELECT external_id FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL ORDER BY display_name, id LIMIT 20
+                """)
+            for index in 0..<2 {
+                guard let server = cluster.instance(index) else { continue }
+                var request = HTTPClientRequest(url: "\(server.baseURL)/api/companies/\(company)/contacts?limit=20&sort=name")
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                let body = try await response.body.collect(upTo: 16 << 20)
+                let data = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["data"] as? [[String: Any]] ?? []
+                reads.append(.init(instance: "instance \(index)", path: "contacts of \(company)", expected: expected,
+                                   answered: data.compactMap { $0["external_id"] as? String }))
+            }
+        }
+        return reads
+    }
+
+    /// Samples every checkpoint twice a second while the rounds run.
+    final class CheckpointSampler: Sendable {
+        let samples = Mutex<[String: [ChaosSnapshot.Checkpoint]]>([:])
+        let stopped = Atomic<Bool>(false)
+        let task = Mutex<Task<Void, Never>?>(nil)
+
+        init(cluster: Cluster) {
+            let owner = self
+            task.withLock { $0 = Task {
+                while !owner.stopped.load(ordering: .relaxed) {
+                    if let rows = try? await cluster.strings("""
+                        SELECT integration_id || '/' || connection_id || '/' || model || '|' || checkpoint_version::text || '|' || coalesce(cursor, '')
+                        FROM sync_state
+                        """) {
+                        owner.samples.withLock { samples in
+                            for row in rows {
+                                let parts = row.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+                                samples[parts[0], default: []].append(.init(version: Int64(parts[1]) ?? 0, cursor: parts[2].isEmpty ? nil : parts[2]))
+                            }
+                        }
+                    }
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            } }
+        }
+
+        func stop() async {
+            stopped.store(true, ordering: .relaxed)
+            await task.withLock { $0 }?.value
+        }
+    }
+}
+
+/// A small seeded generator (SplitMix64): the same seed plans the same faults.
+struct SeededRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+}
