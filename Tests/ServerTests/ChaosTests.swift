@@ -25,6 +25,7 @@ import Tokens
         case postgresFreeze = "Postgres frozen"
         case redisKill = "Redis killed"
         case redisFreeze = "Redis frozen"
+        case redisPartition = "Redis cut off from one instance"
         case nangoFaults = "Nango 429/5xx/truncated"
         case lostWebhooks = "lost webhooks"
     }
@@ -42,8 +43,11 @@ import Tokens
         let ports: [Int]
         let instances = Mutex<[ServerProcess?]>([nil, nil])
         let database: AppConfiguration.Database
+        /// Instance 1 reaches Redis through it, so a partition can cut that instance alone off.
+        let redisProxy: DroppingProxy
 
         init(postgres: PostgresCluster, redis: RedisProcess, emulatorPort: Int, emulator: ServerProcess, ports: [Int]) throws {
+            self.redisProxy = try DroppingProxy(to: redis.port)
             self.postgres = postgres
             self.redisPort = redis.port
             self.redis.withLock { $0 = redis }
@@ -53,9 +57,9 @@ import Tokens
             self.database = try AppConfiguration.Database.load(environment: ["DATABASE_URL": postgres.databaseURL])
         }
 
-        func environment() -> [String: String] {
+        func environment(_ index: Int) -> [String: String] {
             TestEnvironment.values([
-                "DATABASE_URL": postgres.databaseURL, "REDIS_URL": "redis://127.0.0.1:\(redisPort)/0",
+                "DATABASE_URL": postgres.databaseURL, "REDIS_URL": "redis://127.0.0.1:\(index == 1 ? redisProxy.port : redisPort)/0",
                 "NANGO_BASE_URL": "http://127.0.0.1:\(emulatorPort)", "NANGO_SECRET_KEY": ChaosTests.secret,
                 "WORKER_COUNT": "2", "JOB_LEASE_SECONDS": "5", "RECONCILE_INTERVAL": "5", "SYNC_MAX_AGE": "20",
                 "SHUTDOWN_TIMEOUT": "5", "DB_FAST_TIMEOUT_MS": "2000", "REDIS_TIMEOUT_MS": "500", "CACHE_REDIS_TIMEOUT_MS": "250",
@@ -64,7 +68,7 @@ import Tokens
         }
 
         func startInstance(_ index: Int) async throws {
-            let server = try await ServerProcess.start(environment: environment(), port: ports[index])
+            let server = try await ServerProcess.start(environment: environment(index), port: ports[index])
             instances.withLock { $0[index] = server }
         }
 
@@ -195,6 +199,7 @@ import Tokens
             """
         print(table)
         #expect(violations.isEmpty, "\(violations)")
+        cluster.redisProxy.close()
         _ = emulator
     }
 
@@ -228,6 +233,10 @@ import Tokens
             redis?.signal(SIGSTOP)
             try await Task.sleep(for: hold)
             redis?.signal(SIGCONT)
+        case .redisPartition:
+            cluster.redisProxy.cut()
+            try await Task.sleep(for: hold)
+            cluster.redisProxy.heal()
         case .nangoFaults:
             try await cluster.control(.PUT, "/faults", #"{"rate_429": 0.2, "rate_500": 0.1, "truncate_rate": 0.1}"#)
             try await Task.sleep(for: hold)

@@ -90,11 +90,13 @@ public final class PostgresCluster: Sendable {
         for child in ChildProcess.children(of: postmaster) { kill(child, SIGSTOP) }
     }
 
-    /// Every process of the cluster resumed (SIGCONT).
+    /// Every process of the cluster resumed (SIGCONT), and `runuser` above it: it stops itself when its child stops
+    /// (job control, as `su` does), and a stopped `runuser` would never see the postmaster exit later.
     public func thaw() throws {
         let postmaster = try postmasterPid()
         for child in ChildProcess.children(of: postmaster) { kill(child, SIGCONT) }
         kill(postmaster, SIGCONT)
+        if let runner = server.withLock({ $0?.processIdentifier }) { kill(runner, SIGCONT) }
     }
 
     func postmasterPid() throws -> Int32 {
