@@ -149,9 +149,15 @@ import TestSupport
             await #expect(throws: RedisError.self) { try await client.ping() }
 
             let restarted = try await RedisProcess.start(port: server.port)
-            // The idle connections are dead; the client notices, reconnects and answers.
-            try await Task.sleep(for: .milliseconds(150))   // past the back-off from the failed call above
-            #expect(try await client.send("PING") == .status("PONG"))
+            // The idle connections are dead; the client notices, reconnects and answers. A call may still meet a dead
+            // connection whose close the event loop has not read yet (a loaded machine): that call fails, the next
+            // ones reconnect.
+            var answered: RedisValue?
+            for _ in 0..<50 where answered == nil {
+                try await Task.sleep(for: .milliseconds(150))   // past the back-off from a failed call
+                answered = try? await client.send("PING")
+            }
+            #expect(answered == .status("PONG"))
             try await client.set("after", Array("restart".utf8))
             #expect(try await client.get("after") == Array("restart".utf8))
             try await restarted.kill()

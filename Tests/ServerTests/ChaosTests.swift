@@ -133,6 +133,10 @@ import Tokens
     }
 
     @Test func faultsBreakNoPromise() async throws {
+        try await OneAtATime.processFaults.run { try await self.faultsBreakNoPromiseAlone() }
+    }
+
+    func faultsBreakNoPromiseAlone() async throws {
         let seed = UInt64(TestEnvironment.process["CHAOS_SEED"] ?? "") ?? 20261130
         let rounds = Int(TestEnvironment.process["CHAOS_ROUNDS"] ?? "")
         var random = SeededRandom(seed: seed)

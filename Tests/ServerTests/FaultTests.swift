@@ -66,6 +66,10 @@ import TestSupport
     /// Reproduced from outside three times: under webhook load, Postgres crash-restarts; readiness comes back; then
     /// SIGTERM never finished. It must exit within SHUTDOWN_TIMEOUT plus a few seconds.
     @Test func shutdownAfterAPostgresCrashUnderLoadFinishesInTime() async throws {
+        try await OneAtATime.processFaults.run { try await self.shutdownAfterAPostgresCrashUnderLoadFinishesInTimeAlone() }
+    }
+
+    func shutdownAfterAPostgresCrashUnderLoadFinishesInTimeAlone() async throws {
         let postgres = try await PostgresCluster.start()
         let redis = try await RedisProcess.start()
         let server = try await ServerProcess.start(environment: Self.environment(postgres, redis))
@@ -109,6 +113,10 @@ import TestSupport
     /// are refused within 3 s, readiness fails, memory stays flat, and after SIGCONT everything recovers by itself:
     /// webhooks are stored, no job is left running, and the synced model ends with exactly the emulator's records.
     @Test func aFrozenPostgresIsSurvivedWithoutARestart() async throws {
+        try await OneAtATime.processFaults.run { try await self.aFrozenPostgresIsSurvivedWithoutARestartAlone() }
+    }
+
+    func aFrozenPostgresIsSurvivedWithoutARestartAlone() async throws {
         let postgres = try await PostgresCluster.start()
         let redis = try await RedisProcess.start()
         let emulatorPort = FreePort.next(), serverPort = FreePort.next()

@@ -24,6 +24,10 @@ import TestSupport
     static let fallbackBytes = 4 * mebibyte
 
     @Test func floodsWithPostgresFrozenAndRedisDownStayWithinTheByteBounds() async throws {
+        try await OneAtATime.processFaults.run { try await self.floodsWithPostgresFrozenAndRedisDownStayWithinTheByteBoundsAlone() }
+    }
+
+    func floodsWithPostgresFrozenAndRedisDownStayWithinTheByteBoundsAlone() async throws {
         let postgres = try await PostgresCluster.start()
         let redis = try await RedisProcess.start()
         let server = try await ServerProcess.start(environment: TestEnvironment.values([

@@ -52,7 +52,8 @@ import TestSupport
         }
 
         /// Polls until `condition` holds, failing the test after `timeout`.
-        func eventually(_ what: String, timeout: Duration = .seconds(40), _ condition: () async throws -> Bool) async throws {
+        /// Generous: it only bounds how long a failure takes to show, and a loaded CI machine runs fault suites beside it.
+        func eventually(_ what: String, timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
                 if try await condition() { return }
