@@ -182,9 +182,10 @@ import Tokens
     @Test func aWebhookSayingNangoStartedOverQueuesAFullResync() async throws {
         try await PipelineSyncTests.withStack { stack in
             try await Self.connectXero(stack, "so-1")
-            let now = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1))
+            // Nango's run starts now: after our last complete read, whenever that ended (a loaded machine is slow).
             func webhook(_ checkpoints: String?, _ marker: Int) -> String {
-                #"{\#(checkpoints.map { #""checkpoints":\#($0),"# } ?? "")"connectionId":"so-1","from":"nango","model":"Contact","modifiedAfter":"\#(now)","providerConfigKey":"xero","queryTimeStamp":"\#(now)","responseResults":{"added":\#(marker),"deleted":0,"updated":0},"success":true,"syncName":"contacts","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#
+                let now = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1))
+                return #"{\#(checkpoints.map { #""checkpoints":\#($0),"# } ?? "")"connectionId":"so-1","from":"nango","model":"Contact","modifiedAfter":"\#(now)","providerConfigKey":"xero","queryTimeStamp":"\#(now)","responseResults":{"added":\#(marker),"deleted":0,"updated":0},"success":true,"syncName":"contacts","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#
             }
             #expect(try await Self.postWebhook(stack, webhook(nil, 1)) == 200)
             #expect(try await Self.postWebhook(stack, webhook(#"{"from":{"updated_after":"2026-04-30T09:00:00Z"},"to":{"updated_after":"2026-05-01T09:00:00Z"}}"#, 2)) == 200)
