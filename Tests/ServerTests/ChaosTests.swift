@@ -11,6 +11,7 @@ import Testing
 import TestSupport
 import Tokens
 
+@testable import NangoEmulator
 @testable import Server
 
 /// The fault suite: two `marketplace` instances (workers and schedulers on) on a Postgres cluster and a Redis of their
@@ -139,7 +140,7 @@ import Tokens
     func faultsBreakNoPromiseAlone() async throws {
         let seed = UInt64(TestEnvironment.process["CHAOS_SEED"] ?? "") ?? 20261130
         let rounds = Int(TestEnvironment.process["CHAOS_ROUNDS"] ?? "")
-        var random = SeededRandom(seed: seed)
+        var random = SeededGenerator(seed: seed, "chaos")
         let plan: [Fault] = rounds.map { count in (0..<count).map { _ in Fault.allCases[Int(random.next() % UInt64(Fault.allCases.count))] } }
             ?? Fault.allCases
         let postgres = try await PostgresCluster.start()
@@ -207,7 +208,7 @@ import Tokens
         _ = emulator
     }
 
-    static func inject(_ fault: Fault, cluster: Cluster, random: inout SeededRandom) async throws {
+    static func inject(_ fault: Fault, cluster: Cluster, random: inout SeededGenerator) async throws {
         let hold = Duration.milliseconds(Int(2_000 + random.next() % 4_000))
         switch fault {
         case .killInstance, .sigtermUnderLoad:
@@ -339,18 +340,5 @@ import Tokens
             stopped.store(true, ordering: .relaxed)
             await task.withLock { $0 }?.value
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64): the same seed plans the same faults.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
     }
 }
