@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // hiredis from Debian's libhiredis-dev, found through pkg-config.
@@ -181,7 +182,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
+            // The console's templates, stylesheet and script ship inside the executable's resources.
+            resources: [.copy("Console/Templates"), .copy("Console/Assets")],
             swiftSettings: swiftSettings
         ),
         // `nango-emulator`: Nango's API and webhooks on this machine, with faults on demand.

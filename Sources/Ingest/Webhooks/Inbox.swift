@@ -75,3 +75,10 @@ public enum Inbox {
         }
     }
 }
+
+extension Inbox {
+    /// One stored webhook with its body and its job, as ops open it.
+    public static func event(id: Int64, database: Database, logger: Logger) async throws -> WebhookEventsTable.Detail? {
+        try await database.withConnection { db in try await WebhookEventsTable.detail(id: id, on: db, logger: logger) }
+    }
+}

@@ -38,6 +38,9 @@ extension AppConfiguration {
         rateLimit.webhookFailures = .init(
             requests: env.integer("WEBHOOK_FAILURE_RATE_LIMIT_REQUESTS", default: 30, in: 1...1_000_000),
             window: env.seconds("WEBHOOK_FAILURE_RATE_LIMIT_WINDOW", default: 60, in: 1...86_400))
+        rateLimit.consoleSignIn = .init(
+            requests: env.integer("CONSOLE_SIGNIN_RATE_LIMIT_REQUESTS", default: 10, in: 1...1_000_000),
+            window: env.seconds("CONSOLE_SIGNIN_RATE_LIMIT_WINDOW", default: 60, in: 1...86_400))
         let cacheTTL = env.seconds("CACHE_DEFAULT_TTL", default: 300, in: 1...604_800)
         let compressionThreshold = env.integer("CACHE_COMPRESSION_THRESHOLD", default: 16 * 1024, in: 0...64 << 20)
         let cacheRedisTimeout = Duration.milliseconds(env.integer("CACHE_REDIS_TIMEOUT_MS", default: 250, in: 10...60_000))
@@ -217,8 +220,18 @@ extension AppConfiguration {
                 env.fail("TOKEN_ENCRYPTION_KEY", "is not valid base64")
             }
         }
+        let viewer = env.raw("CONSOLE_VIEWER_TOKEN")
+        if let viewer, viewer.utf8.count < 16 {
+            env.fail("CONSOLE_VIEWER_TOKEN", "must be at least 16 bytes when set, got \(viewer.utf8.count)")
+        }
+        if let viewer, viewer == admin {
+            env.fail("CONSOLE_VIEWER_TOKEN", "must differ from ADMIN_TOKEN: the viewer role would sign in as admin")
+        }
+        let sessionTTL = env.seconds("CONSOLE_SESSION_TTL", default: 8 * 3600, in: 300...7 * 86_400)
         guard let jwt, let key else { return nil }
-        return Security(jwtSecret: Secret(jwt), adminToken: admin.map(Secret.init), tokenEncryptionKey: Secret(key))
+        return Security(
+            jwtSecret: Secret(jwt), adminToken: admin.map(Secret.init), tokenEncryptionKey: Secret(key),
+            consoleViewerToken: viewer.map(Secret.init), consoleSessionTTL: sessionTTL)
     }
 
     private static func readURL(_ env: inout EnvironmentReader, _ name: String) -> String? {

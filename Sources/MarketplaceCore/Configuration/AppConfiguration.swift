@@ -84,6 +84,10 @@ public struct AppConfiguration: Sendable {
         public var adminToken: Secret?
         /// 32 bytes, base64: the AES-GCM key for tokens at rest.
         public var tokenEncryptionKey: Secret
+        /// The console's read-only sign-in (`CONSOLE_VIEWER_TOKEN`): sees everything, changes nothing.
+        public var consoleViewerToken: Secret? = nil
+        /// How long a console sign-in lasts (`CONSOLE_SESSION_TTL`).
+        public var consoleSessionTTL: Duration = .seconds(8 * 3600)
     }
 
     public struct HTTP: Sendable, Equatable {
@@ -127,6 +131,8 @@ public struct AppConfiguration: Sendable {
         public var publicRoutes = Window(requests: 120, window: .seconds(60))
         /// Per client address, webhooks that fail verification only: a validly signed one is never limited.
         public var webhookFailures = Window(requests: 30, window: .seconds(60))
+        /// Console sign-in attempts per address.
+        public var consoleSignIn = Window(requests: 10, window: .seconds(60))
 
         public struct Window: Sendable, Equatable {
             public var requests: Int

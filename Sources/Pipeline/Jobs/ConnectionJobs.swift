@@ -1,6 +1,7 @@
 import Connections
 import Foundation
 import Logging
+import Metrics
 import MarketplaceCore
 import Nango
 import Storage
@@ -24,6 +25,12 @@ public struct ConnectionUpsertHandler: JobHandler {
         self.logger = logger
     }
 
+    /// `token_refresh_total{outcome}`: success, retry (Nango or the provider failed for now), failed (the grant is gone:
+    /// the company is `refresh_failed`), unknown_connection.
+    static func countRefresh(_ outcome: String) {
+        Counter(label: "token_refresh_total", dimensions: [("outcome", outcome)]).increment()
+    }
+
     public func run(_ context: JobContext) async throws -> JobOutcome {
         let job = try context.decode(ConnectionJob.self)
         let refresh = job.operation == .refresh
@@ -34,6 +41,9 @@ public struct ConnectionUpsertHandler: JobHandler {
             // A refresh Nango cannot do (the grant was revoked …) is the company's status, not a retry.
             var unknown = false
             if case .notFound = error { unknown = true }
+            if refresh {
+                Self.countRefresh(error.isTransient ? "retry" : unknown ? "unknown_connection" : "failed")
+            }
             if refresh, !error.isTransient, !unknown {
                 _ = try await changeCompanyStatus(
                     job.identity, to: .refreshFailed, reason: error.description, database: database, cache: cache, logger: logger)
@@ -43,6 +53,7 @@ public struct ConnectionUpsertHandler: JobHandler {
         }
         let before = try await database.withConnection { db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }
         let company = try await importer.store(connection, logger: logger)
+        if refresh { Self.countRefresh("success") }
         await cache.bump(companyId: company.id, resources: ["companies"])
         // A company back from `refresh_failed` (a successful refresh or auth webhook) resumes its syncs from their checkpoints.
         let reactivated = before.map { $0.status != .active } ?? false

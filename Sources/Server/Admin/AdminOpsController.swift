@@ -93,28 +93,33 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
     }
 
     static func eventFilter(_ request: Request, defaultLimit: Int = 50) throws -> WebhookEventFilter {
-        let query = request.uri.queryParameters
+        var parameters: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters where parameters[String(key)] == nil { parameters[String(key)] = String(value) }
+        return try eventFilter(parameters, defaultLimit: defaultLimit)
+    }
+
+    /// The inbox filter of the admin API and the console, from their parameters.
+    static func eventFilter(_ query: [String: String], defaultLimit: Int = 50) throws -> WebhookEventFilter {
         func date(_ name: String) throws -> Date? {
-            guard let text = query[Substring(name)].map(String.init) else { return nil }
+            guard let text = query[name] else { return nil }
             guard let date = Timestamps.parse(text) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "'\(name)' must be an ISO 8601 time")
             }
             return date
         }
-        let status = query["status"].map(String.init)
+        let status = query["status"]
         if let status, !["received", "processing", "processed", "ignored", "failed"].contains(status) {
             throw APIError(.badRequest, code: "invalid_request", message: "'status' must be received, processing, processed, ignored or failed")
         }
         var limit = defaultLimit
-        if let text = query["limit"].map(String.init) {
+        if let text = query["limit"] {
             guard let value = Int(text), (1...5000).contains(value) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "'limit' must be a number from 1 to 5000")
             }
             limit = value
         }
         return WebhookEventFilter(
-            type: query["type"].map(String.init), status: status, connectionId: query["connection_id"].map(String.init),
-            integrationId: query["integration_id"].map(String.init),
+            type: query["type"], status: status, connectionId: query["connection_id"], integrationId: query["integration_id"],
             since: try date("since"), until: try date("until"), limit: limit)
     }
 }

@@ -8,6 +8,8 @@ import Query
 struct AppRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var principal: Principal?
+    /// The console's signed-in user, once the session cookie is checked.
+    var consoleSession: ConsoleSession?
     /// The peer's IP (no port): the rate limit's principal when no token names one.
     let clientAddress: String
 

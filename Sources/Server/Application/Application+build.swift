@@ -62,6 +62,17 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         database: dependencies.database, checker: checker, ops: ops, actions: dependencies.pipelineActions,
         reconciliation: dependencies.reconciliation)
         .register(on: admin)
+    ConsoleController(
+        renderer: dependencies.consoleRenderer,
+        sessions: ConsoleSessions(
+            database: dependencies.database, adminToken: dependencies.configuration.security.adminToken,
+            viewerToken: dependencies.configuration.security.consoleViewerToken, ttl: dependencies.configuration.security.consoleSessionTTL),
+        checker: checker, database: dependencies.database, ops: ops, actions: dependencies.pipelineActions,
+        fullResyncs: FullResyncs(database: dependencies.database, registry: dependencies.pipelines), syncs: dependencies.syncs,
+        reconciliation: dependencies.reconciliation, nango: dependencies.nango, registry: dependencies.pipelines,
+        secureCookies: dependencies.configuration.oauth.publicURL.hasPrefix("https://"), signInLimit: limits.consoleSignIn,
+        bodyLimit: dependencies.configuration.http.requestBodyLimit
+    ).register(on: router)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
         database: dependencies.database, redis: dependencies.redis

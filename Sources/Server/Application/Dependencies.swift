@@ -39,6 +39,8 @@ struct Dependencies: Sendable {
     let companyTokens: CompanyTokenCheck
     let startedAt: Date
     let logger: Logger
+    /// The console's templates and assets, read from the executable's resources.
+    let consoleRenderer: ConsoleRenderer
 
     init(
         configuration: AppConfiguration, logger: Logger,
@@ -90,6 +92,7 @@ struct Dependencies: Sendable {
         self.companyTokens = CompanyTokenCheck(database: database)
         self.startedAt = Date()
         self.logger = logger
+        self.consoleRenderer = try await ConsoleRenderer.load()
     }
 
     /// Bumps a company's cache versions after a write (shared by the pipeline and the routes that write).

@@ -11,6 +11,7 @@ struct MetricsController<Context: RequestContext>: Sendable {
     let factory: any MetricsFactory
     let database: Database
     let redis: RedisClient
+    let cpu = ProcessCPUCounter()
 
     func register(on router: Router<Context>) {
         router.get("/metrics") { _, _ in
@@ -26,7 +27,16 @@ struct MetricsController<Context: RequestContext>: Sendable {
         }
     }
 
+    private func refreshProcessFigures() {
+        guard let figures = ProcessFigures.current() else { return }
+        FloatingPointCounter(label: "process_cpu_seconds_total", factory: factory).increment(by: cpu.advance(to: figures.cpuSeconds))
+        Gauge(label: "process_resident_memory_bytes", factory: factory).record(figures.residentBytes)
+        Gauge(label: "process_open_fds", factory: factory).record(figures.openFileDescriptors)
+        Gauge(label: "process_start_time_seconds", factory: factory).record(figures.startTimeSeconds)
+    }
+
     private func refreshGauges() async {
+        refreshProcessFigures()
         let postgres = database.poolFigures
         Gauge(label: "db_pool_connections_max", factory: factory).record(postgres.maxConnections)
         Gauge(label: "db_pool_connections_in_use", factory: factory).record(postgres.inUse)

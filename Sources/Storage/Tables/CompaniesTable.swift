@@ -172,3 +172,29 @@ extension CompaniesTable {
         return result.map { (identity: $0.0, companyId: $0.1, synced: $0.2) }
     }
 }
+
+extension CompaniesTable {
+    /// A company in the console's list: its row and when a sync last completed for it.
+    public struct Listed: Sendable, Equatable {
+        public var company: CompanyRecord
+        public var lastSyncedAt: Date?
+    }
+
+    /// Companies by connection, a keyset page after `after` (integration, connection).
+    public static func list(after: ConnectionIdentity?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Listed] {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: columns), last_synced_at FROM companies
+            WHERE \(after?.integrationId)::text IS NULL OR (integration_id, connection_id) > (\(after?.integrationId), \(after?.connectionId))
+            ORDER BY integration_id, connection_id LIMIT \(limit)
+            """, logger: logger)
+        var listed: [Listed] = []
+        for try await row in rows.decode((UUID, String, String, String, String?, String?, String, Date, Date, Date?).self) {
+            guard let status = CompanyStatus(rawValue: row.6) else { throw StorageError.unexpectedValue("companies.status", row.6) }
+            listed.append(Listed(
+                company: CompanyRecord(id: row.0, connectionId: row.1, integrationId: row.2, provider: row.3, externalId: row.4,
+                                       name: row.5, status: status, createdAt: row.7, updatedAt: row.8),
+                lastSyncedAt: row.9))
+        }
+        return listed
+    }
+}

@@ -69,3 +69,47 @@ extension JobsTable {
         return try await rows.count()
     }
 }
+
+/// One job as the console shows it: its record, its payload, each failed attempt and the events it handles.
+public struct JobDetail: Sendable, Equatable {
+    public struct Attempt: Sendable, Equatable {
+        public var attempt: Int
+        public var at: Date
+        public var error: String
+    }
+
+    public var record: JobRecord
+    public var payload: String
+    public var errorHistory: [Attempt]
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var eventIds: [Int64]
+}
+
+extension JobsTable {
+    public static func detail(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> JobDetail? {
+        guard let record = try await find(id: id, on: connection, logger: logger) else { return nil }
+        let rows = try await connection.query("""
+            SELECT payload::text, created_at, started_at, finished_at,
+                   COALESCE((SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM webhook_events WHERE job_id = \(id) ORDER BY id LIMIT 100) e), '{}'),
+                   (SELECT COALESCE(array_agg(COALESCE((h->>'attempt')::int, 0) ORDER BY n), '{}') FROM jsonb_array_elements(error_history) WITH ORDINALITY AS e(h, n)),
+                   (SELECT COALESCE(array_agg(COALESCE((h->>'at')::timestamptz, 'epoch') ORDER BY n), '{}') FROM jsonb_array_elements(error_history) WITH ORDINALITY AS e(h, n)),
+                   (SELECT COALESCE(array_agg(COALESCE(h->>'error', '') ORDER BY n), '{}') FROM jsonb_array_elements(error_history) WITH ORDINALITY AS e(h, n))
+            FROM jobs WHERE id = \(id)
+            """, logger: logger)
+        for try await row in rows.decode((String, Date, Date?, Date?, [Int64], [Int], [Date], [String]).self) {
+            let attempts = zip(row.5, zip(row.6, row.7)).map { JobDetail.Attempt(attempt: $0, at: $1.0, error: $1.1) }
+            return JobDetail(record: record, payload: row.0, errorHistory: attempts, createdAt: row.1, startedAt: row.2,
+                             finishedAt: row.3, eventIds: row.4)
+        }
+        return nil
+    }
+
+    /// When the queue last changed: the console's live view refreshes its lists when it moves.
+    public static func lastChange(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        let rows = try await connection.query("SELECT max(updated_at) FROM jobs", logger: logger)
+        for try await at in rows.decode(Date?.self) { return at }
+        return nil
+    }
+}

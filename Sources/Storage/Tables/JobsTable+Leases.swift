@@ -84,6 +84,13 @@ extension JobsTable {
             """, logger: logger)
     }
 
+    /// `error_history = <opening> error <closing>` appends one attempt's error and keeps the last 20.
+    static let historyOpening = """
+        (CASE WHEN jsonb_array_length(error_history) >= 20 THEN error_history - 0 ELSE error_history END)
+            || jsonb_build_array(jsonb_build_object('attempt', attempts, 'at', now(), 'error', 
+        """
+    static let historyClosing = "))"
+
     /// A failed attempt: back to the queue at `retryAt`, or dead after the last attempt. Returns the new status.
     @discardableResult
     public static func fail(
@@ -94,6 +101,7 @@ extension JobsTable {
                 UPDATE jobs SET
                     status = CASE WHEN \(retryAt)::timestamptz IS NULL OR attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
                     run_at = COALESCE(\(retryAt)::timestamptz, run_at), last_error = \(error),
+                    error_history = \(unescaped: historyOpening)\(error)::text\(unescaped: historyClosing),
                     lease_owner = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
                 WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
                 RETURNING id, status
@@ -138,6 +146,7 @@ extension JobsTable {
             UPDATE jobs SET
                 status = CASE WHEN attempts >= LEAST(max_attempts, \(maxAttempts)) THEN 'dead' ELSE 'failed' END,
                 last_error = 'lease of ' || lease_owner || ' expired: the worker stopped without finishing',
+                error_history = \(unescaped: historyOpening)'lease of ' || lease_owner || ' expired: the worker stopped without finishing'\(unescaped: historyClosing),
                 lease_owner = NULL, lease_expires_at = NULL, run_at = now(), updated_at = now()
             WHERE status = 'running' AND lease_expires_at < now()
             RETURNING id

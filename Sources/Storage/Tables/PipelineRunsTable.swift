@@ -83,3 +83,27 @@ public enum PipelineRunsTable {
         return try await rows.count()
     }
 }
+
+extension PipelineRunsTable {
+    /// Records fetched per minute since `since`, over every run: the overview's sync throughput.
+    public static func fetchedPerMinute(since: Date, on connection: PostgresConnection, logger: Logger) async throws -> [(minute: Date, count: Int)] {
+        let rows = try await connection.query("""
+            SELECT date_trunc('minute', started_at), sum(fetched)::int FROM pipeline_runs
+            WHERE started_at >= \(since) GROUP BY 1 ORDER BY 1
+            """, logger: logger)
+        var minutes: [(Date, Int)] = []
+        for try await row in rows.decode((Date, Int).self) { minutes.append(row) }
+        return minutes.map { (minute: $0.0, count: $0.1) }
+    }
+
+    /// Records fetched per company since `since`.
+    public static func fetchedByCompany(since: Date, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Int] {
+        let rows = try await connection.query("""
+            SELECT company_id, sum(fetched)::int FROM pipeline_runs
+            WHERE company_id IS NOT NULL AND started_at >= \(since) GROUP BY 1
+            """, logger: logger)
+        var totals: [UUID: Int] = [:]
+        for try await (company, total) in rows.decode((UUID, Int).self) { totals[company] = total }
+        return totals
+    }
+}

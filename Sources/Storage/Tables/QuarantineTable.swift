@@ -61,6 +61,11 @@ public enum QuarantineTable {
         /// `[{"field": "email" | null, "message": "..."}]`: every reason the record failed.
         public var reasons: JSONValue
         public var status: String
+        public var companyId: UUID?
+        public var model: String
+        /// The record as Nango sent it, so ops see the offending values.
+        public var raw: String
+        public var lastSeenAt: Date
     }
 }
 
@@ -69,15 +74,16 @@ extension QuarantineTable {
         pipeline: String?, companyId: UUID?, status: String, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [Entry] {
         let rows = try await connection.query("""
-            SELECT id, pipeline, connection_id, external_id, reasons::text, status FROM quarantine
+            SELECT id, pipeline, connection_id, external_id, reasons::text, status, company_id, model, raw::text, last_seen_at FROM quarantine
             WHERE (\(pipeline)::text IS NULL OR pipeline = \(pipeline)) AND (\(companyId)::uuid IS NULL OR company_id = \(companyId))
               AND status = \(status)
             ORDER BY last_seen_at DESC, id DESC LIMIT \(limit)
             """, logger: logger)
         var entries: [Entry] = []
-        for try await row in rows.decode((Int64, String, String, String?, String, String).self) {
+        for try await row in rows.decode((Int64, String, String, String?, String, String, UUID?, String, String, Date).self) {
             entries.append(Entry(id: row.0, pipeline: row.1, connectionId: row.2, externalId: row.3,
-                                 reasons: (try? JSONValue.parse(row.4.utf8)) ?? .string(row.4), status: row.5))
+                                 reasons: (try? JSONValue.parse(row.4.utf8)) ?? .string(row.4), status: row.5,
+                                 companyId: row.6, model: row.7, raw: row.8, lastSeenAt: row.9))
         }
         return entries
     }
@@ -107,5 +113,25 @@ extension QuarantineTable {
         var records: [StoredRecord] = []
         for try await (raw, updated) in rows.decode((String, Date?).self) { records.append(StoredRecord(raw: raw, sourceUpdatedAt: updated)) }
         return records
+    }
+}
+
+extension QuarantineTable {
+    /// Open entries per pipeline: the overview's quarantine size.
+    public static func openCounts(on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        let rows = try await connection.query("SELECT pipeline, count(*)::int FROM quarantine WHERE status = 'open' GROUP BY 1", logger: logger)
+        var counts: [String: Int] = [:]
+        for try await (pipeline, count) in rows.decode((String, Int).self) { counts[pipeline] = count }
+        return counts
+    }
+
+    /// When the quarantine last changed (an entry opened, refreshed or closed): the live view watches it.
+    public static func lastChange(on connection: PostgresConnection, logger: Logger) async throws -> String {
+        let rows = try await connection.query("""
+            SELECT COALESCE(max(last_seen_at)::text, '') || '|' || COALESCE(max(resolved_at)::text, '') || '|' || count(*) FILTER (WHERE status = 'open')
+            FROM quarantine
+            """, logger: logger)
+        for try await signature in rows.decode(String.self) { return signature }
+        return ""
     }
 }

@@ -96,6 +96,22 @@ extension WebhookEventsTable {
         public var error: String?
     }
 
+    /// Where a page of events ended: the next page starts after it. The time is kept in whole microseconds, as
+    /// Postgres keeps it, so a cursor names exactly the row it came from.
+    public struct Position: Sendable, Equatable {
+        public var receivedAtMicroseconds: Int64
+        public var id: Int64
+
+        public init(receivedAtMicroseconds: Int64, id: Int64) {
+            self.receivedAtMicroseconds = receivedAtMicroseconds
+            self.id = id
+        }
+
+        public init(_ event: Event) {
+            self.init(receivedAtMicroseconds: Int64((event.receivedAt.timeIntervalSince1970 * 1_000_000).rounded()), id: event.id)
+        }
+    }
+
     public struct Filter: Sendable {
         public var type: String?
         public var status: String?
@@ -104,12 +120,15 @@ extension WebhookEventsTable {
         public var integrationId: String?
         public var since: Date?
         public var until: Date?
+        /// Keyset paging: only events older than this one (newest first, as the list is ordered).
+        public var before: Position?
         public var limit: Int
 
         public init(
             type: String? = nil, status: String? = nil, connectionId: String? = nil, integrationId: String? = nil, since: Date? = nil,
-            until: Date? = nil, limit: Int = 50
+            until: Date? = nil, before: Position? = nil, limit: Int = 50
         ) {
+            self.before = before
             self.type = type
             self.status = status
             self.connectionId = connectionId
@@ -127,6 +146,8 @@ extension WebhookEventsTable {
               AND (\(filter.connectionId)::text IS NULL OR connection_id = \(filter.connectionId))
               AND (\(filter.integrationId)::text IS NULL OR integration_id = \(filter.integrationId))
               AND (\(filter.since)::timestamptz IS NULL OR received_at >= \(filter.since)) AND (\(filter.until)::timestamptz IS NULL OR received_at < \(filter.until))
+              AND (\(filter.before?.id)::bigint IS NULL
+                   OR (received_at, id) < ('epoch'::timestamptz + \(filter.before?.receivedAtMicroseconds)::bigint * interval '1 microsecond', \(filter.before?.id)))
             ORDER BY received_at DESC, id DESC LIMIT \(filter.limit)
             """, logger: logger)
         var events: [Event] = []
@@ -154,5 +175,60 @@ extension WebhookEventsTable {
 
     public static func markReplayed(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("UPDATE webhook_events SET status = 'received', error = NULL, processed_at = NULL WHERE id = \(id)", logger: logger)
+    }
+}
+
+extension WebhookEventsTable {
+    /// One stored webhook with its body and the job that handles it.
+    public struct Detail: Sendable, Equatable {
+        public var event: Event
+        public var rawBody: String
+        public var jobId: Int64?
+        public var processedAt: Date?
+    }
+
+    public static func detail(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Detail? {
+        let rows = try await connection.query("""
+            SELECT id, received_at, type, operation, connection_id, integration_id, model, status, error, raw_body, job_id, processed_at
+            FROM webhook_events WHERE id = \(id)
+            """, logger: logger)
+        for try await row in rows.decode((Int64, Date, String, String?, String?, String?, String?, String, String?, String, Int64?, Date?).self) {
+            let event = Event(id: row.0, receivedAt: row.1, type: row.2, operation: row.3, connectionId: row.4, integrationId: row.5,
+                              model: row.6, status: row.7, error: row.8)
+            return Detail(event: event, rawBody: row.9, jobId: row.10, processedAt: row.11)
+        }
+        return nil
+    }
+
+    /// Webhooks received per minute since `since` (minutes without any are absent).
+    public static func perMinute(since: Date, on connection: PostgresConnection, logger: Logger) async throws -> [(minute: Date, count: Int)] {
+        let rows = try await connection.query("""
+            SELECT date_trunc('minute', received_at), count(*)::int FROM webhook_events
+            WHERE received_at >= \(since) GROUP BY 1 ORDER BY 1
+            """, logger: logger)
+        var minutes: [(Date, Int)] = []
+        for try await row in rows.decode((Date, Int).self) { minutes.append(row) }
+        return minutes.map { (minute: $0.0, count: $0.1) }
+    }
+
+    /// Per connection, the oldest sync webhook not yet handled: the change Nango reported that we have not synced.
+    public static func oldestUnsynced(on connection: PostgresConnection, logger: Logger) async throws -> [ConnectionIdentity: Date] {
+        let rows = try await connection.query("""
+            SELECT integration_id, connection_id, min(received_at) FROM webhook_events
+            WHERE status IN ('received', 'processing') AND type = 'sync' AND integration_id IS NOT NULL AND connection_id IS NOT NULL
+            GROUP BY 1, 2
+            """, logger: logger)
+        var oldest: [ConnectionIdentity: Date] = [:]
+        for try await (integration, connectionId, at) in rows.decode((String, String, Date).self) {
+            oldest[ConnectionIdentity(integrationId: integration, connectionId: connectionId)] = at
+        }
+        return oldest
+    }
+
+    /// The newest event's id: what the console's live view watches for arrivals.
+    public static func newestId(on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        let rows = try await connection.query("SELECT COALESCE(max(id), 0) FROM webhook_events", logger: logger)
+        for try await id in rows.decode(Int64.self) { return id }
+        return 0
     }
 }

@@ -1,0 +1,58 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Pipeline
+import ServiceLifecycle
+
+/// `GET /console/live`: server-sent events. `change` when an event arrived, a job moved or the quarantine changed
+/// (pages then fetch themselves again), `heartbeat` every `heartbeat` so a page can tell a quiet feed from a dead
+/// one. The stream ends on sign-out, on shutdown, and after `lifetime` (the browser reconnects on its own).
+struct ConsoleLive: Sendable {
+    let ops: PipelineOps
+    let sessions: ConsoleSessions
+    var poll: Duration = .seconds(2)
+    var heartbeat: Duration = .seconds(10)
+    var lifetime: Duration = .seconds(600)
+
+    func response(cookie: String, logger: Logger) -> Response {
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store",
+            HTTPField.Name("X-Accel-Buffering")!: "no",
+        ]
+        return Response(status: .ok, headers: headers, body: ResponseBody { [self] writer in
+            try await writer.write(ByteBuffer(string: "retry: 5000\n\n"))
+            let clock = ContinuousClock()
+            let started = clock.now
+            var lastBeat = started
+            var lastSessionCheck = started
+            var seen: String?
+            while !Task.isCancelled, !Task.isShuttingDownGracefully, started.duration(to: clock.now) < lifetime {
+                if let signature = try? await ops.changeSignature(logger: logger), signature != seen {
+                    if seen != nil {
+                        try await writer.write(ByteBuffer(string: "event: change\ndata: \(signature)\n\n"))
+                        lastBeat = clock.now
+                    }
+                    seen = signature
+                }
+                if lastBeat.duration(to: clock.now) >= heartbeat {
+                    try await writer.write(ByteBuffer(string: "event: heartbeat\ndata: \(Int(Date().timeIntervalSince1970))\n\n"))
+                    lastBeat = clock.now
+                }
+                if lastSessionCheck.duration(to: clock.now) >= .seconds(30) {
+                    guard (try? await sessions.session(cookie: cookie, logger: logger)) != nil else {
+                        try await writer.write(ByteBuffer(string: "event: signed-out\ndata: \n\n"))
+                        break
+                    }
+                    lastSessionCheck = clock.now
+                }
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: poll) }
+                } catch {
+                    break
+                }
+            }
+            try await writer.finish(nil)
+        })
+    }
+}
