@@ -53,7 +53,8 @@ struct ConsoleController: Sendable {
         }
         pages.get("/live") { request, context in
             ConsoleLive(ops: ops, sessions: sessions).response(
-                cookie: request.cookies[ConsoleSessions.cookieName]?.value ?? "", logger: context.logger)
+                cookie: request.cookies[ConsoleSessions.cookieName]?.value ?? "",
+                since: request.uri.queryParameters["since"].map(String.init), logger: context.logger)
         }
         pages.get { request, context in try await overview(request, context) }
         pages.get("/events") { request, context in try await events(request, context) }
@@ -132,6 +133,7 @@ struct ConsoleController: Sendable {
 
     func overview(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
+        let since = await liveSince(context)
         async let health = checker.detailed()
         let now = Date()
         let overview = try await ops.overview(now: now, logger: context.logger)
@@ -156,7 +158,7 @@ struct ConsoleController: Sendable {
         let states = ["queued", "running", "failed", "dead", "succeeded", "cancelled"]
         let jobs = states.map { Count(label: $0, count: overview.jobCounts[$0] ?? 0) }
         let page = OverviewPage(
-            frame: ConsoleFrame(title: "Overview", section: "/console", session: session, notice: Self.notice(request), live: true),
+            frame: ConsoleFrame(title: "Overview", section: "/console", session: session, notice: Self.notice(request), liveSince: since),
             dependencies: dependencies,
             webhooksChart: SVGChart.bars(webhooks, labels: minuteLabels.map(String.init), caption: "Webhooks received per minute, last hour"),
             webhooksLastHour: webhooks.reduce(0, +),
@@ -200,6 +202,7 @@ struct ConsoleController: Sendable {
 
     func events(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
+        let since = await liveSince(context)
         let parameters = Self.parameters(request)
         var filter = try AdminOpsController<AppRequestContext>.eventFilter(parameters)
         if let before = parameters["before"] {
@@ -217,7 +220,7 @@ struct ConsoleController: Sendable {
         } : nil
         let page = EventsPage(
             frame: ConsoleFrame(title: "Webhook events", section: "/console/events", session: session, notice: Self.notice(request),
-                                live: filter.before == nil),
+                                liveSince: filter.before == nil ? since : nil),
             filter: .init(
                 type: filter.type ?? "", status: filter.status ?? "", integrationId: filter.integrationId ?? "",
                 connectionId: filter.connectionId ?? "", since: parameters["since"] ?? "", until: parameters["until"] ?? "",
@@ -303,6 +306,7 @@ struct ConsoleController: Sendable {
 
     func jobs(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
+        let since = await liveSince(context)
         let status = Self.parameters(request)["status"]
         let states = ["queued", "running", "failed", "dead", "succeeded", "cancelled"]
         if let status, !states.contains(status) {
@@ -313,7 +317,7 @@ struct ConsoleController: Sendable {
         let tabs = [JobsPage.StateTab(href: "/console/jobs", label: "all", count: counts.values.reduce(0, +), active: status == nil)]
             + states.map { JobsPage.StateTab(href: "/console/jobs?status=\($0)", label: $0, count: counts[$0] ?? 0, active: $0 == status) }
         return renderer.page("jobs", JobsPage(
-            frame: ConsoleFrame(title: "Jobs", section: "/console/jobs", session: session, notice: Self.notice(request), live: true),
+            frame: ConsoleFrame(title: "Jobs", section: "/console/jobs", session: session, notice: Self.notice(request), liveSince: since),
             states: tabs, jobs: jobs.map(JobRow.init)))
     }
 
@@ -336,10 +340,11 @@ struct ConsoleController: Sendable {
 
     func job(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
+        let since = await liveSince(context)
         let id = try Self.number(context.parameters.get("id"), "job id")
         guard let detail = try await ops.job(id: id, logger: context.logger) else { throw APIError.notFound }
         return renderer.page("job", JobPage(
-            frame: ConsoleFrame(title: "Job \(id)", section: "/console/jobs", session: session, notice: Self.notice(request), live: true),
+            frame: ConsoleFrame(title: "Job \(id)", section: "/console/jobs", session: session, notice: Self.notice(request), liveSince: since),
             job: JobRow(detail.record), payload: ConsoleHTML.prettyJSON(detail.payload),
             history: detail.errorHistory.reversed().map { .init(attempt: $0.attempt, at: Stamp($0.at), error: $0.error) },
             createdAt: Stamp(detail.createdAt), startedAt: Stamp(detail.startedAt), finishedAt: Stamp(detail.finishedAt),
@@ -407,6 +412,7 @@ struct ConsoleController: Sendable {
 
     func company(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
+        let since = await liveSince(context)
         guard let id = UUID(uuidString: context.parameters.get("id") ?? "") else { throw APIError.notFound }
         guard let view = try await ops.syncView(companyId: id, logger: context.logger) else { throw APIError.notFound }
         let pipelines = registry.current?.pipelines.filter {
@@ -414,7 +420,7 @@ struct ConsoleController: Sendable {
         }.map(\.name) ?? []
         return renderer.page("company", CompanyPage(
             frame: ConsoleFrame(title: view.company.name ?? view.company.connectionId, section: "/console/companies", session: session,
-                                notice: Self.notice(request), live: true),
+                                notice: Self.notice(request), liveSince: since),
             company: CompanyRow(view.company, lastSyncedAt: nil),
             models: view.models.map {
                 .init(model: $0.model, cursor: $0.cursor, fetched: $0.recordsFetched, upserted: $0.recordsUpserted, deleted: $0.recordsDeleted,
@@ -461,6 +467,7 @@ struct ConsoleController: Sendable {
 
     func quarantine(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
+        let since = await liveSince(context)
         let parameters = Self.parameters(request)
         let status = parameters["status"] ?? "open"
         guard ["open", "resolved", "reprocessed"].contains(status) else {
@@ -471,7 +478,7 @@ struct ConsoleController: Sendable {
         let definitions = registry.current?.pipelines ?? []
         let names = Set(definitions.map(\.name)).union(entries.map(\.pipeline)).sorted()
         return renderer.page("quarantine", QuarantinePage(
-            frame: ConsoleFrame(title: "Quarantine", section: "/console/quarantine", session: session, notice: Self.notice(request), live: true),
+            frame: ConsoleFrame(title: "Quarantine", section: "/console/quarantine", session: session, notice: Self.notice(request), liveSince: since),
             pipelines: names.map { Option(value: $0, selected: $0 == pipeline) },
             statuses: ["open", "resolved", "reprocessed"].map { Option(value: $0, selected: $0 == status) },
             pipeline: pipeline,
@@ -544,6 +551,12 @@ struct ConsoleController: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The change signature before a live page reads its data (nil when it cannot be read: the page then follows
+    /// the feed from the feed's own start).
+    func liveSince(_ context: AppRequestContext) async -> String? {
+        (try? await ops.changeSignature(logger: context.logger)) ?? ""
+    }
 
     static func session(_ context: AppRequestContext) throws -> ConsoleSession {
         guard let session = context.consoleSession else { throw APIError(.unauthorized, code: "signed_out", message: "sign in to the console first") }

@@ -15,7 +15,8 @@ struct ConsoleLive: Sendable {
     var heartbeat: Duration = .seconds(10)
     var lifetime: Duration = .seconds(600)
 
-    func response(cookie: String, logger: Logger) -> Response {
+    /// `since`: the signature the page was rendered at; a change after it is announced at once.
+    func response(cookie: String, since: String?, logger: Logger) -> Response {
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store",
             HTTPField.Name("X-Accel-Buffering")!: "no",
@@ -26,7 +27,7 @@ struct ConsoleLive: Sendable {
             let started = clock.now
             var lastBeat = started
             var lastSessionCheck = started
-            var seen: String?
+            var seen = since.flatMap { $0.isEmpty ? nil : $0 }
             while !Task.isCancelled, !Task.isShuttingDownGracefully, started.duration(to: clock.now) < lifetime {
                 if let signature = try? await ops.changeSignature(logger: logger), signature != seen {
                     if seen != nil {

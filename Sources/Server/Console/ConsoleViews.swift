@@ -21,8 +21,10 @@ struct ConsoleFrame {
     let canAct: Bool
     let csrf: String
     let notice: String?
-    /// Pages whose lists follow the live feed.
+    /// Pages whose lists follow the live feed carry the change signature read before their data: the feed
+    /// compares with it, so a change between the page's read and the feed's start is not missed.
     let live: Bool
+    let liveSince: String?
 
     static let sections: [(href: String, label: String)] = [
         ("/console", "Overview"), ("/console/events", "Webhook events"), ("/console/jobs", "Jobs"),
@@ -30,14 +32,15 @@ struct ConsoleFrame {
         ("/console/tokens", "Tokens"),
     ]
 
-    init(title: String, section: String, session: ConsoleSession, notice: String?, live: Bool = false) {
+    init(title: String, section: String, session: ConsoleSession, notice: String?, liveSince: String? = nil) {
         self.title = title
         self.nav = Self.sections.map { NavItem(href: $0.href, label: $0.label, active: $0.href == section) }
         self.role = session.role.rawValue
         self.canAct = session.canAct
         self.csrf = session.csrfToken
         self.notice = notice
-        self.live = live
+        self.live = liveSince != nil
+        self.liveSince = liveSince
     }
 }
 

@@ -65,8 +65,11 @@
       retryDelay = Math.min(retryDelay * 2, 60000);
     }
 
+    // The feed compares with the state this page was rendered at, so a change in between is not missed.
+    var since = document.getElementById("main").getAttribute("data-live-since") || "";
+
     function connect() {
-      source = new EventSource("/console/live");
+      source = new EventSource("/console/live?since=" + encodeURIComponent(since));
       source.addEventListener("open", function () {
         retryDelay = 5000;
         showStatus("");
@@ -74,8 +77,9 @@
         armWatchdog();
       });
       source.addEventListener("heartbeat", armWatchdog);
-      source.addEventListener("change", function () {
+      source.addEventListener("change", function (event) {
         armWatchdog();
+        since = event.data;
         refresh().catch(function () { dropped("the page could not be fetched"); });
       });
       source.addEventListener("signed-out", function () {
