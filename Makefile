@@ -42,7 +42,8 @@ build: deps
 test: services tools
 	swift build --build-tests
 	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" TEST_REDIS_URL="$(TEST_REDIS_URL)" \
-	  OPENAPI_VALIDATOR="$(CURDIR)/.tools/venv/bin/openapi-spec-validator" swift test --skip-build
+	  OPENAPI_VALIDATOR="$(CURDIR)/.tools/venv/bin/openapi-spec-validator" BROWSER_TEST_PYTHON="$(CURDIR)/.tools/venv/bin/python" \
+	  swift test --skip-build
 
 # The property-based fuzz generators of FuzzTests (make test runs a fixed-seed slice of 2,000 inputs), run against
 # the real server, Postgres and Redis for FUZZ_SECONDS with a fresh seed (FUZZ_SEED=N replays one).

@@ -92,6 +92,15 @@ import TestSupport
                 #expect(text.contains("http_request_duration_seconds_bucket"))
                 #expect(text.contains("db_pool_connections_max 8"))
                 #expect(text.contains("redis_up 1"))
+                // The standard process metrics, from /proc/self.
+                #expect(text.contains("# TYPE process_cpu_seconds_total counter"))
+                for name in ["process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"] {
+                    let value = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+                    #expect((value ?? 0) > 0, "\(name) is read")
+                }
+                let start = text.split(separator: "\n").first { $0.hasPrefix("process_start_time_seconds ") }
+                    .flatMap { Double($0.split(separator: " ")[1]) } ?? 0
+                #expect(abs(start - Date().timeIntervalSince1970) < 24 * 3600, "the test process started today")
             }
         }
     }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import Pipeline
 import PostgresNIO
+import Prometheus
 import Storage
 import Testing
 import TestSupport
@@ -263,6 +264,14 @@ import Tokens
                 try await stack.int("SELECT count(*)::int FROM companies WHERE id = '\(company)' AND status = 'active'") == 1
             }
             try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            // Ops refresh every connection's credentials: this one refreshes, and /metrics counts it.
+            let (refreshStatus, _) = try await stack.admin(.POST, "/api/admin/tokens/refresh-all")
+            #expect(refreshStatus == 202)
+            try await stack.eventually("the refresh counted") {
+                var bytes: [UInt8] = []
+                stack.dependencies.metricsRegistry.emit(into: &bytes)
+                return String(decoding: bytes, as: UTF8.self).contains(#"token_refresh_total{outcome="success"} 1"#)
+            }
             let expected = try await stack.expected("xero-contacts", connection: "life")
             try await stack.eventually("the paused change landed") {
                 try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == expected.rows.count

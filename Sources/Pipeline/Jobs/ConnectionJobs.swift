@@ -17,7 +17,13 @@ public struct ConnectionUpsertHandler: JobHandler {
 
     public var kinds: [String] { [ConnectionJob.Operation.upsert.rawValue, ConnectionJob.Operation.refresh.rawValue] }
 
-    public init(importer: ConnectionImporter, database: Database, syncs: SyncRequests, cache: any CacheInvalidating, logger: Logger) {
+    let metrics: any MetricsFactory
+
+    public init(
+        importer: ConnectionImporter, database: Database, syncs: SyncRequests, cache: any CacheInvalidating, metrics: any MetricsFactory,
+        logger: Logger
+    ) {
+        self.metrics = metrics
         self.importer = importer
         self.database = database
         self.syncs = syncs
@@ -27,8 +33,8 @@ public struct ConnectionUpsertHandler: JobHandler {
 
     /// `token_refresh_total{outcome}`: success, retry (Nango or the provider failed for now), failed (the grant is gone:
     /// the company is `refresh_failed`), unknown_connection.
-    static func countRefresh(_ outcome: String) {
-        Counter(label: "token_refresh_total", dimensions: [("outcome", outcome)]).increment()
+    func countRefresh(_ outcome: String) {
+        Counter(label: "token_refresh_total", dimensions: [("outcome", outcome)], factory: metrics).increment()
     }
 
     public func run(_ context: JobContext) async throws -> JobOutcome {
@@ -42,7 +48,7 @@ public struct ConnectionUpsertHandler: JobHandler {
             var unknown = false
             if case .notFound = error { unknown = true }
             if refresh {
-                Self.countRefresh(error.isTransient ? "retry" : unknown ? "unknown_connection" : "failed")
+                countRefresh(error.isTransient ? "retry" : unknown ? "unknown_connection" : "failed")
             }
             if refresh, !error.isTransient, !unknown {
                 _ = try await changeCompanyStatus(
@@ -53,7 +59,7 @@ public struct ConnectionUpsertHandler: JobHandler {
         }
         let before = try await database.withConnection { db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }
         let company = try await importer.store(connection, logger: logger)
-        if refresh { Self.countRefresh("success") }
+        if refresh { countRefresh("success") }
         await cache.bump(companyId: company.id, resources: ["companies"])
         // A company back from `refresh_failed` (a successful refresh or auth webhook) resumes its syncs from their checkpoints.
         let reactivated = before.map { $0.status != .active } ?? false

@@ -104,7 +104,7 @@ struct Dependencies: Sendable {
         let invalidator = cacheInvalidator
         let handlers: [any JobHandler] = [
             SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, cache: invalidator, logger: logger),
-            ConnectionUpsertHandler(importer: importer, database: database, syncs: syncs, cache: invalidator, logger: logger),
+            ConnectionUpsertHandler(importer: importer, database: database, syncs: syncs, cache: invalidator, metrics: metricsFactory, logger: logger),
             ConnectionStatusHandler(database: database, cache: invalidator, logger: logger),
             ForwardHandler(database: database, syncs: syncs, logger: logger),
             BackfillRunner(nango: nango, database: database, registry: pipelines, cache: invalidator, logger: logger),

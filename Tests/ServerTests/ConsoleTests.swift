@@ -1,0 +1,196 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import MarketplaceCore
+import Storage
+import Testing
+import TestSupport
+
+@testable import Server
+
+/// The console's guards over HTTP (the browser test drives its pages) and its pure parts.
+@Suite(.timeLimit(.minutes(3))) struct ConsoleTests {
+    static let admin = "test-admin-token-0123456789"
+    static let viewer = "test-console-viewer-token-0123"
+
+    /// Signs in and returns the session cookie and the page's CSRF token.
+    static func signIn(_ client: some TestClientProtocol, token: String) async throws -> (cookie: String, csrf: String) {
+        let answer = try await client.execute(
+            uri: "/console/sign-in", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: "token=\(token)&next=%2Fconsole%2Fjobs"))
+        #expect(answer.status == .seeOther)
+        #expect(answer.headers[.location] == "/console/jobs")
+        let setCookie = try #require(answer.headers[.setCookie])
+        #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Path=/console"))
+        #expect(!setCookie.contains("Secure"), "not on plain http")
+        let cookie = String(setCookie.split(separator: ";")[0])
+        let page = try await client.execute(uri: "/console/jobs", method: .get, headers: [.cookie: cookie])
+        #expect(page.status == .ok)
+        let html = String(buffer: page.body)
+        let marker = #"name="csrf" value=""#
+        let start = try #require(html.range(of: marker)).upperBound
+        return (cookie, String(html[start...].prefix(64)))
+    }
+
+    @Test func actionsNeedTheSessionTheCSRFTokenOurOriginAndTheAdminRole() async throws {
+        try await TestApp.test(.router, ["CONSOLE_VIEWER_TOKEN": Self.viewer]) { client in
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            // Signed out: pages redirect to sign-in, actions are refused.
+            let page = try await client.execute(uri: "/console/events?type=sync", method: .get)
+            #expect(page.status == .seeOther)
+            #expect(page.headers[.location] == "/console/sign-in?next=%2Fconsole%2Fevents%3Ftype%3Dsync")
+            #expect(try await client.execute(uri: "/console/tokens/refresh-all", method: .post, headers: form).status == .unauthorized)
+            // A wrong token opens nothing.
+            let refused = try await client.execute(
+                uri: "/console/sign-in", method: .post, headers: form, body: ByteBuffer(string: "token=wrong-token-0123456789"))
+            #expect(refused.status == .unauthorized)
+            #expect(refused.headers[.setCookie] == nil)
+
+            let (cookie, csrf) = try await Self.signIn(client, token: Self.admin)
+            var headers = form
+            headers[.cookie] = cookie
+            // No token, a wrong token, another site's origin: refused.
+            let missing = try await client.execute(uri: "/console/tokens/refresh-all", method: .post, headers: headers, body: ByteBuffer(string: ""))
+            #expect(missing.status == .forbidden)
+            #expect(String(buffer: missing.body).contains("CSRF"))
+            let wrong = try await client.execute(
+                uri: "/console/tokens/refresh-all", method: .post, headers: headers, body: ByteBuffer(string: "csrf=" + String(repeating: "0", count: 64)))
+            #expect(wrong.status == .forbidden)
+            var foreign = headers
+            foreign[.origin] = "https://evil.example"
+            let crossSite = try await client.execute(
+                uri: "/console/tokens/refresh-all", method: .post, headers: foreign, body: ByteBuffer(string: "csrf=\(csrf)"))
+            #expect(crossSite.status == .forbidden)
+            // With it: done, and back to the page with a notice.
+            let done = try await client.execute(uri: "/console/tokens/refresh-all", method: .post, headers: headers, body: ByteBuffer(string: "csrf=\(csrf)"))
+            #expect(done.status == .seeOther)
+            #expect(done.headers[.location] == "/console/tokens?notice=refresh_queued&n=0")
+            // The header works too (the page's scripts).
+            var scripted = headers
+            scripted[.csrfToken] = csrf
+            #expect(try await client.execute(uri: "/console/pipelines/reload", method: .post, headers: scripted).status == .seeOther)
+
+            // The viewer: the same pages, no buttons, every change refused even with its own CSRF token; a dry run is not a change.
+            let (viewerCookie, viewerCSRF) = try await Self.signIn(client, token: Self.viewer)
+            var viewerHeaders = form
+            viewerHeaders[.cookie] = viewerCookie
+            let tokensPage = String(buffer: try await client.execute(uri: "/console/tokens", method: .get, headers: viewerHeaders).body)
+            #expect(tokensPage.contains("Tokens") && !tokensPage.contains("refresh-all"))
+            let viewerAction = try await client.execute(
+                uri: "/console/tokens/refresh-all", method: .post, headers: viewerHeaders, body: ByteBuffer(string: "csrf=\(viewerCSRF)"))
+            #expect(viewerAction.status == .forbidden)
+            #expect(String(buffer: viewerAction.body).contains("viewer role"))
+            let dryRun = try await client.execute(
+                uri: "/console/pipelines/dry-run", method: .post, headers: viewerHeaders,
+                body: ByteBuffer(string: "csrf=\(viewerCSRF)&pipeline=hubspot-contacts&records=%5B%7B%22id%22%3A%221%22%2C%22firstName%22%3A%22Ada%22%7D%5D"))
+            #expect(dryRun.status == .ok)
+            #expect(String(buffer: dryRun.body).contains(#"<span id="dry-run-written">1</span>"#))
+
+            // Sign-out ends the session on the server: the old cookie opens nothing.
+            let signOut = try await client.execute(uri: "/console/sign-out", method: .post, headers: headers, body: ByteBuffer(string: "csrf=\(csrf)"))
+            #expect(signOut.status == .seeOther)
+            #expect(signOut.headers[.setCookie]?.contains("Max-Age=0") == true)
+            #expect(try await client.execute(uri: "/console/jobs", method: .get, headers: [.cookie: cookie]).status == .seeOther)
+        }
+    }
+
+    @Test func signInAttemptsAreLimitedPerAddressAndTheConsoleIsClosedWithoutTokens() async throws {
+        try await TestApp.test(.router, ["CONSOLE_SIGNIN_RATE_LIMIT_REQUESTS": "3"]) { client in
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<4 {
+                statuses.append(try await client.execute(
+                    uri: "/console/sign-in", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                    body: ByteBuffer(string: "token=wrong-token-0123456789")).status)
+            }
+            #expect(statuses == [.unauthorized, .unauthorized, .unauthorized, .tooManyRequests])
+        }
+        try await TestApp.test(.router, ["ADMIN_TOKEN": ""]) { client in
+            let page = String(buffer: try await client.execute(uri: "/console/sign-in", method: .get).body)
+            #expect(page.contains("The console is closed"))
+        }
+    }
+
+    @Test func aRotatedTokenEndsTheSessionsItOpened() async throws {
+        try await TestDatabase.with { database in
+            try await Database.running(database) { client in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(client, logger: TestEnvironment.logger)
+            }
+            let first = buildApplication(try await TestApp.dependencies(database: database), port: 0, migrateOnStart: false, backgroundJobs: false)
+            let cookie = try await first.test(.router) { client in try await Self.signIn(client, token: Self.admin).cookie }
+            let rotated = buildApplication(
+                try await TestApp.dependencies(["ADMIN_TOKEN": "a-new-admin-token-9876543210"], database: database),
+                port: 0, migrateOnStart: false, backgroundJobs: false)
+            try await rotated.test(.router) { client in
+                let answer = try await client.execute(uri: "/console", method: .get, headers: [.cookie: cookie])
+                #expect(answer.status == .seeOther, "a session opened with the old token is over")
+            }
+        }
+    }
+
+    @Test func pagesFailAsPagesAndUnknownIdsAre404() async throws {
+        try await TestApp.test(.router) { client in
+            let (cookie, _) = try await Self.signIn(client, token: Self.admin)
+            let missing = try await client.execute(uri: "/console/jobs/999999", method: .get, headers: [.cookie: cookie])
+            #expect(missing.status == .notFound)
+            #expect(missing.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(String(buffer: missing.body).contains("no such resource"))
+            let bad = try await client.execute(uri: "/console/events?status=lost", method: .get, headers: [.cookie: cookie])
+            #expect(bad.status == .badRequest)
+            #expect(String(buffer: bad.body).contains("&#39;status&#39; must be received"))
+            let page = try await client.execute(uri: "/console/quarantine", method: .get, headers: [.cookie: cookie])
+            #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+            #expect(page.headers[.cacheControl] == "no-store")
+        }
+    }
+
+    @Test func processFiguresAreReadFromProcStat() {
+        // proc(5): pid (comm) state ppid … utime(14) stime(15) … starttime(22) vsize(23) rss(24); comm may hold ") ".
+        let stat = "4242 (mark (et) place) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 12 0 1000 734003200 5120 18446744073709551615"
+        let figures = ProcessFigures.parse(stat: stat, bootTime: 1_700_000_000, ticksPerSecond: 100, pageSize: 4096, openFileDescriptors: 17)
+        #expect(figures == ProcessFigures(cpuSeconds: 3.0, residentBytes: 5120 * 4096, openFileDescriptors: 17, startTimeSeconds: 1_700_000_010))
+        #expect(ProcessFigures.bootTime(procStat: "cpu  1 2 3\nbtime 1733200000\nprocesses 9\n") == 1_733_200_000)
+        #expect(ProcessFigures.parse(stat: "garbage", bootTime: 0, ticksPerSecond: 100, pageSize: 4096, openFileDescriptors: 0) == nil)
+        let counter = ProcessCPUCounter()
+        #expect(counter.advance(to: 2.5) == 2.5)
+        #expect(counter.advance(to: 3.0) == 0.5)
+        #expect(counter.advance(to: 2.0) == 0, "never backwards")
+    }
+
+    @Test func chartsAndHighlightedJSONEscapeWhatTheyShow() {
+        let svg = SVGChart.bars([0, 5, 10], labels: ["a<b", "b", "c"], caption: "x & y", width: 300, height: 116)
+        #expect(svg.contains(#"aria-label="x &amp; y""#))
+        #expect(svg.contains("<title>a&lt;b: 0</title>"))
+        // 100 px of plot (116 - 16), 4 px headroom: 10 is 96 px high, 5 is 48.
+        #expect(svg.contains(#"y="4" width="80.0" height="96""#))
+        #expect(svg.contains(#"y="52" width="80.0" height="48""#))
+        #expect(svg.contains(#"height="0""#))
+        let now = Date(timeIntervalSince1970: 600 * 60 + 30)
+        let counts: [(minute: Date, count: Int)] = [
+            (Date(timeIntervalSince1970: 600 * 60), 4), (Date(timeIntervalSince1970: 598 * 60), 2), (Date(timeIntervalSince1970: 500 * 60), 9),
+        ]
+        #expect(SVGChart.perMinute(counts, now: now, minutes: 3) == [2, 0, 4])
+
+        let html = ConsoleHTML.prettyJSON(#"{"name":"<script>","email":"rose at edge","n":[1,2]}"#, marked: ["email"])
+        #expect(html == """
+            {
+            <mark>  &quot;email&quot;: &quot;rose at edge&quot;,</mark>
+              &quot;n&quot;: [
+                1,
+                2
+              ],
+              &quot;name&quot;: &quot;&lt;script&gt;&quot;
+            }
+            """)
+        #expect(ConsoleHTML.prettyJSON("not json <b>") == "not json &lt;b&gt;")
+    }
+
+    @Test func afterSignInOnlyOurOwnConsolePathsAreFollowed() {
+        #expect(ConsoleController.safeNext("/console/jobs?status=dead") == "/console/jobs?status=dead")
+        #expect(ConsoleController.safeNext("https://evil.example/console") == "/console")
+        #expect(ConsoleController.safeNext("//evil.example") == "/console")
+        #expect(ConsoleController.safeNext("/console\\@evil.example") == "/console")
+        #expect(ConsoleController.safeNext("/console/sign-out") == "/console")
+        #expect(ConsoleController.safeNext(nil) == "/console")
+    }
+}
