@@ -237,6 +237,44 @@ first_page_ms=$(awk 'NR==1 {printf "%.1f", $1*1000}' "$work/walk.txt")
 deep_page_ms=$(awk -v n="$page" 'NR > n*0.9' "$work/walk.txt" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]*1000}')
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 
+# Console pages on a 100,000-event inbox (topped up with stored sync webhooks when the runs above left fewer): each
+# page 20 times, one client, signed in as admin. The deep events page starts 99,950 events down (a keyset cursor).
+echo "==> console pages"
+psql -q -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -v ON_ERROR_STOP=1 -c "
+  INSERT INTO webhook_events (type, operation, success, connection_id, integration_id, model, dedupe_key, raw_body, status, received_at)
+  SELECT 'sync', 'INCREMENTAL', true, 'bench-' || (g % 64), 'hubspot', 'Contact', 'bench-console-' || g,
+         '{\"type\":\"sync\",\"connectionId\":\"bench-' || (g % 64) || '\",\"n\":' || g || '}', 'processed',
+         now() - make_interval(secs => g)
+  FROM generate_series(1, GREATEST(0, 100000 - (SELECT count(*) FROM webhook_events))) g"
+console_events=$(psql -At -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -c "SELECT count(*) FROM webhook_events")
+deep_cursor=$(psql -At -h 127.0.0.1 -p "$pg_port" -U marketplace -d "$bench_db" -c "
+  SELECT (extract(epoch FROM received_at) * 1000000)::bigint || '_' || id FROM webhook_events ORDER BY received_at DESC, id DESC OFFSET 99950 LIMIT 1")
+console_port=$((port + 5))
+ADMIN_TOKEN=bench-admin-token-0123456789 NANGO_BASE_URL=http://127.0.0.1:9 SERVER_PORT=$console_port WORKER_COUNT=0 \
+  "$bin/marketplace" serve --env-file /nonexistent >"$work/server-console.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$console_port/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS -c "$work/console.jar" -o /dev/null -d "token=bench-admin-token-0123456789" "http://127.0.0.1:$console_port/console/sign-in"
+console_rows=()
+console_page() {   # $1 label, $2 path: p50 and max of 20 fetches
+  local times
+  times=$(for _ in $(seq 1 20); do
+    curl -fsS -b "$work/console.jar" -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$console_port$2"
+  done | sort -n)
+  console_rows+=("| $1 | \`$2\` | $(echo "$times" | awk '{a[NR]=$1} END {printf "%.1f ms", a[int((NR+1)/2)]*1000}') | $(echo "$times" | tail -1 | awk '{printf "%.1f ms", $1*1000}') |")
+}
+console_page "overview" "/console"
+console_page "events, first page" "/console/events"
+console_page "events, 99,950 down" "/console/events?before=$deep_cursor"
+console_page "events of one connection" "/console/events?integration_id=hubspot&connection_id=bench-7"
+console_page "failed events (none)" "/console/events?status=failed"
+console_page "jobs" "/console/jobs"
+console_page "companies" "/console/companies"
+console_page "quarantine" "/console/quarantine"
+console_page "pipelines" "/console/pipelines"
+console_page "tokens" "/console/tokens"
+kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
 {
   echo "# Benchmark report"
   echo
@@ -302,6 +340,12 @@ kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
   echo "| cached page (limit 50, $(printf '%.0f' "$cached_bytes") bytes), $connections connections | $(printf '%.0f' "$cached_rps") req/s, p50 $cached_p50, p99 $cached_p99; \`GET /health\` ceiling $(printf '%.0f' "$health_rps") req/s: $(ratio "$cached_rps" "$health_rps") (target ≥ 60%); \`GET /openapi.json\` (static 67 KB, no I/O) $(printf '%.0f' "$static_rps") req/s: $(ratio "$cached_rps" "$static_rps") |"
   echo "| uncached page (limit 101–300 by name), one client | p50 $uncached_p50, p99 $uncached_p99 |"
   echo "| keyset walk by name, 500 per page, $page pages | first page $first_page_ms ms, median of the last tenth $deep_page_ms ms ($(awk -v a="$deep_page_ms" -v b="$first_page_ms" 'BEGIN { printf "%.1f×", a / b }'); target within 2×) |"
+  echo
+  echo "## Console pages ($console_events events in the inbox; target: every page under 300 ms)"
+  echo
+  echo "| page | request | p50 of 20 | slowest of 20 |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${console_rows[@]}"
   echo
   echo "## Other figures"
   echo

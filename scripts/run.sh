@@ -76,6 +76,7 @@ cat <<INFO
     API              http://127.0.0.1:$port/api
     Health           http://127.0.0.1:$port/health/ready   http://127.0.0.1:$port/health/detailed
     Metrics          http://127.0.0.1:$port/metrics
+    Console          http://127.0.0.1:$port/console   (sign in with ADMIN_TOKEN from .env: ${ADMIN_TOKEN:-(unset: the console is closed)}${CONSOLE_VIEWER_TOKEN:+; read-only: $CONSOLE_VIEWER_TOKEN})
     Nango            $emulator_line
     Postgres         127.0.0.1:${PG_PORT:-55432} (database marketplace; make services-down stops it)
     Redis            127.0.0.1:${REDIS_PORT:-56379}

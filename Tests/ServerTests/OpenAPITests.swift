@@ -30,7 +30,10 @@ import TestSupport
     @Test func everyRegisteredRouteIsDocumentedAndEveryDocumentedOneRegistered() async throws {
         try await TestDatabase.with { configuration in
             let router = buildRouter(try await TestApp.dependencies(database: configuration))
-            let registered = Self.registeredRoutes(router)
+            // The console's HTML pages and forms are not the JSON API: the README's Console section documents them.
+            let all = Self.registeredRoutes(router)
+            let registered = all.filter { !$0.split(separator: " ")[1].hasPrefix("/console") }
+            #expect(all.count - registered.count > 20, "the console's routes are registered")
             let documented = Set(APIDocument.operations.map { "\($0.method.rawValue) \($0.path)" })
             #expect(registered.subtracting(documented).sorted() == [], "registered but not in the OpenAPI document")
             #expect(documented.subtracting(registered).sorted() == [], "in the OpenAPI document but not registered")

@@ -65,7 +65,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     ConsoleController(
         renderer: dependencies.consoleRenderer,
         sessions: ConsoleSessions(
-            database: dependencies.database, adminToken: dependencies.configuration.security.adminToken,
+            store: OpsSessions(database: dependencies.database), adminToken: dependencies.configuration.security.adminToken,
             viewerToken: dependencies.configuration.security.consoleViewerToken, ttl: dependencies.configuration.security.consoleSessionTTL),
         checker: checker, database: dependencies.database, ops: ops, actions: dependencies.pipelineActions,
         fullResyncs: FullResyncs(database: dependencies.database, registry: dependencies.pipelines), syncs: dependencies.syncs,

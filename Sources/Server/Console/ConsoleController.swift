@@ -210,12 +210,12 @@ struct ConsoleController: Sendable {
             guard parts.count == 2, let micros = Int64(parts[0]), let id = Int64(parts[1]) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "'before' is not a cursor of this list")
             }
-            filter.before = WebhookEventsTable.Position(receivedAtMicroseconds: micros, id: id)
+            filter.before = WebhookEventPosition(receivedAtMicroseconds: micros, id: id)
         }
         let events = try await Inbox.events(filter, database: database, logger: context.logger)
         let query = Self.query(parameters.filter { ["type", "status", "integration_id", "connection_id", "since", "until", "limit"].contains($0.key) })
         let older = events.count == filter.limit ? events.last.map { event -> String in
-            let position = WebhookEventsTable.Position(event)
+            let position = WebhookEventPosition(event)
             return "/console/events?" + query + (query.isEmpty ? "" : "&") + "before=\(position.receivedAtMicroseconds)_\(position.id)"
         } : nil
         let page = EventsPage(

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import MarketplaceCore
+import Pipeline
 import Storage
 
 /// Who a console sign-in is: `admin` (ADMIN_TOKEN) acts, `viewer` (CONSOLE_VIEWER_TOKEN) only looks.
@@ -22,7 +23,7 @@ struct ConsoleSession: Sendable, Equatable {
 struct ConsoleSessions: Sendable {
     static let cookieName = "marketplace_console"
 
-    let database: Database
+    let store: OpsSessions
     let adminToken: Secret?
     let viewerToken: Secret?
     let ttl: Duration
@@ -42,20 +43,16 @@ struct ConsoleSessions: Sendable {
         guard let role = role(presenting: token) else { return nil }
         let id = Self.randomText()
         let session = ConsoleSession(role: role, csrfToken: Self.randomText())
-        try await database.withConnection { db in
-            try await ConsoleSessionsTable.create(
-                idHash: Self.hash(id), role: role.rawValue, csrfToken: session.csrfToken, tokenFingerprint: Self.fingerprint(token),
-                address: address, ttl: ttl, on: db, logger: logger)
-        }
+        try await store.open(
+            idHash: Self.hash(id), role: role.rawValue, csrfToken: session.csrfToken, tokenFingerprint: Self.fingerprint(token),
+            address: address, ttl: ttl, logger: logger)
         return (id, session)
     }
 
     /// The session a cookie names, while it lasts and while the token it was opened with is still the role's token.
     func session(cookie: String, logger: Logger) async throws -> ConsoleSession? {
         guard cookie.utf8.count <= 128 else { return nil }
-        let record = try await database.withConnection { db in
-            try await ConsoleSessionsTable.find(idHash: Self.hash(cookie), on: db, logger: logger)
-        }
+        let record = try await store.find(idHash: Self.hash(cookie), logger: logger)
         guard let record, let role = ConsoleRole(rawValue: record.role) else { return nil }
         let current = role == .admin ? adminToken : viewerToken
         guard let current, Self.fingerprint(current.value) == record.tokenFingerprint else { return nil }
@@ -63,7 +60,7 @@ struct ConsoleSessions: Sendable {
     }
 
     func signOut(cookie: String, logger: Logger) async throws {
-        try await database.withConnection { db in try await ConsoleSessionsTable.delete(idHash: Self.hash(cookie), on: db, logger: logger) }
+        try await store.close(idHash: Self.hash(cookie), logger: logger)
     }
 
     static func randomText() -> String {

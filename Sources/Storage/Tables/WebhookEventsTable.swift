@@ -80,6 +80,8 @@ extension WebhookEventsTable {
 
 /// Which stored webhooks an ops view or a replay covers.
 public typealias WebhookEventFilter = WebhookEventsTable.Filter
+/// Where a page of the inbox ended, for the next one.
+public typealias WebhookEventPosition = WebhookEventsTable.Position
 /// A stored webhook as ops see it (without its body).
 public typealias WebhookEvent = WebhookEventsTable.Event
 
