@@ -38,10 +38,17 @@ public struct PipelineOps: Sendable {
         return job
     }
 
-    public func quarantine(pipeline: String?, companyId: UUID?, status: String, limit: Int, logger: Logger) async throws -> [QuarantineEntry] {
+    public func quarantine(
+        pipeline: String?, companyId: UUID?, status: String, field: String? = nil, limit: Int, logger: Logger
+    ) async throws -> [QuarantineEntry] {
         try await database.withConnection { db in
-            try await QuarantineTable.list(pipeline: pipeline, companyId: companyId, status: status, limit: limit, on: db, logger: logger)
+            try await QuarantineTable.list(pipeline: pipeline, companyId: companyId, status: status, field: field, limit: limit, on: db, logger: logger)
         }
+    }
+
+    /// Open entries by pipeline and the field their reasons name.
+    public func quarantineByReason(logger: Logger) async throws -> [(pipeline: String, field: String?, count: Int)] {
+        try await database.withConnection { db in try await QuarantineTable.openByReason(on: db, logger: logger) }
     }
 
     /// A company's sync state per model and its recent runs; nil when there is no such company.

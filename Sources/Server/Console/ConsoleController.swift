@@ -236,6 +236,8 @@ struct ConsoleController: Sendable {
         let event: EventRow
         let body: String
         let jobId: Int64?
+        let job: JobRow?
+        let runs: [RunRow]
         let processedAt: Stamp?
     }
 
@@ -243,10 +245,13 @@ struct ConsoleController: Sendable {
         let session = try Self.session(context)
         let id = try Self.number(context.parameters.get("id"), "event id")
         guard let detail = try await Inbox.event(id: id, database: database, logger: context.logger) else { throw APIError.notFound }
+        // What it caused: its job (several events may share one) and the runs that job made.
+        var job: JobDetail?
+        if let jobId = detail.jobId { job = try await ops.job(id: jobId, logger: context.logger) }
         return renderer.page("event", EventPage(
             frame: ConsoleFrame(title: "Event \(id)", section: "/console/events", session: session, notice: Self.notice(request)),
             event: EventRow(detail.event), body: ConsoleHTML.prettyJSON(detail.rawBody), jobId: detail.jobId,
-            processedAt: Stamp(detail.processedAt)))
+            job: job.map { JobRow($0.record) }, runs: job?.runs.map(RunRow.init) ?? [], processedAt: Stamp(detail.processedAt)))
     }
 
     struct ReplayPage {
@@ -336,6 +341,7 @@ struct ConsoleController: Sendable {
         let startedAt: Stamp?
         let finishedAt: Stamp?
         let eventIds: [Int64]
+        let runs: [RunRow]
     }
 
     func job(_ request: Request, _ context: AppRequestContext) async throws -> Response {
@@ -348,7 +354,7 @@ struct ConsoleController: Sendable {
             job: JobRow(detail.record), payload: ConsoleHTML.prettyJSON(detail.payload),
             history: detail.errorHistory.reversed().map { .init(attempt: $0.attempt, at: Stamp($0.at), error: $0.error) },
             createdAt: Stamp(detail.createdAt), startedAt: Stamp(detail.startedAt), finishedAt: Stamp(detail.finishedAt),
-            eventIds: detail.eventIds))
+            eventIds: detail.eventIds, runs: detail.runs.map(RunRow.init)))
     }
 
     // MARK: Companies
@@ -390,23 +396,10 @@ struct ConsoleController: Sendable {
             let nangoStatus: String?
         }
 
-        struct Run {
-            let id: Int64
-            let pipeline: String
-            let fetched: Int
-            let upserted: Int
-            let unchanged: Int
-            let deleted: Int
-            let pruned: Int
-            let quarantined: Int
-            let outcome: String
-            let error: String?
-        }
-
         let frame: ConsoleFrame
         let company: CompanyRow
         let models: [Model]
-        let runs: [Run]
+        let runs: [RunRow]
         let pipelines: [String]
     }
 
@@ -427,10 +420,7 @@ struct ConsoleController: Sendable {
                       quarantined: $0.recordsQuarantined, lastRunAt: Stamp($0.lastRunAt), lastSuccessAt: Stamp($0.lastSuccessAt),
                       lastError: $0.lastError, nangoStatus: $0.nangoSyncStatus)
             },
-            runs: view.recentRuns.map {
-                .init(id: $0.id, pipeline: $0.pipeline, fetched: $0.fetched, upserted: $0.upserted, unchanged: $0.unchanged, deleted: $0.deleted,
-                      pruned: $0.prunedSkipped, quarantined: $0.quarantined, outcome: $0.outcome, error: $0.error)
-            },
+            runs: view.recentRuns.map(RunRow.init),
             pipelines: pipelines))
     }
 
@@ -455,9 +445,18 @@ struct ConsoleController: Sendable {
             let message: String
         }
 
+        struct ReasonCount {
+            let pipeline: String
+            let field: String?
+            let count: Int
+            let href: String
+        }
+
         let frame: ConsoleFrame
+        let byReason: [ReasonCount]
         let pipelines: [Option]
         let statuses: [Option]
+        let fields: [Option]
         /// The pipeline shown, nil for all.
         let pipeline: String?
         let entries: [Entry]
@@ -473,14 +472,20 @@ struct ConsoleController: Sendable {
         guard ["open", "resolved", "reprocessed"].contains(status) else {
             throw APIError(.badRequest, code: "invalid_request", message: "'status' must be open, resolved or reprocessed")
         }
-        let pipeline = parameters["pipeline"]
-        let entries = try await ops.quarantine(pipeline: pipeline, companyId: nil, status: status, limit: 100, logger: context.logger)
+        let pipeline = parameters["pipeline"], field = parameters["field"]
+        let entries = try await ops.quarantine(pipeline: pipeline, companyId: nil, status: status, field: field, limit: 100, logger: context.logger)
+        let byReason = try await ops.quarantineByReason(logger: context.logger)
         let definitions = registry.current?.pipelines ?? []
         let names = Set(definitions.map(\.name)).union(entries.map(\.pipeline)).sorted()
         return renderer.page("quarantine", QuarantinePage(
             frame: ConsoleFrame(title: "Quarantine", section: "/console/quarantine", session: session, notice: Self.notice(request), liveSince: since),
+            byReason: byReason.map { entry in
+                .init(pipeline: entry.pipeline, field: entry.field, count: entry.count,
+                      href: "/console/quarantine?" + Self.query(["pipeline": entry.pipeline].merging(entry.field.map { ["field": $0] } ?? [:]) { $1 }))
+            },
             pipelines: names.map { Option(value: $0, selected: $0 == pipeline) },
             statuses: ["open", "resolved", "reprocessed"].map { Option(value: $0, selected: $0 == status) },
+            fields: Set(byReason.compactMap(\.field)).union(field.map { [$0] } ?? []).sorted().map { Option(value: $0, selected: $0 == field) },
             pipeline: pipeline,
             entries: entries.map { entry in
                 let reasons = Self.reasons(entry.reasons)
@@ -506,8 +511,8 @@ struct ConsoleController: Sendable {
             let paths: [SourcePath]
             switch source {
             case .path(let path): paths = [path]
-            case .firstNonEmpty(let candidates): paths = candidates
-            default: paths = []
+            case .firstNonEmpty(let candidates), .join(let candidates, _): paths = candidates
+            case .constant: paths = []
             }
             for path in paths {
                 if case .key(let key)? = path.segments.last(where: { if case .key = $0 { true } else { false } }) { keys.insert(key) }

@@ -114,3 +114,22 @@ struct Count {
     let label: String
     let count: Int
 }
+
+/// A pipeline run and its counts.
+struct RunRow {
+    let id: Int64
+    let pipeline: String
+    let fetched: Int
+    let upserted: Int
+    let unchanged: Int
+    let deleted: Int
+    let pruned: Int
+    let quarantined: Int
+    let outcome: String
+    let error: String?
+
+    init(_ run: PipelineRun) {
+        (id, pipeline, fetched, upserted, unchanged, deleted) = (run.id, run.pipeline, run.fetched, run.upserted, run.unchanged, run.deleted)
+        (pruned, quarantined, outcome, error) = (run.prunedSkipped, run.quarantined, run.outcome, run.error)
+    }
+}

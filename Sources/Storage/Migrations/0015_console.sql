@@ -20,3 +20,6 @@ CREATE INDEX jobs_updated_idx ON jobs (updated_at);
 
 -- The overview's sync throughput reads the last hour of runs.
 CREATE INDEX pipeline_runs_started_idx ON pipeline_runs (started_at);
+
+-- A job's runs, on its console page (and the retention's ON DELETE SET NULL from jobs).
+CREATE INDEX pipeline_runs_job_idx ON pipeline_runs (job_id);

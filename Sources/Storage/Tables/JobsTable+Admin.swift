@@ -85,6 +85,8 @@ public struct JobDetail: Sendable, Equatable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var eventIds: [Int64]
+    /// The pipeline runs it made, newest first.
+    public var runs: [PipelineRun] = []
 }
 
 extension JobsTable {
@@ -101,7 +103,7 @@ extension JobsTable {
         for try await row in rows.decode((String, Date, Date?, Date?, [Int64], [Int], [Date], [String]).self) {
             let attempts = zip(row.5, zip(row.6, row.7)).map { JobDetail.Attempt(attempt: $0, at: $1.0, error: $1.1) }
             return JobDetail(record: record, payload: row.0, errorHistory: attempts, createdAt: row.1, startedAt: row.2,
-                             finishedAt: row.3, eventIds: row.4)
+                             finishedAt: row.3, eventIds: row.4, runs: try await PipelineRunsTable.made(byJob: id, on: connection, logger: logger))
         }
         return nil
     }

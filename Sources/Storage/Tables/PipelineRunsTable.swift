@@ -68,6 +68,19 @@ public enum PipelineRunsTable {
             SELECT id, pipeline, fetched, upserted, unchanged, deleted, quarantined, pruned_skipped, outcome, error FROM pipeline_runs
             WHERE company_id = \(companyId) ORDER BY id DESC LIMIT \(limit)
             """, logger: logger)
+        return try await runs(rows)
+    }
+
+    /// The runs a job made (a sync retried runs once an attempt).
+    public static func made(byJob jobId: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [Run] {
+        let rows = try await connection.query("""
+            SELECT id, pipeline, fetched, upserted, unchanged, deleted, quarantined, pruned_skipped, outcome, error FROM pipeline_runs
+            WHERE job_id = \(jobId) ORDER BY id DESC LIMIT 50
+            """, logger: logger)
+        return try await runs(rows)
+    }
+
+    static func runs(_ rows: PostgresRowSequence) async throws -> [Run] {
         var runs: [Run] = []
         for try await row in rows.decode((Int64, String, Int, Int, Int, Int, Int, Int, String, String?).self) {
             runs.append(Run(id: row.0, pipeline: row.1, fetched: row.2, upserted: row.3, unchanged: row.4, deleted: row.5,

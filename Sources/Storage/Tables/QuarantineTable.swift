@@ -70,13 +70,15 @@ public enum QuarantineTable {
 }
 
 extension QuarantineTable {
+    /// `field`: only entries with a reason on that target field.
     public static func list(
-        pipeline: String?, companyId: UUID?, status: String, limit: Int, on connection: PostgresConnection, logger: Logger
+        pipeline: String?, companyId: UUID?, status: String, field: String? = nil, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [Entry] {
         let rows = try await connection.query("""
             SELECT id, pipeline, connection_id, external_id, reasons::text, status, company_id, model, raw::text, last_seen_at FROM quarantine
             WHERE (\(pipeline)::text IS NULL OR pipeline = \(pipeline)) AND (\(companyId)::uuid IS NULL OR company_id = \(companyId))
               AND status = \(status)
+              AND (\(field)::text IS NULL OR reasons @> jsonb_build_array(jsonb_build_object('field', \(field)::text)))
             ORDER BY last_seen_at DESC, id DESC LIMIT \(limit)
             """, logger: logger)
         var entries: [Entry] = []
@@ -133,5 +135,18 @@ extension QuarantineTable {
             """, logger: logger)
         for try await signature in rows.decode(String.self) { return signature }
         return ""
+    }
+}
+
+extension QuarantineTable {
+    /// Open entries by pipeline and the field a reason names (nil: a reason about the whole record).
+    public static func openByReason(on connection: PostgresConnection, logger: Logger) async throws -> [(pipeline: String, field: String?, count: Int)] {
+        let rows = try await connection.query("""
+            SELECT q.pipeline, r->>'field', count(DISTINCT q.id)::int FROM quarantine q, jsonb_array_elements(q.reasons) r
+            WHERE q.status = 'open' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+            """, logger: logger)
+        var counts: [(String, String?, Int)] = []
+        for try await row in rows.decode((String, String?, Int).self) { counts.append(row) }
+        return counts.map { (pipeline: $0.0, field: $0.1, count: $0.2) }
     }
 }
