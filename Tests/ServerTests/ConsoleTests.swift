@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Ingest
 import HummingbirdTesting
 import MarketplaceCore
+import PostgresNIO
 import Storage
 import Testing
 import TestSupport
@@ -66,6 +68,12 @@ import TestSupport
             let done = try await client.execute(uri: "/console/tokens/refresh-all", method: .post, headers: headers, body: ByteBuffer(string: "csrf=\(csrf)"))
             #expect(done.status == .seeOther)
             #expect(done.headers[.location] == "/console/tokens?notice=refresh_queued&n=0")
+            // Behind a proxy that rewrites Host, the origin the browser saw is the forwarded one.
+            var proxied = foreign
+            proxied[.origin] = "https://console.example"
+            proxied[.xForwardedHost] = "console.example"
+            #expect(try await client.execute(
+                uri: "/console/pipelines/reload", method: .post, headers: proxied, body: ByteBuffer(string: "csrf=\(csrf)")).status == .seeOther)
             // The header works too (the page's scripts).
             var scripted = headers
             scripted[.csrfToken] = csrf
@@ -87,11 +95,53 @@ import TestSupport
             #expect(dryRun.status == .ok)
             #expect(String(buffer: dryRun.body).contains(#"<span id="dry-run-written">1</span>"#))
 
+            // The viewer signs out like anyone.
+            let viewerOut = try await client.execute(
+                uri: "/console/sign-out", method: .post, headers: viewerHeaders, body: ByteBuffer(string: "csrf=\(viewerCSRF)"))
+            #expect(viewerOut.status == .seeOther)
+            #expect(try await client.execute(uri: "/console/jobs", method: .get, headers: [.cookie: viewerCookie]).status == .seeOther)
+
             // Sign-out ends the session on the server: the old cookie opens nothing.
             let signOut = try await client.execute(uri: "/console/sign-out", method: .post, headers: headers, body: ByteBuffer(string: "csrf=\(csrf)"))
             #expect(signOut.status == .seeOther)
             #expect(signOut.headers[.setCookie]?.contains("Max-Age=0") == true)
             #expect(try await client.execute(uri: "/console/jobs", method: .get, headers: [.cookie: cookie]).status == .seeOther)
+        }
+    }
+
+    /// A range replay takes exactly what its confirmation listed: the filter's status too, oldest first, its limit.
+    @Test func aRangeReplayTakesWhatItsConfirmationShowed() async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
+                for (n, status) in ["failed", "processed", "failed", "failed"].enumerated() {
+                    let body = #"{"connectionId":"replay-\#(n)","from":"hubspot","payload":{"n":\#(n)},"providerConfigKey":"hubspot","type":"forward"}"#
+                    var event = InboxEvent(type: "forward", dedupeKey: "console-replay-\(n)", rawBody: body)
+                    event.connectionId = "replay-\(n)"
+                    event.integrationId = "hubspot"
+                    _ = try await database.withConnection { db in
+                        try await WebhookEventsTable.insertBatch([(event, status)], on: db, logger: TestEnvironment.logger)
+                    }
+                }
+                let app = buildApplication(try await TestApp.dependencies(database: configuration), port: 0, migrateOnStart: false, backgroundJobs: false)
+                try await app.test(.router) { client in
+                    let (cookie, csrf) = try await Self.signIn(client, token: Self.admin)
+                    let page = String(buffer: try await client.execute(
+                        uri: "/console/events/replay?since=2000-01-01T00:00:00Z&status=failed&limit=2", method: .get, headers: [.cookie: cookie]).body)
+                    #expect(page.contains(#"<strong id="replay-count">2+ (the first 2)</strong>"#))
+                    #expect(page.contains("replay-0") && page.contains("replay-2") && !page.contains("replay-1") && !page.contains("replay-3"))
+                    #expect(page.contains(#"name="limit" value="2""#))
+                    let done = try await client.execute(
+                        uri: "/console/events/replay", method: .post,
+                        headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                        body: ByteBuffer(string: "csrf=\(csrf)&since=2000-01-01T00%3A00%3A00Z&status=failed&limit=2"))
+                    #expect(done.headers[.location] == "/console/events?notice=replayed_range&n=2")
+                }
+                let replayed = try await database.query(
+                    "SELECT connection_id FROM webhook_events WHERE job_id IS NOT NULL ORDER BY id", logger: TestEnvironment.logger
+                ).map { try $0.decode(String.self) }
+                #expect(replayed == ["replay-0", "replay-2"])
+            }
         }
     }
 

@@ -51,6 +51,13 @@ public enum Inbox {
         public let outcome: String
     }
 
+    /// The events a replay of `filter` would take (oldest first, at most its limit): what a confirmation shows.
+    public static func replayPreview(_ filter: WebhookEventFilter, database: Database, logger: Logger) async throws -> [WebhookEvent] {
+        try await database.withConnection { db in
+            try await WebhookEventsTable.replayable(filter, id: nil, bodies: false, on: db, logger: logger).map(\.event)
+        }
+    }
+
     /// Replays stored events (one by id, or every event of a filter, oldest first): each event's stored bytes
     /// go through the same classification as on arrival and the same consequences, in one transaction.
     public static func replay(
@@ -58,7 +65,8 @@ public enum Inbox {
     ) async throws -> [Replayed] {
         try await database.withTransaction(logger: logger) { db in
             var replayed: [Replayed] = []
-            for (eventId, body) in try await WebhookEventsTable.rawBodies(filter, id: id, on: db, logger: logger) {
+            for (event, body) in try await WebhookEventsTable.replayable(filter, id: id, bodies: true, on: db, logger: logger) {
+                let (eventId, body) = (event.id, body ?? "")
                 guard let classification = try? WebhookClassification.classify(body: Array(body.utf8)) else {
                     replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "invalid"))
                     continue

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import Pipeline
@@ -66,12 +67,15 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         renderer: dependencies.consoleRenderer,
         sessions: ConsoleSessions(
             store: OpsSessions(database: dependencies.database), adminToken: dependencies.configuration.security.adminToken,
-            viewerToken: dependencies.configuration.security.consoleViewerToken, ttl: dependencies.configuration.security.consoleSessionTTL),
+            viewerToken: dependencies.configuration.security.consoleViewerToken, ttl: dependencies.configuration.security.consoleSessionTTL,
+            fingerprintKey: ConsoleSessions.fingerprintKey(secret: dependencies.configuration.security.jwtSecret.value)),
         checker: checker, database: dependencies.database, ops: ops, actions: dependencies.pipelineActions,
         fullResyncs: FullResyncs(database: dependencies.database, registry: dependencies.pipelines), syncs: dependencies.syncs,
         reconciliation: dependencies.reconciliation, nango: dependencies.nango, registry: dependencies.pipelines,
         secureCookies: dependencies.configuration.oauth.publicURL.hasPrefix("https://"), signInLimit: limits.consoleSignIn,
-        bodyLimit: dependencies.configuration.http.requestBodyLimit
+        bodyLimit: dependencies.configuration.http.requestBodyLimit,
+        publicHosts: Set([URLComponents(string: dependencies.configuration.oauth.publicURL)?.host].compactMap { $0 }),
+        changes: ConsoleChanges(ops: ops)
     ).register(on: router)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,

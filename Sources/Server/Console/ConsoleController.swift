@@ -26,6 +26,9 @@ struct ConsoleController: Sendable {
     let secureCookies: Bool
     let signInLimit: AppConfiguration.RateLimit.Window
     let bodyLimit: Int
+    let publicHosts: Set<String>
+    /// One change signature read for every open live page, not one a page.
+    let changes: ConsoleChanges
 
     func register(on router: Router<AppRequestContext>) {
         let console = router.group("/console").add(middleware: ConsoleErrorMiddleware(renderer: renderer))
@@ -42,7 +45,7 @@ struct ConsoleController: Sendable {
                 limiter: LocalRateLimiter(limit: signInLimit.requests, window: signInLimit.window), group: "console_sign_in"))
             .post { request, context in try await signIn(request, context) }
 
-        let pages = console.group().add(middleware: ConsoleSessionMiddleware(sessions: sessions, bodyLimit: bodyLimit))
+        let pages = console.group().add(middleware: ConsoleSessionMiddleware(sessions: sessions, bodyLimit: bodyLimit, publicHosts: publicHosts))
         pages.post("/sign-out") { request, context in
             if let cookie = request.cookies[ConsoleSessions.cookieName]?.value {
                 try await sessions.signOut(cookie: cookie, logger: context.logger)
@@ -52,7 +55,7 @@ struct ConsoleController: Sendable {
             return response
         }
         pages.get("/live") { request, context in
-            ConsoleLive(ops: ops, sessions: sessions).response(
+            ConsoleLive(changes: changes, sessions: sessions).response(
                 cookie: request.cookies[ConsoleSessions.cookieName]?.value ?? "",
                 since: request.uri.queryParameters["since"].map(String.init), logger: context.logger)
         }
@@ -79,7 +82,7 @@ struct ConsoleController: Sendable {
     }
 
     func signIn(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        try ConsoleSessionMiddleware.checkOrigin(request)
+        try ConsoleSessionMiddleware.checkOrigin(request, publicHosts: publicHosts)
         var request = request
         let form = try await ConsoleForm.fields(&request, limit: 16 * 1024)
         let next = Self.safeNext(form["next"])
@@ -268,7 +271,8 @@ struct ConsoleController: Sendable {
         }
     }
 
-    /// A range replay is confirmed on a page that says how many events it covers.
+    /// A range replay is confirmed on a page that says how many events it covers and lists the first of them: the
+    /// same selection (filter, oldest first, limit) the replay then takes.
     func replayConfirmation(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
         let parameters = Self.parameters(request)
@@ -276,15 +280,15 @@ struct ConsoleController: Sendable {
         try Self.requireRange(filter)
         let ceiling = filter.limit
         filter.limit = ceiling + 1
-        let matching = try await Inbox.events(filter, database: database, logger: context.logger)
+        let matching = try await Inbox.replayPreview(filter, database: database, logger: context.logger)
         let described = [("type", filter.type), ("status", filter.status), ("integration", filter.integrationId),
                          ("connection", filter.connectionId), ("since", parameters["since"]), ("until", parameters["until"])]
             .compactMap { name, value in value.map { "\(name) \($0)" } }.joined(separator: ", ")
         return renderer.page("replay", ReplayPage(
             frame: ConsoleFrame(title: "Replay events", section: "/console/events", session: session, notice: nil),
-            fields: parameters.filter { ["type", "status", "integration_id", "connection_id", "since", "until"].contains($0.key) }
+            fields: parameters.filter { ["type", "status", "integration_id", "connection_id", "since", "until", "limit"].contains($0.key) }
                 .sorted { $0.key < $1.key }.map { ReplayPage.Field(name: $0.key, value: $0.value) },
-            count: min(matching.count, ceiling), more: matching.count > ceiling, events: matching.prefix(20).map(EventRow.init),
+            count: min(matching.count, ceiling), more: matching.count > ceiling, events: matching.prefix(min(20, ceiling)).map(EventRow.init),
             description: described))
     }
 
@@ -449,7 +453,8 @@ struct ConsoleController: Sendable {
             let pipeline: String
             let field: String?
             let count: Int
-            let href: String
+            /// Nil for reasons about the whole record: a field filter cannot pick them out.
+            let href: String?
         }
 
         let frame: ConsoleFrame
@@ -481,7 +486,7 @@ struct ConsoleController: Sendable {
             frame: ConsoleFrame(title: "Quarantine", section: "/console/quarantine", session: session, notice: Self.notice(request), liveSince: since),
             byReason: byReason.map { entry in
                 .init(pipeline: entry.pipeline, field: entry.field, count: entry.count,
-                      href: "/console/quarantine?" + Self.query(["pipeline": entry.pipeline].merging(entry.field.map { ["field": $0] } ?? [:]) { $1 }))
+                      href: entry.field.map { "/console/quarantine?" + Self.query(["pipeline": entry.pipeline, "field": $0]) })
             },
             pipelines: names.map { Option(value: $0, selected: $0 == pipeline) },
             statuses: ["open", "resolved", "reprocessed"].map { Option(value: $0, selected: $0 == status) },
@@ -501,7 +506,9 @@ struct ConsoleController: Sendable {
 
     static func reasons(_ value: JSONValue) -> [QuarantinePage.Reason] {
         guard case .array(let items) = value else { return [.init(field: nil, message: value.jsonText)] }
-        return items.map { item in .init(field: item["field"]?.string, message: item["message"]?.string ?? item.jsonText) }
+        return items.map { item in
+            .init(field: item["field"]?.string.flatMap { $0.isEmpty ? nil : $0 }, message: item["message"]?.string ?? item.jsonText)
+        }
     }
 
     /// The record keys the failing fields are read from (the last key of each source path), and the names themselves.
@@ -560,7 +567,7 @@ struct ConsoleController: Sendable {
     /// The change signature before a live page reads its data (nil when it cannot be read: the page then follows
     /// the feed from the feed's own start).
     func liveSince(_ context: AppRequestContext) async -> String? {
-        (try? await ops.changeSignature(logger: context.logger)) ?? ""
+        (try? await changes.current(logger: context.logger)) ?? ""
     }
 
     static func session(_ context: AppRequestContext) throws -> ConsoleSession {

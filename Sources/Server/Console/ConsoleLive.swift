@@ -4,12 +4,13 @@ import Hummingbird
 import Logging
 import Pipeline
 import ServiceLifecycle
+import Synchronization
 
 /// `GET /console/live`: server-sent events. `change` when an event arrived, a job moved or the quarantine changed
 /// (pages then fetch themselves again), `heartbeat` every `heartbeat` so a page can tell a quiet feed from a dead
 /// one. The stream ends on sign-out, on shutdown, and after `lifetime` (the browser reconnects on its own).
 struct ConsoleLive: Sendable {
-    let ops: PipelineOps
+    let changes: ConsoleChanges
     let sessions: ConsoleSessions
     var poll: Duration = .seconds(2)
     var heartbeat: Duration = .seconds(10)
@@ -29,7 +30,7 @@ struct ConsoleLive: Sendable {
             var lastSessionCheck = started
             var seen = since.flatMap { $0.isEmpty ? nil : $0 }
             while !Task.isCancelled, !Task.isShuttingDownGracefully, started.duration(to: clock.now) < lifetime {
-                if let signature = try? await ops.changeSignature(logger: logger), signature != seen {
+                if let signature = try? await changes.current(logger: logger), signature != seen {
                     if seen != nil {
                         try await writer.write(ByteBuffer(string: "event: change\ndata: \(signature)\n\n"))
                         lastBeat = clock.now
@@ -41,7 +42,10 @@ struct ConsoleLive: Sendable {
                     lastBeat = clock.now
                 }
                 if lastSessionCheck.duration(to: clock.now) >= .seconds(30) {
-                    guard (try? await sessions.session(cookie: cookie, logger: logger)) != nil else {
+                    // Only an answer that there is no session ends the feed; a failed lookup is tried again later.
+                    let signedOut: Bool
+                    do { signedOut = try await sessions.session(cookie: cookie, logger: logger) == nil } catch { signedOut = false }
+                    if signedOut {
                         try await writer.write(ByteBuffer(string: "event: signed-out\ndata: \n\n"))
                         break
                     }
@@ -53,7 +57,34 @@ struct ConsoleLive: Sendable {
                     break
                 }
             }
+            // Said before the end, so the page reconnects quietly instead of reporting a lost connection.
+            if !Task.isCancelled { try? await writer.write(ByteBuffer(string: "event: end\ndata: \n\n")) }
             try await writer.finish(nil)
         })
+    }
+}
+
+/// The change signature every live page compares with, read at most once per `freshness` for all of them together.
+final class ConsoleChanges: Sendable {
+    private struct Reading {
+        var value: String
+        var at: ContinuousClock.Instant
+    }
+
+    let ops: PipelineOps
+    let freshness: Duration
+    private let last = Mutex<Reading?>(nil)
+
+    init(ops: PipelineOps, freshness: Duration = .milliseconds(1500)) {
+        self.ops = ops
+        self.freshness = freshness
+    }
+
+    func current(logger: Logger) async throws -> String {
+        let now = ContinuousClock.now
+        if let reading = last.withLock({ $0 }), reading.at.duration(to: now) < freshness { return reading.value }
+        let value = try await ops.changeSignature(logger: logger)
+        last.withLock { $0 = Reading(value: value, at: now) }
+        return value
     }
 }

@@ -11,6 +11,8 @@ struct ConsoleSessionMiddleware: RouterMiddleware {
 
     let sessions: ConsoleSessions
     let bodyLimit: Int
+    /// Hosts our pages are served from besides the request's own: `PUBLIC_URL`'s (a proxy may rewrite `Host`).
+    let publicHosts: Set<String>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -26,7 +28,7 @@ struct ConsoleSessionMiddleware: RouterMiddleware {
         context.consoleSession = session
         guard request.method != .get, request.method != .head else { return try await next(request, context) }
 
-        try Self.checkOrigin(request)
+        try Self.checkOrigin(request, publicHosts: publicHosts)
         var request = request
         let presented: String?
         if let header = request.headers[.csrfToken] {
@@ -37,23 +39,32 @@ struct ConsoleSessionMiddleware: RouterMiddleware {
         guard let presented, AdminTokenMiddleware<Context>.matches(presented, session.csrfToken) else {
             throw APIError(.forbidden, code: "csrf", message: "this action lacks the page's CSRF token; reload the page and try again")
         }
-        // A dry run writes nothing: the viewer may try a mapping too.
-        guard session.canAct || Self.readOnlyPosts.contains(request.uri.path) else {
+        guard session.canAct || Self.viewerPosts.contains(request.uri.path) else {
             throw APIError(.forbidden, code: "read_only", message: "the viewer role sees everything and changes nothing")
         }
         return try await next(request, context)
     }
 
-    static let readOnlyPosts: Set<String> = ["/console/pipelines/dry-run"]
+    /// What a viewer may post: a dry run (it writes nothing) and its own sign-out.
+    static let viewerPosts: Set<String> = ["/console/pipelines/dry-run", "/console/sign-out"]
 
     /// A browser names the page a form came from in `Origin`; one from another site is refused even with a token.
-    static func checkOrigin(_ request: Request) throws {
+    static func checkOrigin(_ request: Request, publicHosts: Set<String>) throws {
         guard let origin = request.headers[.origin], origin != "null" else { return }
-        guard let host = URLComponents(string: origin)?.host, let authority = request.head.authority,
-            authority == host || authority.hasPrefix(host + ":")
-        else {
+        let served = [request.head.authority, request.headers[.xForwardedHost]].compactMap { $0 }.map(Self.hostOnly)
+        guard let host = URLComponents(string: origin)?.host, served.contains(host) || publicHosts.contains(host) else {
             throw APIError(.forbidden, code: "cross_origin", message: "console actions are accepted from the console's own pages only")
         }
+    }
+}
+
+extension ConsoleSessionMiddleware {
+    /// `example.com:8080` → `example.com` (an IPv6 literal keeps its brackets off, as URLComponents gives hosts).
+    static func hostOnly(_ authority: String) -> String {
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            return String(authority[authority.index(after: authority.startIndex)..<close])
+        }
+        return String(authority.split(separator: ":", maxSplits: 1).first ?? "")
     }
 }
 
@@ -73,4 +84,5 @@ enum ConsoleForm {
 
 extension HTTPField.Name {
     static let csrfToken = Self("X-CSRF-Token")!
+    static let xForwardedHost = Self("X-Forwarded-Host")!
 }

@@ -27,6 +27,8 @@ struct ConsoleSessions: Sendable {
     let adminToken: Secret?
     let viewerToken: Secret?
     let ttl: Duration
+    /// Keys the token fingerprints (derived from `JWT_SECRET`): a copy of the table lets no one test token guesses.
+    let fingerprintKey: SymmetricKey
 
     /// The role a presented token opens, compared in constant time; nil for any other token.
     func role(presenting token: String) -> ConsoleRole? {
@@ -44,7 +46,7 @@ struct ConsoleSessions: Sendable {
         let id = Self.randomText()
         let session = ConsoleSession(role: role, csrfToken: Self.randomText())
         try await store.open(
-            idHash: Self.hash(id), role: role.rawValue, csrfToken: session.csrfToken, tokenFingerprint: Self.fingerprint(token),
+            idHash: Self.hash(id), role: role.rawValue, csrfToken: session.csrfToken, tokenFingerprint: fingerprint(token),
             address: address, ttl: ttl, logger: logger)
         return (id, session)
     }
@@ -55,7 +57,7 @@ struct ConsoleSessions: Sendable {
         let record = try await store.find(idHash: Self.hash(cookie), logger: logger)
         guard let record, let role = ConsoleRole(rawValue: record.role) else { return nil }
         let current = role == .admin ? adminToken : viewerToken
-        guard let current, Self.fingerprint(current.value) == record.tokenFingerprint else { return nil }
+        guard let current, fingerprint(current.value) == record.tokenFingerprint else { return nil }
         return ConsoleSession(role: role, csrfToken: record.csrfToken)
     }
 
@@ -71,5 +73,12 @@ struct ConsoleSessions: Sendable {
     static func hash(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Data(text.utf8))) }
 
     /// Which token opened a session, without keeping the token: a rotated token ends its sessions.
-    static func fingerprint(_ token: String) -> String { Hex.encode(hash("console:" + token).prefix(16)) }
+    func fingerprint(_ token: String) -> String {
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Data(token.utf8), using: fingerprintKey).prefix(16))
+    }
+
+    /// The fingerprint key from the service's secret, for this use only.
+    static func fingerprintKey(secret: String) -> SymmetricKey {
+        SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("console-session-fingerprint".utf8), using: SymmetricKey(data: Data(secret.utf8))))
+    }
 }

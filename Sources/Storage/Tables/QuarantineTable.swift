@@ -127,11 +127,11 @@ extension QuarantineTable {
         return counts
     }
 
-    /// When the quarantine last changed (an entry opened, refreshed or closed): the live view watches it.
+    /// Changes when an entry opens, closes or is re-run (its newest id and the open count, both from indexes; a
+    /// refreshed entry changes neither): what the console's live pages watch.
     public static func lastChange(on connection: PostgresConnection, logger: Logger) async throws -> String {
         let rows = try await connection.query("""
-            SELECT COALESCE(max(last_seen_at)::text, '') || '|' || COALESCE(max(resolved_at)::text, '') || '|' || count(*) FILTER (WHERE status = 'open')
-            FROM quarantine
+            SELECT COALESCE((SELECT max(id) FROM quarantine), 0) || '|' || (SELECT count(*) FROM quarantine WHERE status = 'open')
             """, logger: logger)
         for try await signature in rows.decode(String.self) { return signature }
         return ""
@@ -142,7 +142,7 @@ extension QuarantineTable {
     /// Open entries by pipeline and the field a reason names (nil: a reason about the whole record).
     public static func openByReason(on connection: PostgresConnection, logger: Logger) async throws -> [(pipeline: String, field: String?, count: Int)] {
         let rows = try await connection.query("""
-            SELECT q.pipeline, r->>'field', count(DISTINCT q.id)::int FROM quarantine q, jsonb_array_elements(q.reasons) r
+            SELECT q.pipeline, NULLIF(r->>'field', ''), count(DISTINCT q.id)::int FROM quarantine q, jsonb_array_elements(q.reasons) r
             WHERE q.status = 'open' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
             """, logger: logger)
         var counts: [(String, String?, Int)] = []

@@ -160,19 +160,27 @@ extension WebhookEventsTable {
         return events
     }
 
-    /// The raw bodies to replay: one event, or every event of a filter (oldest first).
-    public static func rawBodies(_ filter: Filter, id: Int64?, on connection: PostgresConnection, logger: Logger) async throws -> [(Int64, String)] {
+    /// The events a replay covers: one event, or every event of a filter (its status too), oldest first, at most
+    /// `limit`; with their bodies when `bodies`. A replay's confirmation lists exactly what the replay then takes.
+    public static func replayable(
+        _ filter: Filter, id: Int64?, bodies: Bool, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [(event: Event, body: String?)] {
         let rows = try await connection.query("""
-            SELECT id, raw_body FROM webhook_events
+            SELECT id, received_at, type, operation, connection_id, integration_id, model, status, error, CASE WHEN \(bodies) THEN raw_body END
+            FROM webhook_events
             WHERE (\(id)::bigint IS NULL OR id = \(id)) AND (\(filter.type)::text IS NULL OR type = \(filter.type))
+              AND (\(filter.status)::text IS NULL OR status = \(filter.status))
               AND (\(filter.connectionId)::text IS NULL OR connection_id = \(filter.connectionId))
               AND (\(filter.integrationId)::text IS NULL OR integration_id = \(filter.integrationId))
               AND (\(filter.since)::timestamptz IS NULL OR received_at >= \(filter.since)) AND (\(filter.until)::timestamptz IS NULL OR received_at < \(filter.until))
             ORDER BY received_at, id LIMIT \(filter.limit)
             """, logger: logger)
-        var bodies: [(Int64, String)] = []
-        for try await row in rows.decode((Int64, String).self) { bodies.append(row) }
-        return bodies
+        var events: [(Event, String?)] = []
+        for try await row in rows.decode((Int64, Date, String, String?, String?, String?, String?, String, String?, String?).self) {
+            events.append((Event(id: row.0, receivedAt: row.1, type: row.2, operation: row.3, connectionId: row.4, integrationId: row.5,
+                                 model: row.6, status: row.7, error: row.8), row.9))
+        }
+        return events.map { (event: $0.0, body: $0.1) }
     }
 
     public static func markReplayed(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
