@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the project needs, only those missing.
+# Installs the Debian packages the project needs (or those named as arguments), only those missing.
 # Safe to run repeatedly: with everything present it does nothing and needs no network.
 set -euo pipefail
 
@@ -12,6 +12,8 @@ packages=(
   wrk                             # HTTP load for `make bench`
   curl ca-certificates
 )
+
+[ $# -gt 0 ] && packages=("$@")
 
 missing=()
 for package in "${packages[@]}"; do

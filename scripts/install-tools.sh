@@ -10,24 +10,10 @@ validator_version="0.9.0"
 selenium_version="4.27.1"
 venv=".tools/venv"
 
-browser_packages=(chromium chromium-driver)
-missing=()
-for package in "${browser_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing: ${missing[*]}"
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-    sudo="sudo"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/install-deps.sh chromium chromium-driver
 
-installed() { "$venv/bin/pip" show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+# grep reads all of it (with -q it would close the pipe early, and pipefail would count pip's SIGPIPE as a miss).
+installed() { "$venv/bin/pip" show "$1" 2>/dev/null | grep -x "Version: $2" >/dev/null; }
 if [ -x "$venv/bin/python" ] && installed openapi-spec-validator "$validator_version" && installed selenium "$selenium_version"; then
   exit 0
 fi
