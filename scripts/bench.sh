@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 export DATABASE_URL="postgres://marketplace:marketplace@127.0.0.1:$pg_port/$bench_db"
 export REDIS_URL="redis://127.0.0.1:$redis_port/0"
-export NANGO_SECRET_KEY=bench-nango-secret JWT_SECRET=bench-jwt-secret-0123456789-0123456789
+export NANGO_SECRET_KEY=bench-nango-secret NANGO_WEBHOOK_SECRET=bench-nango-secret JWT_SECRET=bench-jwt-secret-0123456789-0123456789
 export TOKEN_ENCRYPTION_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=
 export SERVER_HOST=127.0.0.1 SERVER_PORT=$port LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 
@@ -74,7 +74,7 @@ http_scenario "static document" /openapi.json "a 67 KB answer built once, no I/O
 # Webhook intake: distinct signed sync webhooks posted by wrk, every stored answer checked against the inbox.
 echo "==> webhooks"
 webhook_count=${BENCH_WEBHOOKS:-300000}
-"$bin/marketplace-bench" webhooks "$webhook_count" "$NANGO_SECRET_KEY" "$work/webhooks.txt"
+"$bin/marketplace-bench" webhooks "$webhook_count" "$NANGO_WEBHOOK_SECRET" "$work/webhooks.txt"
 psql_admin -d "$bench_db" -c "TRUNCATE webhook_events, jobs CASCADE" >/dev/null
 wrk -t2 -c"$connections" -d"${duration}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$port" -- "$work/webhooks.txt" 2 >"$work/wrk-webhooks.txt"
 webhook_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-webhooks.txt")

@@ -58,7 +58,7 @@ enum BenchmarkMain {
 
     static func redis(url: String, seconds: Double) async throws {
         let configuration = try AppConfiguration.load(environment: [
-            "REDIS_URL": url, "DATABASE_URL": "postgres://unused@localhost/unused", "NANGO_SECRET_KEY": "unused",
+            "REDIS_URL": url, "DATABASE_URL": "postgres://unused@localhost/unused", "NANGO_SECRET_KEY": "unused", "NANGO_WEBHOOK_SECRET": "unused",
             "JWT_SECRET": String(repeating: "x", count: 32), "TOKEN_ENCRYPTION_KEY": Data(count: 32).base64EncodedString(),
         ]).redis
         let client = RedisClient(configuration: configuration, logger: Logger(label: "bench"))
