@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "marketplace", targets: ["Server"]),
         .executable(name: "marketplace-bench", targets: ["Benchmarks"]),
         .executable(name: "nango-emulator", targets: ["NangoEmulator"]),
+        .executable(name: "bare-ceiling", targets: ["BareCeiling"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -213,6 +214,12 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // `bare-ceiling`: Hummingbird with one route and no middleware, the HTTP ceiling `make bench` measures beside us.
+        .executableTarget(
+            name: "BareCeiling",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -20,6 +20,7 @@ echo "==> release build"
 swift build -c release --product marketplace
 swift build -c release --product marketplace-bench
 swift build -c release --product nango-emulator
+swift build -c release --product bare-ceiling
 bin=$(swift build -c release --show-bin-path)
 
 psql_admin() { psql -q -h 127.0.0.1 -p "$pg_port" -U marketplace -d marketplace -v ON_ERROR_STOP=1 "$@"; }
@@ -70,6 +71,15 @@ http_scenario() {
 }
 
 http_scenario "HTTP ceiling" /health "full middleware stack, no I/O"; health_rps=$last_rps
+# The framework's own ceiling: the same Hummingbird, one route, no middleware, same wrk settings.
+bare_port=$((port + 9))
+"$bin/bare-ceiling" "$bare_port" >"$work/bare.log" 2>&1 &
+bare_pid=$!
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$bare_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+saved_port=$port; port=$bare_port
+http_scenario "bare Hummingbird" /health "the same Hummingbird, one route, no middleware (\`bare-ceiling\`)"; bare_rps=$last_rps
+port=$saved_port
+kill -TERM "$bare_pid"; wait "$bare_pid" 2>/dev/null || true
 http_scenario "liveness" /health/live "same as the ceiling"; live_rps=$last_rps
 http_scenario "readiness" /health/ready "Postgres: migration status per request"; ready_rps=$last_rps
 http_scenario "detailed health" /health/detailed "Postgres + Redis PING per request"; detailed_rps=$last_rps
@@ -298,6 +308,7 @@ kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
   echo
   echo "| scenario | figure | ceiling | ceiling figure | share |"
   echo "|---|---|---|---|---|"
+  echo "| \`GET /health\` (our middleware) | $(printf '%.0f' "$health_rps") req/s | bare Hummingbird, one route | $(printf '%.0f' "$bare_rps") req/s | $(ratio "$health_rps" "$bare_rps") (target ≥ 85%) |"
   echo "| \`GET /health/live\` | $(printf '%.0f' "$live_rps") req/s | \`GET /health\` (same stack) | $(printf '%.0f' "$health_rps") req/s | $(ratio "$live_rps" "$health_rps") |"
   echo "| \`GET /health/ready\` | $(printf '%.0f' "$ready_rps") req/s | pgbench, same query, 20 connections | $(printf '%.0f' "$pg_tps") tps | $(ratio "$ready_rps" "$pg_tps") |"
   echo "| \`GET /health/ready\` | $(printf '%.0f' "$ready_rps") req/s | \`GET /health\` (no I/O) | $(printf '%.0f' "$health_rps") req/s | $(ratio "$ready_rps" "$health_rps") |"
@@ -343,7 +354,7 @@ kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
   echo
   echo "| figure | value |"
   echo "|---|---|"
-  echo "| cached page (limit 50, $(printf '%.0f' "$cached_bytes") bytes), $connections connections | $(printf '%.0f' "$cached_rps") req/s, p50 $cached_p50, p99 $cached_p99; \`GET /health\` ceiling $(printf '%.0f' "$health_rps") req/s: $(ratio "$cached_rps" "$health_rps") (target ≥ 60%); \`GET /openapi.json\` (static 67 KB, no I/O) $(printf '%.0f' "$static_rps") req/s: $(ratio "$cached_rps" "$static_rps") |"
+  echo "| cached page (limit 50, $(printf '%.0f' "$cached_bytes") bytes), $connections connections | $(printf '%.0f' "$cached_rps") req/s, p50 $cached_p50, p99 $cached_p99; \`GET /health\` ceiling $(printf '%.0f' "$health_rps") req/s: $(ratio "$cached_rps" "$health_rps") (target ≥ 60%); \`GET /openapi.json\` (static 67 KB, no I/O) $(printf '%.0f' "$static_rps") req/s: $(ratio "$cached_rps" "$static_rps"); bare Hummingbird $(printf '%.0f' "$bare_rps") req/s: $(ratio "$cached_rps" "$bare_rps") |"
   echo "| uncached page (limit 101–300 by name), one client | p50 $uncached_p50, p99 $uncached_p99 |"
   echo "| keyset walk by name, 500 per page, $page pages | first page $first_page_ms ms, median of the last tenth $deep_page_ms ms ($(awk -v a="$deep_page_ms" -v b="$first_page_ms" 'BEGIN { printf "%.1f×", a / b }'); target within 2×) |"
   echo
