@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MarketplaceCore
+import NIOCore
 import Storage
 
 /// Pages of the four resources, as the API answers them: `{"data": [...], "next_cursor": ...}`.
@@ -90,7 +91,7 @@ public struct ResourceReader: Sendable {
             let row = try await database.withConnection { db in try await ResourceReadTable.company(id: id, on: db, logger: logger) }
             return row.map { CachedAnswer(body: $0.json).stored } ?? ""
         }
-        guard let cache else { return CachedAnswer(stored: try await load()) }
+        guard let cache else { return CachedAnswer(stored: ByteBuffer(string: try await load())) }
         return CachedAnswer(stored: try await cache.value(companyId: id, resource: "company", request: "", load: load).0)
     }
 }

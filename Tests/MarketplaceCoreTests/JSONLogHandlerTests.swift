@@ -19,6 +19,61 @@ import Testing
         #expect(object["count"] as? String == "3")
         #expect((object["nested"] as? [String: Any])?["a"] as? [String] == ["1", "two"])
     }
+
+    @Test func timestampsAreRFC3339UTCWithMilliseconds() throws {
+        let stamp = JSONLogHandler.timestamp()
+        #expect(stamp.wholeMatch(of: /20\d\d-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\d\.\d{3}Z/) != nil, "\(stamp)")
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let parsed = try #require(formatter.date(from: stamp))
+        #expect(abs(parsed.timeIntervalSinceNow) < 60)
+    }
+}
+
+@Suite struct LogOutputTests {
+    /// What a pipe's reader end holds once the writer end is closed.
+    func drain(_ descriptor: Int32) -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(descriptor, &chunk, chunk.count)
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    @Test func linesLeaveWholeAndInOrderOnFlush() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let output = LogOutput(descriptor: ends[1])
+        for index in 0..<500 { output.append("line \(index)\n") }
+        output.flush()
+        close(ends[1])
+        let lines = drain(ends[0]).split(separator: "\n")
+        close(ends[0])
+        #expect(lines.count == 500)
+        #expect(lines.first == "line 0")
+        #expect(lines.last == "line 499")
+        #expect(lines == (0..<500).map { "line \($0)"[...] })
+    }
+
+    @Test func aBufferAtItsLimitDropsLinesAndSaysHowMany() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        // Room for three 10-byte lines: the fourth and fifth are dropped, and a warning line counts them.
+        let output = LogOutput(descriptor: ends[1], limit: 30, drainsInBackground: false)
+        for index in 0..<5 { output.append("line \(index)...\n") }
+        output.flush()
+        close(ends[1])
+        let lines = drain(ends[0]).split(separator: "\n")
+        close(ends[0])
+        #expect(lines.count == 4)
+        #expect(Array(lines.prefix(3)) == ["line 0...", "line 1...", "line 2..."])
+        let warning = try #require(JSONSerialization.jsonObject(with: Data(lines[3].utf8)) as? [String: Any])
+        #expect(warning["dropped_lines"] as? String == "2")
+        #expect(warning["level"] as? String == "warning")
+    }
 }
 
 @Suite struct TimeoutTests {

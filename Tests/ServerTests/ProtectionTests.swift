@@ -59,6 +59,22 @@ import TestSupport
         try await client.execute(uri: path, method: .get, headers: CompaniesAPITests.bearer(token)).status
     }
 
+    /// The limiter sends the script's SHA-1; a Redis that forgot its scripts (restarted, `SCRIPT FLUSH`) gets the body
+    /// once and counts in Redis as before, not in the local fallback.
+    @Test func theScriptIsSentByItsHashAndReloadedWhenRedisForgotIt() async throws {
+        let configuration = try TestEnvironment.configuration()
+        let redis = RedisClient(configuration: configuration.redis, logger: TestEnvironment.logger)
+        #expect(try await redis.send("SCRIPT", "LOAD", RedisArgument(RateLimiter.script)).string == RateLimiter.scriptSHA)
+        try await redis.send("SCRIPT", "FLUSH")
+        let limiter = RateLimiter(redis: redis, limit: 2, window: .seconds(60), logger: TestEnvironment.logger)
+        let principal = "script-\(UUID().uuidString)"
+        let decisions = [await limiter.check(group: "g", principal: principal), await limiter.check(group: "g", principal: principal),
+                         await limiter.check(group: "g", principal: principal)]
+        #expect(decisions.map(\.allowed) == [true, true, false])
+        #expect(try await redis.send("GET", RedisArgument("ratelimit:g:\(principal)")).integer == 3, "counted in Redis")
+        #expect(try await redis.send("SCRIPT", "EXISTS", RedisArgument(RateLimiter.scriptSHA)) == .array([.integer(1)]))
+    }
+
     @Test func localCountingWhenRedisIsUnreachable() async throws {
         var configuration = try TestEnvironment.configuration(["REDIS_URL": "redis://127.0.0.1:1/0"])
         configuration.redis.connectTimeout = .milliseconds(50)

@@ -46,11 +46,14 @@ import TestSupport
     @Test func largeEntriesAreCompressedAndRoundTrip() {
         let body = "{\"data\":[" + (1...500).map { "{\"id\":\"\($0)\",\"display_name\":\"Person \($0)\",\"email\":\"person\($0)@example.com\"}" }
             .joined(separator: ",") + "]}"
-        let stored = CacheEntryCodec.encode(body, threshold: 4096)
+        let stored = CacheEntryCodec.encode(ByteBuffer(string: body), threshold: 4096)
         #expect(stored.first == 0x01)
         #expect(stored.count < body.utf8.count / 3)
-        #expect(CacheEntryCodec.decode(stored) == body)
-        let small = CacheEntryCodec.encode("{}", threshold: 4096)
+        #expect(CacheEntryCodec.decode(stored) == ByteBuffer(string: body))
+        let plain = CacheEntryCodec.encode(ByteBuffer(string: body), threshold: 256 << 10)
+        #expect(plain.first == 0x00, "a page below the threshold is kept as is: a hit inflates nothing")
+        #expect(CacheEntryCodec.decode(plain) == ByteBuffer(string: body))
+        let small = CacheEntryCodec.encode(ByteBuffer(string: "{}"), threshold: 4096)
         #expect(small == [0x00] + Array("{}".utf8))
         #expect(CacheEntryCodec.decode([0x07, 1, 2]) == nil)
     }

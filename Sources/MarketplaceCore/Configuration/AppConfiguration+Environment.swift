@@ -42,7 +42,7 @@ extension AppConfiguration {
             requests: env.integer("CONSOLE_SIGNIN_RATE_LIMIT_REQUESTS", default: 10, in: 1...1_000_000),
             window: env.seconds("CONSOLE_SIGNIN_RATE_LIMIT_WINDOW", default: 60, in: 1...86_400))
         let cacheTTL = env.seconds("CACHE_DEFAULT_TTL", default: 300, in: 1...604_800)
-        let compressionThreshold = env.integer("CACHE_COMPRESSION_THRESHOLD", default: 16 * 1024, in: 0...64 << 20)
+        let compressionThreshold = env.integer("CACHE_COMPRESSION_THRESHOLD", default: 256 << 10, in: 0...64 << 20)
         let cacheRedisTimeout = Duration.milliseconds(env.integer("CACHE_REDIS_TIMEOUT_MS", default: 250, in: 10...60_000))
         let oauth = OAuth(
             successURL: readURL(&env, "OAUTH_SUCCESS_URL"), failureURL: readURL(&env, "OAUTH_FAILURE_URL"),

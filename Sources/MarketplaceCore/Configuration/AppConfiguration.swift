@@ -180,7 +180,7 @@ public struct AppConfiguration: Sendable {
     public var oauth: OAuth
     public var cacheDefaultTTL: Duration
     /// Cache entries larger than this many bytes are stored zlib-compressed.
-    public var cacheCompressionThreshold: Int = 16 * 1024
+    public var cacheCompressionThreshold: Int = 256 << 10
     /// How long a cache read or write waits for Redis before the read falls back (capped by `redis.commandTimeout`).
     public var cacheRedisTimeout: Duration = .milliseconds(250)
     /// The in-process fallback cache (Redis down) holds at most this many bytes of answers.

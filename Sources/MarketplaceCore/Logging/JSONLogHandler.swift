@@ -31,27 +31,24 @@ public struct JSONLogHandler: LogHandler {
         let line = Self.render(
             timestamp: Self.timestamp(), level: event.level, label: label, message: event.message.description, metadata: merged
         )
-        // One write(2) per line: unbuffered, and whole lines stay whole when several threads log.
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        LogOutput.standardOutput.append(line)
     }
 
     /// The JSON line for one event (ending in a newline). Keys after the fixed four are sorted.
     public static func render(
         timestamp: String, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata
     ) -> String {
-        var output = "{\"timestamp\":\"\(timestamp)\",\"level\":\"\(level.rawValue)\",\"label\":"
+        var output = ""
+        output.reserveCapacity(320)
+        output += "{\"timestamp\":\"\(timestamp)\",\"level\":\"\(level.rawValue)\",\"label\":"
         appendString(label, to: &output)
         output += ",\"message\":"
         appendString(message, to: &output)
-        for key in metadata.keys.sorted() where !["timestamp", "level", "label", "message"].contains(key) {
+        for key in metadata.keys.sorted() {
+            switch key {
+            case "timestamp", "level", "label", "message": continue
+            default: break
+            }
             output += ","
             // Hummingbird keeps the request id under its own key; logs call it request_id.
             appendString(key == "hb.request.id" ? "request_id" : key, to: &output)
@@ -90,18 +87,29 @@ public struct JSONLogHandler: LogHandler {
     }
 
     /// UTC, millisecond precision, RFC 3339.
-    static func timestamp() -> String {
+    public static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var parts = tm()
         var seconds = now.tv_sec
         gmtime_r(&seconds, &parts)
-        let millis = now.tv_nsec / 1_000_000
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        let millis = Int(now.tv_nsec / 1_000_000)
+        // Digits written into a fixed buffer: this runs once per log line.
+        var text = Array("0000-00-00T00:00:00.000Z".utf8)
+        func put(_ value: Int, digits: Int, endingAt end: Int) {
+            var value = value
+            for index in stride(from: end, to: end - digits, by: -1) {
+                text[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
+        put(Int(parts.tm_year) + 1900, digits: 4, endingAt: 3)
+        put(Int(parts.tm_mon) + 1, digits: 2, endingAt: 6)
+        put(Int(parts.tm_mday), digits: 2, endingAt: 9)
+        put(Int(parts.tm_hour), digits: 2, endingAt: 12)
+        put(Int(parts.tm_min), digits: 2, endingAt: 15)
+        put(Int(parts.tm_sec), digits: 2, endingAt: 18)
+        put(millis, digits: 3, endingAt: 22)
+        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MarketplaceCore
 import Metrics
+import NIOCore
 import Redis
 import Storage
 import Synchronization
@@ -15,7 +16,8 @@ import Synchronization
 public final class QueryCache: Sendable {
     public struct Configuration: Sendable {
         public var ttl: Duration
-        /// Entries larger than this many bytes are stored zlib-compressed.
+        /// Entries larger than this many bytes are stored zlib-compressed (and inflated on every hit: pages served
+        /// hot stay below it).
         public var compressionThreshold: Int
         /// How long a Redis call may take before the read falls back.
         public var redisTimeout: Duration
@@ -24,7 +26,7 @@ public final class QueryCache: Sendable {
         /// The fallback's bodies, at most this many bytes together (pages with `include=raw` are large): the oldest go first.
         public var localBytes: Int
 
-        public init(ttl: Duration, compressionThreshold: Int = 4096, redisTimeout: Duration = .milliseconds(150),
+        public init(ttl: Duration, compressionThreshold: Int = 256 << 10, redisTimeout: Duration = .milliseconds(150),
                     localCapacity: Int = 2000, localTTL: Duration = .seconds(30), localBytes: Int = 32 << 20) {
             self.ttl = ttl
             self.compressionThreshold = compressionThreshold
@@ -43,9 +45,16 @@ public final class QueryCache: Sendable {
     let logger: Logger
     let local: Mutex<LocalEntries>
     let fallbackActive = Atomic<Bool>(false)
+    /// Version reads of one (company, resource) at once share one query that starts after all of them asked.
+    let versions = CoalescedReads<VersionKey, Int64>()
+
+    struct VersionKey: Hashable, Sendable {
+        let companyId: UUID
+        let resource: String
+    }
 
     struct LocalEntries {
-        var entries: [String: (version: Int64, expires: ContinuousClock.Instant, body: String)] = [:]
+        var entries: [String: (version: Int64, expires: ContinuousClock.Instant, body: ByteBuffer)] = [:]
         var order: [String] = []
         var bytes = 0
     }
@@ -68,9 +77,11 @@ public final class QueryCache: Sendable {
     /// from the cache, or from `load` (then stored).
     public func value(
         companyId: UUID, resource: String, request: String, load: () async throws -> String
-    ) async throws -> (String, Outcome) {
-        let version = try await database.withConnection { db in
-            try await CacheVersionsTable.version(companyId: companyId, resource: resource, on: db, logger: logger)
+    ) async throws -> (ByteBuffer, Outcome) {
+        let version = try await versions.read(VersionKey(companyId: companyId, resource: resource)) { key in
+            try await database.withConnection { db in
+                try await CacheVersionsTable.version(companyId: key.companyId, resource: key.resource, on: db, logger: logger)
+            }
         }
         let prefix = "cache:entry:\(companyId.uuidString.lowercased()):\(resource):"
         let fingerprint = Self.fingerprint(request)
@@ -84,7 +95,7 @@ public final class QueryCache: Sendable {
                 return (body, .hit)
             }
             Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "miss")]).increment()
-            let body = try await load()
+            let body = ByteBuffer(string: try await load())
             let entry = CacheEntryCodec.encode(body, threshold: configuration.compressionThreshold)
             do {
                 try await redis.set(key, entry, expiresIn: configuration.ttl, timeout: configuration.redisTimeout)
@@ -108,14 +119,14 @@ public final class QueryCache: Sendable {
 
     func fallback(
         _ error: any Error, version: Int64, key: String, dimensions: [(String, String)], load: () async throws -> String
-    ) async throws -> (String, Outcome) {
+    ) async throws -> (ByteBuffer, Outcome) {
         if !fallbackActive.load(ordering: .relaxed) {
             logger.warning("cache: Redis unavailable; reads use the local fallback", metadata: ["error": "\(error)"])
         }
         markRedis(up: false)
         Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
         let now = ContinuousClock.now
-        let cached = local.withLock { entries -> String? in
+        let cached = local.withLock { entries -> ByteBuffer? in
             guard let entry = entries.entries[key], entry.version == version, entry.expires > now else { return nil }
             return entry.body
         }
@@ -123,14 +134,14 @@ public final class QueryCache: Sendable {
             Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "fallback_hit")]).increment()
             return (cached, .fallbackHit)
         }
-        let body = try await load()
-        let size = body.utf8.count
+        let body = ByteBuffer(string: try await load())
+        let size = body.readableBytes
         let held = local.withLock { entries -> Int in
             // A body larger than the whole budget is answered, not kept.
             guard size <= configuration.localBytes else { return entries.bytes }
             if let old = entries.entries[key] {
                 // Stored again: it is the newest now, not evicted first.
-                entries.bytes -= old.body.utf8.count
+                entries.bytes -= old.body.readableBytes
                 entries.order.removeAll { $0 == key }
             }
             entries.order.append(key)
@@ -139,7 +150,7 @@ public final class QueryCache: Sendable {
             var evicted = 0
             while entries.order.count - evicted > configuration.localCapacity || entries.bytes > configuration.localBytes {
                 let old = entries.order[evicted]
-                if let entry = entries.entries.removeValue(forKey: old) { entries.bytes -= entry.body.utf8.count }
+                if let entry = entries.entries.removeValue(forKey: old) { entries.bytes -= entry.body.readableBytes }
                 evicted += 1
             }
             entries.order.removeFirst(evicted)

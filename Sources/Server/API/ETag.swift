@@ -13,6 +13,6 @@ enum ETag {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: answer.body))
     }
 }

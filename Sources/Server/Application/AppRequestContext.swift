@@ -10,11 +10,14 @@ struct AppRequestContext: RequestContext {
     var principal: Principal?
     /// The console's signed-in user, once the session cookie is checked.
     var consoleSession: ConsoleSession?
-    /// The peer's IP (no port): the rate limit's principal when no token names one.
-    let clientAddress: String
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.channel = source.channel
     }
+
+    /// The peer's IP (no port): the rate limit's principal when no token names one. Formatted when asked: most
+    /// requests never need it.
+    var clientAddress: String { channel.remoteAddress?.ipAddress ?? "unknown" }
 }

@@ -9,10 +9,15 @@ enum JSONResponse {
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         let data = try encoder.encode(value)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+        return prepared(ByteBuffer(bytes: data), status: status)
     }
+
+    /// A body encoded once, answered as is.
+    static func prepared(_ body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    static let headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
+    /// `{"status":"ok"}`: probes poll it all day.
+    static let statusOK = ByteBuffer(string: #"{"status":"ok"}"#)
 }

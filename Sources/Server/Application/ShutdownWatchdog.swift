@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import ServiceLifecycle
 
 /// The last resort of `serve`: once a graceful shutdown starts, the process exits at `deadline` whatever it is still
@@ -17,6 +18,7 @@ struct ShutdownWatchdog: Service {
         Thread.detachNewThread {
             Thread.sleep(forTimeInterval: seconds)
             logger.critical("shutdown did not finish in time; exiting now", metadata: ["deadline_seconds": "\(seconds)"])
+            LogOutput.standardOutput.flush()  // _exit skips atexit, where buffered lines are otherwise written
             _exit(1)
         }
     }

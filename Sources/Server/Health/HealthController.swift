@@ -12,8 +12,8 @@ struct HealthController<Context: RequestContext>: Sendable {
     /// `/health/detailed` goes on `limited` (an address-limited group): it costs queries. The others stay unlimited,
     /// as load balancers and probes poll them.
     func register(on router: Router<Context>, limited: RouterGroup<Context>) {
-        router.get("/health") { _, _ in try JSONResponse.make(["status": "ok"], status: .ok) }
-        router.get("/health/live") { _, _ in try JSONResponse.make(["status": "ok"], status: .ok) }
+        router.get("/health") { _, _ in JSONResponse.prepared(JSONResponse.statusOK) }
+        router.get("/health/live") { _, _ in JSONResponse.prepared(JSONResponse.statusOK) }
         router.get("/health/ready") { _, _ in
             let report = await checker.readiness()
             return try JSONResponse.make(report, status: report.status == .ok ? .ok : .serviceUnavailable)

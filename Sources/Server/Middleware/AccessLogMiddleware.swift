@@ -9,11 +9,11 @@ struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
         context.logger.info("request", metadata: [
-            "http.method": "\(request.method)",
-            "http.path": "\(request.uri.path)",
-            "http.route": "\(context.endpointPath ?? "unmatched")",
-            "http.status": "\(response.status.code)",
-            "duration_ms": "\(Double(elapsed / .microseconds(1)).rounded() / 1000)",
+            "http.method": .string(request.method.rawValue),
+            "http.path": .string(request.uri.path),
+            "http.route": .string(context.endpointPath ?? "unmatched"),
+            "http.status": .string(String(response.status.code)),
+            "duration_ms": .string(String(Double(elapsed / .microseconds(1)) / 1000)),
         ])
         return response
     }

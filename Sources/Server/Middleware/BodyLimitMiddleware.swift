@@ -11,9 +11,12 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if handlerLimited.contains(request.uri.path) { return try await next(request, context) }
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw APIError.payloadTooLarge(limit: limit)
+        if let declared = request.headers[.contentLength].flatMap(Int.init) {
+            // The HTTP decoder holds a body to its declared length, so only a chunked one needs counting.
+            if declared > limit { throw APIError.payloadTooLarge(limit: limit) }
+            return try await next(request, context)
         }
+        if !request.headers.contains(.transferEncoding) { return try await next(request, context) }
         var request = request
         request.body = RequestBody(asyncSequence: SizeLimitedBody(base: request.body, limit: limit))
         return try await next(request, context)

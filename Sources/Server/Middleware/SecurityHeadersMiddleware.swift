@@ -4,25 +4,29 @@ import Hummingbird
 /// Standard headers for a JSON API: no sniffing, no framing, no referrer, no caching of
 /// authenticated answers by shared caches, and HTTPS only once a browser has seen it over HTTPS.
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    static var headers: [(HTTPField.Name, String)] {
-        [
-            (.xContentTypeOptions, "nosniff"),
-            (.xFrameOptions, "DENY"),
-            (.referrerPolicy, "no-referrer"),
-            (.contentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'"),
-            (.strictTransportSecurity, "max-age=63072000; includeSubDomains"),
-            (.crossOriginOpenerPolicy, "same-origin"),
-            (.crossOriginResourcePolicy, "same-origin"),
-        ]
-    }
+    static var headers: [(HTTPField.Name, String)] { SecurityHeaders.list }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        for (name, value) in Self.headers where response.headers[name] == nil {
-            response.headers[name] = value
+        for field in SecurityHeaders.fields where !response.headers.contains(field.name) {
+            response.headers.append(field)
         }
         return response
     }
+}
+
+/// Built once: every response gets them.
+enum SecurityHeaders {
+    static let list: [(HTTPField.Name, String)] = [
+        (.xContentTypeOptions, "nosniff"),
+        (.xFrameOptions, "DENY"),
+        (.referrerPolicy, "no-referrer"),
+        (.contentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'"),
+        (.strictTransportSecurity, "max-age=63072000; includeSubDomains"),
+        (.crossOriginOpenerPolicy, "same-origin"),
+        (.crossOriginResourcePolicy, "same-origin"),
+    ]
+    static let fields = HTTPFields(list.map { HTTPField(name: $0.0, value: $0.1) })
 }
 
 extension HTTPField.Name {

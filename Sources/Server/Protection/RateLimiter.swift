@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import MarketplaceCore
@@ -42,13 +43,16 @@ final class RateLimiter: Sendable {
         return {count, ttl}
         """
 
+    /// Redis keeps scripts it has run by their SHA-1: sending that instead of the body spares hashing it per call.
+    static let scriptSHA = Hex.encode(Insecure.SHA1.hash(data: Data(script.utf8)))
+
     var windowMilliseconds: Int { Int(window / .milliseconds(1)) }
 
     func check(group: String, principal: String) async -> Decision {
         let key = "ratelimit:\(group):\(principal)"
         do {
-            let reply = try await redis.send(
-                ["EVAL", RedisArgument(Self.script), "1", RedisArgument(key), RedisArgument(windowMilliseconds)], timeout: timeout)
+            let arguments: [RedisArgument] = ["1", RedisArgument(key), RedisArgument(windowMilliseconds)]
+            let reply = try await evaluate(arguments)
             guard case .array(let parts) = reply, parts.count == 2, let count = parts[0].integer, let ttl = parts[1].integer else {
                 throw RedisError.unexpectedReply("rate limit script: \(reply)")
             }
@@ -59,7 +63,18 @@ final class RateLimiter: Sendable {
         }
     }
 
+    /// The script by its hash; by its body when Redis forgot it (restarted, or `SCRIPT FLUSH`), which loads it again.
+    func evaluate(_ arguments: [RedisArgument]) async throws(RedisError) -> RedisValue {
+        do {
+            return try await redis.send(["EVALSHA", RedisArgument(Self.scriptSHA)] + arguments, timeout: timeout)
+        } catch {
+            guard case .server(let message) = error, message.hasPrefix("NOSCRIPT") else { throw error }
+            return try await redis.send(["EVAL", RedisArgument(Self.script)] + arguments, timeout: timeout)
+        }
+    }
+
     func decision(count: Int, millisecondsLeft: Int) -> Decision {
         Decision(allowed: count <= limit, limit: limit, remaining: max(0, limit - count), reset: max(1, (millisecondsLeft + 999) / 1000))
     }
 }
+
