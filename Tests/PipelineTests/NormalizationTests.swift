@@ -100,3 +100,24 @@ import Testing
         #expect(Timestamps.format(try #require(Timestamps.parse(stored))) == stored)
     }
 }
+
+/// The hand-written checks that replaced per-record regular expressions, against the patterns they stand for.
+@Suite struct PlainFormatChecksTests {
+    @Test func e164IsAPlusThenSevenToFifteenDigitsNotStartingWithZero() {
+        for valid in ["+14155550199", "+4930123456", "+1234567", "+123456789012345"] {
+            #expect(RecordProcessor.isE164(valid), "\(valid)")
+        }
+        for invalid in ["14155550199", "+0415555019", "+123456", "+1234567890123456", "+1 415 555 0199", "+1415555O199", "", "+", "++14155550199", "+١٤١٥٥٥٥٠١٩٩"] {
+            #expect(!RecordProcessor.isE164(invalid), "\(invalid)")
+        }
+    }
+
+    @Test func plainDecimalsAreDigitsWithAnOptionalSignAndFraction() {
+        for valid in ["0", "49", "49.99", "-3.5", "+12", "007.10"] {
+            #expect(Money.isPlainDecimal(valid), "\(valid)")
+        }
+        for invalid in ["", "+", "-", ".5", "5.", "1.2.3", "1e5", "12a", " 12", "1,5", "--1", "٣"] {
+            #expect(!Money.isPlainDecimal(invalid), "\(invalid)")
+        }
+    }
+}

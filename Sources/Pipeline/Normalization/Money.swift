@@ -55,11 +55,22 @@ public enum Money {
         default:
             break
         }
-        guard number.range(of: "^[+-]?[0-9]+(\\.[0-9]+)?$", options: .regularExpression) != nil,
+        guard isPlainDecimal(number),
               let amount = Decimal(string: number, locale: posix) else {
             throw Problem(description: "'\(text)' is not an amount")
         }
         return MoneyAmount(amount: amount, currency: currency)
+    }
+
+    /// `[+-]?[0-9]+(\.[0-9]+)?`, checked by hand (once per amount of every sync).
+    static func isPlainDecimal(_ text: String) -> Bool {
+        var bytes = Substring(text).utf8[...]
+        if let sign = bytes.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        let isDigit = { (byte: UInt8) in byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        let parts = bytes.split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(isDigit) else { return false }
+        guard parts.count == 2 else { return true }
+        return !parts[1].isEmpty && parts[1].allSatisfy(isDigit)
     }
 
     /// A JSON number as an exact decimal: through its shortest text form, so 49.99 stays 49.99.
