@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import MarketplaceCore
+@testable import MarketplaceCore
 import Testing
 
 @Suite struct JSONLogHandlerTests {
@@ -18,6 +18,20 @@ import Testing
         #expect(object["request_id"] as? String == "abc")
         #expect(object["count"] as? String == "3")
         #expect((object["nested"] as? [String: Any])?["a"] as? [String] == ["1", "two"])
+    }
+
+    @Test func theEventsOwnMetadataWinsOverTheProvidersAndTheHandlers() throws {
+        var fields = [
+            JSONLogHandler.Field(key: "route", rank: 2, value: "event"),
+            JSONLogHandler.Field(key: "route", rank: 0, value: "handler"),
+            JSONLogHandler.Field(key: "zone", rank: 0, value: "handler"),
+            JSONLogHandler.Field(key: "route", rank: 1, value: "provider"),
+            JSONLogHandler.Field(key: "message", rank: 2, value: "not the message"),
+        ]
+        var line: [UInt8] = []
+        JSONLogHandler.write(timestamp: "2026-01-01T00:00:00.000Z", level: .notice, label: "l", message: "m\u{1}", fields: &fields, into: &line)
+        #expect(String(decoding: line, as: UTF8.self)
+            == #"{"timestamp":"2026-01-01T00:00:00.000Z","level":"notice","label":"l","message":"m\u0001","route":"event","zone":"handler"}"# + "\n")
     }
 
     @Test func timestampsAreRFC3339UTCWithMilliseconds() throws {

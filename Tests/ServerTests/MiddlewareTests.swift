@@ -67,7 +67,7 @@ import TestSupport
         try await TestApp.test { client in
             for path in ["/health", "/missing"] {
                 try await client.execute(uri: path, method: .get) { response in
-                    for (name, value) in SecurityHeadersMiddleware<AppRequestContext>.headers {
+                    for (name, value) in SecurityHeaders.list {
                         #expect(response.headers[name] == value, "\(name) on \(path)")
                     }
                 }

@@ -25,91 +25,157 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        let line = Self.render(
-            timestamp: Self.timestamp(), level: event.level, label: label, message: event.message.description, metadata: merged
-        )
+        // One line per request under load: its fields are gathered in an array and written as bytes in one pass,
+        // with no merged dictionary and no intermediate strings.
+        var fields: [Field] = []
+        fields.reserveCapacity(metadata.count + (event.metadata?.count ?? 0) + 2)
+        for (key, value) in metadata { fields.append(Field(key: key, rank: 0, value: value)) }
+        if let provided = metadataProvider?.get() {
+            for (key, value) in provided { fields.append(Field(key: key, rank: 1, value: value)) }
+        }
+        if let extra = event.metadata {
+            for (key, value) in extra { fields.append(Field(key: key, rank: 2, value: value)) }
+        }
+        var line: [UInt8] = []
+        line.reserveCapacity(384)
+        Self.write(timestamp: nil, level: event.level, label: label, message: event.message.description, fields: &fields, into: &line)
         LogOutput.standardOutput.append(line)
+    }
+
+    /// One metadata entry and where it came from: the event's own overrides the provider's, which overrides the handler's.
+    struct Field {
+        let key: String
+        let rank: Int
+        let value: Logger.MetadataValue
     }
 
     /// The JSON line for one event (ending in a newline). Keys after the fixed four are sorted.
     public static func render(
         timestamp: String, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata
     ) -> String {
-        var output = ""
-        output.reserveCapacity(320)
-        output += "{\"timestamp\":\"\(timestamp)\",\"level\":\"\(level.rawValue)\",\"label\":"
-        appendString(label, to: &output)
-        output += ",\"message\":"
-        appendString(message, to: &output)
-        for key in metadata.keys.sorted() {
-            switch key {
+        var fields = metadata.map { Field(key: $0.key, rank: 0, value: $0.value) }
+        var line: [UInt8] = []
+        write(timestamp: timestamp, level: level, label: label, message: message, fields: &fields, into: &line)
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    /// `timestamp` nil: now.
+    static func write(
+        timestamp: String?, level: Logger.Level, label: String, message: String, fields: inout [Field], into line: inout [UInt8]
+    ) {
+        line.append(contentsOf: #"{"timestamp":""#.utf8)
+        if let timestamp { line.append(contentsOf: timestamp.utf8) } else { appendTimestamp(to: &line) }
+        line.append(contentsOf: #"","level":""#.utf8)
+        line.append(contentsOf: level.rawValue.utf8)
+        line.append(contentsOf: #"","label":"#.utf8)
+        appendString(label, to: &line)
+        line.append(contentsOf: #","message":"#.utf8)
+        appendString(message, to: &line)
+        fields.sort { $0.key == $1.key ? $0.rank < $1.rank : $0.key < $1.key }
+        for (index, field) in fields.enumerated() {
+            // Of one key, the highest rank wins: it sorts last.
+            if index + 1 < fields.count, fields[index + 1].key == field.key { continue }
+            switch field.key {
             case "timestamp", "level", "label", "message": continue
             default: break
             }
-            output += ","
+            line.append(UInt8(ascii: ","))
             // Hummingbird keeps the request id under its own key; logs call it request_id.
-            appendString(key == "hb.request.id" ? "request_id" : key, to: &output)
-            output += ":"
-            appendValue(metadata[key]!, to: &output)
+            appendString(field.key == "hb.request.id" ? "request_id" : field.key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            appendValue(field.value, to: &line)
         }
-        output += "}\n"
-        return output
+        line.append(contentsOf: "}\n".utf8)
     }
 
-    private static func appendValue(_ value: Logger.MetadataValue, to output: inout String) {
+    private static func appendValue(_ value: Logger.MetadataValue, to output: inout [UInt8]) {
         switch value {
         case .string(let string): appendString(string, to: &output)
         case .stringConvertible(let convertible): appendString(convertible.description, to: &output)
         case .array(let values):
-            output += "["
+            output.append(UInt8(ascii: "["))
             for (index, element) in values.enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { output.append(UInt8(ascii: ",")) }
                 appendValue(element, to: &output)
             }
-            output += "]"
+            output.append(UInt8(ascii: "]"))
         case .dictionary(let dictionary):
-            output += "{"
+            output.append(UInt8(ascii: "{"))
             for (index, key) in dictionary.keys.sorted().enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { output.append(UInt8(ascii: ",")) }
                 appendString(key, to: &output)
-                output += ":"
+                output.append(UInt8(ascii: ":"))
                 appendValue(dictionary[key]!, to: &output)
             }
-            output += "}"
+            output.append(UInt8(ascii: "}"))
         }
     }
 
-    static func appendString(_ string: String, to output: inout String) {
-        JSONValue.writeString(string, to: &output)
+    /// A JSON string: quotes, backslashes and control characters escaped, everything else as its UTF-8 bytes.
+    static func appendString(_ string: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        var string = string
+        string.withUTF8 { bytes in
+            var start = 0
+            for index in bytes.indices {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                start = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
+                case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
+                case UInt8(ascii: "\n"): output.append(contentsOf: #"\n"#.utf8)
+                case UInt8(ascii: "\r"): output.append(contentsOf: #"\r"#.utf8)
+                case UInt8(ascii: "\t"): output.append(contentsOf: #"\t"#.utf8)
+                default:
+                    let hex = Array("0123456789abcdef".utf8)
+                    output.append(contentsOf: #"\u00"#.utf8)
+                    output.append(hex[Int(byte >> 4)])
+                    output.append(hex[Int(byte & 0x0F)])
+                }
+            }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+        }
+        output.append(UInt8(ascii: "\""))
     }
 
     /// UTC, millisecond precision, RFC 3339.
     public static func timestamp() -> String {
+        var text: [UInt8] = []
+        appendTimestamp(to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    static func appendTimestamp(to output: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var parts = tm()
         var seconds = now.tv_sec
         gmtime_r(&seconds, &parts)
-        let millis = Int(now.tv_nsec / 1_000_000)
-        // Digits written into a fixed buffer: this runs once per log line.
-        var text = Array("0000-00-00T00:00:00.000Z".utf8)
-        func put(_ value: Int, digits: Int, endingAt end: Int) {
+        func put(_ value: Int, digits: Int) {
+            var divisor = 1
+            for _ in 1..<digits { divisor *= 10 }
             var value = value
-            for index in stride(from: end, to: end - digits, by: -1) {
-                text[index] = UInt8(ascii: "0") + UInt8(value % 10)
-                value /= 10
+            while divisor > 0 {
+                output.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                value %= divisor
+                divisor /= 10
             }
         }
-        put(Int(parts.tm_year) + 1900, digits: 4, endingAt: 3)
-        put(Int(parts.tm_mon) + 1, digits: 2, endingAt: 6)
-        put(Int(parts.tm_mday), digits: 2, endingAt: 9)
-        put(Int(parts.tm_hour), digits: 2, endingAt: 12)
-        put(Int(parts.tm_min), digits: 2, endingAt: 15)
-        put(Int(parts.tm_sec), digits: 2, endingAt: 18)
-        put(millis, digits: 3, endingAt: 22)
-        return String(decoding: text, as: UTF8.self)
+        put(Int(parts.tm_year) + 1900, digits: 4)
+        output.append(UInt8(ascii: "-"))
+        put(Int(parts.tm_mon) + 1, digits: 2)
+        output.append(UInt8(ascii: "-"))
+        put(Int(parts.tm_mday), digits: 2)
+        output.append(UInt8(ascii: "T"))
+        put(Int(parts.tm_hour), digits: 2)
+        output.append(UInt8(ascii: ":"))
+        put(Int(parts.tm_min), digits: 2)
+        output.append(UInt8(ascii: ":"))
+        put(Int(parts.tm_sec), digits: 2)
+        output.append(UInt8(ascii: "."))
+        put(Int(now.tv_nsec / 1_000_000), digits: 3)
+        output.append(UInt8(ascii: "Z"))
     }
 }

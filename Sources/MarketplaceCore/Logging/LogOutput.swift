@@ -41,17 +41,22 @@ public final class LogOutput: Sendable {
     }
 
     public func append(_ line: String) {
+        append(Array(line.utf8))
+    }
+
+    public func append(_ line: [UInt8]) {
         let schedule = pending.withLock { state -> Bool in
-            guard state.bytes.count + line.utf8.count <= limit else {
+            guard state.bytes.count + line.count <= limit else {
                 state.dropped += 1
                 return false
             }
-            state.bytes.append(contentsOf: line.utf8)
+            state.bytes.append(contentsOf: line)
             if state.scheduled { return false }
             state.scheduled = true
             return true
         }
-        if schedule { queue?.async { self.flush() } }
+        // A millisecond's grace gathers the lines of many requests into one write and one wake-up of the queue.
+        if schedule { queue?.asyncAfter(deadline: .now() + .milliseconds(1)) { self.flush() } }
     }
 
     /// Writes what is buffered now, on the caller's thread.

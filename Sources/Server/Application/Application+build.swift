@@ -10,10 +10,7 @@ import Storage
 func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.addMiddleware {
-        RequestIDMiddleware()        // outermost: the id reaches every log line and response
-        AccessLogMiddleware()        // sees the final status
-        HTTPMetricsMiddleware(factory: dependencies.metricsFactory)
-        SecurityHeadersMiddleware()
+        RequestEdgeMiddleware(metrics: dependencies.metricsFactory)   // outermost: request id, access log, meters, headers
         CORSAllowListMiddleware(origins: Set(dependencies.configuration.http.corsAllowedOrigins))
         ErrorMiddleware()            // below here, any error becomes the JSON shape
         BodyLimitMiddleware(

@@ -1,21 +1,7 @@
 import HTTPTypes
-import Hummingbird
 
 /// Standard headers for a JSON API: no sniffing, no framing, no referrer, no caching of
 /// authenticated answers by shared caches, and HTTPS only once a browser has seen it over HTTPS.
-struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    static var headers: [(HTTPField.Name, String)] { SecurityHeaders.list }
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response = try await next(request, context)
-        for field in SecurityHeaders.fields where !response.headers.contains(field.name) {
-            response.headers.append(field)
-        }
-        return response
-    }
-}
-
-/// Built once: every response gets them.
 enum SecurityHeaders {
     static let list: [(HTTPField.Name, String)] = [
         (.xContentTypeOptions, "nosniff"),
