@@ -33,13 +33,41 @@ import TestSupport
         #expect(try await read("a") == .fallbackMiss)
         #expect(try await read("b") == .fallbackMiss)
         #expect(try await read("c") == .fallbackMiss)   // 300 KB > 250 KB: "a" is evicted
-        #expect(try await read("c") == .fallbackHit)
-        #expect(try await read("b") == .fallbackHit)
+        #expect(try await read("c") == .localHit)
+        #expect(try await read("b") == .localHit)
         #expect(try await read("a") == .fallbackMiss, "the oldest page went first")
         let huge = String(repeating: "y", count: 300_000)
         #expect(try await read("huge", huge) == .fallbackMiss)
         #expect(try await read("huge", huge) == .fallbackMiss, "a page over the whole budget is never kept")
-        #expect(try await read("a") == .fallbackHit, "and it evicted nothing")
+        #expect(try await read("a") == .localHit, "and it evicted nothing")
+      }
+    }
+
+    /// Two instances: what one stored in Redis the other reads from Redis once, then from its own store; a committed
+    /// version bump makes both stores' entries unreachable at once.
+    @Test func anEntryComesFromRedisOnceThenFromThisProcessUntilItsVersionMoves() async throws {
+      try await TestDatabase.withClient { database in
+        let company = UUID()
+        _ = try await database.query(
+            "INSERT INTO companies (id, connection_id, integration_id, provider) VALUES (\(company), 'cache-two', 'hubspot', 'hubspot')",
+            logger: TestEnvironment.logger)
+        let redisConfiguration = try TestEnvironment.configuration().redis
+        let redis = RedisClient(configuration: redisConfiguration, logger: TestEnvironment.logger)
+        let one = QueryCache(redis: redis, database: database, configuration: .init(ttl: .seconds(60)), logger: TestEnvironment.logger)
+        let two = QueryCache(redis: redis, database: database, configuration: .init(ttl: .seconds(60)), logger: TestEnvironment.logger)
+        func read(_ cache: QueryCache, _ body: String) async throws -> (String, QueryCache.Outcome) {
+            let (bytes, outcome) = try await cache.value(companyId: company, resource: "contacts", request: "page") { body }
+            return (String(buffer: bytes), outcome)
+        }
+        #expect(try await read(one, "first") == ("first", .miss))
+        #expect(try await read(two, "unused") == ("first", .hit))
+        #expect(try await read(two, "unused") == ("first", .localHit))
+        #expect(try await read(one, "unused") == ("first", .localHit))
+        try await database.withTransaction(logger: TestEnvironment.logger) { db in
+            try await CacheVersionsTable.bump(companyId: company, resources: ["contacts"], on: db, logger: TestEnvironment.logger)
+        }
+        #expect(try await read(two, "second") == ("second", .miss))
+        #expect(try await read(one, "unused") == ("second", .hit))
       }
     }
 
@@ -127,9 +155,13 @@ import TestSupport
             await dependencies.cacheInvalidator.bump(companyId: seeded.a, resources: ["contacts"])
             #expect(try await firstName() == "Aaron")
 
-            // Redis dies: reads still answer (from Postgres and the local cache), health says degraded.
+            // Redis dies: a page kept in this process under the current version answers without Redis; a page that
+            // is not goes to Redis, which fails, and answers from Postgres; health says degraded.
             try await redis.kill()
             #expect(try await firstName() == "Aaron")
+            #expect(!dependencies.cache.isFallbackActive, "the kept page needed no Redis")
+            let other = try await client.execute(uri: "/api/companies/\(seeded.a)/contacts?limit=4&sort=name", method: .get, headers: headers)
+            #expect(other.status == .ok)
             #expect(dependencies.cache.isFallbackActive)
             let health = try await client.execute(uri: "/health/detailed", method: .get)
             #expect(try TestApp.json(health.body)["status"] as? String == "degraded")
@@ -145,8 +177,12 @@ import TestSupport
             defer { Task { try? await back.kill() } }
             var recovered = false
             let deadline = ContinuousClock.now + .seconds(30)
+            var limit = 6
             while !recovered, ContinuousClock.now < deadline {
-                _ = try await firstName()
+                // A page not read before each time, so the read goes to Redis.
+                let response = try await client.execute(uri: "/api/companies/\(seeded.a)/contacts?limit=\(limit)&sort=name", method: .get, headers: headers)
+                #expect(response.status == .ok)
+                limit += 1
                 recovered = !dependencies.cache.isFallbackActive
                 if !recovered { try await Task.sleep(for: .milliseconds(100)) }
             }
@@ -156,7 +192,7 @@ import TestSupport
                 companyId: seeded.a, resource: "probe", request: "x") { "{}" }
             #expect(outcome == .miss)
             let (_, again) = try await dependencies.cache.value(companyId: seeded.a, resource: "probe", request: "x") { "{}" }
-            #expect(again == .hit)
+            #expect(again == .localHit)
         }
     }
 }

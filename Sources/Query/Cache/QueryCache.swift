@@ -11,8 +11,9 @@ import Synchronization
 /// Cache-aside for API answers, per (company, resource). Keys carry the resource's version, kept in Postgres and
 /// bumped in the transaction of each committed page (`cache_versions`), so a committed sync makes every older entry
 /// unreachable at once, on every instance, whatever happened to Redis meanwhile — no key scans. A read asks Postgres
-/// for the version (a primary-key lookup), then Redis for the entry under it. When Redis fails or is slow, reads go to
-/// a bounded in-memory cache under the same versions and to Postgres: the API keeps answering, a little slower.
+/// for the version (a primary-key lookup, shared by the reads of that resource arriving together), then this process's
+/// bounded store of recent entries, then Redis, for the entry under it. When Redis fails or is slow, reads go to the
+/// local store and to Postgres: the API keeps answering, a little slower.
 public final class QueryCache: Sendable {
     public struct Configuration: Sendable {
         public var ttl: Duration
@@ -23,7 +24,8 @@ public final class QueryCache: Sendable {
         public var redisTimeout: Duration
         public var localCapacity: Int
         public var localTTL: Duration
-        /// The fallback's bodies, at most this many bytes together (pages with `include=raw` are large): the oldest go first.
+        /// The local store's bodies (recent entries, and the fallback's), at most this many bytes together (pages with
+        /// `include=raw` are large): the oldest go first.
         public var localBytes: Int
 
         public init(ttl: Duration, compressionThreshold: Int = 256 << 10, redisTimeout: Duration = .milliseconds(150),
@@ -37,7 +39,9 @@ public final class QueryCache: Sendable {
         }
     }
 
-    public enum Outcome: String, Sendable { case hit, miss, fallbackHit = "fallback_hit", fallbackMiss = "fallback_miss" }
+    /// `localHit`: kept in this process under the current version (whether Redis is up or not); `fallbackMiss`: Redis
+    /// failed, loaded from Postgres.
+    public enum Outcome: String, Sendable { case hit, miss, localHit = "local_hit", fallbackMiss = "fallback_miss" }
 
     let redis: RedisClient
     let database: Database
@@ -45,6 +49,7 @@ public final class QueryCache: Sendable {
     let logger: Logger
     let local: Mutex<LocalEntries>
     let fallbackActive = Atomic<Bool>(false)
+    let counters = Mutex<[String: Counter]>([:])
     /// Version reads of one (company, resource) at once share one query that starts after all of them asked.
     let versions = CoalescedReads<VersionKey, Int64>()
 
@@ -86,27 +91,52 @@ public final class QueryCache: Sendable {
         let prefix = "cache:entry:\(companyId.uuidString.lowercased()):\(resource):"
         let fingerprint = Self.fingerprint(request)
         let key = prefix + "\(version):" + fingerprint
-        let dimensions = [("resource", resource)]
+        let localKey = prefix + fingerprint
+        // Entries are immutable under their version, and the version comes from Postgres: one kept in this process is
+        // as fresh as Redis's copy, without the round trip and the copy of the body.
+        if let body = kept(localKey, version: version) {
+            count(resource, "local_hit")
+            return (body, .localHit)
+        }
         do {
             let stored = try await redis.get(key, timeout: configuration.redisTimeout)
             markRedis(up: true)
             if let stored, let body = CacheEntryCodec.decode(stored) {
-                Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "hit")]).increment()
+                count(resource, "hit")
+                keep(localKey, version: version, body: body)
                 return (body, .hit)
             }
-            Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "miss")]).increment()
+            count(resource, "miss")
             let body = ByteBuffer(string: try await load())
             let entry = CacheEntryCodec.encode(body, threshold: configuration.compressionThreshold)
             do {
                 try await redis.set(key, entry, expiresIn: configuration.ttl, timeout: configuration.redisTimeout)
             } catch {
-                Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
+                count(resource, "error")
             }
+            keep(localKey, version: version, body: body)
             return (body, .miss)
         } catch where error is RedisError {
             // Redis failed or was slow; an error from `load` (Postgres) is not a cache problem and goes up as is.
-            return try await fallback(error, version: version, key: prefix + fingerprint, dimensions: dimensions, load: load)
+            if !fallbackActive.load(ordering: .relaxed) {
+                logger.warning("cache: Redis unavailable; reads use the local fallback", metadata: ["error": "\(error)"])
+            }
+            markRedis(up: false)
+            count(resource, "error")
+            let body = ByteBuffer(string: try await load())
+            keep(localKey, version: version, body: body)
+            count(resource, "fallback_miss")
+            return (body, .fallbackMiss)
         }
+    }
+
+    /// `cache_requests_total{resource,outcome}`, each counter made once.
+    func count(_ resource: String, _ outcome: String) {
+        let key = resource + "|" + outcome
+        if let counter = counters.withLock({ $0[key] }) { return counter.increment() }
+        let counter = Counter(label: "cache_requests_total", dimensions: [("resource", resource), ("outcome", outcome)])
+        counters.withLock { $0[key] = counter }
+        counter.increment()
     }
 
     func markRedis(up: Bool) {
@@ -117,25 +147,19 @@ public final class QueryCache: Sendable {
         }
     }
 
-    func fallback(
-        _ error: any Error, version: Int64, key: String, dimensions: [(String, String)], load: () async throws -> String
-    ) async throws -> (ByteBuffer, Outcome) {
-        if !fallbackActive.load(ordering: .relaxed) {
-            logger.warning("cache: Redis unavailable; reads use the local fallback", metadata: ["error": "\(error)"])
-        }
-        markRedis(up: false)
-        Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "error")]).increment()
+    /// The body kept in this process for `key` under `version`, unless it has expired.
+    func kept(_ key: String, version: Int64) -> ByteBuffer? {
         let now = ContinuousClock.now
-        let cached = local.withLock { entries -> ByteBuffer? in
+        return local.withLock { entries -> ByteBuffer? in
             guard let entry = entries.entries[key], entry.version == version, entry.expires > now else { return nil }
             return entry.body
         }
-        if let cached {
-            Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "fallback_hit")]).increment()
-            return (cached, .fallbackHit)
-        }
-        let body = ByteBuffer(string: try await load())
+    }
+
+    /// Keeps a body in this process, within the entry and byte bounds: the oldest go first.
+    func keep(_ key: String, version: Int64, body: ByteBuffer) {
         let size = body.readableBytes
+        let now = ContinuousClock.now
         let held = local.withLock { entries -> Int in
             // A body larger than the whole budget is answered, not kept.
             guard size <= configuration.localBytes else { return entries.bytes }
@@ -158,7 +182,5 @@ public final class QueryCache: Sendable {
             return entries.bytes
         }
         Gauge(label: "cache_fallback_bytes").record(held)
-        Counter(label: "cache_requests_total", dimensions: dimensions + [("outcome", "fallback_miss")]).increment()
-        return (body, .fallbackMiss)
     }
 }
