@@ -78,6 +78,7 @@ import TestSupport
     @Test func metricsAreValidPrometheusText() async throws {
         try await TestApp.test { client in
             _ = try await client.execute(uri: "/health", method: .get)
+            _ = try await client.execute(uri: "/health", method: .get)   // the same counter, made once, counts both
             _ = try await client.execute(uri: "/nowhere", method: .get)
             try await client.execute(uri: "/metrics", method: .get) { response in
                 #expect(response.status == .ok)
@@ -87,7 +88,7 @@ import TestSupport
                 for line in text.split(separator: "\n") where !line.hasPrefix("#") {
                     #expect(line.wholeMatch(of: sample) != nil, "not a Prometheus sample: \(line)")
                 }
-                #expect(text.contains(#"http_requests_total{method="GET",route="/health",status="200"} 1"#))
+                #expect(text.contains(#"http_requests_total{method="GET",route="/health",status="200"} 2"#))
                 #expect(text.contains(#"status="404""#))
                 #expect(text.contains("http_request_duration_seconds_bucket"))
                 #expect(text.contains("db_pool_connections_max 8"))

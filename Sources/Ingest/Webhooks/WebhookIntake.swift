@@ -34,6 +34,8 @@ public struct WebhookIntake: Sendable {
     let storeTimeout: Duration
     let metrics: any MetricsFactory
     let logger: Logger
+    let received: CounterFamily
+    let validSignatures: CounterFamily
 
     public init(inbox: InboxWriter, signature: WebhookSignatureCheck, storeTimeout: Duration, metrics: any MetricsFactory, logger: Logger) {
         self.inbox = inbox
@@ -41,12 +43,14 @@ public struct WebhookIntake: Sendable {
         self.storeTimeout = storeTimeout
         self.metrics = metrics
         self.logger = logger
+        self.received = CounterFamily(label: "webhooks_received_total", dimensions: ["type", "outcome"], factory: metrics)
+        self.validSignatures = CounterFamily(label: "webhook_signatures_valid_total", dimensions: ["scheme", "key"], factory: metrics)
     }
 
     public func receive(body: [UInt8], hmacHeader: String?, legacyHeader: String?, logger: Logger) async throws(Failure) -> Outcome {
         switch signature.check(hmacHeader: hmacHeader, legacyHeader: legacyHeader, body: body) {
         case .valid(let scheme, let key):
-            Counter(label: "webhook_signatures_valid_total", dimensions: [("scheme", scheme), ("key", key.rawValue)], factory: metrics).increment()
+            validSignatures.increment(scheme, key.rawValue)
             if key == .previous { logger.notice("webhook signed with the previous signing key", metadata: ["scheme": "\(scheme)"]) }
         case .missing:
             count("unknown", "rejected_signature")
@@ -83,6 +87,6 @@ public struct WebhookIntake: Sendable {
 
     private func count(_ type: String, _ outcome: String) {
         let known = WebhookClassification.knownTypes.contains(type) ? type : "other"
-        Counter(label: "webhooks_received_total", dimensions: [("type", known), ("outcome", outcome)], factory: metrics).increment()
+        received.increment(known, outcome)
     }
 }

@@ -49,7 +49,7 @@ public final class QueryCache: Sendable {
     let logger: Logger
     let local: Mutex<LocalEntries>
     let fallbackActive = Atomic<Bool>(false)
-    let counters = Mutex<[String: Counter]>([:])
+    let requests = CounterFamily(label: "cache_requests_total", dimensions: ["resource", "outcome"])
     /// Version reads of one (company, resource) at once share one query that starts after all of them asked.
     let versions = CoalescedReads<VersionKey, Int64>()
 
@@ -130,13 +130,8 @@ public final class QueryCache: Sendable {
         }
     }
 
-    /// `cache_requests_total{resource,outcome}`, each counter made once.
     func count(_ resource: String, _ outcome: String) {
-        let key = resource + "|" + outcome
-        if let counter = counters.withLock({ $0[key] }) { return counter.increment() }
-        let counter = Counter(label: "cache_requests_total", dimensions: [("resource", resource), ("outcome", outcome)])
-        counters.withLock { $0[key] = counter }
-        counter.increment()
+        requests.increment(resource, outcome)
     }
 
     func markRedis(up: Bool) {
