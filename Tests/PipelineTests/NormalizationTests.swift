@@ -7,12 +7,14 @@ import Testing
     @Test(arguments: [
         (" Surf@Intuit.COM ", "Surf@intuit.com"), ("mailto:ANA@Example.ORG", "ANA@example.org"), ("<bob@example.com>", "bob@example.com"),
         ("jose@müller.example", "jose@xn--mller-kva.example"), ("Søren.Tanaka@Summit.EXAMPLE", "Søren.Tanaka@summit.example"),
+        ("MAILTO:Jane.O'Neil+tag@Example.COM", "Jane.O'Neil+tag@example.com"), ("a{b}~c@x.io", "a{b}~c@x.io"),
     ])
     func emailsNormalize(input: String, expected: String) throws {
         #expect(try EmailAddress.normalize(input) == expected)
     }
 
-    @Test(arguments: ["not-an-email", "bob@@example", "@nowhere", "rose at edge", "a@b", "a@example.123", "a b@example.com", ""])
+    @Test(arguments: ["not-an-email", "bob@@example", "@nowhere", "rose at edge", "a@b", "a@example.123", "a b@example.com", "",
+                      "jane(doe)@example.com", ".ana@x.io", "ana.@x.io", "an..a@x.io", "a\"b@x.io", "a,b@x.io", "mailto:"])
     func badEmailsAreRefused(input: String) {
         #expect(throws: EmailAddress.Problem.self) { try EmailAddress.normalize(input) }
     }
@@ -96,6 +98,8 @@ import Testing
         #expect(Timestamps.format(Date(timeIntervalSince1970: 1_700_000_000.123456)) == "2023-11-14T22:13:20.123456Z")
         #expect(Timestamps.format(Date(timeIntervalSince1970: 0.1229999999)) == "1970-01-01T00:00:00.123000Z")
         #expect(Timestamps.format(Date(timeIntervalSince1970: 59.9999996)) == "1970-01-01T00:01:00.000000Z")
+        #expect(Timestamps.format(Date(timeIntervalSince1970: -1.5)) == "1969-12-31T23:59:58.500000Z")
+        #expect(Timestamps.format(Date(timeIntervalSince1970: 4_102_444_800)) == "2100-01-01T00:00:00.000000Z")
         let stored = "2026-01-02T03:04:05.678901Z"
         #expect(Timestamps.format(try #require(Timestamps.parse(stored))) == stored)
     }

@@ -1,9 +1,10 @@
 /// Lower-case hex of bytes, without `String(format:)` (which goes through CoreFoundation and was a
 /// tenth of a sync's CPU when every record's content hash used it).
 public enum Hex {
-    static let digits = Array("0123456789abcdef".utf8)
+    @usableFromInline static let digits = Array("0123456789abcdef".utf8)
 
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    /// Inlinable so callers in other modules get it specialized for their sequence (it runs per synced record).
+    @inlinable public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {

@@ -8,6 +8,7 @@ public enum EmailAddress {
     static let localSpecials = Set("!#$%&'*+/=?^_`{|}~-".unicodeScalars)
 
     static func isValidLocal(_ local: String) -> Bool {
+        if local.utf8.allSatisfy({ $0 < 0x80 }) { return isValidASCIILocal(local) }
         var previousDot = true   // no leading dot
         for scalar in local.unicodeScalars {
             if scalar == "." {
@@ -22,6 +23,24 @@ public enum EmailAddress {
         }
         return !previousDot   // no trailing dot
     }
+
+    /// The same rule for an all-ASCII local part (nearly all of them), on bytes: no Unicode property lookups.
+    static func isValidASCIILocal(_ local: String) -> Bool {
+        var previousDot = true
+        for byte in local.utf8 {
+            if byte == UInt8(ascii: ".") {
+                if previousDot { return false }
+                previousDot = true
+                continue
+            }
+            previousDot = false
+            let isAlphanumeric = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+            guard isAlphanumeric || asciiLocalSpecials.contains(byte) else { return false }
+        }
+        return !previousDot
+    }
+
+    static let asciiLocalSpecials = Set("!#$%&'*+/=?^_`{|}~-".utf8)
 
     /// A DNS label: a–z, 0–9 and inner hyphens, at most 63 characters.
     static func isValidLabel(_ label: Substring) -> Bool {
@@ -46,7 +65,7 @@ public enum EmailAddress {
 
     public static func normalize(_ text: String) throws(Problem) -> String {
         var value = text.trimmedWhitespace
-        if value.lowercased().hasPrefix("mailto:") { value = String(value.dropFirst(7)) }
+        if value.utf8.count >= 7, value.prefix(7).lowercased() == "mailto:" { value = String(value.dropFirst(7)) }
         if value.hasPrefix("<"), value.hasSuffix(">") { value = String(value.dropFirst().dropLast()) }
         guard !value.isEmpty else { throw .empty }
         let parts = value.split(separator: "@", omittingEmptySubsequences: false)

@@ -200,6 +200,8 @@ public struct RecordProcessor: Sendable {
     }
 
     static func sha256(_ text: String) -> String {
-        Hex.encode(SHA256.hash(data: Data(text.utf8)).prefix(16))
+        var text = text
+        let digest = text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        return Hex.encode(digest.prefix(16))
     }
 }
