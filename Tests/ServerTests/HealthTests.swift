@@ -95,7 +95,9 @@ import TestSupport
             let migrating = buildApplication(try await TestApp.dependencies(database: database), port: 0, migrateOnStart: true, backgroundJobs: false)
             try await migrating.test(.router) { client in
                 var status = HTTPResponse.Status.serviceUnavailable
-                let deadline = ContinuousClock.now + .seconds(30)
+                // A bound for a hang, not a timing claim: when the whole suite starts at once, creating its databases
+                // has held Postgres for most of a minute.
+                let deadline = ContinuousClock.now + .seconds(100)
                 while status != .ok, ContinuousClock.now < deadline {
                     status = try await client.execute(uri: "/health/ready", method: .get).status
                     if status != .ok { try await Task.sleep(for: .milliseconds(50)) }

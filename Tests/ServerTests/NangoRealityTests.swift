@@ -286,8 +286,16 @@ import Tokens
                 try await stack.int("SELECT count(*)::int FROM companies WHERE id = '\(company)' AND status = 'disconnected'") == 1
             }
             #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == rowsBefore)
-            let gone = try JSONValue.parse(Array(try await stack.get("/api/companies/\(company)", token: token).body.utf8))
-            #expect(gone["status"]?.string == "disconnected")
+            // The company's own token: while this instance still remembers the company's state from before (at most
+            // `CompanyTokenCheck`'s 2 s) the company answers as disconnected; after that the token is refused as a
+            // disconnected company's. On a loaded machine either can come first.
+            let gone = try await stack.get("/api/companies/\(company)", token: token)
+            if gone.status == 200 {
+                #expect(try JSONValue.parse(Array(gone.body.utf8))["status"]?.string == "disconnected")
+            } else {
+                #expect(gone.status == 401)
+                #expect(gone.body.contains("disconnected"), "\(gone.body)")
+            }
         }
     }
 
