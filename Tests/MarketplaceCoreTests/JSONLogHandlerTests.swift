@@ -57,15 +57,22 @@ import Testing
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    @Test func linesLeaveWholeAndInOrderOnFlush() throws {
+    /// The lines an output writing into a pipe wrote, once `write` appended and flushed.
+    func lines(limit: Int = 8 << 20, drainsInBackground: Bool = true, _ write: (LogOutput) -> Void) -> [Substring] {
         var ends: [Int32] = [0, 0]
         #expect(pipe(&ends) == 0)
-        let output = LogOutput(descriptor: ends[1])
-        for index in 0..<500 { output.append("line \(index)\n") }
+        let output = LogOutput(descriptor: ends[1], limit: limit, drainsInBackground: drainsInBackground)
+        write(output)
         output.flush()
         close(ends[1])
-        let lines = drain(ends[0]).split(separator: "\n")
-        close(ends[0])
+        defer { close(ends[0]) }
+        return drain(ends[0]).split(separator: "\n")
+    }
+
+    @Test func linesLeaveWholeAndInOrderOnFlush() throws {
+        let lines = lines { output in
+            for index in 0..<500 { output.append("line \(index)\n") }
+        }
         #expect(lines.count == 500)
         #expect(lines.first == "line 0")
         #expect(lines.last == "line 499")
@@ -73,15 +80,10 @@ import Testing
     }
 
     @Test func aBufferAtItsLimitDropsLinesAndSaysHowMany() throws {
-        var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)
         // Room for three 10-byte lines: the fourth and fifth are dropped, and a warning line counts them.
-        let output = LogOutput(descriptor: ends[1], limit: 30, drainsInBackground: false)
-        for index in 0..<5 { output.append("line \(index)...\n") }
-        output.flush()
-        close(ends[1])
-        let lines = drain(ends[0]).split(separator: "\n")
-        close(ends[0])
+        let lines = lines(limit: 30, drainsInBackground: false) { output in
+            for index in 0..<5 { output.append("line \(index)...\n") }
+        }
         #expect(lines.count == 4)
         #expect(Array(lines.prefix(3)) == ["line 0...", "line 1...", "line 2..."])
         let warning = try #require(JSONSerialization.jsonObject(with: Data(lines[3].utf8)) as? [String: Any])

@@ -129,10 +129,9 @@ public struct JSONLogHandler: LogHandler {
                 case UInt8(ascii: "\r"): output.append(contentsOf: #"\r"#.utf8)
                 case UInt8(ascii: "\t"): output.append(contentsOf: #"\t"#.utf8)
                 default:
-                    let hex = Array("0123456789abcdef".utf8)
                     output.append(contentsOf: #"\u00"#.utf8)
-                    output.append(hex[Int(byte >> 4)])
-                    output.append(hex[Int(byte & 0x0F)])
+                    output.append(Hex.digits[Int(byte >> 4)])
+                    output.append(Hex.digits[Int(byte & 0x0F)])
                 }
             }
             output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
@@ -150,32 +149,6 @@ public struct JSONLogHandler: LogHandler {
     static func appendTimestamp(to output: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var parts = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &parts)
-        func put(_ value: Int, digits: Int) {
-            var divisor = 1
-            for _ in 1..<digits { divisor *= 10 }
-            var value = value
-            while divisor > 0 {
-                output.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                value %= divisor
-                divisor /= 10
-            }
-        }
-        put(Int(parts.tm_year) + 1900, digits: 4)
-        output.append(UInt8(ascii: "-"))
-        put(Int(parts.tm_mon) + 1, digits: 2)
-        output.append(UInt8(ascii: "-"))
-        put(Int(parts.tm_mday), digits: 2)
-        output.append(UInt8(ascii: "T"))
-        put(Int(parts.tm_hour), digits: 2)
-        output.append(UInt8(ascii: ":"))
-        put(Int(parts.tm_min), digits: 2)
-        output.append(UInt8(ascii: ":"))
-        put(Int(parts.tm_sec), digits: 2)
-        output.append(UInt8(ascii: "."))
-        put(Int(now.tv_nsec / 1_000_000), digits: 3)
-        output.append(UInt8(ascii: "Z"))
+        UTCTimestamp.append(seconds: Int(now.tv_sec), fraction: Int(now.tv_nsec / 1_000_000), fractionDigits: 3, to: &output)
     }
 }

@@ -1,3 +1,4 @@
+import MarketplaceCore
 import Foundation
 
 /// ISO 8601 timestamps as providers write them, to UTC: offsets with or without a colon (`-07:00`,
@@ -87,36 +88,6 @@ public enum Timestamps {
         let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
         let seconds = (micros / 1_000_000).rounded(.down)
         let fraction = Int(micros - seconds * 1_000_000)
-        // Digits written by hand from gmtime_r: Foundation's ISO 8601 style cost more than the rest of a record's stages.
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        var text: [UInt8] = []
-        text.reserveCapacity(27)
-        func put(_ value: Int, _ digits: Int) {
-            var divisor = 1
-            for _ in 1..<digits { divisor *= 10 }
-            var value = value
-            while divisor > 0 {
-                text.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                value %= divisor
-                divisor /= 10
-            }
-        }
-        put(Int(parts.tm_year) + 1900, 4)
-        text.append(UInt8(ascii: "-"))
-        put(Int(parts.tm_mon) + 1, 2)
-        text.append(UInt8(ascii: "-"))
-        put(Int(parts.tm_mday), 2)
-        text.append(UInt8(ascii: "T"))
-        put(Int(parts.tm_hour), 2)
-        text.append(UInt8(ascii: ":"))
-        put(Int(parts.tm_min), 2)
-        text.append(UInt8(ascii: ":"))
-        put(Int(parts.tm_sec), 2)
-        text.append(UInt8(ascii: "."))
-        put(fraction, 6)
-        text.append(UInt8(ascii: "Z"))
-        return String(decoding: text, as: UTF8.self)
+        return UTCTimestamp.string(seconds: Int(seconds), fraction: fraction, fractionDigits: 6)
     }
 }
