@@ -214,11 +214,6 @@ import TestSupport
         }
     }
 
-    @Test func inABatchAKeysEventGoesToItsFirstSubmissionOnly() {
-        let ids = InboxWriter.assign(keys: ["a", "b", "a", "c"], inserted: ["a": 7, "b": 8])
-        #expect(ids == [7, 8, nil, nil])
-    }
-
     /// A NUL character in a stored field is refused with a 400 naming it, before it reaches Postgres.
     @Test func aNULCharacterInAFieldIs400() async throws {
         try await Self.withApp { client, count in

@@ -7,15 +7,21 @@ import Storage
 /// The inbox's transactions: what storing a webhook means (its event, its job, Nango's sync failures), in one
 /// place for arrival (`InboxWriter`'s group commit) and for replay.
 public enum Inbox {
-    /// The events, their jobs and any sync-state changes in one transaction; outcomes in input order.
+    /// The events, their jobs and any sync-state changes in one transaction; outcomes in input order. The new
+    /// events' ids are reserved first, so their jobs are written before them and each event is inserted already
+    /// naming its job: every row is written once.
     static func store(_ classifications: [WebhookClassification], database: Database, logger: Logger) async throws -> [WebhookIntake.Outcome] {
         try await database.withTransaction(logger: logger) { connection in
-            let statuses = classifications.map { $0.job == nil && $0.syncFailure == nil ? "ignored" : "received" }
-            let inserted = try await WebhookEventsTable.insertBatch(
-                Array(zip(classifications.map(\.event), statuses)), on: connection, logger: logger)
-            let eventIDs = InboxWriter.assign(keys: classifications.map(\.event.dedupeKey), inserted: inserted)
-            let stored = zip(classifications, eventIDs).compactMap { classification, eventID in eventID.map { (classification, $0) } }
-            let jobIDs = try await consequences(of: stored, on: connection, logger: logger)
+            let eventIDs = try await WebhookEventsTable.reserve(keys: classifications.map(\.event.dedupeKey), on: connection, logger: logger)
+            let fresh = zip(classifications, eventIDs).compactMap { classification, eventID in eventID.map { (classification, $0) } }
+            let jobIDs = try await consequences(of: fresh, linkingEvents: false, on: connection, logger: logger)
+            let events = fresh.map { classification, eventID in
+                WebhookEventsTable.NewEvent(
+                    id: eventID, event: classification.event,
+                    status: classification.job == nil && classification.syncFailure == nil ? "ignored" : "received", jobID: jobIDs[eventID])
+            }
+            let inserted = try await WebhookEventsTable.insert(events, on: connection, logger: logger)
+            guard inserted.count == events.count else { throw ConcurrentDelivery() }
             return eventIDs.map { eventID in
                 guard let eventID else { return .duplicate }
                 return .stored(eventID: eventID, jobID: jobIDs[eventID])
@@ -23,10 +29,14 @@ public enum Inbox {
         }
     }
 
-    /// What stored events call for: each one's job (linked to its event) and Nango's sync failures on the
-    /// sync state. Returns each job's id by its event id.
+    /// Another instance (or writer) committed an event of the same bytes between this batch's reservation and its
+    /// insert: the batch is rolled back, and its events are stored again one by one, when that one reads as a repeat.
+    struct ConcurrentDelivery: Error {}
+
+    /// What stored events call for: each one's job and Nango's sync failures on the sync state. Returns each job's id
+    /// by its event id. With `linkingEvents`, the events (already stored) are updated to name their jobs.
     static func consequences(
-        of events: [(WebhookClassification, Int64)], on connection: PostgresConnection, logger: Logger
+        of events: [(WebhookClassification, Int64)], linkingEvents: Bool = true, on connection: PostgresConnection, logger: Logger
     ) async throws -> [Int64: Int64] {
         var jobs: [(job: NewJob, eventID: Int64)] = []
         for (classification, eventID) in events {
@@ -35,7 +45,7 @@ public enum Inbox {
                 try await SyncStateTable.recordNangoFailure(failure, on: connection, logger: logger)
             }
         }
-        return try await JobsTable.enqueueBatch(jobs, on: connection, logger: logger)
+        return try await JobsTable.enqueueBatch(jobs, linkingEvents: linkingEvents, on: connection, logger: logger)
     }
 
     /// Stored webhooks, newest first, without their bodies.

@@ -187,27 +187,22 @@ public final class InboxWriter: Service, Sendable {
         }
     }
 
-    private func write(_ batch: [Ticket]) async {
+    private func write(_ batch: [Ticket], alone: Bool = false) async {
         do {
             let outcomes = try await withTimeout(batchTimeout) { [database, logger] in
                 try await Inbox.store(batch.map(\.classification), database: database, logger: logger)
             }
             for (ticket, outcome) in zip(batch, outcomes) { ticket.resolve(.success(outcome)) }
         } catch {
-            // Postgres refused a statement: perhaps one event's fault. Down or slow: everyone's; no retry.
-            guard batch.count > 1, let error = error as? PSQLError, error.isRefusedByServer else {
+            // Postgres refused a statement: perhaps one event's fault. A concurrent delivery of the same bytes: stored
+            // again alone, each reads as the repeat it is. Down or slow: everyone's; no retry.
+            let refused = (error as? PSQLError)?.isRefusedByServer == true && batch.count > 1
+            guard !alone, refused || error is Inbox.ConcurrentDelivery else {
                 for ticket in batch { ticket.resolve(.failure(error)) }
                 return
             }
             logger.warning("inbox batch failed; storing its events one by one", metadata: ["events": "\(batch.count)", "error": "\(String(reflecting: error))"])
-            for ticket in batch { await write([ticket]) }
+            for ticket in batch { await write([ticket], alone: true) }
         }
-    }
-
-    /// Each key's new event id, given to the first submission of that key only: a second submission of the
-    /// same bytes in one batch is a repeat, as it would be in the next batch.
-    static func assign(keys: [String], inserted: [String: Int64]) -> [Int64?] {
-        var remaining = inserted
-        return keys.map { remaining.removeValue(forKey: $0) }
     }
 }

@@ -15,13 +15,19 @@ public enum JobsTable {
 
     /// One job per event, or per waiting key (events of one key share a job: theirs, or the one already queued),
     /// in one statement, and each event linked to its job; returns each job's id by its event id.
-    public static func enqueueBatch(_ jobs: [(job: NewJob, eventID: Int64)], on connection: PostgresConnection, logger: Logger) async throws -> [Int64: Int64] {
-        let ids = try await enqueueBatch(jobs.map { ($0.job, Optional($0.eventID)) }, on: connection, logger: logger)
+    public static func enqueueBatch(
+        _ jobs: [(job: NewJob, eventID: Int64)], linkingEvents: Bool = true, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [Int64: Int64] {
+        let ids = try await enqueueBatch(jobs.map { ($0.job, Optional($0.eventID)) }, linkingEvents: linkingEvents, on: connection, logger: logger)
         return Dictionary(zip(jobs.map(\.eventID), ids)) { first, _ in first }
     }
 
     /// The jobs' ids, in input order.
-    static func enqueueBatch(_ jobs: [(job: NewJob, eventID: Int64?)], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+    /// With `linkingEvents`, each job's events (stored already) are updated to name it; the inbox's group commit
+    /// writes its events after their jobs, already naming them, and passes false.
+    static func enqueueBatch(
+        _ jobs: [(job: NewJob, eventID: Int64?)], linkingEvents: Bool = true, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [Int64] {
         guard !jobs.isEmpty else { return [] }
         let rows = WaitingKeyMerge.rows(jobs)
         let answer = try await connection.query("""
@@ -40,7 +46,7 @@ public enum JobsTable {
         for try await row in answer.decode((Int64, Int64?, String?).self) { returned.append(row) }
         let ids = try WaitingKeyMerge.ids(for: jobs, rows: rows, returned: returned)
         let links = zip(jobs, ids).compactMap { job, id in job.eventID.map { ($0, id) } }
-        if !links.isEmpty {
+        if linkingEvents, !links.isEmpty {
             try await connection.query("""
                 UPDATE webhook_events e SET job_id = l.job_id
                 FROM UNNEST(\(links.map(\.0))::int8[], \(links.map(\.1))::int8[]) AS l(event_id, job_id)

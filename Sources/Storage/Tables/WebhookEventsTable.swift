@@ -9,37 +9,85 @@ public enum WebhookEventsTable {
     /// (3 attempts, 3 s and 6 s apart, 20 s timeouts); identical bytes later are a new event.
     public static let redeliveryWindow = "1 hour"
 
-    /// Many events in two statements (the older same-bytes events step aside, so the unique key covers only
-    /// the redelivery window; then one `UNNEST` insert): the inbox's group commit. Returns the new ids by
-    /// dedupe key; a key missing from the answer was a repeat (within the window, or earlier in this same
-    /// batch). The unique index decides between concurrent identical deliveries, not a prior read.
+    /// Many events without their jobs: ``reserve(keys:on:logger:)`` then ``insert(_:on:logger:)``. Returns the new
+    /// ids by dedupe key; a key missing from the answer was a repeat (within the window, or earlier in this batch).
     public static func insertBatch(
         _ events: [(event: InboxEvent, status: String)], on connection: PostgresConnection, logger: Logger
     ) async throws -> [String: Int64] {
-        guard !events.isEmpty else { return [:] }
-        let keys = events.map(\.event.dedupeKey)
-        try await connection.query("""
-            UPDATE webhook_events SET dedupe_key = dedupe_key || ':' || id
-            WHERE dedupe_key = ANY(\(keys)::text[]) AND received_at < now() - \(redeliveryWindow)::interval
+        let ids = try await reserve(keys: events.map(\.event.dedupeKey), on: connection, logger: logger)
+        let fresh = zip(events, ids).compactMap { event, id in id.map { NewEvent(id: $0, event: event.event, status: event.status, jobID: nil) } }
+        let inserted = try await insert(fresh, on: connection, logger: logger)
+        return Dictionary(uniqueKeysWithValues: fresh.filter { inserted.contains($0.id) }.map { ($0.event.dedupeKey, $0.id) })
+    }
+
+    /// The first of the inbox's group commit's two statements on this table: older same-bytes events step aside (so
+    /// the unique key covers only the redelivery window), and each key gets the id its event will take, or nil for a
+    /// repeat (an event of the same bytes within the window, or the same key earlier in `keys`). Knowing the ids
+    /// first lets a batch's jobs be written before its events, and each event be inserted already linked to its job.
+    public static func reserve(keys: [String], on connection: PostgresConnection, logger: Logger) async throws -> [Int64?] {
+        guard !keys.isEmpty else { return [] }
+        let rows = try await connection.query("""
+            WITH aside AS (
+                UPDATE webhook_events SET dedupe_key = dedupe_key || ':' || id
+                WHERE dedupe_key = ANY(\(keys)::text[]) AND received_at < now() - \(redeliveryWindow)::interval
+                RETURNING id
+            )
+            SELECT CASE WHEN u.rank > 1
+                          OR EXISTS (SELECT 1 FROM webhook_events w
+                                     WHERE w.dedupe_key = u.k AND w.received_at >= now() - \(redeliveryWindow)::interval)
+                        THEN NULL
+                        ELSE nextval(pg_get_serial_sequence('webhook_events', 'id')) END
+            FROM (SELECT k, n, row_number() OVER (PARTITION BY k ORDER BY n) AS rank
+                  FROM unnest(\(keys)::text[]) WITH ORDINALITY AS v(k, n) ORDER BY n) u
+            ORDER BY u.n
             """, logger: logger)
+        var ids: [Int64?] = []
+        for try await id in rows.decode(Int64?.self) { ids.append(id) }
+        guard ids.count == keys.count else { throw StorageError.noRowReturned("webhook_events reserve: \(ids.count) of \(keys.count)") }
+        return ids
+    }
+
+    /// An event to insert under the id ``reserve(keys:on:logger:)`` gave it, with its job when it has one.
+    public struct NewEvent: Sendable {
+        public var id: Int64
+        public var event: InboxEvent
+        public var status: String
+        public var jobID: Int64?
+
+        public init(id: Int64, event: InboxEvent, status: String, jobID: Int64?) {
+            self.id = id
+            self.event = event
+            self.status = status
+            self.jobID = jobID
+        }
+    }
+
+    /// The reserved events in one `UNNEST` insert; returns the ids inserted. An id missing from the answer lost a
+    /// race: a concurrent delivery of the same bytes took its key between reserve and insert (the unique index
+    /// decides, not the earlier read).
+    public static func insert(_ events: [NewEvent], on connection: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
+        guard !events.isEmpty else { return [] }
         // "" stands for NULL: arrays of optionals are not bindable, and no field here is meaningfully empty.
         func column(_ value: (InboxEvent) -> String?) -> [String] { events.map { value($0.event) ?? "" } }
         let rows = try await connection.query("""
-            INSERT INTO webhook_events (type, operation, success, connection_id, integration_id, provider, model, sync_name,
-                                        dedupe_key, raw_body, status)
-            SELECT e.type, NULLIF(e.operation, ''), NULLIF(e.success, '')::boolean, NULLIF(e.connection_id, ''),
+            INSERT INTO webhook_events (id, type, operation, success, connection_id, integration_id, provider, model, sync_name,
+                                        dedupe_key, raw_body, status, job_id)
+            OVERRIDING SYSTEM VALUE
+            SELECT e.id, e.type, NULLIF(e.operation, ''), NULLIF(e.success, '')::boolean, NULLIF(e.connection_id, ''),
                    NULLIF(e.integration_id, ''), NULLIF(e.provider, ''), NULLIF(e.model, ''), NULLIF(e.sync_name, ''),
-                   e.dedupe_key, e.raw_body, e.status
-            FROM UNNEST(\(events.map(\.event.type))::text[], \(column(\.operation))::text[], \(column { $0.success.map(String.init) })::text[],
-                        \(column(\.connectionId))::text[], \(column(\.integrationId))::text[], \(column(\.provider))::text[],
-                        \(column(\.model))::text[], \(column(\.syncName))::text[], \(keys)::text[], \(events.map(\.event.rawBody))::text[],
-                        \(events.map(\.status))::text[])
-                 AS e(type, operation, success, connection_id, integration_id, provider, model, sync_name, dedupe_key, raw_body, status)
+                   e.dedupe_key, e.raw_body, e.status, NULLIF(e.job_id, 0)
+            FROM UNNEST(\(events.map(\.id))::int8[], \(events.map(\.event.type))::text[], \(column(\.operation))::text[],
+                        \(column { $0.success.map(String.init) })::text[], \(column(\.connectionId))::text[], \(column(\.integrationId))::text[],
+                        \(column(\.provider))::text[], \(column(\.model))::text[], \(column(\.syncName))::text[],
+                        \(events.map(\.event.dedupeKey))::text[], \(events.map(\.event.rawBody))::text[], \(events.map(\.status))::text[],
+                        \(events.map { $0.jobID ?? 0 })::int8[])
+                 AS e(id, type, operation, success, connection_id, integration_id, provider, model, sync_name, dedupe_key, raw_body, status, job_id)
+            ORDER BY e.id
             ON CONFLICT (dedupe_key) DO NOTHING
-            RETURNING id, dedupe_key
+            RETURNING id
             """, logger: logger)
-        var ids: [String: Int64] = [:]
-        for try await (id, key) in rows.decode((Int64, String).self) { ids[key] = id }
+        var ids: Set<Int64> = []
+        for try await id in rows.decode(Int64.self) { ids.insert(id) }
         return ids
     }
 
