@@ -76,6 +76,37 @@ import TestSupport
         #expect(try await redis.send("SCRIPT", "EXISTS", RedisArgument(RateLimiter.scriptSHA)) == .array([.integer(1)]))
     }
 
+    /// A limit of 5,000 is taken from Redis five requests at a time: two instances sharing one key call Redis a
+    /// fifth as often and together let exactly the limit through.
+    @Test func highLimitsAreLeasedFromRedisAndNeverPassedTogether() async throws {
+        let configuration = try TestEnvironment.configuration()
+        let redis = RedisClient(configuration: configuration.redis, logger: TestEnvironment.logger)
+        func instance() -> RateLimiter {
+            RateLimiter(redis: redis, limit: 5000, window: .seconds(600), timeout: .seconds(10), logger: TestEnvironment.logger)
+        }
+        let (first, second) = (instance(), instance())
+        #expect(first.leaseSize == 5)
+        let principal = "lease-\(UUID().uuidString)"
+        let key = RedisArgument("ratelimit:g:\(principal)")
+
+        var decisions: [RateLimiter.Decision] = []
+        for _ in 0..<11 { decisions.append(await first.check(group: "g", principal: principal)) }
+        #expect(decisions.allSatisfy { $0.allowed })
+        #expect(try await redis.send("GET", key).integer == 15, "three leases of five for eleven requests")
+        #expect(decisions.map(\.remaining).prefix(6) == [4999, 4998, 4997, 4996, 4995, 4994])
+
+        var allowed = 11
+        for round in 0..<2600 {
+            if await first.check(group: "g", principal: principal).allowed { allowed += 1 }
+            if await second.check(group: "g", principal: principal).allowed { allowed += 1 }
+            _ = round
+        }
+        // 5,211 asked for: Redis granted exactly the limit (the last lease in part), and the two spent all of it.
+        #expect(allowed == 5000, "the two together let the limit through, no more: \(allowed)")
+        #expect(await second.check(group: "g", principal: principal).allowed == false)
+        #expect(RateLimiter(redis: redis, limit: 1999, window: .seconds(60), logger: TestEnvironment.logger).leaseSize == 1)
+    }
+
     @Test func localCountingWhenRedisIsUnreachable() async throws {
         var configuration = try TestEnvironment.configuration(["REDIS_URL": "redis://127.0.0.1:1/0"])
         configuration.redis.connectTimeout = .milliseconds(50)

@@ -8,6 +8,11 @@ import Synchronization
 
 /// Fixed-window request limits per principal, counted atomically in Redis (one script, one round trip)
 /// so every instance shares them; when Redis fails, each instance counts locally until it is back.
+///
+/// A high limit is counted in leases: one call takes a thousandth of the limit from Redis at once, and this
+/// instance spends it before asking again. The shared count never passes the limit (a lease is only what Redis
+/// granted), and at most a thousandth of it per instance sits unspent when the window ends; a limit under 2,000
+/// leases one request at a time, as if there were no leases.
 final class RateLimiter: Sendable {
     struct Decision: Sendable, Equatable {
         var allowed: Bool
@@ -24,6 +29,18 @@ final class RateLimiter: Sendable {
     let logger: Logger
     /// While Redis fails, each instance counts on its own.
     let local: LocalRateLimiter
+    /// Requests taken from Redis at once.
+    let leaseSize: Int
+    /// Requests granted by Redis and not yet spent, by key: only ever holds something when `leaseSize` > 1.
+    private let leases = Mutex<[String: Lease]>([:])
+
+    struct Lease {
+        /// Granted and not yet spent.
+        var unspent: Int
+        /// The shared count just after the grant.
+        var counted: Int
+        var windowEnds: ContinuousClock.Instant
+    }
 
     init(redis: RedisClient, limit: Int, window: Duration, timeout: Duration = .milliseconds(100), logger: Logger) {
         self.redis = redis
@@ -32,12 +49,13 @@ final class RateLimiter: Sendable {
         self.timeout = timeout
         self.logger = logger
         self.local = LocalRateLimiter(limit: limit, window: window)
+        self.leaseSize = max(1, limit / 1000)
     }
 
-    /// INCR the window's counter, start its expiry on the first hit; answer the count and the time left.
+    /// INCRBY the window's counter by a lease, start its expiry on the first hit; answer the count and the time left.
     static let script = """
-        local count = redis.call('INCR', KEYS[1])
-        if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+        local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+        if count == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
         local ttl = redis.call('PTTL', KEYS[1])
         if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
         return {count, ttl}
@@ -50,17 +68,53 @@ final class RateLimiter: Sendable {
 
     func check(group: String, principal: String) async -> Decision {
         let key = "ratelimit:\(group):\(principal)"
+        if leaseSize > 1, let decision = spendLeased(key) { return decision }
         do {
-            let arguments: [RedisArgument] = ["1", RedisArgument(key), RedisArgument(windowMilliseconds)]
+            let arguments: [RedisArgument] = ["1", RedisArgument(key), RedisArgument(windowMilliseconds), RedisArgument(leaseSize)]
             let reply = try await evaluate(arguments)
             guard case .array(let parts) = reply, parts.count == 2, let count = parts[0].integer, let ttl = parts[1].integer else {
                 throw RedisError.unexpectedReply("rate limit script: \(reply)")
             }
-            return decision(count: count, millisecondsLeft: ttl)
+            return granted(key, count: count, millisecondsLeft: ttl)
         } catch {
             Counter(label: "rate_limit_fallback_total").increment()
             return local.check(key)
         }
+    }
+
+    /// One request out of this instance's lease on `key`, if it holds one for the current window.
+    private func spendLeased(_ key: String) -> Decision? {
+        let now = ContinuousClock.now
+        return leases.withLock { leases -> Decision? in
+            guard var lease = leases[key], lease.unspent > 0, now < lease.windowEnds else { return nil }
+            lease.unspent -= 1
+            leases[key] = lease
+            let millisecondsLeft = Int(((lease.windowEnds - now) / .milliseconds(1)).rounded(.up))
+            return Decision(
+                allowed: true, limit: limit, remaining: max(0, limit - lease.counted + lease.unspent),
+                reset: max(1, (millisecondsLeft + 999) / 1000))
+        }
+    }
+
+    /// What Redis granted of a lease that brought the shared count to `count`: this request, and the rest kept.
+    func granted(_ key: String, count: Int, millisecondsLeft: Int) -> Decision {
+        let granted = max(0, min(leaseSize, limit - (count - leaseSize)))
+        guard granted > 0 else { return decision(count: count, millisecondsLeft: millisecondsLeft) }
+        var unspent = granted - 1
+        if leaseSize > 1 {
+            let windowEnds = ContinuousClock.now + .milliseconds(millisecondsLeft)
+            unspent = leases.withLock { leases in
+                if leases.count >= 10_000 {
+                    let now = ContinuousClock.now
+                    leases = leases.filter { now < $0.value.windowEnds }
+                }
+                // Leases of one window add up (callers that found the lease empty together each asked for one).
+                let kept = leases[key].map { ContinuousClock.now < $0.windowEnds ? $0.unspent : 0 } ?? 0
+                leases[key] = Lease(unspent: kept + unspent, counted: max(count, leases[key]?.counted ?? 0), windowEnds: windowEnds)
+                return kept + unspent
+            }
+        }
+        return Decision(allowed: true, limit: limit, remaining: max(0, limit - count + unspent), reset: max(1, (millisecondsLeft + 999) / 1000))
     }
 
     /// The script by its hash; by its body when Redis forgot it (restarted, or `SCRIPT FLUSH`), which loads it again.
@@ -77,4 +131,3 @@ final class RateLimiter: Sendable {
         Decision(allowed: count <= limit, limit: limit, remaining: max(0, limit - count), reset: max(1, (millisecondsLeft + 999) / 1000))
     }
 }
-
