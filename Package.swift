@@ -207,13 +207,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // `marketplace-bench`: in-process scenarios for `make bench`.
+        // `marketplace-bench`: the whole of `make bench`, one file a scenario, each beside its ceilings, one report table.
         .executableTarget(
             name: "Benchmarks",
             dependencies: [
-                "MarketplaceCore", "Redis", "Nango", "Ingest", "Tokens",
+                "MarketplaceCore", "Redis", "Nango", "Tokens",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

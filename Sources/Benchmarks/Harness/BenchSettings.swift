@@ -1,0 +1,81 @@
+import Foundation
+
+/// What one `make bench` run measures with: knobs from the environment (the same names `scripts/bench.sh` has
+/// always read), the project's services, and the release executables beside this one.
+struct BenchSettings: Sendable {
+    /// Seconds each load (wrk, pgbench, the Redis client) runs.
+    let duration: Int
+    /// wrk's open connections.
+    let connections: Int
+    /// The first of the ports the bench's servers take (each scenario adds its own offset).
+    let basePort: Int
+    let postgresPort: Int
+    let redisPort: Int
+    let database = "marketplace_bench"
+    let webhookCount: Int
+    let nangoRecords: Int
+    let syncRecords: Int
+    /// The large sync for peak memory (0 skips it).
+    let syncLargeRecords: Int
+    let logLevel: String
+    /// The release executables: `marketplace`, `nango-emulator`, `bare-ceiling` sit beside `marketplace-bench`.
+    let binaries: URL
+    let work: URL
+    let report: String
+
+    /// The rate limits of the security step would answer most of a load test with 429: raised for every
+    /// server the bench starts (and said so in the report), so every figure is the work itself.
+    static let raisedRateLimit = 1_000_000
+    let nangoSecretKey = "6f1c3a52-5a0e-4b43-9a55-2b8e0d4c1e77"
+    let emulatorWebhookKey = "bench-webhook-key"
+    let adminToken = "bench-admin-token-0123456789"
+    let jwtSecret = "bench-jwt-secret-0123456789-0123456789"
+    let webhookSecret = "bench-nango-secret"
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        func number(_ name: String, _ fallback: Int) throws -> Int {
+            guard let text = environment[name], !text.isEmpty else { return fallback }
+            guard let value = Int(text), value >= 0 else { throw BenchFailure("\(name)=\(text) is not a whole number ≥ 0") }
+            return value
+        }
+        duration = try number("BENCH_DURATION", 10)
+        connections = try number("BENCH_CONNECTIONS", 64)
+        basePort = try number("BENCH_PORT", 18090)
+        postgresPort = try number("PG_PORT", 55432)
+        redisPort = try number("REDIS_PORT", 56379)
+        webhookCount = try number("BENCH_WEBHOOKS", 300_000)
+        nangoRecords = try number("BENCH_NANGO_RECORDS", 100_000)
+        syncRecords = try number("BENCH_SYNC_RECORDS", 100_000)
+        syncLargeRecords = try number("BENCH_SYNC_LARGE", 1_000_000)
+        logLevel = environment["BENCH_LOG_LEVEL"] ?? "info"
+        binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("marketplace-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        report = environment["BENCH_REPORT"] ?? "bench/results/latest.md"
+    }
+
+    var databaseURL: String { "postgres://marketplace:marketplace@127.0.0.1:\(postgresPort)/\(database)" }
+    var redisURL: String { "redis://127.0.0.1:\(redisPort)/0" }
+
+    /// What every server the bench starts runs with; a scenario adds its own (port, workers, Nango).
+    var serverEnvironment: [String: String] {
+        let limit = "\(Self.raisedRateLimit)"
+        return [
+            "DATABASE_URL": databaseURL, "REDIS_URL": redisURL,
+            "NANGO_SECRET_KEY": webhookSecret, "NANGO_WEBHOOK_SECRET": webhookSecret, "JWT_SECRET": jwtSecret,
+            "TOKEN_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            "SERVER_HOST": "127.0.0.1", "LOG_LEVEL": logLevel,
+            "RATE_LIMIT_REQUESTS": limit, "AUTH_RATE_LIMIT_REQUESTS": limit, "PUBLIC_RATE_LIMIT_REQUESTS": limit,
+            "WEBHOOK_FAILURE_RATE_LIMIT_REQUESTS": limit, "CONSOLE_SIGNIN_RATE_LIMIT_REQUESTS": limit,
+        ]
+    }
+
+    func binary(_ name: String) -> String { binaries.appendingPathComponent(name).path }
+    func workFile(_ name: String) -> String { work.appendingPathComponent(name).path }
+}
+
+/// Why the bench stopped: printed, and the exit status is 1.
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,147 @@
+import Foundation
+
+/// A tool the bench runs to its end (wrk, pgbench, psql, redis-benchmark): its output, or a failure with it.
+enum Command {
+    /// Runs `arguments` (the tool found on PATH unless a path is given) and returns what it printed.
+    @discardableResult
+    static func run(_ arguments: [String], environment: [String: String] = [:], allowFailure: Bool = false) async throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        // A file, not a pipe: a tool's output can outgrow a pipe's buffer before it exits.
+        let outputPath = NSTemporaryDirectory() + "bench-command-\(UUID().uuidString).log"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        defer { try? output.close() }
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try launch(process) } catch { continuation.resume(throwing: error) }
+        }
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        guard status == 0 || allowFailure else {
+            throw BenchFailure("\(arguments.prefix(3).joined(separator: " ")) … exited \(status):\n\(text.suffix(2000))")
+        }
+        return text
+    }
+
+    /// Starts `process` with no signal blocked: a child inherits the mask of the thread that starts it, and the
+    /// pool's threads block SIGALRM, which pgbench's `-T` needs to ever stop.
+    static func launch(_ process: Process) throws {
+        var open = sigset_t(), saved = sigset_t()
+        sigemptyset(&open)
+        pthread_sigmask(SIG_SETMASK, &open, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try process.run()
+    }
+}
+
+/// A process of ours the bench starts and stops (a server, the emulator, the bare ceiling), with what `/proc`
+/// says about it: CPU time and peak memory.
+final class Spawned: Sendable {
+    let name: String
+    let port: Int
+    let logPath: String
+    private let process: Process
+
+    var pid: Int32 { process.processIdentifier }
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    private init(name: String, port: Int, logPath: String, process: Process) {
+        self.name = name
+        self.port = port
+        self.logPath = logPath
+        self.process = process
+    }
+
+    /// Starts `executable` and waits until `readyPath` answers 200 (at most a minute).
+    static func start(
+        _ executable: String, arguments: [String] = [], environment: [String: String] = [:], port: Int, readyPath: String,
+        settings: BenchSettings, http: BenchHTTP
+    ) async throws -> Spawned {
+        let name = URL(fileURLWithPath: executable).lastPathComponent
+        // A process left from an interrupted run would answer in this one's place.
+        if isListening(port) {
+            throw BenchFailure("port \(port) already answers (a process left from an interrupted bench?): stop it, or set BENCH_PORT")
+        }
+        let logPath = settings.workFile("\(name)-\(port).log")
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try Command.launch(process)
+        let spawned = Spawned(name: name, port: port, logPath: logPath, process: process)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline, process.isRunning {
+            // An HTTP client asked before the port listens retries the connection until its deadline: ask only once
+            // something listens.
+            if isListening(port), (try? await http.status("\(spawned.baseURL)\(readyPath)")) == 200 { return spawned }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await spawned.stop()
+        throw BenchFailure("\(name) on port \(port) did not come up:\n\(spawned.logTail())")
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Fails with the log's tail when the process has died (a scenario waiting on it would wait forever).
+    func checkAlive() throws {
+        guard process.isRunning else { throw BenchFailure("\(name) exited:\n\(logTail())") }
+    }
+
+    /// User + system CPU time so far (`/proc/PID/stat`, fields 14 and 15), in milliseconds.
+    var cpuMilliseconds: Int {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        // After "pid (comm) " the fields count from 3 (state): utime is field 14, stime 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
+        return (user + system) * 1000 / sysconf(Int32(_SC_CLK_TCK))
+    }
+
+    /// A `/proc/PID/status` figure in bytes: `VmHWM` (peak resident set) or `VmRSS`.
+    func memory(_ field: String = "VmHWM") -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return kilobytes * 1024
+    }
+
+    /// SIGTERM, then waits for the exit (graceful shutdown), SIGKILL after 30 s.
+    func stop() async {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { kill(pid, SIGKILL) }
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    func logTail(lines: Int = 20) -> String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port` (a refused connect on loopback answers at once).
+func isListening(_ port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}

@@ -1,0 +1,54 @@
+/// The service's own HTTP endpoints under wrk, beside two ceilings from the same run: the same Hummingbird with
+/// one route and no middleware (`bare-ceiling`), and pgbench running readiness's query.
+enum HTTPScenario {
+    struct Result {
+        var rows: [Row] = []
+        /// `GET /health` through every middleware: the ceiling of every other figure the service answers.
+        var health = Ceiling(name: "", quantity: .rate(0, ""))
+        var bare = Ceiling(name: "", quantity: .rate(0, ""))
+        var staticDocument = Ceiling(name: "", quantity: .rate(0, ""))
+    }
+
+    static func run(_ run: BenchRun, server: Spawned) async throws -> Result {
+        var result = Result()
+        func load(_ path: String, on target: Spawned = server) async throws -> (Quantity, String) {
+            let wrk = try await run.tools.wrk(target.baseURL + path)
+            let note = "p50 \(wrk.p50), p99 \(wrk.p99), non-2xx \(wrk.non2xx)"
+            return (.rate(wrk.requestsPerSecond, "req/s"), note)
+        }
+
+        let (health, healthNote) = try await load("/health")
+        result.health = Ceiling(name: "`GET /health`", quantity: health)
+        let bareServer = try await Spawned.start(
+            run.settings.binary("bare-ceiling"), arguments: ["\(run.settings.basePort + 9)"], port: run.settings.basePort + 9,
+            readyPath: "/health", settings: run.settings, http: run.http)
+        let (bare, bareNote) = try await load("/health", on: bareServer)
+        await bareServer.stop()
+        result.bare = Ceiling(name: "bare Hummingbird", quantity: bare)
+
+        result.rows.append(Row(
+            section: .http, name: "`GET /health`, every middleware (request id, access log, metrics, security headers)",
+            figure: .quantity(health), ceiling: Ceiling(name: "bare Hummingbird, one route, no middleware", quantity: bare),
+            target: .shareAtLeast(85), note: healthNote))
+        result.rows.append(Row(section: .http, name: "bare Hummingbird `GET /health` (`bare-ceiling`)", figure: .quantity(bare), note: bareNote))
+
+        for (path, what) in [("/health/live", "same work as `/health`"), ("/health/detailed", "Postgres + Redis PING per request"),
+                             ("/metrics", "Prometheus text + Redis PING")] {
+            let (rate, note) = try await load(path)
+            result.rows.append(Row(section: .http, name: "`GET \(path)` (\(what))", figure: .quantity(rate), ceiling: result.health, note: note))
+        }
+
+        let (ready, readyNote) = try await load("/health/ready")
+        let readyQuery = try await run.tools.pgbench(sql: "SELECT version, checksum FROM schema_migrations;\n", name: "ready", clients: 20)
+        result.rows.append(Row(
+            section: .http, name: "`GET /health/ready` (Postgres: migration status per request)", figure: .quantity(ready),
+            ceiling: Ceiling(name: "pgbench, the same query, 20 connections", quantity: .rate(readyQuery, "tps")), note: readyNote))
+
+        let (document, documentNote) = try await load("/openapi.json")
+        result.staticDocument = Ceiling(name: "`GET /openapi.json`", quantity: document)
+        result.rows.append(Row(
+            section: .http, name: "`GET /openapi.json` (a 67 KB answer built once: the cost of a large body)", figure: .quantity(document),
+            ceiling: result.health, note: documentNote))
+        return result
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import NIOHTTP1
+
+/// A connection's records synced from the emulator through the bench's hubspot-contacts pipeline into Postgres
+/// (workers, pages, stages, bulk upserts), then ops' two whole-model actions on it (re-derive, full resync).
+/// Ceilings from the same run: `COPY` of the rows the sync wrote into an empty copy of the table, the client
+/// paging the emulator alone (from ``NangoScenario``), and, as a floor, one `INSERT … ON CONFLICT` per row.
+enum SyncScenario {
+    /// One sync's figures.
+    struct Sync {
+        var records: Int
+        var fetched = 0, written = 0, quarantined = 0
+        var run: Duration = .zero
+        var wall: Duration = .zero
+        var cpuMilliseconds = 0
+        var rederive: Action?
+        var resync: Action?
+        var peakMemory = 0
+
+        var rate: Quantity { .rate(perSecond(fetched, run), "records/s") }
+    }
+
+    /// A re-derive or full resync: records read, from its request to the end of its run.
+    struct Action {
+        var records: Int
+        var elapsed: Duration
+        var outcome: String
+
+        var rate: Quantity { .rate(perSecond(records, elapsed), "records/s") }
+        var note: String { "\(records) records in \(Int(elapsed / .milliseconds(1))) ms, \(outcome)" }
+    }
+
+    static func run(_ run: BenchRun, paging: Quantity) async throws -> [Row] {
+        progress("pipeline sync of \(run.settings.syncRecords) records")
+        let sync = try await self.sync(run, records: run.settings.syncRecords)
+        let (copy, copyNote) = try await copyCeiling(run)
+        let naive = try await run.tools.pgbench(sql: naiveUpsert, name: "naive-upsert", clients: 1)
+        let lower = copy.value < paging.value
+            ? Ceiling(name: "`COPY` of the same rows (lower than paging, \(paging.text))", quantity: copy)
+            : Ceiling(name: "the emulator's paging alone (lower than `COPY`, \(copy.text))", quantity: paging)
+        let perThousand = Double(sync.cpuMilliseconds) * 1000 / Double(max(1, sync.fetched))
+        let syncCeiling = Ceiling(name: "the sync", quantity: sync.rate)
+        var rows = [
+            Row(section: .sync, name: "sync of \(sync.fetched) records (pipeline run: fetch, stages, upsert, checkpoint)", figure: .quantity(sync.rate),
+                ceiling: lower, target: .shareAtLeast(75), note: "\(sync.fetched) fetched / \(sync.written) written / \(sync.quarantined) quarantined"),
+            Row(section: .sync, name: "server CPU (user + system, `/proc`) per 1,000 records synced",
+                figure: .quantity(Quantity(value: perThousand, unit: "ms")), target: .below(153),
+                note: "\(sync.cpuMilliseconds) ms for \(sync.fetched) records; target: half of 305 ms, the first figure measured (a8bcdae)"),
+            Row(section: .sync, name: "sync end to end (auth webhook to last checkpoint)", figure: .quantity(.rate(perSecond(sync.fetched, sync.wall), "records/s")),
+                note: "\(Int(sync.wall / .milliseconds(1))) ms"),
+            Row(section: .sync, name: "sync against `COPY` of the same rows into the same table", figure: .quantity(sync.rate),
+                ceiling: Ceiling(name: "`COPY`", quantity: copy), note: copyNote),
+            Row(section: .sync, name: "sync against the client paging the emulator alone (no stages, no Postgres)", figure: .quantity(sync.rate),
+                ceiling: Ceiling(name: "paging", quantity: paging)),
+            Row(section: .sync, name: "sync against one autocommitted `INSERT … ON CONFLICT` per row (a floor, not a ceiling)", figure: .quantity(sync.rate),
+                ceiling: Ceiling(name: "pgbench, 1 connection", quantity: .rate(naive, "rows/s")),
+                note: "what writing a row per round trip would reach on this machine"),
+        ]
+        rows += actionRows(sync, ceiling: syncCeiling, target: true)
+        if run.settings.syncLargeRecords > 0 {
+            progress("pipeline sync of \(run.settings.syncLargeRecords) records (peak memory)")
+            let large = try await self.sync(run, records: run.settings.syncLargeRecords)
+            rows.append(Row(section: .sync, name: "sync of \(large.fetched) records", figure: .quantity(large.rate), ceiling: lower,
+                            note: "\(large.fetched) fetched / \(large.written) written / \(large.quarantined) quarantined"))
+            rows += actionRows(large, ceiling: Ceiling(name: "the sync", quantity: large.rate), target: false)
+            rows.append(memoryRow(large, target: true))
+            rows.append(memoryRow(sync, target: false))
+        } else {
+            rows.append(memoryRow(sync, target: true))
+        }
+        return rows
+    }
+
+    private static func actionRows(_ sync: Sync, ceiling: Ceiling, target: Bool) -> [Row] {
+        var rows: [Row] = []
+        if let rederive = sync.rederive {
+            rows.append(Row(section: .sync, name: "re-derive of \(sync.records) records (rows rebuilt from the raw records held, no Nango call)",
+                            figure: .quantity(rederive.rate), ceiling: ceiling, target: target ? .described("records/s beside the sync's") : nil, note: rederive.note))
+        }
+        if let resync = sync.resync {
+            rows.append(Row(section: .sync, name: "full resync of \(sync.records) records (the whole stream re-read)",
+                            figure: .quantity(resync.rate), ceiling: ceiling, target: target ? .described("records/s beside the sync's") : nil, note: resync.note))
+        }
+        return rows
+    }
+
+    private static func memoryRow(_ sync: Sync, target: Bool) -> Row {
+        Row(section: .sync, name: "server peak RSS, \(sync.records)-record sync, its re-derive and full resync",
+            figure: .quantity(.mebibytes(sync.peakMemory)), target: target ? .below(100) : nil, note: "flat: a sync holds one page at a time")
+    }
+
+    /// A fresh company synced from a fresh emulator: the auth webhook, the first syncs, the pipeline run's figures.
+    static func sync(_ run: BenchRun, records: Int) async throws -> Sync {
+        let (serverPort, emulatorPort) = (run.settings.basePort + 2, run.settings.basePort + 3)
+        try await run.tools.sql("TRUNCATE companies, webhook_events, jobs, sync_state, pipeline_runs, quarantine, scheduled_tasks CASCADE")
+        let emulator = try await run.startEmulator(port: emulatorPort, [
+            "--records", "\(records)", "--webhook-url", "http://127.0.0.1:\(serverPort)/webhooks/nango",
+        ])
+        let server = try await run.startServer(port: serverPort, [
+            "NANGO_BASE_URL": emulator.baseURL, "NANGO_SECRET_KEY": run.settings.nangoSecretKey,
+            "NANGO_WEBHOOK_SECRET": run.settings.emulatorWebhookKey, "PIPELINES_FILE": "bench/pipelines-sync.yaml",
+            "WORKER_COUNT": "2", "ADMIN_TOKEN": run.settings.adminToken,
+        ])
+        var sync = Sync(records: records)
+        let started = ContinuousClock.now
+        let cpuAtStart = server.cpuMilliseconds
+        _ = try await run.http.expectOK(
+            emulator.baseURL + "/_emulator/connections", method: .POST, headers: [("content-type", "application/json")],
+            body: #"{"provider_config_key": "hubspot", "connection_id": "bench"}"#)
+        try await run.waitUntil(watching: server) {
+            try await run.tools.sqlInt("SELECT count(*) FROM sync_state WHERE last_success_at IS NOT NULL") == 1
+        }
+        sync.wall = ContinuousClock.now - started
+        sync.cpuMilliseconds = server.cpuMilliseconds - cpuAtStart
+        let figures = try await run.tools.sql("SELECT fetched || ' ' || upserted || ' ' || quarantined || ' ' || duration_ms FROM pipeline_runs ORDER BY id DESC LIMIT 1")
+            .split(separator: " ").compactMap { Int($0) }
+        guard figures.count == 4 else { throw BenchFailure("the sync left no pipeline run") }
+        (sync.fetched, sync.written, sync.quarantined, sync.run) = (figures[0], figures[1], figures[2], .milliseconds(figures[3]))
+        sync.rederive = try await action(run, server: server, "rederive")
+        sync.resync = try await action(run, server: server, "full-resync")
+        sync.peakMemory = server.memory()
+        await server.stop()
+        await emulator.stop()
+        return sync
+    }
+
+    /// Queues an admin action on hubspot-contacts and waits for its run to end.
+    static func action(_ run: BenchRun, server: Spawned, _ name: String) async throws -> Action {
+        let before = try await run.tools.sqlInt("SELECT coalesce(max(id), 0) FROM pipeline_runs")
+        let started = ContinuousClock.now
+        _ = try await run.http.expectOK(
+            server.baseURL + "/api/admin/pipelines/hubspot-contacts/\(name)", method: .POST, headers: [("X-Admin-Token", run.settings.adminToken)])
+        try await run.waitUntil(watching: server) {
+            try await run.tools.sqlInt("SELECT count(*) FROM pipeline_runs WHERE id > \(before) AND outcome <> 'running'") >= 1
+        }
+        let elapsed = ContinuousClock.now - started
+        let answer = try await run.tools.sql(
+            "SELECT GREATEST(fetched, upserted + unchanged + quarantined) || ' ' || outcome FROM pipeline_runs WHERE id > \(before) ORDER BY id LIMIT 1")
+        let parts = answer.split(separator: " ")
+        guard parts.count == 2, let records = Int(parts[0]) else { throw BenchFailure("\(name) left no readable run: \(answer)") }
+        return Action(records: records, elapsed: elapsed, outcome: String(parts[1]))
+    }
+
+    /// `COPY` of the rows the sync wrote into an empty copy of `contacts` (same indexes), through psql.
+    static func copyCeiling(_ run: BenchRun) async throws -> (Quantity, String) {
+        progress("COPY and per-row INSERT ceilings")
+        let csv = run.settings.workFile("contacts.csv")
+        try await run.tools.sql(
+            "DROP TABLE IF EXISTS contacts_copy, contacts_naive",
+            "CREATE TABLE contacts_copy (LIKE contacts INCLUDING ALL)",
+            "CREATE TABLE contacts_naive (LIKE contacts INCLUDING ALL)",
+            "\\copy (SELECT * FROM contacts) TO '\(csv)' WITH (FORMAT csv)")
+        let started = ContinuousClock.now
+        try await run.tools.sql("\\copy contacts_copy FROM '\(csv)' WITH (FORMAT csv)")
+        let elapsed = ContinuousClock.now - started
+        let rows = try await run.tools.sqlInt("SELECT count(*) FROM contacts_copy")
+        return (.rate(perSecond(rows, elapsed), "rows/s"), "\(rows) rows in \(Int(elapsed / .milliseconds(1))) ms (psql process start included)")
+    }
+
+    static let naiveUpsert = """
+        INSERT INTO contacts_naive (company_id, external_id, display_name, first_name, last_name, organization, title, email, phone, is_active,
+          source_updated_at, content_hash, raw)
+        VALUES ('00000000-0000-0000-0000-000000000001', md5(random()::text), 'Ana Silva', 'Ana', 'Silva', 'Maple Ltd', 'CFO', 'ana.silva@maple.example',
+          '+14155550199', true, now(), md5(random()::text), '{"id": "1", "firstName": "Ana", "lastName": "Silva", "email": "ana.silva@maple.example"}')
+        ON CONFLICT (company_id, external_id) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, raw = EXCLUDED.raw,
+          content_hash = EXCLUDED.content_hash, updated_at = now();
+
+        """
+}
