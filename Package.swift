@@ -211,7 +211,7 @@ let package = Package(
         .executableTarget(
             name: "Benchmarks",
             dependencies: [
-                "MarketplaceCore", "Redis", "Nango", "Tokens",
+                "MarketplaceCore", "Redis", "Nango", "Tokens", "TestSupport",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -27,11 +27,21 @@ public enum ChildProcess {
         process.standardInput = FileHandle.nullDevice
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
+            do { try launch(process) } catch { continuation.resume(throwing: error) }
         }
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         guard status == 0 else { throw Failed(command: command, status: status, output: text) }
         return text
+    }
+
+    /// Starts `process` with no signal blocked: a child inherits the mask of the thread that starts it, and the
+    /// cooperative pool's threads block signals (SIGALRM, which pgbench's `-T` needs to ever stop; SIGTERM).
+    public static func launch(_ process: Process) throws {
+        var open = sigset_t(), saved = sigset_t()
+        sigemptyset(&open)
+        pthread_sigmask(SIG_SETMASK, &open, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try process.run()
     }
 
     /// Pids of the live processes whose parent is `parent`.

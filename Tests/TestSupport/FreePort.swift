@@ -16,6 +16,11 @@ public enum FreePort {
         onLoopback(port) { socket, address, length in bind(socket, address, length) == 0 }
     }
 
+    /// Whether something accepts connections on 127.0.0.1:`port` now (a refused connect on loopback answers at once).
+    public static func isListening(_ port: Int) -> Bool {
+        onLoopback(port) { socket, address, length in connect(socket, address, length) == 0 }
+    }
+
     /// A fresh TCP socket and 127.0.0.1:`port` as a `sockaddr`, for one call (`bind`, `connect`); the socket is closed after.
     static func onLoopback(_ port: Int, _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -21,7 +21,7 @@ public final class RedisProcess: Sendable {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.launch(process)
         let server = RedisProcess(port: port, process: process)
         try await server.waitUntil(accepting: true)
         return server

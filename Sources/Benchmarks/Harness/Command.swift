@@ -1,42 +1,11 @@
 import Foundation
+import TestSupport
 
-/// A tool the bench runs to its end (wrk, pgbench, psql, redis-benchmark): its output, or a failure with it.
+/// A tool the bench runs to its end (wrk, pgbench, psql, redis-benchmark), found on PATH: what it printed.
 enum Command {
-    /// Runs `arguments` (the tool found on PATH unless a path is given) and returns what it printed.
     @discardableResult
-    static func run(_ arguments: [String], environment: [String: String] = [:], allowFailure: Bool = false) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        // A file, not a pipe: a tool's output can outgrow a pipe's buffer before it exits.
-        let outputPath = NSTemporaryDirectory() + "bench-command-\(UUID().uuidString).log"
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        defer { try? output.close() }
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try launch(process) } catch { continuation.resume(throwing: error) }
-        }
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        guard status == 0 || allowFailure else {
-            throw BenchFailure("\(arguments.prefix(3).joined(separator: " ")) … exited \(status):\n\(text.suffix(2000))")
-        }
-        return text
-    }
-
-    /// Starts `process` with no signal blocked: a child inherits the mask of the thread that starts it, and the
-    /// pool's threads block SIGALRM, which pgbench's `-T` needs to ever stop.
-    static func launch(_ process: Process) throws {
-        var open = sigset_t(), saved = sigset_t()
-        sigemptyset(&open)
-        pthread_sigmask(SIG_SETMASK, &open, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        try await ChildProcess.run(["/usr/bin/env"] + arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
     }
 }
 
@@ -65,7 +34,7 @@ final class Spawned: Sendable {
     ) async throws -> Spawned {
         let name = URL(fileURLWithPath: executable).lastPathComponent
         // A process left from an interrupted run would answer in this one's place.
-        if isListening(port) {
+        if FreePort.isListening(port) {
             throw BenchFailure("port \(port) already answers (a process left from an interrupted bench?): stop it, or set BENCH_PORT")
         }
         let logPath = settings.workFile("\(name)-\(port).log")
@@ -78,13 +47,13 @@ final class Spawned: Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try Command.launch(process)
+        try ChildProcess.launch(process)
         let spawned = Spawned(name: name, port: port, logPath: logPath, process: process)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline, process.isRunning {
             // An HTTP client asked before the port listens retries the connection until its deadline: ask only once
             // something listens.
-            if isListening(port), (try? await http.status("\(spawned.baseURL)\(readyPath)")) == 200 { return spawned }
+            if FreePort.isListening(port), (try? await http.status("\(spawned.baseURL)\(readyPath)")) == 200 { return spawned }
             try await Task.sleep(for: .milliseconds(50))
         }
         await spawned.stop()
@@ -132,16 +101,3 @@ final class Spawned: Sendable {
     }
 }
 
-/// Whether something accepts TCP connections on 127.0.0.1:`port` (a refused connect on loopback answers at once).
-func isListening(_ port: Int) -> Bool {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return false }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-}
