@@ -47,18 +47,20 @@ enum BenchmarkMain {
         ]
 
         let server = try await run.startServer(port: settings.basePort)
-        let http = try await HTTPScenario.run(run, server: server)
+        let http = settings.runs("http") ? try await HTTPScenario.run(run, server: server) : HTTPScenario.Result()
         report.add(http.rows)
-        report.add(try await WebhookScenario.run(run, server: server, health: http.health))
-        report.add(try await RedisScenario.run(run))
-        let nango = try await NangoScenario.run(run)
+        if settings.runs("webhooks") { report.add(try await WebhookScenario.run(run, server: server, health: http.health)) }
+        if settings.runs("redis") { report.add(try await RedisScenario.run(run)) }
+        let nango = settings.runs("nango") ? try await NangoScenario.run(run) : NangoScenario.Result(rows: [], pagingRate: .rate(0, "records/s"))
         report.add(nango.rows)
         let serverPeak = server.memory()
         await server.stop()
 
-        report.add(try await SyncScenario.run(run, paging: nango.pagingRate))
-        report.add(try await ReadScenario.run(run, health: http.health, bare: http.bare, staticDocument: http.staticDocument))
-        report.add(try await ConsoleScenario.run(run))
+        if settings.runs("sync") { report.add(try await SyncScenario.run(run, paging: nango.pagingRate)) }
+        if settings.runs("reads") {
+            report.add(try await ReadScenario.run(run, health: http.health, bare: http.bare, staticDocument: http.staticDocument))
+        }
+        if settings.runs("console") { report.add(try await ConsoleScenario.run(run)) }
         report.add([
             Row(section: .other, name: "migrations on an empty database (`marketplace migrate`, process start included)", figure: .quantity(.milliseconds(migrate))),
             Row(section: .other, name: "first server's peak RSS (HTTP, webhooks)", figure: .quantity(.mebibytes(serverPeak))),

@@ -22,6 +22,9 @@ struct BenchSettings: Sendable {
     let binaries: URL
     let work: URL
     let report: String
+    /// `BENCH_ONLY`: the scenarios to run (comma-separated: http, webhooks, redis, nango, sync, reads, console); all when unset.
+    /// A figure whose ceiling comes from a scenario left out reads "—" against it.
+    let only: Set<String>?
 
     /// The rate limits of the security step would answer most of a load test with 429: raised for every
     /// server the bench starts (and said so in the report), so every figure is the work itself.
@@ -52,6 +55,15 @@ struct BenchSettings: Sendable {
         work = FileManager.default.temporaryDirectory.appendingPathComponent("marketplace-bench-\(getpid())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         report = environment["BENCH_REPORT"] ?? "bench/results/latest.md"
+        let scenarios: Set<String> = ["http", "webhooks", "redis", "nango", "sync", "reads", "console"]
+        only = try environment["BENCH_ONLY"].flatMap { text -> Set<String>? in
+            guard !text.isEmpty else { return nil }
+            let names = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            guard names.isSubset(of: scenarios) else {
+                throw BenchFailure("BENCH_ONLY=\(text): unknown \(names.subtracting(scenarios).sorted()); known: \(scenarios.sorted())")
+            }
+            return names
+        }
     }
 
     var databaseURL: String { "postgres://marketplace:marketplace@127.0.0.1:\(postgresPort)/\(database)" }
@@ -69,6 +81,8 @@ struct BenchSettings: Sendable {
             "WEBHOOK_FAILURE_RATE_LIMIT_REQUESTS": limit, "CONSOLE_SIGNIN_RATE_LIMIT_REQUESTS": limit,
         ]
     }
+
+    func runs(_ scenario: String) -> Bool { only?.contains(scenario) ?? true }
 
     func binary(_ name: String) -> String { binaries.appendingPathComponent(name).path }
     func workFile(_ name: String) -> String { work.appendingPathComponent(name).path }
