@@ -60,8 +60,6 @@ final class Spawned: Sendable {
         throw BenchFailure("\(name) on port \(port) did not come up:\n\(spawned.logTail())")
     }
 
-    var isRunning: Bool { process.isRunning }
-
     /// Fails with the log's tail when the process has died (a scenario waiting on it would wait forever).
     func checkAlive() throws {
         guard process.isRunning else { throw BenchFailure("\(name) exited:\n\(logTail())") }

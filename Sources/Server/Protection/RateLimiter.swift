@@ -90,9 +90,7 @@ final class RateLimiter: Sendable {
             lease.unspent -= 1
             leases[key] = lease
             let millisecondsLeft = Int(((lease.windowEnds - now) / .milliseconds(1)).rounded(.up))
-            return Decision(
-                allowed: true, limit: limit, remaining: max(0, limit - lease.counted + lease.unspent),
-                reset: max(1, (millisecondsLeft + 999) / 1000))
+            return decision(allowed: true, remaining: limit - lease.counted + lease.unspent, millisecondsLeft: millisecondsLeft)
         }
     }
 
@@ -103,19 +101,24 @@ final class RateLimiter: Sendable {
         var unspent = granted - 1
         if leaseSize > 1 {
             let windowEnds = ContinuousClock.now + .milliseconds(millisecondsLeft)
+            let now = ContinuousClock.now
             unspent = leases.withLock { leases in
-                if leases.count >= 10_000 {
-                    let now = ContinuousClock.now
+                if leases[key] == nil, leases.count >= Self.maxLeases {
                     leases = leases.filter { now < $0.value.windowEnds }
+                    // Still full of live leases: this one is not kept (its rest goes unspent; the limit still holds).
+                    guard leases.count < Self.maxLeases else { return 0 }
                 }
                 // Leases of one window add up (callers that found the lease empty together each asked for one).
-                let kept = leases[key].map { ContinuousClock.now < $0.windowEnds ? $0.unspent : 0 } ?? 0
+                let kept = leases[key].map { now < $0.windowEnds ? $0.unspent : 0 } ?? 0
                 leases[key] = Lease(unspent: kept + unspent, counted: max(count, leases[key]?.counted ?? 0), windowEnds: windowEnds)
                 return kept + unspent
             }
         }
-        return Decision(allowed: true, limit: limit, remaining: max(0, limit - count + unspent), reset: max(1, (millisecondsLeft + 999) / 1000))
+        return decision(allowed: true, remaining: limit - count + unspent, millisecondsLeft: millisecondsLeft)
     }
+
+    /// Principals holding a lease at once, at most: bounded memory whoever sends requests.
+    static let maxLeases = 10_000
 
     /// The script by its hash; by its body when Redis forgot it (restarted, or `SCRIPT FLUSH`), which loads it again.
     func evaluate(_ arguments: [RedisArgument]) async throws(RedisError) -> RedisValue {
@@ -128,6 +131,10 @@ final class RateLimiter: Sendable {
     }
 
     func decision(count: Int, millisecondsLeft: Int) -> Decision {
-        Decision(allowed: count <= limit, limit: limit, remaining: max(0, limit - count), reset: max(1, (millisecondsLeft + 999) / 1000))
+        decision(allowed: count <= limit, remaining: limit - count, millisecondsLeft: millisecondsLeft)
+    }
+
+    private func decision(allowed: Bool, remaining: Int, millisecondsLeft: Int) -> Decision {
+        Decision(allowed: allowed, limit: limit, remaining: max(0, remaining), reset: max(1, (millisecondsLeft + 999) / 1000))
     }
 }
