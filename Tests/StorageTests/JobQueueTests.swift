@@ -99,6 +99,35 @@ import TestSupport
         }
     }
 
+    /// A webhook joining its key's queued job changes the payload alone: Postgres keeps that update heap-only (no
+    /// entry in any of the jobs' indexes), which is most of a sync webhook's cost in the inbox's batch.
+    @Test func joiningAQueuedJobIsAHeapOnlyUpdateOfItsPayload() async throws {
+        try await TestDatabase.withClient { database in
+            try await database.withTransaction(logger: Self.logger) { db in
+                let first = try await Self.event(1, on: db)
+                _ = try await JobsTable.enqueueBatch([(Self.syncJob("first"), first)], linkingEvents: false, on: db, logger: Self.logger)
+            }
+            // A later transaction, as a later batch is: its now() differs, so an `updated_at = now()` would show.
+            let (updated, heapOnly, payload) = try await database.withTransaction(logger: Self.logger) { db in
+                let second = try await Self.event(2, on: db)
+                _ = try await JobsTable.enqueueBatch([(Self.syncJob("second", extra: ["since": "x"]), second)], linkingEvents: false, on: db, logger: Self.logger)
+                // This transaction's own counts: exact, not the cumulative statistics other tests add to.
+                let rows = try await db.query("""
+                    SELECT pg_stat_get_xact_tuples_updated('jobs'::regclass)::int, pg_stat_get_xact_tuples_hot_updated('jobs'::regclass)::int,
+                           (SELECT payload::text FROM jobs)
+                    """, logger: Self.logger).collect()
+                return try rows[0].decode((Int, Int, String).self)
+            }
+            #expect(updated == 1)
+            #expect(heapOnly == 1, "the merge touched an indexed column")
+            #expect(payload == #"{"model": "Contact", "since": "x", "reason": "second"}"#)
+            let options = try await database.withConnection { db in
+                try await db.query("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'jobs'", logger: Self.logger).collect()[0].decode(String?.self)
+            }
+            #expect(options == "fillfactor=70")
+        }
+    }
+
     /// A running job given back while another of its key was queued meanwhile merges into that one.
     @Test func aReleasedJobMergesIntoTheOneQueuedMeanwhile() async throws {
         try await TestDatabase.withClient { database in
