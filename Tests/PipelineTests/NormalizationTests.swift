@@ -1,4 +1,5 @@
 import Foundation
+import MarketplaceCore
 import Testing
 
 @testable import Pipeline
@@ -17,6 +18,46 @@ import Testing
                       "jane(doe)@example.com", ".ana@x.io", "ana.@x.io", "an..a@x.io", "a\"b@x.io", "a,b@x.io", "mailto:"])
     func badEmailsAreRefused(input: String) {
         #expect(throws: EmailAddress.Problem.self) { try EmailAddress.normalize(input) }
+    }
+
+    @Test(arguments: [
+        ("<>", EmailAddress.Problem.empty), ("mailto:", .empty), ("ab", .noAt), ("a@b@c.io", .several), ("@x.io", .badLocal),
+        (String(repeating: "a", count: 65) + "@x.io", .badLocal), ("a@-x.io", .badDomain), ("a@x.c", .badDomain), ("a@x.10", .badDomain),
+        ("a@x..io", .badDomain), ("a@x_y.io", .badDomain),
+        // 254 characters of domain: one over the limit, though each label is valid.
+        ("a@" + Array(repeating: String(repeating: "d", count: 62), count: 4).joined(separator: ".") + ".io", .badDomain),
+    ] as [(String, EmailAddress.Problem)])
+    func asciiEmailsAreRefusedForTheirReason(input: String, problem: EmailAddress.Problem) {
+        #expect(throws: problem) { try EmailAddress.normalize(input) }
+    }
+
+    @Test func asciiEmailsReadAsBytesAgreeWithTheUnicodeRules() throws {
+        #expect(try EmailAddress.normalize("mailto:<Ann.B@Mail.Example.COM>") == "Ann.B@mail.example.com")
+        #expect(try EmailAddress.normalize(String(repeating: "a", count: 64) + "@x.io") == String(repeating: "a", count: 64) + "@x.io")
+        let longest = [62, 62, 62, 61].map { String(repeating: "d", count: $0) }.joined(separator: ".") + ".io"   // 253
+        #expect(try EmailAddress.normalize("a@" + longest) == "a@" + longest)
+        // Every ASCII address the byte path reads must come out (or be refused) exactly as the general rules say.
+        let pieces = ["a", "B", "z", "0", "9", ".", "@", "-", "<", ">", "mailto:", "MAILTO:", " ", "\"", "(", "+", "_", "xn--", "com",
+                      "IO", "123", ",", "\r\n", "\t", "..", "@@", "~", "example", "%"]
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var valid = 0
+        for _ in 0..<20_000 {
+            func some(_ count: Int) -> String { (0..<count).map { _ in pieces[next(pieces.count)] }.joined() }
+            // Half free-form, half shaped like an address (a part, an @, a domain, a dot and an ending), so that both
+            // refusals and valid addresses are drawn.
+            let text = (next(2) == 0 ? some(next(12))
+                : ["", "mailto:", "<", " "][next(4)] + some(1 + next(3)) + "@" + some(1 + next(2)) + "." + ["com", "IO", "x", "12", "co-"][next(5)]
+                    + ["", ">", " ", "\r\n"][next(4)]).trimmedWhitespace
+            let bytes = Result { () throws(EmailAddress.Problem) in try EmailAddress.normalizeASCII(text) }
+            let general = Result { () throws(EmailAddress.Problem) in try EmailAddress.normalizeUnicode(text) }
+            #expect(bytes == general, "\(text.debugDescription)")
+            if case .success = general { valid += 1 }
+        }
+        #expect(valid > 100, "the sample holds valid addresses too: \(valid)")
     }
 
     @Test(arguments: [
