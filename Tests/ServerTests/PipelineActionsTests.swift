@@ -18,12 +18,7 @@ import TestSupport
 
     @Test func aPipelineEnabledForAnAlreadySyncedModelBackfillsByItself() async throws {
         try await PipelineSyncTests.withStack(pipelines: Self.disabledAccounts) { stack in
-            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "salesforce", "connection_id": "sf-back"}"#)
-            try await stack.eventually("Account and Contact synced") {
-                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'sf-back' AND last_success_at IS NOT NULL") == 2
-            }
-            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
-            let company = try await stack.company("sf-back")
+            let company = try await stack.connect("salesforce", "sf-back", models: 2)
             #expect(try await stack.int("SELECT count(*)::int FROM locations WHERE company_id = '\(company)'") == 0)
             let checkpoint = try await stack.sql("SELECT cursor FROM sync_state WHERE connection_id = 'sf-back' AND model = 'Account'")
             #expect(checkpoint.count == 1)
@@ -61,20 +56,45 @@ import TestSupport
         }
     }
 
-    @Test func aMappingFixReachesEveryStoredRowAndTheQuarantineWithoutCallingNango() async throws {
-        // The first version maps the title from a path that does not exist and requires it: every contact is quarantined.
-        let broken: @Sendable (String) -> String = {
-            $0.replacingOccurrences(of: "          title: jobTitle\n", with: "          title: job_title\n")
-                .replacingOccurrences(of: "      - validate: { required: [external_id, display_name], email: email }\n\n  - name: hubspot-companies",
-                                      with: "      - validate: { required: [external_id, display_name, title], email: email }\n\n  - name: hubspot-companies")
-        }
-        try await PipelineSyncTests.withStack(pipelines: broken) { stack in
-            _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "hubspot", "connection_id": "hs-fix"}"#)
-            try await stack.eventually("synced") {
-                try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'hs-fix' AND last_success_at IS NOT NULL") == 3
+    /// The title mapped from a path that does not exist, and required: every contact is quarantined.
+    static let brokenContacts: @Sendable (String) -> String = {
+        $0.replacingOccurrences(of: "          title: jobTitle\n", with: "          title: job_title\n")
+            .replacingOccurrences(of: "      - validate: { required: [external_id, display_name], email: email }\n\n  - name: hubspot-companies",
+                                  with: "      - validate: { required: [external_id, display_name, title], email: email }\n\n  - name: hubspot-companies")
+    }
+
+    /// A quarantined record that its source then deletes leaves nothing to fix: its entry closes with the sync that
+    /// brings the deletion, and the others stay open.
+    @Test func aQuarantinedRecordDeletedAtTheSourceClosesItsEntry() async throws {
+        try await PipelineSyncTests.withStack(pipelines: Self.brokenContacts) { stack in
+            let company = try await stack.connect("hubspot", "hs-gone", models: 3)
+            func entries(_ status: String) async throws -> Int {
+                try await stack.int("SELECT count(*)::int FROM quarantine WHERE company_id = '\(company)' AND pipeline = 'hubspot-contacts' AND status = '\(status)'")
             }
-            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
-            let company = try await stack.company("hs-fix")
+            #expect(try await entries("open") == 30)
+            let deleted = try await stack.int("SELECT records_deleted::int FROM sync_state WHERE connection_id = 'hs-gone' AND model = 'Contact'")
+
+            func runs() async throws -> Int {
+                try await stack.int("SELECT count(*)::int FROM pipeline_runs WHERE pipeline = 'hubspot-contacts' AND outcome = 'succeeded'")
+            }
+            let runsBefore = try await runs()
+            // The emulator sends its sync webhook before it answers, and the webhook's job is queued before that is answered.
+            _ = try await stack.control(.POST, "/connections/hs-gone/changes", #"{"provider_config_key": "hubspot", "model": "Contact", "delete": 3}"#)
+            try await stack.eventually("the deletions synced") {
+                let settled = try await stack.jobsSettled()
+                let done = try await runs()
+                return settled && done > runsBefore
+            }
+            #expect(try await entries("open") == 27)
+            #expect(try await entries("resolved") == 3)
+            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == 0, "nothing was stored to delete")
+            #expect(try await stack.int("SELECT records_deleted::int FROM sync_state WHERE connection_id = 'hs-gone' AND model = 'Contact'") == deleted)
+        }
+    }
+
+    @Test func aMappingFixReachesEveryStoredRowAndTheQuarantineWithoutCallingNango() async throws {
+        try await PipelineSyncTests.withStack(pipelines: Self.brokenContacts) { stack in
+            let company = try await stack.connect("hubspot", "hs-fix", models: 3)
             #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == 0)
             #expect(try await stack.int("SELECT count(*)::int FROM quarantine WHERE company_id = '\(company)' AND pipeline = 'hubspot-contacts' AND status = 'open'") == 30)
             let requests = try await stack.recordsRequests()

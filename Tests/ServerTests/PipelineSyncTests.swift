@@ -116,6 +116,18 @@ import TestSupport
         func jobsSettled() async throws -> Bool {
             try await int("SELECT count(*)::int FROM jobs WHERE status IN ('queued', 'running', 'failed')") == 0
         }
+
+        /// Connects at the emulator and waits until the connection's `models` first syncs succeeded and no job is left
+        /// waiting; returns its company's id.
+        @discardableResult
+        func connect(_ integration: String, _ connection: String, models: Int) async throws -> String {
+            _ = try await control(.POST, "/connections", #"{"provider_config_key": "\#(integration)", "connection_id": "\#(connection)"}"#)
+            try await eventually("initial syncs of \(connection)") {
+                try await int("SELECT count(*)::int FROM sync_state WHERE connection_id = '\(connection)' AND last_success_at IS NOT NULL") == models
+            }
+            try await eventually("jobs settled") { try await jobsSettled() }
+            return try await company(connection)
+        }
     }
 
     /// A copy of the shipped pipelines with small pages (several per sync) and a fast retry policy.

@@ -86,8 +86,11 @@ enum BatchWriter {
         try await QuarantineTable.upsert(
             quarantineRows(batch.quarantined), pipeline: pipeline.name, companyId: companyId, connectionId: company.connectionId,
             model: pipeline.source.model, runId: runId, on: connection, logger: logger)
+        // A record that now passes, or that its source deleted, leaves nothing to fix.
         try await QuarantineTable.resolve(
-            recordKeys: batch.rows.map(\.externalId), pipeline: pipeline.name, companyId: companyId, on: connection, logger: logger)
+            recordKeys: batch.rows.map(\.externalId) + batch.deletions.map(\.externalId),
+            sourceUpdatedAt: batch.rows.map { Timestamps.format($0.sourceUpdatedAt) } + batch.deletions.map { Timestamps.format($0.deletedAt) },
+            pipeline: pipeline.name, companyId: companyId, on: connection, logger: logger)
         return totals
     }
 }

@@ -78,7 +78,8 @@ public struct FullResyncRunner: JobHandler {
     }
 
     /// After a complete read, in one transaction: each target table's unseen rows of the model soft-deleted,
-    /// the count added to the run of the first pipeline writing it, the resync closed.
+    /// the count added to the run of the first pipeline writing it, the unseen records' open quarantine entries closed,
+    /// the resync closed.
     func deleteUnseen(
         _ resync: FullResyncsTable.Open, pipelines: [PipelineDefinition], runIds: [Int64], company: CompanyRecord, model: String, logger: Logger
     ) async throws -> Int {
@@ -93,6 +94,11 @@ public struct FullResyncRunner: JobHandler {
                 totals.deleted = deleted
                 try await PipelineRunsTable.add(totals, to: runId, on: db, logger: logger)
                 total += deleted
+            }
+            for pipeline in pipelines {
+                try await QuarantineTable.resolveUnseen(
+                    resyncId: resync.id, startedAt: resync.startedAt, pipeline: pipeline.name, model: model, companyId: company.id,
+                    on: db, logger: logger)
             }
             try await FullResyncsTable.finish(id: resync.id, deleted: total, on: db, logger: logger)
             return total

@@ -42,14 +42,31 @@ public enum QuarantineTable {
             """, logger: logger)
     }
 
-    /// Records that now pass close their open entries.
+    /// Records that now pass, or that their source deleted, close their open entries: each as of its version's time
+    /// (`sourceUpdatedAt`, as `Timestamps.format` writes it), so a page fetched before a newer, invalid version was
+    /// quarantined (a backfill's, a resync's) leaves that entry open.
     public static func resolve(
-        recordKeys: [String], pipeline: String, companyId: UUID, on connection: PostgresConnection, logger: Logger
+        recordKeys: [String], sourceUpdatedAt: [String], pipeline: String, companyId: UUID, on connection: PostgresConnection, logger: Logger
     ) async throws {
         guard !recordKeys.isEmpty else { return }
         try await connection.query("""
-            UPDATE quarantine SET status = 'resolved', resolved_at = now()
-            WHERE pipeline = \(pipeline) AND company_id = \(companyId) AND status = 'open' AND record_key = ANY(\(recordKeys)::text[])
+            UPDATE quarantine q SET status = 'resolved', resolved_at = now()
+            FROM UNNEST(\(recordKeys)::text[], \(sourceUpdatedAt)::text[]) AS r(record_key, source_updated_at)
+            WHERE q.pipeline = \(pipeline) AND q.company_id = \(companyId) AND q.status = 'open' AND q.record_key = r.record_key
+              AND (q.source_updated_at IS NULL OR q.source_updated_at <= r.source_updated_at::timestamptz)
+            """, logger: logger)
+    }
+
+    /// After a complete full resync: open entries of records the read did not meet (Nango no longer holds them) close,
+    /// as the rows of such records are soft-deleted. Entries seen again during the read were refreshed after it began.
+    public static func resolveUnseen(
+        resyncId: Int64, startedAt: Date, pipeline: String, model: String, companyId: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            UPDATE quarantine q SET status = 'resolved', resolved_at = now()
+            WHERE q.pipeline = \(pipeline) AND q.company_id = \(companyId) AND q.model = \(model) AND q.status = 'open'
+              AND q.last_seen_at < \(startedAt)
+              AND NOT EXISTS (SELECT 1 FROM full_resync_seen s WHERE s.resync_id = \(resyncId) AND s.record_id = q.raw->>'id')
             """, logger: logger)
     }
 
