@@ -100,8 +100,8 @@ final class RateLimiter: Sendable {
         guard granted > 0 else { return decision(count: count, millisecondsLeft: millisecondsLeft) }
         var unspent = granted - 1
         if leaseSize > 1 {
-            let windowEnds = ContinuousClock.now + .milliseconds(millisecondsLeft)
             let now = ContinuousClock.now
+            let windowEnds = now + .milliseconds(millisecondsLeft)
             unspent = leases.withLock { leases in
                 if leases[key] == nil, leases.count >= Self.maxLeases {
                     leases = leases.filter { now < $0.value.windowEnds }
