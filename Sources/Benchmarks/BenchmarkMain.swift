@@ -58,7 +58,7 @@ enum BenchmarkMain {
 
         if settings.runs("sync") { report.add(try await SyncScenario.run(run, paging: nango.pagingRate)) }
         if settings.runs("reads") {
-            report.add(try await ReadScenario.run(run, health: http.health, bare: http.bare, staticDocument: http.staticDocument))
+            report.add(try await ReadScenario.run(run, bare: http.bare, staticDocument: http.staticDocument))
         }
         if settings.runs("console") { report.add(try await ConsoleScenario.run(run)) }
         report.add([

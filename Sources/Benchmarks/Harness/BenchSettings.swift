@@ -23,7 +23,7 @@ struct BenchSettings: Sendable {
     let work: URL
     let report: String
     /// `BENCH_ONLY`: the scenarios to run (comma-separated: http, webhooks, redis, nango, sync, reads, console); all when unset.
-    /// A figure whose ceiling comes from a scenario left out reads "—" against it.
+    /// A figure whose ceiling comes from a scenario left out reads "not measured in this run" against it.
     let only: Set<String>?
 
     /// The rate limits of the security step would answer most of a load test with 429: raised for every

@@ -10,6 +10,28 @@ struct WrkResult: Sendable {
     let counters: [String: Int]
 }
 
+/// Loads measured in alternating rounds (A, B, A, B, …), each kept as the run with its median rate: a slow spell of
+/// the shared machine then touches both sides of a ratio, not one.
+struct Alternated: Sendable {
+    /// Per load, in the order given: its median run, and every round's rate.
+    let medians: [WrkResult]
+    let rounds: [[Double]]
+
+    init(rounds count: Int, _ loads: [@Sendable () async throws -> WrkResult]) async throws {
+        var runs = Array(repeating: [WrkResult](), count: loads.count)
+        for _ in 0..<count {
+            for (index, load) in loads.enumerated() { runs[index].append(try await load()) }
+        }
+        medians = runs.map { $0.sorted { $0.requestsPerSecond < $1.requestsPerSecond }[$0.count / 2] }
+        rounds = runs.map { $0.map(\.requestsPerSecond) }
+    }
+
+    /// `median of 3 alternating runs: 8,850, 9,120, 10,010 req/s`.
+    func note(_ index: Int) -> String {
+        "median of \(rounds[index].count) alternating runs: " + rounds[index].sorted().map { String(format: "%.0f", $0) }.joined(separator: ", ") + " req/s"
+    }
+}
+
 /// The standard tools the ceilings come from, and the one the HTTP loads come from (wrk), with their output read.
 struct LoadTools: Sendable {
     let settings: BenchSettings

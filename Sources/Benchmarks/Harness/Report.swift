@@ -137,6 +137,9 @@ struct Report {
     }
 
     private func ceilingText(_ row: Row) -> String {
-        row.ceiling.map { "\($0.name): \($0.quantity.text)" } ?? "—"
+        guard let ceiling = row.ceiling else { return "—" }
+        // A ceiling measured by a scenario that `BENCH_ONLY` left out is zero: say so rather than print 0.
+        guard ceiling.quantity.value > 0 else { return "\(ceiling.name): not measured in this run" }
+        return "\(ceiling.name): \(ceiling.quantity.text)"
     }
 }
