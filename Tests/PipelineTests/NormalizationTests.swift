@@ -68,6 +68,49 @@ import Testing
         #expect(try PhoneNumbers.e164(input, defaultRegion: region) == expected)
     }
 
+    @Test(arguments: [
+        ("(415) 444-6538", "4154446538"), ("+1 415 555 0199", "+14155550199"), ("030 1234-5678", "03012345678"), ("415.555.0199", "4155550199"),
+        ("123", "123"),
+    ])
+    func phonesWrittenWithDigitsAndSeparatorsAreReadAsDigits(input: String, digits: String) {
+        #expect(PhoneNumbers.compacted(input) == digits)
+    }
+
+    @Test(arguments: ["415 555 0199 ext. 12", "1-2", "(+1) 415 555 0199", "415 555 0199 #7", "+1 415 555 O199", "٤١٥٥٥٥٠١٩٩", "12"])
+    func phonesWithAnythingElseGoAsWritten(input: String) {
+        #expect(PhoneNumbers.compacted(input) == nil)
+    }
+
+    @Test func phonesReadAsDigitsComeOutAsLibphonenumberReadsThemWritten() {
+        // Every number the shortcut takes must come out (or be refused) exactly as libphonenumber reads its written form.
+        let pieces = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "20", "415", "030", "0049", "+", " ", "-", "(", ")", ".", "  "]
+        let regions: [String?] = ["US", "DE", "GB", "FR", "JP", "AU", "CA", "ES", "NL", "IT", "BR", "RU", nil]
+        let shapes = ["(###) ###-####", "###-###-####", "+1 ### ### ####", "###.###.####", "0## ########", "+49 ## ########", "(0##) ####-####",
+                      "0# ## ## ## ##", "+33 # ## ## ## ##", "0## #### ####", "+44 ## #### ####", "## ### ## ##", "(0#) #### ####", "0#-####-####",
+                      "+81 #-####-####", "+39 0# ### ####", "8 (###) ###-##-##", "+7 ### ###-##-##", "1-###-###-####", "+1 1 ### ### ####"]
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var (taken, valid) = (0, 0)
+        for _ in 0..<6_000 {
+            // Half free-form, half in the shapes providers send (each # a random digit).
+            let prefix = ["", "+1 ", "+49 ", "+44 ", "(", "+", "0", "+39 0"][next(8)]
+            let text = next(2) == 0 ? prefix + (0..<(4 + next(12))).map { _ in pieces[next(pieces.count)] }.joined()
+                : String(shapes[next(shapes.count)].map { $0 == "#" ? Character(String(next(10))) : $0 })
+            let region = regions[next(regions.count)]
+            guard let digits = PhoneNumbers.compacted(text) else { continue }
+            taken += 1
+            let shortcut = Result { () throws(PhoneNumbers.Problem) in try PhoneNumbers.libphonenumber(digits, defaultRegion: region) }
+            let written = Result { () throws(PhoneNumbers.Problem) in try PhoneNumbers.libphonenumber(text, defaultRegion: region) }
+            #expect(shortcut == written, "\(text.debugDescription) in \(region ?? "no region")")
+            if case .success = written { valid += 1 }
+        }
+        #expect(taken > 3_000, "most of the sample is digits and separators: \(taken)")
+        #expect(valid > 300, "the sample holds valid numbers too: \(valid)")
+    }
+
     @Test func phonesThatAreNotNumbersAreRefused() {
         #expect(throws: PhoneNumbers.Problem.notANumber) { try PhoneNumbers.e164("call me", defaultRegion: "US") }
         #expect(throws: PhoneNumbers.Problem.self) { try PhoneNumbers.e164("12", defaultRegion: "US") }
