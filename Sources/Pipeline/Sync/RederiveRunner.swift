@@ -41,6 +41,8 @@ public struct RederiveRunner: JobHandler {
                 pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: company.connectionId,
                 model: pipeline.source.model, jobId: context.job.id, on: db, logger: logger)
         }
+        // The walk below is a keyset scan: planned on a table's missing statistics, each page sorts every row left.
+        if pipeline.target != .companies { await PlannerStatistics.refresh([pipeline.target], database: database, logger: logger) }
         do {
             var after: UUID?
             repeat {

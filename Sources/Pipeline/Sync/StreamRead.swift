@@ -39,6 +39,7 @@ struct StreamRead: Sendable {
         var position = position
         defer { stream.cancel() }
         var pages = 0
+        var written = 0
         while true {
             let page: NangoRecordsPage
             do {
@@ -56,6 +57,7 @@ struct StreamRead: Sendable {
             if !page.records.isEmpty, let lastCursor = page.records.last?.metadata.cursor {
                 let records = page.records.map(SourceRecord.init)
                 let batches = processors.map { $0.process(records) }
+                written += batches.reduce(0) { $0 + $1.rows.count }
                 // Every record counts as present for a full resync: pruned, quarantined and deleted ones too.
                 let recordIds = if case .fullResync = position { page.records.map(\.id) } else { [String]() }
                 if let previous = committing { position = try await previous.value }
@@ -74,6 +76,9 @@ struct StreamRead: Sendable {
         }
         _ = try await committing?.value
         logger.debug("sync finished", metadata: ["pages": "\(pages)"])
+        if written >= PlannerStatistics.refreshAfterRows {
+            await PlannerStatistics.refresh(Set(processors.map(\.pipeline.target)), database: database, logger: logger)
+        }
         return .succeeded
     }
 
