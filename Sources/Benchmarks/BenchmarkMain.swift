@@ -16,6 +16,7 @@ enum BenchmarkMain {
                 try await run.tools.sql("DROP DATABASE IF EXISTS \(settings.database) WITH (FORCE)", database: "marketplace")
                 try await run.http.shutdown()
             } catch {
+                await Spawned.stopAll()
                 try? await run.http.shutdown()
                 throw error
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 
 /// A tool the bench runs to its end (wrk, pgbench, psql, redis-benchmark), found on PATH: what it printed.
@@ -16,6 +17,9 @@ final class Spawned: Sendable {
     let port: Int
     let logPath: String
     private let process: Process
+    /// Every child started and not yet stopped: a scenario that fails leaves its own running, and the run stops them
+    /// on its way out (``stopAll()``), so the next run finds its ports free.
+    private static let running = Mutex<[ObjectIdentifier: Spawned]>([:])
 
     var pid: Int32 { process.processIdentifier }
     var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -49,6 +53,7 @@ final class Spawned: Sendable {
         process.standardInput = FileHandle.nullDevice
         try ChildProcess.launch(process)
         let spawned = Spawned(name: name, port: port, logPath: logPath, process: process)
+        running.withLock { $0[ObjectIdentifier(spawned)] = spawned }
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline, process.isRunning {
             // An HTTP client asked before the port listens retries the connection until its deadline: ask only once
@@ -85,12 +90,18 @@ final class Spawned: Sendable {
 
     /// SIGTERM, then waits for the exit (graceful shutdown), SIGKILL after 30 s.
     func stop() async {
+        defer { Self.running.withLock { $0[ObjectIdentifier(self)] = nil } }
         guard process.isRunning else { return }
         process.terminate()
         let deadline = ContinuousClock.now + .seconds(30)
         while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning { kill(pid, SIGKILL) }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    /// Stops every child still running (a failed scenario's).
+    static func stopAll() async {
+        for spawned in running.withLock({ Array($0.values) }) { await spawned.stop() }
     }
 
     func logTail(lines: Int = 20) -> String {
