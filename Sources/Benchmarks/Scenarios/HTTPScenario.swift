@@ -12,10 +12,9 @@ enum HTTPScenario {
 
     static func run(_ run: BenchRun, server: Spawned) async throws -> Result {
         var result = Result()
-        func load(_ path: String, on target: Spawned = server) async throws -> (Quantity, String) {
-            let wrk = try await run.tools.wrk(target.baseURL + path)
-            let note = "p50 \(wrk.p50), p99 \(wrk.p99), non-2xx \(wrk.non2xx)"
-            return (.rate(wrk.requestsPerSecond, "req/s"), note)
+        func load(_ path: String) async throws -> (Quantity, String) {
+            let wrk = try await run.tools.wrk(server.baseURL + path)
+            return (.rate(wrk.requestsPerSecond, "req/s"), wrk.latencies)
         }
 
         let bareServer = try await Spawned.start(
@@ -26,7 +25,7 @@ enum HTTPScenario {
         await bareServer.stop()
         func described(_ index: Int) -> (Quantity, String) {
             let wrk = alternated.medians[index]
-            return (.rate(wrk.requestsPerSecond, "req/s"), "\(alternated.note(index)); p50 \(wrk.p50), p99 \(wrk.p99), non-2xx \(wrk.non2xx)")
+            return (.rate(wrk.requestsPerSecond, "req/s"), "\(alternated.note(index)); \(wrk.latencies)")
         }
         let (health, healthNote) = described(0), (bare, bareNote) = described(1)
         result.health = Ceiling(name: "`GET /health`", quantity: health)

@@ -51,7 +51,7 @@ enum ReadScenario {
         return [
             Row(section: .reads, name: "cached page (limit 50, \(warm.body.readableBytes) bytes), \(run.settings.connections) connections",
                 figure: .quantity(cached), ceiling: health, target: .shareAtLeast(60),
-                note: "\(alternated.note(0)); `/health` \(alternated.note(1)); p50 \(wrk.p50), p99 \(wrk.p99), non-2xx \(wrk.non2xx)" + beside),
+                note: "\(alternated.note(0)); `/health` \(alternated.note(1)); \(wrk.latencies)" + beside),
             Row(section: .reads, name: "uncached pages (limit 101–300 by name, \(rowCount) rows), one client",
                 figure: .text("p50 \(Quantity.milliseconds(uncached[uncached.count / 2]).text), p99 \(Quantity.milliseconds(uncached[uncached.count * 99 / 100]).text)")),
             Row(section: .reads, name: "keyset walk by name, 500 a page, \(walk.count) pages of \(rowCount) rows: median of the last tenth",
