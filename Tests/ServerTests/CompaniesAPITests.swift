@@ -1,4 +1,5 @@
 import Tokens
+import CompressNIO
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -227,6 +228,62 @@ import TestSupport
                     #expect(changed.headers[.eTag] != tag)
                 }
             }
+        }
+    }
+
+    @Test func aClientThatAcceptsGzipGetsTheSameAnswerCompressedUnderATagOfItsOwn() async throws {
+        try await Self.withSeeded { client, seeded, _ in
+            let path = "/api/companies/\(seeded.a)/contacts?limit=30"
+            let plain = try await client.execute(uri: path, method: .get, headers: Self.bearer(seeded.tokenA))
+            #expect(plain.status == .ok)
+            #expect(plain.headers[.contentEncoding] == nil)
+            #expect(plain.headers[.vary] == "Accept-Encoding")
+            #expect(plain.body.readableBytes > 4000)
+            let tag = try #require(plain.headers[.eTag])
+            #expect(tag.count == 34)
+
+            var accepting = Self.bearer(seeded.tokenA)
+            accepting[.acceptEncoding] = "gzip, deflate, br"
+            // Twice: the second answer is the kept form, and must be the same bytes as the first.
+            for _ in 0..<2 {
+                let gzipped = try await client.execute(uri: path, method: .get, headers: accepting)
+                #expect(gzipped.status == .ok)
+                #expect(gzipped.headers[.contentEncoding] == "gzip")
+                #expect(gzipped.headers[.vary] == "Accept-Encoding")
+                #expect(gzipped.headers[.contentType] == "application/json; charset=utf-8")
+                #expect(gzipped.headers[.eTag] == String(tag.dropLast()) + "-gzip\"")
+                #expect(Array(gzipped.body.readableBytesView.prefix(2)) == [0x1F, 0x8B])
+                #expect(gzipped.body.readableBytes * 3 < plain.body.readableBytes)
+                var compressed = gzipped.body
+                let inflated = try compressed.decompress(with: .gzip())
+                #expect(inflated == plain.body)
+            }
+
+            // A client refusing gzip by name, or naming only other codings, gets the body as it is.
+            for refusal in ["gzip;q=0, *", "deflate, br", "identity"] {
+                var headers = Self.bearer(seeded.tokenA)
+                headers[.acceptEncoding] = refusal
+                let answer = try await client.execute(uri: path, method: .get, headers: headers)
+                #expect(answer.headers[.contentEncoding] == nil, "\(refusal)")
+                #expect(answer.body == plain.body, "\(refusal)")
+            }
+
+            // Either tag answers 304, with the tag of the encoding the client would be sent.
+            for presented in [tag, String(tag.dropLast()) + "-gzip\""] {
+                var conditional = accepting
+                conditional[.ifNoneMatch] = presented
+                let unchanged = try await client.execute(uri: path, method: .get, headers: conditional)
+                #expect(unchanged.status == .notModified)
+                #expect(unchanged.headers[.eTag] == String(tag.dropLast()) + "-gzip\"")
+                #expect(unchanged.body.readableBytes == 0)
+            }
+
+            // A body under 1 KB goes as it is whatever the client accepts.
+            let small = try await client.execute(uri: "/api/companies/\(seeded.a)/contacts?limit=1", method: .get, headers: accepting)
+            #expect(small.status == .ok)
+            #expect(small.body.readableBytes < 1024)
+            #expect(small.headers[.contentEncoding] == nil)
+            #expect(small.headers[.eTag]?.hasSuffix("-gzip\"") == false)
         }
     }
 

@@ -14,6 +14,8 @@ struct CompaniesController: Sendable {
     let reader: ResourceReader
     let syncs: SyncRequests
     let nango: NangoClient
+    /// The gzip forms of answers, for clients that accept them.
+    let variants: GzipVariants
 
     func register(on group: RouterGroup<Context>) {
         group.get("/companies") { request, context in
@@ -22,19 +24,19 @@ struct CompaniesController: Sendable {
             let scope: UUID? = principal.isAdmin ? nil : (principal.companyId ?? Self.noCompany)
             let list = try reader.request(Self.parameters(request), kind: .companies, companyId: scope)
             guard let page = try await reader.page(.companies, companyId: scope, request: list, logger: context.logger) else { throw APIError.notFound }
-            return ETag.respond(page, to: request)
+            return ETag.respond(page, to: request, variants: variants)
         }
         group.get("/companies/:id") { request, context in
             let id = try Self.visibleCompany(context)
             guard let body = try await reader.company(id, logger: context.logger) else { throw APIError.notFound }
-            return ETag.respond(body, to: request)
+            return ETag.respond(body, to: request, variants: variants)
         }
         for kind in [Resource.locations, .contacts, .products] {
             group.get("/companies/:id/\(kind.rawValue)") { request, context in
                 let id = try Self.visibleCompany(context)
                 let list = try reader.request(Self.parameters(request), kind: kind, companyId: id)
                 guard let page = try await reader.page(kind, companyId: id, request: list, logger: context.logger) else { throw APIError.notFound }
-                return ETag.respond(page, to: request)
+                return ETag.respond(page, to: request, variants: variants)
             }
         }
         group.post("/companies/:id/sync") { request, context in try await sync(request, context) }

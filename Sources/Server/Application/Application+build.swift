@@ -44,7 +44,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     let business = router.group("/api")
         .add(middleware: BearerAuthMiddleware(tokens: dependencies.tokens, companies: dependencies.companyTokens))
         .add(middleware: RateLimitMiddleware(limiter: dependencies.rateLimiter, group: "api"))
-    CompaniesController(reader: dependencies.reader, syncs: dependencies.syncs, nango: dependencies.nango)
+    CompaniesController(reader: dependencies.reader, syncs: dependencies.syncs, nango: dependencies.nango, variants: dependencies.gzipVariants)
         .register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
     let ops = PipelineOps(database: dependencies.database)

@@ -34,6 +34,8 @@ struct Dependencies: Sendable {
     let pipelineActions: PipelineActions
     let reader: ResourceReader
     let cache: QueryCache
+    /// Gzip forms of API answers, kept by their ETag: made once per body, whichever request asked first.
+    let gzipVariants = GzipVariants()
     let rateLimiter: RateLimiter
     /// Company tokens checked on use: the company exists, is not disconnected, has not revoked them.
     let companyTokens: CompanyTokenCheck

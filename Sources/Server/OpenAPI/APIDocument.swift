@@ -15,7 +15,10 @@ enum APIDocument {
         "RateLimit-Limit": "Requests allowed in the window.", "RateLimit-Remaining": "Requests left in the window.",
         "RateLimit-Reset": "Seconds until the window resets.",
     ]
-    static let etagHeaders = rateLimitHeaders.merging(["ETag": "A strong validator of the exact body; send it back as If-None-Match."]) { a, _ in a }
+    static let etagHeaders = rateLimitHeaders.merging([
+        "ETag": "A strong validator of the exact body (the gzip form has one of its own); send it back as If-None-Match.",
+        "Vary": "Accept-Encoding: a body of 1 KB or more is sent gzip-compressed (Content-Encoding: gzip) to a client that accepts gzip.",
+    ]) { a, _ in a }
 
     static let unauthorized = Answer.error(401, "Missing, malformed, expired or wrongly signed token.")
     static let adminUnauthorized = Answer.error(401, "Missing or wrong X-Admin-Token, or no ADMIN_TOKEN configured.")
@@ -24,10 +27,11 @@ enum APIDocument {
     static let rateLimited = Answer.error(429, "Too many requests for this principal.",
                                           headers: rateLimitHeaders.merging(["Retry-After": "Seconds to wait."]) { a, _ in a })
     static let notModified = Answer(status: 304, description: "The body is unchanged since the ETag sent in If-None-Match.", schema: nil,
-                                    headers: ["ETag": "The current validator."])
+                                    headers: ["ETag": "The current validator.", "Vary": "Accept-Encoding."])
     static let nangoUnavailable = Answer.error(502, "Nango refused our key or did not answer usably.")
 
-    static let ifNoneMatch = Parameter.header("If-None-Match", "An ETag from an earlier answer: 304 when the body is unchanged.")
+    static let ifNoneMatch = Parameter.header("If-None-Match", "An ETag from an earlier answer (either encoding's): 304 when the body is unchanged.")
+    static let acceptEncoding = Parameter.header("Accept-Encoding", "`gzip` (or `*`) with a non-zero weight: a body of 1 KB or more comes gzip-compressed.")
     static let companyId = Parameter.path("id", "The company's id.", APISchemas.uuid)
     static let pipelineAction: [Parameter] = [
         .path("name", "The pipeline's name in pipelines.yaml."), .query("company_id", "Only this company.", APISchemas.uuid),
@@ -45,7 +49,7 @@ enum APIDocument {
             ["updated_at", "-updated_at", "created_at", "-created_at", "name", "-name"])),
         .query("include_deleted", "Also items deleted at the provider (soft-deleted).", APISchemas.boolean),
         .query("include", "`raw` adds the provider's record as Nango served it.", APISchemas.enumeration(["raw"])),
-        ifNoneMatch,
+        ifNoneMatch, acceptEncoding,
     ]
     static let adminLimit = Parameter.query("limit", "At most this many (1–500, default 50).",
                                             ["type": "integer", "minimum": 1, "maximum": 500, "default": 50])
@@ -150,7 +154,7 @@ enum APIDocument {
         business(.get, "/api/companies", "listCompanies", "Companies this token may see (its own; all with the admin scope).",
                  parameters: listParameters,
                  [.json(200, "A page of companies.", APISchemas.ref("CompanyPage"), headers: etagHeaders), notModified, badRequest]),
-        business(.get, "/api/companies/{id}", "getCompany", "One company.", parameters: [companyId, ifNoneMatch],
+        business(.get, "/api/companies/{id}", "getCompany", "One company.", parameters: [companyId, ifNoneMatch, acceptEncoding],
                  [.json(200, "The company.", APISchemas.ref("Company"), headers: etagHeaders), notModified, notFound]),
         resourceList("locations", "Location", "locations"),
         resourceList("contacts", "Contact", "contacts"),
