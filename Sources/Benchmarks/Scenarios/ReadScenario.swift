@@ -2,6 +2,7 @@ import Foundation
 import JWTKit
 import MarketplaceCore
 import NIOCore
+import NIOHTTP1
 import Tokens
 
 /// The contacts the syncs left (1,000,000 rows for one company when the large sync ran), read through the API
