@@ -22,7 +22,7 @@ public struct ResourceReader: Sendable {
     }
 
     static func scope(_ kind: Resource, _ companyId: UUID?) -> String {
-        kind.rawValue + ":" + (companyId?.uuidString.lowercased() ?? "*")
+        kind.rawValue + ":" + (companyId?.lowercasedString ?? "*")
     }
 
     /// The page's JSON body: from the cache for one company's resources, else from Postgres.
@@ -75,7 +75,7 @@ public struct ResourceReader: Sendable {
         body += "],\"next_cursor\":"
         if rows.count > request.limit, let last = items.last {
             let cursor = PageCursor(
-                sort: request.sort.rawValue, value: last.sortValue, id: last.id.uuidString.lowercased(),
+                sort: request.sort.rawValue, value: last.sortValue, id: last.id.lowercasedString,
                 scope: ListRequestParser.cursorScope(request, scope: Self.scope(kind, companyId)))
             JSONValue.writeString(signer.encode(cursor), to: &body)
         } else {

@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import MarketplaceCore
 
 
 /// The API's JWT claims (DESIGN.md "Tokens"): `sub`, `exp` (required), `iat`, optional `company_id`
@@ -23,7 +24,7 @@ public struct APIClaims: JWTPayload, Equatable {
         self.sub = SubjectClaim(value: subject)
         self.exp = ExpirationClaim(value: expiresAt)
         self.iat = IssuedAtClaim(value: issuedAt)
-        self.companyId = companyId?.uuidString.lowercased()
+        self.companyId = companyId?.lowercasedString
         self.scope = scope
         self.generation = generation
     }

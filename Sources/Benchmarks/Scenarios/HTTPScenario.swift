@@ -21,7 +21,7 @@ enum HTTPScenario {
             run.settings.binary("bare-ceiling"), arguments: ["\(run.settings.basePort + 9)"], port: run.settings.basePort + 9,
             readyPath: "/health", settings: run.settings, http: run.http)
         let (tools, serviceURL, bareURL) = (run.tools, server.baseURL + "/health", bareServer.baseURL + "/health")
-        let alternated = try await Alternated(rounds: 3, [{ try await tools.wrk(serviceURL) }, { try await tools.wrk(bareURL) }])
+        let alternated = try await Alternated(rounds: 5, [{ try await tools.wrk(serviceURL) }, { try await tools.wrk(bareURL) }])
         await bareServer.stop()
         func described(_ index: Int) -> (Quantity, String) {
             let wrk = alternated.medians[index]

@@ -26,7 +26,7 @@ enum ReadScenario {
         // before it in another scenario. The page twice: as a client that accepts no coding reads it (wrk's default), and
         // as most clients do (browsers, curl --compressed, URLSession, Go, Python requests send `Accept-Encoding: gzip`).
         let (tools, page, healthURL, header) = (run.tools, contacts + "?limit=50", server.baseURL + "/health", "\(authorization.0): \(authorization.1)")
-        let alternated = try await Alternated(rounds: 3, [
+        let alternated = try await Alternated(rounds: 5, [
             { try await tools.wrk(page, headers: [header]) }, { try await tools.wrk(page, headers: [header, "Accept-Encoding: gzip"]) },
             { try await tools.wrk(healthURL) },
         ])

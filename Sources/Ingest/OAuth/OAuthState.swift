@@ -40,7 +40,7 @@ public struct OAuthState: Sendable, Equatable, Codable {
         self.issuedAt = Int64(issuedAt.timeIntervalSince1970)
         self.expiresAt = Int64(expiresAt.timeIntervalSince1970)
         self.browser = Self.browserHash(browserSecret)
-        self.companyId = companyId?.uuidString.lowercased()
+        self.companyId = companyId?.lowercasedString
     }
 
     /// 32 random bytes as hex: end-user ids and browser secrets.

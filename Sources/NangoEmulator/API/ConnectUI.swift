@@ -48,7 +48,7 @@ struct ConnectUI<Context: RequestContext>: Sendable {
         }
         // A reconnect session re-authorises its connection (Nango's `override`); any other makes a new one.
         let (connection, created) = await state.createConnection(
-            integration: integration, connectionId: session.reconnecting ?? UUID().uuidString.lowercased(), tags: session.tags,
+            integration: integration, connectionId: session.reconnecting ?? UUID().lowercasedString, tags: session.tags,
             endUser: session.endUser)
         await webhooks.send(WebhookPayloads.auth(connection, operation: created ? "creation" : "override", success: true, environment: environment))
         let returnTo = fields["return_to"].flatMap { $0.isEmpty ? nil : $0 }

@@ -59,7 +59,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
     @Sendable func createConnection(_ request: Request, context: Context) async throws -> Response {
         let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
         let integration = try integration(body)
-        let connectionId = body["connection_id"]?.string ?? UUID().uuidString.lowercased()
+        let connectionId = body["connection_id"]?.string ?? UUID().lowercasedString
         let (connection, created) = await state.createConnection(
             integration: integration, connectionId: connectionId, tags: body["tags"]?.object?.compactMapValues(\.string),
             endUser: body["end_user"])
@@ -168,7 +168,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         guard let connection = await state.connection(connectionId, integration: integration.key) else {
             throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No such connection")
         }
-        let id = UUID().uuidString.lowercased()
+        let id = UUID().lowercasedString
         let delivery = await webhooks.send(WebhookPayloads.asyncAction(connection, id: id))
         return try JSONResponse.make(JSONValue.object(["id": .string(id), "webhook_delivery": .number(Double(delivery))]))
     }

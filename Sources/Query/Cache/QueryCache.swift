@@ -88,7 +88,7 @@ public final class QueryCache: Sendable {
                 try await CacheVersionsTable.version(companyId: key.companyId, resource: key.resource, on: db, logger: logger)
             }
         }
-        let prefix = "cache:entry:\(companyId.uuidString.lowercased()):\(resource):"
+        let prefix = "cache:entry:\(companyId.lowercasedString):\(resource):"
         let fingerprint = Self.fingerprint(request)
         let key = prefix + "\(version):" + fingerprint
         let localKey = prefix + fingerprint

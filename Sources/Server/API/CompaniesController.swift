@@ -86,7 +86,7 @@ struct CompaniesController: Sendable {
         let askNango = try ListRequestParser.flag(request.uri.queryParameters["nango"].map(String.init), "nango")
         let queued = try await syncs.syncNow(companyId: id, askNango: askNango, nango: nango, logger: context.logger)
         return try JSONResponse.make(
-            SyncAnswer(companyId: id.uuidString.lowercased(), jobIds: queued.jobIds, models: queued.models, nangoTriggered: queued.nangoTriggered),
+            SyncAnswer(companyId: id.lowercasedString, jobIds: queued.jobIds, models: queued.models, nangoTriggered: queued.nangoTriggered),
             status: .accepted)
     }
 }

@@ -58,7 +58,7 @@ struct AdminConnectionsController<Context: RequestContext>: Sendable {
                 throw APIError.notFound
             }
             context.logger.notice("company tokens revoked", metadata: ["company_id": "\(companyId)", "generation": "\(generation)"])
-            return try JSONResponse.make(RevokeAnswer(company_id: companyId.uuidString.lowercased(), token_generation: generation))
+            return try JSONResponse.make(RevokeAnswer(company_id: companyId.lowercasedString, token_generation: generation))
         }
     }
 }

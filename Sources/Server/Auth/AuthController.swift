@@ -145,7 +145,7 @@ struct AuthController<Context: RequestContext>: Sendable {
                 state: query["state"].map(String.init), browserSecret: request.cookies[Self.browserCookie]?.value,
                 connectionId: query["connection_id"].map(String.init), context: context)
             if let success = oauth.successURL {
-                return redirect(success, ["company_id": company.id.uuidString.lowercased(), "connection_id": company.connectionId])
+                return redirect(success, ["company_id": company.id.lowercasedString, "connection_id": company.connectionId])
             }
             return try await Self.tokenAnswer(company, tokens: tokens, companies: companies, logger: context.logger)
         } catch let error as APIError {

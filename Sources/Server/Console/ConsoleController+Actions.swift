@@ -75,7 +75,7 @@ extension ConsoleController {
             var request = request
             let fields = try await ConsoleForm.fields(&request, limit: bodyLimit)
             let queued = try await syncs.syncNow(companyId: id, askNango: fields["nango"] == "on", nango: nango, logger: context.logger)
-            return Self.redirect("/console/companies/\(id.uuidString.lowercased())", .syncQueued, queued.jobIds.count)
+            return Self.redirect("/console/companies/\(id.lowercasedString)", .syncQueued, queued.jobIds.count)
         }
         pages.post("/companies/:id/pipeline-action") { request, context in
             guard let id = UUID(uuidString: context.parameters.get("id") ?? "") else { throw APIError.notFound }
@@ -91,7 +91,7 @@ extension ConsoleController {
             case "full-resync": ids = try await fullResyncs.request(pipeline: pipeline, companyId: id, logger: context.logger)
             default: throw APIError(.badRequest, code: "invalid_request", message: "the action must be backfill, rederive or full-resync")
             }
-            return Self.redirect("/console/companies/\(id.uuidString.lowercased())", .actionQueued, ids.count)
+            return Self.redirect("/console/companies/\(id.lowercasedString)", .actionQueued, ids.count)
         }
         pages.post("/quarantine/rerun") { request, context in
             var request = request

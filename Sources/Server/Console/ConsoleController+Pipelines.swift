@@ -136,7 +136,7 @@ extension ConsoleController {
             errors: errors, errorsAt: Stamp(snapshot.lastErrorAt), lines: lines,
             choices: (snapshot.current?.pipelines ?? []).map { .init(value: $0.name, label: $0.name, selected: $0.name == chosen) },
             companies: companies.map {
-                let id = $0.company.id.uuidString.lowercased()
+                let id = $0.company.id.lowercasedString
                 return .init(value: id, label: "\($0.company.name ?? $0.company.connectionId) (\($0.company.integrationId)/\($0.company.connectionId))",
                              selected: id == sampleCompany)
             },

@@ -497,7 +497,7 @@ struct ConsoleController: Sendable {
                 let definition = definitions.first { $0.name == entry.pipeline }
                 return QuarantinePage.Entry(
                     id: entry.id, pipeline: entry.pipeline, connectionId: entry.connectionId,
-                    companyId: entry.companyId?.uuidString.lowercased(), model: entry.model, externalId: entry.externalId, reasons: reasons,
+                    companyId: entry.companyId?.lowercasedString, model: entry.model, externalId: entry.externalId, reasons: reasons,
                     raw: ConsoleHTML.prettyJSON(entry.raw, marked: Self.sourceKeys(of: reasons.compactMap(\.field), in: definition)),
                     lastSeenAt: Stamp(entry.lastSeenAt), status: entry.status)
             },
@@ -555,7 +555,7 @@ struct ConsoleController: Sendable {
         return renderer.page("tokens", TokensPage(
             frame: ConsoleFrame(title: "Tokens", section: "/console/tokens", session: session, notice: Self.notice(request)),
             credentials: credentials.map {
-                .init(companyId: $0.companyId.uuidString.lowercased(), integrationId: $0.integrationId, connectionId: $0.connectionId,
+                .init(companyId: $0.companyId.lowercasedString, integrationId: $0.integrationId, connectionId: $0.connectionId,
                       provider: $0.provider, status: $0.status, authType: $0.authType, fingerprint: $0.fingerprint,
                       expiresAt: Stamp($0.expiresAt), lastRefreshedAt: Stamp($0.lastRefreshedAt), refreshFailures: $0.refreshFailures,
                       lastRefreshError: $0.lastRefreshError)

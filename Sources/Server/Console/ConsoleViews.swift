@@ -103,7 +103,7 @@ struct CompanyRow {
     let fetchedLastHour: Int
 
     init(_ company: CompanyRecord, lastSyncedAt: Date?, oldestUnsynced: Date? = nil, fetchedLastHour: Int = 0) {
-        (id, name) = (company.id.uuidString.lowercased(), company.name ?? "(no name yet)")
+        (id, name) = (company.id.lowercasedString, company.name ?? "(no name yet)")
         (integrationId, connectionId, provider, status) = (company.integrationId, company.connectionId, company.provider, company.status.rawValue)
         (self.lastSyncedAt, self.oldestUnsynced, self.fetchedLastHour) = (Stamp(lastSyncedAt), Stamp(oldestUnsynced), fetchedLastHour)
     }

@@ -68,7 +68,7 @@ struct CredentialView: Encodable {
     let last_refresh_error: String?
 
     init(_ summary: CredentialSummary) {
-        (company_id, integration_id, connection_id) = (summary.companyId.uuidString.lowercased(), summary.integrationId, summary.connectionId)
+        (company_id, integration_id, connection_id) = (summary.companyId.lowercasedString, summary.integrationId, summary.connectionId)
         (provider, status, auth_type, fingerprint) = (summary.provider, summary.status, summary.authType, summary.fingerprint)
         (expires_at, last_refreshed_at) = (summary.expiresAt, summary.lastRefreshedAt)
         (refresh_failures, last_refresh_error) = (summary.refreshFailures, summary.lastRefreshError)
@@ -132,7 +132,7 @@ struct CompanySyncAnswer: Encodable {
     let recent_runs: [Run]
 
     init(_ view: CompanySyncView) {
-        (company_id, integration_id) = (view.company.id.uuidString.lowercased(), view.company.integrationId)
+        (company_id, integration_id) = (view.company.id.lowercasedString, view.company.integrationId)
         (connection_id, status) = (view.company.connectionId, view.company.status.rawValue)
         (models, recent_runs) = (view.models.map(Model.init), view.recentRuns.map(Run.init))
     }

@@ -1,3 +1,4 @@
+import MarketplaceCore
 import Foundation
 import Storage
 
@@ -14,7 +15,7 @@ struct CompanyView: Encodable {
     let updated_at: Date
 
     init(_ company: CompanyRecord) {
-        (id, connection_id, integration_id) = (company.id.uuidString.lowercased(), company.connectionId, company.integrationId)
+        (id, connection_id, integration_id) = (company.id.lowercasedString, company.connectionId, company.integrationId)
         (provider, external_id, name, status) = (company.provider, company.externalId, company.name, company.status.rawValue)
         (created_at, updated_at) = (company.createdAt, company.updatedAt)
     }
