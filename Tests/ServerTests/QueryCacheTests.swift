@@ -172,9 +172,21 @@ import TestSupport
             await dependencies.cacheInvalidator.bump(companyId: seeded.a, resources: ["contacts"])
             #expect(try await firstName() == "Abby")
 
-            // Redis is back: the cache is used again.
+            // Redis is back. The kept page is still served without Redis, so reading it says nothing; the next scrape's
+            // PING does.
             let back = try await RedisProcess.start(port: redis.port)
             defer { Task { try? await back.kill() } }
+            #expect(try await firstName() == "Abby")
+            #expect(dependencies.cache.isFallbackActive, "a page kept in this process never asks Redis")
+            var scrapedUp = false
+            for _ in 0..<300 where !scrapedUp {
+                let metrics = try await client.execute(uri: "/metrics", method: .get)
+                scrapedUp = String(buffer: metrics.body).contains("\nredis_up 1")
+                if !scrapedUp { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(scrapedUp)
+            #expect(!dependencies.cache.isFallbackActive, "the scrape that found Redis up ended the fallback")
+            // And reads use the cache again.
             var recovered = false
             let deadline = ContinuousClock.now + .seconds(30)
             var limit = 6

@@ -134,6 +134,11 @@ public final class QueryCache: Sendable {
         requests.increment(resource, outcome)
     }
 
+    /// Redis answered another caller (a metrics scrape's PING): leaves the fallback without waiting for a read to miss.
+    public func redisAnswered() {
+        if fallbackActive.load(ordering: .relaxed) { markRedis(up: true) }
+    }
+
     func markRedis(up: Bool) {
         let wasFallback = fallbackActive.exchange(!up, ordering: .relaxed)
         if wasFallback == up {

@@ -76,7 +76,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     ).register(on: router)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
-        database: dependencies.database, redis: dependencies.redis
+        database: dependencies.database, redis: dependencies.redis, cache: dependencies.cache
     ).register(on: router)
     return router
 }

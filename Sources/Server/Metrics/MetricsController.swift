@@ -1,6 +1,7 @@
 import CoreMetrics
 import Hummingbird
 import Prometheus
+import Query
 import Redis
 import Storage
 
@@ -11,6 +12,9 @@ struct MetricsController<Context: RequestContext>: Sendable {
     let factory: any MetricsFactory
     let database: Database
     let redis: RedisClient
+    /// Told when the scrape's PING answers: hot pages served from this process never touch Redis, so without it the
+    /// cache could report its fallback active long after Redis came back.
+    let cache: QueryCache
     let cpu = ProcessCPUCounter()
 
     func register(on router: Router<Context>) {
@@ -44,6 +48,7 @@ struct MetricsController<Context: RequestContext>: Sendable {
         do {
             _ = try await redis.ping()
             up = true
+            cache.redisAnswered()
         } catch {
             up = false
         }
