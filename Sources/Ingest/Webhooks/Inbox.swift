@@ -11,7 +11,8 @@ public enum Inbox {
     /// events' ids are reserved first, so their jobs are written before them and each event is inserted already
     /// naming its job: every row is written once.
     static func store(_ classifications: [WebhookClassification], database: Database, logger: Logger) async throws -> [WebhookIntake.Outcome] {
-        try await database.withTransaction(logger: logger) { connection in
+        if let stored = try await storeFresh(classifications, database: database, logger: logger) { return stored }
+        return try await database.withTransaction(logger: logger) { connection in
             let eventIDs = try await WebhookEventsTable.reserve(keys: classifications.map(\.event.dedupeKey), on: connection, logger: logger)
             let fresh = zip(classifications, eventIDs).compactMap { classification, eventID in eventID.map { (classification, $0) } }
             let jobIDs = try await consequences(of: fresh, linkingEvents: false, on: connection, logger: logger)
@@ -26,6 +27,24 @@ public enum Inbox {
                 guard let eventID else { return .duplicate }
                 return .stored(eventID: eventID, jobID: jobIDs[eventID])
             }
+        }
+    }
+
+    /// The common case in one statement (`WebhookEventsTable.storeFresh`): no event reports a failed sync, and no key
+    /// repeats one of the batch's or one the inbox holds. nil, with nothing written, when the batch is not that case;
+    /// `store` then takes the transaction.
+    static func storeFresh(_ classifications: [WebhookClassification], database: Database, logger: Logger) async throws -> [WebhookIntake.Outcome]? {
+        guard classifications.allSatisfy({ $0.syncFailure == nil }),
+              Set(classifications.map(\.event.dedupeKey)).count == classifications.count else { return nil }
+        do {
+            let stored = try await database.withConnection { connection in
+                try await WebhookEventsTable.storeFresh(
+                    classifications.map { WebhookEventsTable.FreshEvent(event: $0.event, job: $0.job) }, on: connection, logger: logger)
+            }
+            return stored?.map { .stored(eventID: $0.eventID, jobID: $0.jobID) }
+        } catch let error as PSQLError where error.isUniqueViolation {
+            // Bytes delivered concurrently (another writer or instance) took a key first; the statement wrote nothing.
+            return nil
         }
     }
 

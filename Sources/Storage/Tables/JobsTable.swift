@@ -22,6 +22,10 @@ public enum JobsTable {
         return Dictionary(zip(jobs.map(\.eventID), ids)) { first, _ in first }
     }
 
+    /// How a job joins the one of its waiting key that is queued: its payload merged in, nothing else (see below).
+    /// Shared by the inbox's one-statement path (`WebhookEventsTable.storeFresh`).
+    static let joinWaiting = "ON CONFLICT (waiting_key) WHERE status = 'queued' DO UPDATE SET payload = jobs.payload || EXCLUDED.payload"
+
     /// The jobs' ids, in input order.
     /// With `linkingEvents`, each job's events (stored already) are updated to name it; the inbox's group commit
     /// writes its events after their jobs, already naming them, and passes false.
@@ -41,8 +45,7 @@ public enum JobsTable {
                         \(rows.map(\.job.maxAttempts))::int4[], \(rows.map { $0.job.waitingKey ?? "" })::text[])
                  AS j(kind, payload, concurrency_key, event_id, max_attempts, waiting_key)
             ORDER BY j.waiting_key
-            ON CONFLICT (waiting_key) WHERE status = 'queued'
-            DO UPDATE SET payload = jobs.payload || EXCLUDED.payload
+            \(unescaped: joinWaiting)
             RETURNING id, event_id, waiting_key
             """, logger: logger)
         var returned: [(id: Int64, eventID: Int64?, waitingKey: String?)] = []
