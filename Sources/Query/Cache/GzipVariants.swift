@@ -2,7 +2,7 @@ import CompressNIO
 import NIOCore
 import Synchronization
 
-/// The gzip form of answers, made once per body and kept by the body's strong ETag (its hash): a client that accepts
+/// The gzip form of answers, made once per body and kept by the body's strong ETag (its hash) and length: a client that accepts
 /// gzip is sent a sixth of the bytes of a JSON page, and a page served hot is compressed once, not on every hit.
 /// Keyed by content, an entry is never stale and needs no invalidation; the oldest go first beyond `capacity` entries
 /// or `bytes` bytes.
@@ -28,21 +28,30 @@ public final class GzipVariants: Sendable {
     /// The gzip form of `body`, whose strong ETag is `etag`; nil when the body is too small or does not shrink.
     public func gzip(_ body: ByteBuffer, etag: String) -> ByteBuffer? {
         guard body.readableBytes >= Self.minimumSize else { return nil }
-        if let found = kept.withLock({ $0.bodies[etag] }) { return found.readableBytes == 0 ? nil : found }
+        // The body's length beside its tag: a tag read back wrong (from Redis, say) cannot hand out another body's form.
+        let key = etag + ":" + String(body.readableBytes)
+        if let found = kept.withLock({ $0.bodies[key] }) { return found.readableBytes == 0 ? nil : found }
         var input = body
-        // A body that does not shrink is remembered as empty, so it is not tried again on every hit.
+        // The compressor's buffer is sized for the worst case (about the input's size): kept as is, the budget would
+        // count a sixth of what it holds. A body that does not shrink is remembered as empty, not tried on every hit.
         let compressed = (try? input.compress(with: .gzip())).flatMap { $0.readableBytes < body.readableBytes ? $0 : nil }
-        keep(compressed ?? ByteBuffer(), etag: etag)
-        return compressed
+        let exact = compressed.map { compressed in
+            var exact = ByteBuffer()
+            exact.reserveCapacity(compressed.readableBytes)
+            exact.writeImmutableBuffer(compressed)
+            return exact
+        }
+        keep(exact ?? ByteBuffer(), key: key)
+        return exact
     }
 
-    func keep(_ compressed: ByteBuffer, etag: String) {
+    func keep(_ compressed: ByteBuffer, key: String) {
         let size = compressed.readableBytes
         guard size <= budget else { return }
         kept.withLock { kept in
-            guard kept.bodies[etag] == nil else { return }
-            kept.bodies[etag] = compressed
-            kept.order.append(etag)
+            guard kept.bodies[key] == nil else { return }
+            kept.bodies[key] = compressed
+            kept.order.append(key)
             kept.bytes += size
             var evicted = 0
             while kept.order.count - evicted > capacity || kept.bytes > budget {

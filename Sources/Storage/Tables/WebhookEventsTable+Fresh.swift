@@ -23,7 +23,7 @@ extension WebhookEventsTable {
     /// Returns each event's id and job id in input order; nil, having written nothing, when any key is already in the
     /// inbox (a redelivery, or bytes seen before the window): the caller then takes the transaction, which tells
     /// repeats apart. A concurrent delivery of the same bytes between the check and the insert makes the statement
-    /// fail on the unique key, also writing nothing.
+    /// fail on the unique key, also writing nothing. Events go in in key order, as ``insert(_:on:logger:)``'s do.
     public static func storeFresh(_ events: [FreshEvent], on connection: PostgresConnection, logger: Logger) async throws -> [(eventID: Int64, jobID: Int64?)]? {
         guard !events.isEmpty else { return [] }
         precondition(Set(events.map(\.event.dedupeKey)).count == events.count, "storeFresh takes distinct keys")
@@ -69,7 +69,7 @@ extension WebhookEventsTable {
                             WHEN i.waiting_key <> '' THEN (SELECT u.id FROM upserted u WHERE u.waiting_key = i.waiting_key)
                             ELSE (SELECT u.id FROM upserted u WHERE u.waiting_key IS NULL AND u.event_id = f.id) END
                 FROM input i JOIN fresh f ON f.n = i.n
-                ORDER BY f.id
+                ORDER BY i.dedupe_key
                 RETURNING id, job_id
             )
             SELECT f.n, s.id, s.job_id FROM stored s JOIN fresh f ON f.id = s.id ORDER BY f.n
@@ -80,7 +80,9 @@ extension WebhookEventsTable {
             stored.append((id, jobID))
         }
         if stored.isEmpty { return nil }
-        // All or nothing: the check covers every key at once.
+        // The statement has committed by now, so these cannot undo it; they guard states its shape rules out (the held-key
+        // check covers every key at once; every job row joins a fresh event, and each event finds its job by key or by
+        // id). Should one fire, the batch answers 503 and Nango's retry reads as the repeat it is: nothing is lost.
         guard stored.count == events.count else { throw StorageError.noRowReturned("webhook_events storeFresh: \(stored.count) of \(events.count)") }
         for (fresh, row) in zip(events, stored) where (fresh.job != nil) != (row.jobID != nil) {
             throw StorageError.noRowReturned("webhook_events storeFresh: event \(row.eventID) without its job")

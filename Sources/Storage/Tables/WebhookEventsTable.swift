@@ -69,6 +69,8 @@ public enum WebhookEventsTable {
         guard !events.isEmpty else { return [] }
         // "" stands for NULL: arrays of optionals are not bindable, and no field here is meaningfully empty.
         func column(_ value: (InboxEvent) -> String?) -> [String] { events.map { value($0.event) ?? "" } }
+        // In key order: two batches holding the same keys take their unique-index entries in one order, so neither waits
+        // on the other while holding what the other waits for.
         let rows = try await connection.query("""
             INSERT INTO webhook_events (id, type, operation, success, connection_id, integration_id, provider, model, sync_name,
                                         dedupe_key, raw_body, status, job_id)
@@ -82,7 +84,7 @@ public enum WebhookEventsTable {
                         \(events.map(\.event.dedupeKey))::text[], \(events.map(\.event.rawBody))::text[], \(events.map(\.status))::text[],
                         \(events.map { $0.jobID ?? 0 })::int8[])
                  AS e(id, type, operation, success, connection_id, integration_id, provider, model, sync_name, dedupe_key, raw_body, status, job_id)
-            ORDER BY e.id
+            ORDER BY e.dedupe_key
             ON CONFLICT (dedupe_key) DO NOTHING
             RETURNING id
             """, logger: logger)
