@@ -44,6 +44,8 @@ public enum Inbox {
             return stored?.map { .stored(eventID: $0.eventID, jobID: $0.jobID) }
         } catch let error as PSQLError where error.isUniqueViolation {
             // Bytes delivered concurrently (another writer or instance) took a key first; the statement wrote nothing.
+            logger.notice("inbox batch met a concurrent delivery of one of its events; storing it through the transaction",
+                          metadata: ["events": "\(classifications.count)"])
             return nil
         }
     }
