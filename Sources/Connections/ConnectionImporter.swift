@@ -30,7 +30,16 @@ public struct ConnectionImporter: Sendable {
         try await nango.connection(identity.connectionId, providerConfigKey: identity.integrationId, forceRefresh: forceRefresh, includeRefreshToken: true)
     }
 
-    public func store(_ connection: NangoConnection, logger: Logger) async throws -> CompanyRecord {
+    /// Stores the connection's company and sealed credentials in one write (fenced by `lease` when a job stores it),
+    /// committed with the company's cache version bump.
+    public func store(_ connection: NangoConnection, fencedBy lease: JobLease?, logger: Logger) async throws -> CompanyRecord {
+        try await database.write(fencedBy: lease, logger: logger) { transaction in
+            try await store(connection, in: transaction, logger: logger)
+        }
+    }
+
+    /// The same, inside the caller's write.
+    public func store(_ connection: NangoConnection, in transaction: WriteTransaction, logger: Logger) async throws -> CompanyRecord {
         let sealed = try connection.credentials.map { credentials in
             let access = credentials.accessToken ?? credentials.apiKey ?? ""
             return ConnectionCredentialsTable.Sealed(
@@ -43,19 +52,19 @@ public struct ConnectionImporter: Sendable {
             "tags": .object((connection.tags ?? [:]).mapValues(JSONValue.string)),
             "end_user": connection.endUser ?? .null,
         ]), as: UTF8.self)
-        return try await database.withTransaction(logger: logger) { db in
-            let company = try await CompaniesTable.upsertConnection(
-                ConnectionIdentity(integrationId: connection.providerConfigKey, connectionId: connection.connectionId), provider: connection.provider,
-                externalId: Self.externalID(connection.connectionConfig), connectionMetadata: metadata,
-                credentialsAvailable: sealed != nil, on: db, logger: logger)
-            if let sealed {
-                try await ConnectionCredentialsTable.upsert(sealed, companyID: company.id, on: db, logger: logger)
-            } else {
-                logger.notice("Nango returned no credentials (the secret key lacks the read-credentials scope): company stored without a token",
-                              metadata: ["company_id": "\(company.id)"])
-                try await ConnectionCredentialsTable.forget(companyID: company.id, on: db, logger: logger)
-            }
-            return company
+        let db = transaction.connection
+        let company = try await CompaniesTable.upsertConnection(
+            ConnectionIdentity(integrationId: connection.providerConfigKey, connectionId: connection.connectionId), provider: connection.provider,
+            externalId: Self.externalID(connection.connectionConfig), connectionMetadata: metadata,
+            credentialsAvailable: sealed != nil, on: db, logger: logger)
+        if let sealed {
+            try await ConnectionCredentialsTable.upsert(sealed, companyID: company.id, on: db, logger: logger)
+        } else {
+            logger.notice("Nango returned no credentials (the secret key lacks the read-credentials scope): company stored without a token",
+                          metadata: ["company_id": "\(company.id)"])
+            try await ConnectionCredentialsTable.forget(companyID: company.id, on: db, logger: logger)
         }
+        transaction.changed(companyId: company.id, [.companies])
+        return company
     }
 }

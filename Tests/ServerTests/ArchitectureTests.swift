@@ -37,4 +37,31 @@ import Testing
         }
         #expect(offenders == [], "Server must call a use case (Ingest, Pipeline, Query), not a table")
     }
+
+    /// Every write a job makes is fenced by its lease (`JobContext.write`), its last one included, and every read it
+    /// makes runs read-only (`Database.read`, where Postgres refuses a write): a handler that reaches for the pool
+    /// directly could write after its lease passed to another worker.
+    @Test func jobHandlersWriteOnlyThroughTheirLease() throws {
+        // PlannerStatistics runs ANALYZE (no row a client reads), which a read-only transaction refuses.
+        let exempt: Set<String> = ["PlannerStatistics.swift"]
+        var handlerFiles: [URL] = []
+        for file in try Self.swiftFiles(under: "Sources/Pipeline") + Self.swiftFiles(under: "Sources/Connections") {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            let isHandler = text.contains(": JobHandler {")
+            let isJobHelper = file.path.contains("/Pipeline/Sync/") || ["NangoJobFailure.swift", "CompanyStatusChange.swift"].contains(file.lastPathComponent)
+            if (isHandler || isJobHelper) && !exempt.contains(file.lastPathComponent) { handlerFiles.append(file) }
+        }
+        // The scan must see the handlers, or it proves nothing.
+        let names = Set(handlerFiles.map(\.lastPathComponent))
+        #expect(names.isSuperset(of: ["SyncRunner.swift", "FullResyncRunner.swift", "BackfillRunner.swift", "RederiveRunner.swift",
+                                      "ConnectionJobs.swift", "StreamRead.swift", "NangoJobFailure.swift"]))
+        var offenders: [String] = []
+        for file in handlerFiles {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for match in text.matches(of: /\.(withConnection|withTransaction|query)\(/) {
+                offenders.append("\(file.lastPathComponent): \(match.1)")
+            }
+        }
+        #expect(offenders == [], "a job writes through context.write (fenced by its lease) and reads through database.read")
+    }
 }

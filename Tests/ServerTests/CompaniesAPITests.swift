@@ -221,8 +221,10 @@ import TestSupport
                     #expect(again.status == .notModified)
                     #expect(again.body.readableBytes == 0)
                     // A change lands as the pipeline lands it: written, then the cache version bumped.
-                    _ = try await database.query("UPDATE contacts SET display_name = 'Changed'", logger: TestEnvironment.logger)
-                    await dependencies.cacheInvalidator.bump(companyId: seeded.a, resources: ["contacts"])
+                    try await database.write(fencedBy: nil, logger: TestEnvironment.logger) { transaction in
+                        try await transaction.connection.query("UPDATE contacts SET display_name = 'Changed'", logger: TestEnvironment.logger)
+                        transaction.changed(companyId: seeded.a, [.contacts])
+                    }
                     let changed = try await client.execute(uri: path, method: .get, headers: headers)
                     #expect(changed.status == .ok)
                     #expect(changed.headers[.eTag] != tag)

@@ -209,9 +209,9 @@ import TestSupport
     }
 
     /// A reconnect (Nango's `override` keeps the connection and its creation time) is asked for with the company's
-    /// own token; the connection must be that company's, updated after the state.
+    /// own token; the connection must be that company's, and Nango's `override` webhook for it must arrive after the state.
     @Test func aReconnectWithTheCompanysTokenGetsAFreshToken() async throws {
-        try await Self.withStack { api, _, nangoURL, _ in
+        try await Self.withStack { api, emulator, nangoURL, _ in
             let imported = try await api.execute(
                 uri: "/api/admin/connections/import", method: .post, headers: Self.adminToken.merging([.contentType: "application/json"]),
                 body: ByteBuffer(string: #"{"integration_id":"xero","connection_id":"demo-xero"}"#))
@@ -228,7 +228,10 @@ import TestSupport
             // The user re-authorizes in Nango's Connect UI with the reconnect session: the same connection, overridden.
             let reconnected = try await Self.completeConnectUI(nangoURL, session: started.sessionToken)
             #expect(reconnected == "demo-xero", "a reconnect session keeps the connection")
-            let (status, json) = try await Self.exchange(api, #"{"connection_id":"demo-xero","state":"\#(started.state)","nonce":"\#(started.nonce)"}"#)
+            // The exchange waits for Nango's `override` webhook, which here reaches us after the browser.
+            async let exchanged = Self.exchange(api, #"{"connection_id":"demo-xero","state":"\#(started.state)","nonce":"\#(started.nonce)"}"#)
+            try await Self.deliverOverride(api, emulator)
+            let (status, json) = try await exchanged
             #expect(status == .ok)
             #expect((json["company"] as? [String: Any])?["connection_id"] as? String == "demo-xero")
             // Another company's connection is not this reconnect's.
@@ -241,6 +244,63 @@ import TestSupport
             let refusedAfterRevoke = try await api.execute(
                 uri: "/api/auth/oauth-url?integration_id=xero", method: .get, headers: [.authorization: "Bearer \(token)"])
             #expect(refusedAfterRevoke.status == .unauthorized)
+        }
+    }
+
+    /// The emulator's latest `override` auth webhook, delivered to the app signed as Nango signs it.
+    static func deliverOverride(_ api: any TestClientProtocol, _ emulator: Emulator) async throws {
+        let delivery = try #require(emulator.webhooks.deliveries.last { $0.type == "auth" && $0.body.contains(#""operation":"override""#) })
+        let stored = try await api.execute(uri: "/webhooks/nango", method: .post, headers: WebhookTests.headers(delivery.body),
+                                           body: ByteBuffer(string: delivery.body))
+        #expect(stored.status == .ok)
+    }
+
+    /// Nango refreshes the connection's credentials (as its hourly refresh, `refresh-all` or the provider's expiry do):
+    /// the connection's `updated_at` moves, and no reconnect happened.
+    static func refreshAtNango(_ nangoURL: String, connectionId: String = "demo-xero", integration: String = "xero") async throws {
+        var request = HTTPClientRequest(url: "\(nangoURL)/connection/\(connectionId)?provider_config_key=\(integration)&force_refresh=true")
+        request.headers.add(name: "Authorization", value: "Bearer \(nangoKey)")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        #expect(response.status == .ok)
+    }
+
+    /// The company's token and a reconnect state asked for with it.
+    static func importAndStartReconnect(_ api: any TestClientProtocol) async throws -> (companyId: String, started: Started) {
+        let imported = try await api.execute(
+            uri: "/api/admin/connections/import", method: .post, headers: Self.adminToken.merging([.contentType: "application/json"]),
+            body: ByteBuffer(string: #"{"integration_id":"xero","connection_id":"demo-xero"}"#))
+        let answer = try TestApp.json(imported.body)
+        let token = try #require(answer["token"] as? String)
+        let companyId = try #require((answer["company"] as? [String: Any])?["id"] as? String)
+        return (companyId, try await Self.start(api, headers: [.authorization: "Bearer \(token)"]))
+    }
+
+    /// Reproduced from outside: a leaked token's holder asks for a reconnect state, the admin revokes, a refresh moves
+    /// the connection's `updated_at`, and the old state is exchanged. A revocation must end every flow begun before it.
+    @Test func aReconnectBegunBeforeARevocationGetsNoToken() async throws {
+        try await Self.withStack { api, emulator, nangoURL, _ in
+            let (companyId, started) = try await Self.importAndStartReconnect(api)
+            let revoked = try await api.execute(uri: "/api/admin/companies/\(companyId)/tokens/revoke", method: .post, headers: Self.adminToken)
+            #expect(revoked.status == .ok)
+            try await Self.refreshAtNango(nangoURL)
+            // Even a genuine reconnect after the revocation does not revive a state issued before it.
+            _ = try await Self.completeConnectUI(nangoURL, session: started.sessionToken)
+            try await Self.deliverOverride(api, emulator)
+            let (status, json) = try await Self.exchange(api, #"{"connection_id":"demo-xero","state":"\#(started.state)","nonce":"\#(started.nonce)"}"#)
+            #expect(status == .forbidden)
+            #expect(Self.errorCode(json) == "connection_not_verified")
+        }
+    }
+
+    /// A credential refresh moves the connection's `updated_at` but re-authorises nothing: without Nango's `override`
+    /// for the connection after the state, a reconnect state buys no token.
+    @Test func aCredentialRefreshIsNoProofOfAReconnect() async throws {
+        try await Self.withStack { api, _, nangoURL, _ in
+            let (_, started) = try await Self.importAndStartReconnect(api)
+            try await Self.refreshAtNango(nangoURL)
+            let (status, json) = try await Self.exchange(api, #"{"connection_id":"demo-xero","state":"\#(started.state)","nonce":"\#(started.nonce)"}"#)
+            #expect(status == .forbidden)
+            #expect(Self.errorCode(json) == "connection_not_verified")
         }
     }
 

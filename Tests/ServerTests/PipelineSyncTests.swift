@@ -518,7 +518,7 @@ import TestSupport
             }
             let deps = stack.dependencies
             let runner = SyncRunner(nango: deps.nango, database: deps.database, registry: deps.pipelines, importer: deps.importer,
-                                    cache: deps.cacheInvalidator, logger: TestEnvironment.logger)
+                                    logger: TestEnvironment.logger)
             let stopAfterFirstPage = ManagedCounter()
             let outcome = try await runner.run(JobContext(job: ghostJob, owner: "ghost", isStopping: { stopAfterFirstPage.next() > 0 }))
             #expect(outcome != .succeeded)   // it stopped after a page; the ghost never reports back
@@ -569,7 +569,7 @@ extension PipelineSyncTests {
             }
             let deps = stack.dependencies
             let runner = SyncRunner(nango: deps.nango, database: deps.database, registry: deps.pipelines, importer: deps.importer,
-                                    cache: deps.cacheInvalidator, logger: TestEnvironment.logger)
+                                    logger: TestEnvironment.logger)
             do {
                 _ = try await runner.run(JobContext(job: staleJob, owner: "stale-worker", isStopping: { false }))
                 Issue.record("a worker without the lease must not finish the job")

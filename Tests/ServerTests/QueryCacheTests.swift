@@ -63,8 +63,8 @@ import TestSupport
         #expect(try await read(two, "unused") == ("first", .hit))
         #expect(try await read(two, "unused") == ("first", .localHit))
         #expect(try await read(one, "unused") == ("first", .localHit))
-        try await database.withTransaction(logger: TestEnvironment.logger) { db in
-            try await CacheVersionsTable.bump(companyId: company, resources: ["contacts"], on: db, logger: TestEnvironment.logger)
+        try await database.write(fencedBy: nil, logger: TestEnvironment.logger) { transaction in
+            transaction.changed(companyId: company, [.contacts])
         }
         #expect(try await read(two, "second") == ("second", .miss))
         #expect(try await read(one, "unused") == ("second", .hit))
@@ -124,9 +124,10 @@ import TestSupport
                             #expect(try await name(instance) == "Person 000001")
                         }
                         #expect(try await redis.keyCount(matching: "cache:entry:*") >= 1, "the answers are cached in Redis")
-                        try await database.withTransaction(logger: TestEnvironment.logger) { db in
-                            try await db.query("UPDATE contacts SET display_name = 'Aaron' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
-                            try await CacheVersionsTable.bump(companyId: seeded.a, resources: ["contacts"], on: db, logger: TestEnvironment.logger)
+                        try await database.write(fencedBy: nil, logger: TestEnvironment.logger) { transaction in
+                            try await transaction.connection.query(
+                                "UPDATE contacts SET display_name = 'Aaron' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
+                            transaction.changed(companyId: seeded.a, [.contacts])
                         }
                         #expect(try await name(one) == "Aaron")
                         #expect(try await name(two) == "Aaron")
@@ -151,8 +152,10 @@ import TestSupport
             // A write that bypasses the pipeline is not seen: the answer comes from the cache.
             _ = try await dependencies.database.query("UPDATE contacts SET display_name = 'Aaron' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
             #expect(try await firstName() == "Person 000001")
-            // The pipeline's bump after its commit: the next read is fresh.
-            await dependencies.cacheInvalidator.bump(companyId: seeded.a, resources: ["contacts"])
+            // A bump (as the pipeline's writes commit with theirs): the next read is fresh.
+            try await dependencies.database.write(fencedBy: nil, logger: TestEnvironment.logger) { transaction in
+                transaction.changed(companyId: seeded.a, [.contacts])
+            }
             #expect(try await firstName() == "Aaron")
 
             // Redis dies: a page kept in this process under the current version answers without Redis; a page that
@@ -168,8 +171,10 @@ import TestSupport
             let ready = try await client.execute(uri: "/health/ready", method: .get)
             #expect(ready.status == .ok)
             // A sync finished while Redis is down is still seen at once.
-            _ = try await dependencies.database.query("UPDATE contacts SET display_name = 'Abby' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
-            await dependencies.cacheInvalidator.bump(companyId: seeded.a, resources: ["contacts"])
+            try await dependencies.database.write(fencedBy: nil, logger: TestEnvironment.logger) { transaction in
+                try await transaction.connection.query("UPDATE contacts SET display_name = 'Abby' WHERE external_id = 'c-1'", logger: TestEnvironment.logger)
+                transaction.changed(companyId: seeded.a, [.contacts])
+            }
             #expect(try await firstName() == "Abby")
 
             // Redis is back. The kept page is still served without Redis, so reading it says nothing; the next scrape's

@@ -5,7 +5,8 @@ import MarketplaceCore
 /// The `state` our callback verifies, HMAC-SHA256 signed (`base64url(json).base64url(mac)`): which integration
 /// the user connects, the random end-user id we gave Nango's connect session (the only proof that a connection
 /// came from this flow: connection ids are not secrets), when it was issued, the browser it was issued to (a hash
-/// of a secret only that browser holds), and, for a reconnect, the company being reconnected.
+/// of a secret only that browser holds), and, for a reconnect, the company being reconnected and the token generation
+/// the reconnect was asked under (a revocation after it ends the flow).
 public struct OAuthState: Sendable, Equatable, Codable {
     public var integrationId: String
     /// Our random end-user id, sent to Nango with the connect session; the connection must carry it.
@@ -18,9 +19,12 @@ public struct OAuthState: Sendable, Equatable, Codable {
     public var browser: String
     /// A reconnect (Nango's `override`) of this company's connection.
     public var companyId: String?
+    /// The company's token generation when the reconnect was asked for: a revocation since refuses the exchange.
+    public var tokenGeneration: Int?
 
     enum CodingKeys: String, CodingKey {
         case integrationId = "i", endUserId = "u", reference = "r", issuedAt = "t", expiresAt = "e", browser = "b", companyId = "c"
+        case tokenGeneration = "g"
     }
 
     public enum Failure: Error, Sendable, Equatable {
@@ -32,7 +36,7 @@ public struct OAuthState: Sendable, Equatable, Codable {
 
     public init(
         integrationId: String, endUserId: String, reference: String? = nil, issuedAt: Date = Date(), expiresAt: Date,
-        browserSecret: String, companyId: UUID? = nil
+        browserSecret: String, companyId: UUID? = nil, tokenGeneration: Int? = nil
     ) {
         self.integrationId = integrationId
         self.endUserId = endUserId
@@ -41,6 +45,7 @@ public struct OAuthState: Sendable, Equatable, Codable {
         self.expiresAt = Int64(expiresAt.timeIntervalSince1970)
         self.browser = Self.browserHash(browserSecret)
         self.companyId = companyId?.lowercasedString
+        self.tokenGeneration = tokenGeneration
     }
 
     /// 32 random bytes as hex: end-user ids and browser secrets.
@@ -120,15 +125,22 @@ extension OAuthState {
     /// Clocks differ between Nango and us by this much at most.
     public static let clockSkew: TimeInterval = 30
 
+    /// From when a connection or its reconnect counts as this state's flow's.
+    public var provenSince: Date { Date(timeIntervalSince1970: TimeInterval(issuedAt) - Self.clockSkew) }
+
     /// Whether `connection` is the one this state's flow made: a new connection carries our random end-user id and
-    /// was created after the state; a reconnect is the state's company's own connection, updated after the state.
-    public func proves(_ connection: ConnectedConnection, reconnecting company: (integrationId: String, connectionId: String)?) -> Bool {
+    /// was created after the state; a reconnect is the state's company's own connection, re-authorised after the state
+    /// as Nango's `override` auth webhook says (`overrideReceivedAt`: the latest one we stored for the connection). The
+    /// connection's `updated_at` proves nothing: every credential refresh moves it.
+    public func proves(
+        _ connection: ConnectedConnection, reconnecting company: (integrationId: String, connectionId: String)?, overrideReceivedAt: Date? = nil
+    ) -> Bool {
         guard connection.integrationId == integrationId else { return false }
-        let since = Date(timeIntervalSince1970: TimeInterval(issuedAt) - Self.clockSkew)
+        let since = provenSince
         if companyId != nil {
             guard let company, company.integrationId == connection.integrationId, company.connectionId == connection.connectionId,
-                  let updated = connection.updatedAt else { return false }
-            return updated >= since
+                  let overridden = overrideReceivedAt else { return false }
+            return overridden >= since
         }
         guard let owner = connection.endUserId, Self.constantTimeEqual(Array(owner.utf8), Array(endUserId.utf8)),
               let created = connection.createdAt else { return false }

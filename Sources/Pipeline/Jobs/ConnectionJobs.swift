@@ -12,22 +12,17 @@ public struct ConnectionUpsertHandler: JobHandler {
     let importer: ConnectionImporter
     let database: Database
     let syncs: SyncRequests
-    let cache: any CacheInvalidating
     let logger: Logger
 
     public var kinds: [String] { [ConnectionJob.Operation.upsert.rawValue, ConnectionJob.Operation.refresh.rawValue] }
 
     let metrics: any MetricsFactory
 
-    public init(
-        importer: ConnectionImporter, database: Database, syncs: SyncRequests, cache: any CacheInvalidating, metrics: any MetricsFactory,
-        logger: Logger
-    ) {
+    public init(importer: ConnectionImporter, database: Database, syncs: SyncRequests, metrics: any MetricsFactory, logger: Logger) {
         self.metrics = metrics
         self.importer = importer
         self.database = database
         self.syncs = syncs
-        self.cache = cache
         self.logger = logger
     }
 
@@ -52,23 +47,26 @@ public struct ConnectionUpsertHandler: JobHandler {
             }
             if refresh, !error.isTransient, !unknown {
                 _ = try await changeCompanyStatus(
-                    job.identity, to: .refreshFailed, reason: error.description, database: database, cache: cache, logger: logger)
+                    job.identity, to: .refreshFailed, reason: error.description, database: database, lease: context.lease, logger: logger)
                 throw JobError.permanent(error.description)
             }
-            throw await NangoJobFailure(database: database, cache: cache).jobError(for: error, company: job.identity, logger: logger)
+            throw await NangoJobFailure(database: database).jobError(for: error, company: job.identity, lease: context.lease, logger: logger)
         }
-        let before = try await database.withConnection { db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }
-        let company = try await importer.store(connection, logger: logger)
+        // The company, and the first syncs it needs, in one write: a worker that dies in between leaves neither.
+        let (company, ids) = try await context.write(database, logger: logger) { transaction in
+            let before = try await CompaniesTable.find(job.identity, on: transaction.connection, logger: logger)
+            let company = try await importer.store(connection, in: transaction, logger: logger)
+            // A company back from `refresh_failed` (a successful refresh or auth webhook) resumes its syncs from their checkpoints.
+            let reactivated = before.map { $0.status != .active } ?? false
+            guard job.operation == .upsert || reactivated else { return (company, [Int64]()) }
+            // The first sync of each model the company's pipelines read.
+            let ids = try await syncs.enqueue(
+                job.identity, provider: company.provider, reason: reactivated ? "connection active again" : "connection created",
+                on: transaction.connection, logger: logger)
+            return (company, ids)
+        }
         if refresh { countRefresh("success") }
-        await cache.bump(companyId: company.id, resources: ["companies"])
-        // A company back from `refresh_failed` (a successful refresh or auth webhook) resumes its syncs from their checkpoints.
-        let reactivated = before.map { $0.status != .active } ?? false
-        guard job.operation == .upsert || reactivated else { return .succeeded }
-        // The first sync of each model the company's pipelines read.
-        let ids = try await database.withConnection { db in
-            try await syncs.enqueue(job.identity, provider: company.provider, reason: reactivated ? "connection active again" : "connection created", on: db, logger: logger)
-        }
-        logger.info("connection stored", metadata: ["company_id": "\(company.id)", "syncs": "\(ids.count)"])
+        if !ids.isEmpty { logger.info("connection stored", metadata: ["company_id": "\(company.id)", "syncs": "\(ids.count)"]) }
         return .succeeded
     }
 }
@@ -76,14 +74,12 @@ public struct ConnectionUpsertHandler: JobHandler {
 /// `connection.refresh_failed` and `connection.disconnected`: the company's status, with Nango's reason kept.
 public struct ConnectionStatusHandler: JobHandler {
     let database: Database
-    let cache: any CacheInvalidating
     let logger: Logger
 
     public var kinds: [String] { [ConnectionJob.Operation.refreshFailed.rawValue, ConnectionJob.Operation.disconnected.rawValue] }
 
-    public init(database: Database, cache: any CacheInvalidating, logger: Logger) {
+    public init(database: Database, logger: Logger) {
         self.database = database
-        self.cache = cache
         self.logger = logger
     }
 
@@ -91,7 +87,7 @@ public struct ConnectionStatusHandler: JobHandler {
         let job = try context.decode(ConnectionJob.self)
         let status: CompanyStatus = job.operation == .disconnected ? .disconnected : .refreshFailed
         let reason = job.error.map { $0["description"]?.string ?? $0["type"]?.string ?? $0.jsonText }
-        let companyId = try await changeCompanyStatus(job.identity, to: status, reason: reason, database: database, cache: cache, logger: logger)
+        let companyId = try await changeCompanyStatus(job.identity, to: status, reason: reason, database: database, lease: context.lease, logger: logger)
         if companyId == nil {
             logger.notice("status change for an unknown connection", metadata: ["connection": "\(job.identity)", "status": "\(status.rawValue)"])
         }
@@ -118,9 +114,9 @@ public struct ForwardHandler: JobHandler {
         guard let identity = try context.decode(ForwardJob.self).identity else {
             return .succeeded   // unmatched: Nango found no connection; stored for ops to look at
         }
-        try await database.withConnection { db in
-            guard let company = try await CompaniesTable.find(identity, on: db, logger: logger) else { return }
-            _ = try await syncs.enqueue(identity, provider: company.provider, reason: "forwarded webhook", on: db, logger: logger)
+        try await context.write(database, logger: logger) { transaction in
+            guard let company = try await CompaniesTable.find(identity, on: transaction.connection, logger: logger) else { return }
+            _ = try await syncs.enqueue(identity, provider: company.provider, reason: "forwarded webhook", on: transaction.connection, logger: logger)
         }
         return .succeeded
     }

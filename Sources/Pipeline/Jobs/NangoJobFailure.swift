@@ -8,9 +8,9 @@ import Storage
 /// company and ends the job; anything else is left to the retry policy.
 struct NangoJobFailure: Sendable {
     let database: Database
-    let cache: any CacheInvalidating
 
-    func jobError(for error: any Error, company identity: ConnectionIdentity, logger: Logger) async -> any Error {
+    /// `lease`: the job's, which the company's status change is fenced by.
+    func jobError(for error: any Error, company identity: ConnectionIdentity, lease: JobLease, logger: Logger) async -> any Error {
         guard let nangoError = error as? NangoError else { return error }
         let message = String(describing: nangoError)
         switch nangoError {
@@ -18,12 +18,10 @@ struct NangoJobFailure: Sendable {
             return JobError.retryAfter(delay, message)
         case .notFound(let code, _) where Self.connectionGoneCodes.contains(code):
             // Nango no longer has the connection: the company's data is kept, its syncs stop.
-            await setStatus(.disconnected, identity, reason: message, logger: logger)
-            return JobError.permanent(message)
+            return await setStatus(.disconnected, identity, reason: message, lease: lease, logger: logger) ?? JobError.permanent(message)
         case .refreshExhausted:
             // Nango gave up refreshing (424): syncs pause until the customer reconnects.
-            await setStatus(.refreshFailed, identity, reason: message, logger: logger)
-            return JobError.permanent(message)
+            return await setStatus(.refreshFailed, identity, reason: message, lease: lease, logger: logger) ?? JobError.permanent(message)
         case .notFound:
             return JobError.permanent(message)
         default:
@@ -35,11 +33,15 @@ struct NangoJobFailure: Sendable {
     /// bare 404 without Nango's body (a wrong base URL) disconnects nothing.
     static let connectionGoneCodes: Set<String> = ["unknown_connection", "not_found"]
 
-    private func setStatus(_ status: CompanyStatus, _ identity: ConnectionIdentity, reason: String, logger: Logger) async {
+    /// Records the company's status; a lost lease is the job's outcome instead (the status is the new owner's to record).
+    private func setStatus(_ status: CompanyStatus, _ identity: ConnectionIdentity, reason: String, lease: JobLease, logger: Logger) async -> JobError? {
         do {
-            _ = try await changeCompanyStatus(identity, to: status, reason: reason, database: database, cache: cache, logger: logger)
+            _ = try await changeCompanyStatus(identity, to: status, reason: reason, database: database, lease: lease, logger: logger)
+        } catch is LeaseLostError {
+            return .leaseLost
         } catch {
             logger.error("could not record the company's status", metadata: ["status": "\(status.rawValue)", "error": "\(error)"])
         }
+        return nil
     }
 }

@@ -1,5 +1,6 @@
-import Storage
 import Foundation
+import Logging
+import Storage
 
 /// How a job run ended, as the worker records it.
 public enum JobOutcome: Sendable, Equatable {
@@ -40,6 +41,23 @@ public struct JobContext: Sendable {
         self.job = job
         self.owner = owner
         self.isStopping = isStopping
+    }
+
+    /// The lease every write made for the job is fenced by.
+    public var lease: JobLease { JobLease(jobId: job.id, owner: owner) }
+
+    /// A write made for the job: one transaction, fenced by the job's lease, committed with its cache version bumps.
+    /// Every write a job makes goes through here (`ArchitectureTests` checks the handlers); reads go through
+    /// `Database.read`.
+    public func write<Result>(
+        _ database: Database, logger: Logger, isolation: isolated (any Actor)? = #isolation,
+        _ body: (WriteTransaction) async throws -> sending Result
+    ) async throws -> sending Result {
+        do {
+            return try await database.write(fencedBy: lease, logger: logger, isolation: isolation, body)
+        } catch is LeaseLostError {
+            throw JobError.leaseLost
+        }
     }
 
     /// The job's payload through its contract; a payload that does not fit is permanent (retrying cannot fix it).

@@ -194,7 +194,7 @@ public final class JobWorkerService: Service {
     func withLease(_ job: ClaimedJob, _ body: @escaping @Sendable () async throws -> JobOutcome) async -> Result<JobOutcome, any Error> {
         await withTaskGroup(of: Result<JobOutcome, any Error>?.self) { group in
             group.addTask {
-                do { return .success(try await body()) } catch { return .failure(error) }
+                do { return .success(try await body()) } catch is LeaseLostError { return .failure(JobError.leaseLost) } catch { return .failure(error) }
             }
             group.addTask {
                 let interval = self.configuration.lease / 3

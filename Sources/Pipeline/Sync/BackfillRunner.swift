@@ -15,8 +15,8 @@ public struct BackfillRunner: JobHandler {
 
     public var kinds: [String] { [PipelineActionJob.Action.backfill.rawValue] }
 
-    public init(nango: NangoClient, database: Database, registry: PipelineRegistry, cache: any CacheInvalidating, logger: Logger) {
-        self.stream = StreamRead(nango: nango, database: database, cache: cache)
+    public init(nango: NangoClient, database: Database, registry: PipelineRegistry, logger: Logger) {
+        self.stream = StreamRead(nango: nango, database: database)
         self.database = database
         self.registry = registry
         self.logger = logger
@@ -31,34 +31,42 @@ public struct BackfillRunner: JobHandler {
         let (set, pipeline, company, logger) = (target.set, target.pipeline, target.company, target.logger)
         let model = pipeline.source.model
         // A second job of the same key finds the first one's backfill finished: nothing to do, no run recorded.
-        let pending = try await database.withConnection { db in
-            try await BackfillsTable.pendingCursor(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger)
-        }
-        guard let start = pending else { return .cancelled(reason: "no backfill of \(pipeline.name) is pending for this company") }
-        let runId = try await database.withConnection { db in
-            try await PipelineRunsTable.start(
+        let begun = try await context.write(database, logger: logger) { transaction in
+            let db = transaction.connection
+            guard let start = try await BackfillsTable.pendingCursor(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger) else {
+                return (String??.none, Int64(0))
+            }
+            let runId = try await PipelineRunsTable.start(
                 pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: company.connectionId, model: model,
                 jobId: context.job.id, on: db, logger: logger)
+            return (String??.some(start), runId)
         }
+        guard let start = begun.0 else { return .cancelled(reason: "no backfill of \(pipeline.name) is pending for this company") }
+        let runId = begun.1
         do {
             let outcome = try await stream.read(
                 context: context, company: company, model: model, position: .backfill(pipeline: pipeline.name), from: start,
                 pageSize: pipeline.pageSize, processors: [RecordProcessor(pipeline: pipeline, versionTag: set.hash)], runIds: [runId],
                 logger: logger)
-            try await database.withConnection { db in
+            try await context.write(database, logger: logger) { transaction in
+                let db = transaction.connection
                 try await PipelineRunsTable.finish(runId: runId, outcome: outcome == .succeeded ? "succeeded" : "cancelled", error: nil, on: db, logger: logger)
                 if outcome == .succeeded { try await BackfillsTable.finish(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger) }
             }
             return outcome
+        } catch JobError.leaseLost {
+            // The job is another worker's now: its run is that worker's to record.
+            throw JobError.leaseLost
         } catch {
             do {
-                try await database.withConnection { db in
-                    try await PipelineRunsTable.finish(runId: runId, outcome: "failed", error: String(describing: error), on: db, logger: logger)
+                try await context.write(database, logger: logger) { transaction in
+                    try await PipelineRunsTable.finish(
+                        runId: runId, outcome: "failed", error: String(describing: error), on: transaction.connection, logger: logger)
                 }
             } catch {
                 logger.error("could not record the failed backfill run", metadata: ["error": "\(error)"])
             }
-            throw await stream.jobError(for: error, company: company, logger: logger)
+            throw await stream.jobError(for: error, company: company, lease: context.lease, logger: logger)
         }
     }
 }

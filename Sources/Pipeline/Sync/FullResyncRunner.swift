@@ -12,16 +12,14 @@ public struct FullResyncRunner: JobHandler {
     let stream: StreamRead
     let database: Database
     let registry: PipelineRegistry
-    let cache: any CacheInvalidating
     let logger: Logger
 
     public var kinds: [String] { FullResyncJob.kinds }
 
-    public init(nango: NangoClient, database: Database, registry: PipelineRegistry, cache: any CacheInvalidating, logger: Logger) {
-        self.stream = StreamRead(nango: nango, database: database, cache: cache)
+    public init(nango: NangoClient, database: Database, registry: PipelineRegistry, logger: Logger) {
+        self.stream = StreamRead(nango: nango, database: database)
         self.database = database
         self.registry = registry
-        self.cache = cache
         self.logger = logger
     }
 
@@ -33,57 +31,68 @@ public struct FullResyncRunner: JobHandler {
         logger[metadataKey: "model"] = "\(model)"
         logger[metadataKey: "job_id"] = "\(context.job.id)"
         guard let set = registry.current else { throw JobError.retryAfter(.seconds(30), "no valid pipelines file is loaded") }
-        guard let company = try await database.withConnection({ db in try await CompaniesTable.find(identity, on: db, logger: logger) }) else {
+        guard let company = try await database.read(logger: logger, { db in try await CompaniesTable.find(identity, on: db, logger: logger) }) else {
             return .cancelled(reason: "no company has connection \(identity)")
         }
         guard company.status == .active else { return .cancelled(reason: "company is \(company.status.rawValue)") }
         let pipelines = set.subscribers(integration: identity.integrationId, provider: company.provider, model: model)
         guard !pipelines.isEmpty else { return .cancelled(reason: "no pipeline reads \(model)") }
-        guard let resync = try await database.withConnection({ db in try await FullResyncsTable.begin(identity, model: model, on: db, logger: logger) }) else {
+        let begun = try await context.write(database, logger: logger) { transaction in
+            let db = transaction.connection
             // A second job of the same key finds the first one's resync finished.
-            return .cancelled(reason: "no full resync of \(model) is pending for this company")
-        }
-        let runIds = try await database.withConnection { db in
+            guard let resync = try await FullResyncsTable.begin(identity, model: model, on: db, logger: logger) else { return (FullResyncsTable.Open?.none, [Int64]()) }
             var ids: [Int64] = []
             for pipeline in pipelines {
                 ids.append(try await PipelineRunsTable.start(
                     pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: identity.connectionId,
                     model: model, jobId: context.job.id, on: db, logger: logger))
             }
-            return ids
+            return (resync, ids)
         }
+        guard let resync = begun.0 else { return .cancelled(reason: "no full resync of \(model) is pending for this company") }
+        let runIds = begun.1
         do {
             let outcome = try await stream.read(
                 context: context, company: company, model: model, position: .fullResync(id: resync.id), from: resync.cursor,
                 pageSize: pipelines.map(\.pageSize).min() ?? 500,
                 processors: pipelines.map { RecordProcessor(pipeline: $0, versionTag: set.hash) }, runIds: runIds, logger: logger)
             guard outcome == .succeeded else {
-                try await finishRuns(runIds, outcome: "cancelled", error: nil, logger: logger)
+                try await finishRuns(runIds, outcome: "cancelled", error: nil, context: context, logger: logger)
                 return outcome
             }
-            let deleted = try await deleteUnseen(resync, pipelines: pipelines, runIds: runIds, company: company, model: model, logger: logger)
-            try await finishRuns(runIds, outcome: "succeeded", error: nil, logger: logger)
-            await cache.bump(companyId: company.id, resources: Set(pipelines.map(\.target.rawValue)))
+            guard let deleted = try await deleteUnseen(
+                resync, pipelines: pipelines, runIds: runIds, company: company, model: model, context: context, logger: logger)
+            else {
+                try await finishRuns(runIds, outcome: "cancelled", error: nil, context: context, logger: logger)
+                return .cancelled(reason: "the full resync of \(model) was finished by another run")
+            }
             Counter(label: "pipeline_full_resync_deleted_total", dimensions: [("model", model)]).increment(by: deleted)
             logger.info("full resync complete", metadata: ["deleted": "\(deleted)", "reason": "\(job.reason)"])
             return .succeeded
+        } catch JobError.leaseLost {
+            // The job is another worker's now: its runs are that worker's to record.
+            throw JobError.leaseLost
         } catch {
             do {
-                try await finishRuns(runIds, outcome: "failed", error: String(describing: error), logger: logger)
+                try await finishRuns(runIds, outcome: "failed", error: String(describing: error), context: context, logger: logger)
             } catch {
                 logger.error("could not record the failed full resync run", metadata: ["error": "\(error)"])
             }
-            throw await stream.jobError(for: error, company: company, logger: logger)
+            throw await stream.jobError(for: error, company: company, lease: context.lease, logger: logger)
         }
     }
 
-    /// After a complete read, in one transaction: each target table's unseen rows of the model soft-deleted,
-    /// the count added to the run of the first pipeline writing it, the unseen records' open quarantine entries closed,
-    /// the resync closed.
+    /// After a complete read, in one write fenced by the job's lease, with the resync's row locked and still open: each
+    /// target table's unseen rows of the model soft-deleted, the count added to the run of the first pipeline writing
+    /// it, the unseen records' open quarantine entries closed, the runs finished, the resync closed. Nil when the
+    /// resync is no longer open: its seen marks are gone with its finish, and deleting by them would delete every row.
     func deleteUnseen(
-        _ resync: FullResyncsTable.Open, pipelines: [PipelineDefinition], runIds: [Int64], company: CompanyRecord, model: String, logger: Logger
-    ) async throws -> Int {
-        try await database.withTransaction(logger: logger) { db in
+        _ resync: FullResyncsTable.Open, pipelines: [PipelineDefinition], runIds: [Int64], company: CompanyRecord, model: String,
+        context: JobContext, logger: Logger
+    ) async throws -> Int? {
+        try await context.write(database, logger: logger) { transaction in
+            let db = transaction.connection
+            guard try await FullResyncsTable.lockOpen(id: resync.id, on: db, logger: logger) else { return nil }
             var total = 0
             var done = Set<Resource>()
             for (pipeline, runId) in zip(pipelines, runIds) where pipeline.target != .companies && done.insert(pipeline.target).inserted {
@@ -100,14 +109,18 @@ public struct FullResyncRunner: JobHandler {
                     resyncId: resync.id, startedAt: resync.startedAt, pipeline: pipeline.name, model: model, companyId: company.id,
                     on: db, logger: logger)
             }
+            for id in runIds { try await PipelineRunsTable.finish(runId: id, outcome: "succeeded", error: nil, on: db, logger: logger) }
             try await FullResyncsTable.finish(id: resync.id, deleted: total, on: db, logger: logger)
+            transaction.changed(companyId: company.id, Set(pipelines.map(\.target)))
             return total
         }
     }
 
-    func finishRuns(_ runIds: [Int64], outcome: String, error: String?, logger: Logger) async throws {
-        try await database.withConnection { db in
-            for id in runIds { try await PipelineRunsTable.finish(runId: id, outcome: outcome, error: error, on: db, logger: logger) }
+    func finishRuns(_ runIds: [Int64], outcome: String, error: String?, context: JobContext, logger: Logger) async throws {
+        try await context.write(database, logger: logger) { transaction in
+            for id in runIds {
+                try await PipelineRunsTable.finish(runId: id, outcome: outcome, error: error, on: transaction.connection, logger: logger)
+            }
         }
     }
 }

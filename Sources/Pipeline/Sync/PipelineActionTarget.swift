@@ -27,7 +27,7 @@ struct PipelineActionTarget: Sendable {
         guard let pipeline = set.pipeline(named: job.pipeline), pipeline.enabled else {
             return .done(.cancelled(reason: "pipeline \(job.pipeline) is no longer loaded and enabled"))
         }
-        guard let company = try await database.withConnection({ db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }) else {
+        guard let company = try await database.read(logger: logger, { db in try await CompaniesTable.find(job.identity, on: db, logger: logger) }) else {
             return .done(.cancelled(reason: "company \(job.identity) is unknown"))
         }
         if activeOnly, company.status != .active { return .done(.cancelled(reason: "company is \(company.status.rawValue)")) }

@@ -11,16 +11,14 @@ import Storage
 public struct RederiveRunner: JobHandler {
     let database: Database
     let registry: PipelineRegistry
-    let cache: any CacheInvalidating
     let logger: Logger
     let pageSize = 500
 
     public var kinds: [String] { [PipelineActionJob.Action.rederive.rawValue] }
 
-    public init(database: Database, registry: PipelineRegistry, cache: any CacheInvalidating, logger: Logger) {
+    public init(database: Database, registry: PipelineRegistry, logger: Logger) {
         self.database = database
         self.registry = registry
-        self.cache = cache
         self.logger = logger
     }
 
@@ -36,10 +34,10 @@ public struct RederiveRunner: JobHandler {
         let soleWriter = set.pipelines.filter {
             $0.enabled && $0.source.matches(integration: company.integrationId, provider: company.provider) && $0.target == pipeline.target
         }.count == 1
-        let runId = try await database.withConnection { db in
+        let runId = try await context.write(database, logger: logger) { transaction in
             try await PipelineRunsTable.start(
                 pipeline: pipeline.name, pipelineHash: set.hash, companyId: company.id, connectionId: company.connectionId,
-                model: pipeline.source.model, jobId: context.job.id, on: db, logger: logger)
+                model: pipeline.source.model, jobId: context.job.id, on: transaction.connection, logger: logger)
         }
         // The walk below is a keyset scan: planned on a table's missing statistics, each page sorts every row left.
         if pipeline.target != .companies { await PlannerStatistics.refresh([pipeline.target], database: database, logger: logger) }
@@ -48,42 +46,38 @@ public struct RederiveRunner: JobHandler {
             repeat {
                 let page: (records: [StoredRecord], last: UUID?)
                 if pipeline.target == .companies {
-                    let profile = try await database.withConnection { db in try await CompaniesTable.profileRecord(companyId: company.id, on: db, logger: logger) }
+                    let profile = try await database.read(logger: logger) { db in try await CompaniesTable.profileRecord(companyId: company.id, on: db, logger: logger) }
                     page = (profile.map { [$0] } ?? [], nil)
                 } else {
-                    page = try await database.withConnection { db in
+                    page = try await database.read(logger: logger) { db in
                         try await ResourceRowsTable.storedRecords(
                             of: pipeline.target, companyId: company.id, model: pipeline.source.model, includeUnattributed: soleWriter,
                             after: after, limit: pageSize, on: db, logger: logger)
                     }
                 }
-                try await write(page.records, processor: processor, company: company, runId: runId, logger: logger)
+                try await write(page.records, processor: processor, company: company, runId: runId, context: context, logger: logger)
                 after = page.records.count == pageSize ? page.last : nil
             } while after != nil && !context.isStopping()
             if after != nil {
                 // Shutting down mid-way: the job goes back to the queue and starts over (a re-derivation is idempotent).
-                try await database.withConnection { db in
-                    try await PipelineRunsTable.finish(runId: runId, outcome: "cancelled", error: nil, on: db, logger: logger)
-                }
+                try await finish(runId, outcome: "cancelled", error: nil, context: context, logger: logger)
                 return .released(runAt: nil, note: "released at shutdown; the re-derivation starts over")
             }
-            let quarantined = try await database.withConnection { db in
+            let quarantined = try await database.read(logger: logger) { db in
                 try await QuarantineTable.openRecords(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger)
             }
             for start in stride(from: 0, to: quarantined.count, by: pageSize) {
                 let chunk = Array(quarantined[start..<min(start + pageSize, quarantined.count)])
-                try await write(chunk, processor: processor, company: company, runId: runId, logger: logger)
+                try await write(chunk, processor: processor, company: company, runId: runId, context: context, logger: logger)
             }
-            try await database.withConnection { db in
-                try await PipelineRunsTable.finish(runId: runId, outcome: "succeeded", error: nil, on: db, logger: logger)
-            }
-            await cache.bump(companyId: company.id, resources: [pipeline.target.rawValue])
+            try await finish(runId, outcome: "succeeded", error: nil, context: context, logger: logger)
             return .succeeded
+        } catch JobError.leaseLost {
+            // The job is another worker's now: its run is that worker's to record.
+            throw JobError.leaseLost
         } catch {
             do {
-                try await database.withConnection { db in
-                    try await PipelineRunsTable.finish(runId: runId, outcome: "failed", error: String(describing: error), on: db, logger: logger)
-                }
+                try await finish(runId, outcome: "failed", error: String(describing: error), context: context, logger: logger)
             } catch {
                 logger.error("could not record the failed re-derivation", metadata: ["error": "\(error)"])
             }
@@ -91,13 +85,24 @@ public struct RederiveRunner: JobHandler {
         }
     }
 
-    /// Stored records through the pipeline, written as a sync writes a page (without moving any cursor).
-    func write(_ records: [StoredRecord], processor: RecordProcessor, company: CompanyRecord, runId: Int64, logger: Logger) async throws {
+    func finish(_ runId: Int64, outcome: String, error: String?, context: JobContext, logger: Logger) async throws {
+        try await context.write(database, logger: logger) { transaction in
+            try await PipelineRunsTable.finish(runId: runId, outcome: outcome, error: error, on: transaction.connection, logger: logger)
+        }
+    }
+
+    /// Stored records through the pipeline, written as a sync writes a page (without moving any cursor), each page
+    /// committed with its cache version bump: a re-derivation stopped halfway leaves no page older than its rows.
+    func write(
+        _ records: [StoredRecord], processor: RecordProcessor, company: CompanyRecord, runId: Int64, context: JobContext, logger: Logger
+    ) async throws {
         guard !records.isEmpty else { return }
         let batch = processor.process(records.map(Self.sourceRecord))
-        try await database.withTransaction(logger: logger) { db in
+        try await context.write(database, logger: logger) { transaction in
+            let db = transaction.connection
             let totals = try await BatchWriter.write(batch, pipeline: processor.pipeline, company: company, runId: runId, on: db, logger: logger)
             try await PipelineRunsTable.add(totals, to: runId, on: db, logger: logger)
+            transaction.changed(companyId: company.id, [processor.pipeline.target])
         }
         Counter(label: "pipeline_rederived_records_total", dimensions: [("pipeline", processor.pipeline.name)]).increment(by: records.count)
     }

@@ -21,7 +21,6 @@ enum ReadPosition: Sendable, Equatable {
 struct StreamRead: Sendable {
     let nango: NangoClient
     let database: Database
-    let cache: any CacheInvalidating
 
     /// Pages the stream from `cursor` through `processors`, committing each page with `position`'s advance.
     func read(
@@ -82,19 +81,15 @@ struct StreamRead: Sendable {
         return .succeeded
     }
 
-    /// One page's processed batches, its run totals and the position's advance, in one transaction that first checks
-    /// the job's lease is still this worker's (and holds the job's row until it commits). Returns the next position.
+    /// One page's processed batches, its run totals and the position's advance, in one write fenced by the job's lease.
+    /// Returns the next position.
     func commit(
         batches: [ProcessedBatch], recordIds: [String] = [], lastCursor: String, company: CompanyRecord, model: String, position: ReadPosition,
         fence: JobContext, processors: [RecordProcessor], runIds: [Int64], logger: Logger
     ) async throws -> ReadPosition {
-        let (prunedSkipped, next) = try await database.withTransaction(logger: logger) { db in
-            guard try await JobsTable.holdsLease(id: fence.job.id, owner: fence.owner, on: db, logger: logger) else {
-                throw JobError.leaseLost
-            }
-            // In the page's own transaction: no reader anywhere finds an entry cached before this page once it commits.
-            try await CacheVersionsTable.bump(
-                companyId: company.id, resources: Set(processors.map(\.pipeline.target.rawValue)), on: db, logger: logger)
+        let (prunedSkipped, next) = try await fence.write(database, logger: logger) { transaction in
+            let db = transaction.connection
+            transaction.changed(companyId: company.id, Set(processors.map(\.pipeline.target)))
             var page = PipelineRunsTable.Totals()
             var prunedSkipped: [Int] = []
             for ((processor, batch), runId) in zip(zip(processors, batches), runIds) {
@@ -137,7 +132,7 @@ struct StreamRead: Sendable {
     }
 
     /// A failed read as the queue must see it (Nango's failures judged by `NangoJobFailure`).
-    func jobError(for error: any Error, company: CompanyRecord, logger: Logger) async -> any Error {
-        await NangoJobFailure(database: database, cache: cache).jobError(for: error, company: company.identity, logger: logger)
+    func jobError(for error: any Error, company: CompanyRecord, lease: JobLease, logger: Logger) async -> any Error {
+        await NangoJobFailure(database: database).jobError(for: error, company: company.identity, lease: lease, logger: logger)
     }
 }

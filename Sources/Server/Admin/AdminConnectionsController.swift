@@ -15,7 +15,6 @@ struct AdminConnectionsController<Context: RequestContext>: Sendable {
     let importer: ConnectionImporter
     let tokens: TokenIssuer
     let companies: CompanyTokenCheck
-    let cache: any CacheInvalidating
 
     struct RevokeAnswer: Encodable {
         let company_id: String
@@ -45,8 +44,7 @@ struct AdminConnectionsController<Context: RequestContext>: Sendable {
             } catch {
                 throw APIError(mapping: error, logger: context.logger)
             }
-            let company = try await importer.store(connection, logger: context.logger)
-            await cache.bump(companyId: company.id, resources: ["companies"])
+            let company = try await importer.store(connection, fencedBy: nil, logger: context.logger)
             context.logger.notice("connection imported by an admin", metadata: ["company_id": "\(company.id)"])
             return try await AuthController<Context>.tokenAnswer(company, tokens: tokens, companies: companies, logger: context.logger)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import Ingest
 import Pipeline
 import Logging
 import MarketplaceCore
@@ -32,7 +33,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         limiter: LocalRateLimiter(limit: limits.auth.requests, window: limits.auth.window), group: "auth"))
     AuthController(
         nango: dependencies.nango, importer: dependencies.importer, tokens: dependencies.tokens,
-        companies: dependencies.companyTokens, cache: dependencies.cacheInvalidator,
+        companies: dependencies.companyTokens, reconnects: ReconnectEvidence(database: dependencies.database),
         oauth: dependencies.configuration.oauth, stateSecret: dependencies.configuration.security.jwtSecret.value
     ).register(on: auth)
     WebhookController(
@@ -49,8 +50,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
     let ops = PipelineOps(database: dependencies.database)
     AdminConnectionsController(
-        importer: dependencies.importer, tokens: dependencies.tokens, companies: dependencies.companyTokens,
-        cache: dependencies.cacheInvalidator
+        importer: dependencies.importer, tokens: dependencies.tokens, companies: dependencies.companyTokens
     ).register(on: admin)
     AdminPipelinesController(
         registry: dependencies.pipelines, ops: ops, actions: dependencies.pipelineActions,

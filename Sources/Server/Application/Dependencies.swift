@@ -97,21 +97,17 @@ struct Dependencies: Sendable {
         self.consoleRenderer = try await ConsoleRenderer.load()
     }
 
-    /// Bumps a company's cache versions after a write (shared by the pipeline and the routes that write).
-    var cacheInvalidator: PostgresCacheInvalidator { PostgresCacheInvalidator(database: database, logger: logger) }
-
     /// The pipeline's workers, scheduler and file watcher.
     func pipelineServices() -> [any Service] {
         let jobs = configuration.jobs
-        let invalidator = cacheInvalidator
         let handlers: [any JobHandler] = [
-            SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, cache: invalidator, logger: logger),
-            ConnectionUpsertHandler(importer: importer, database: database, syncs: syncs, cache: invalidator, metrics: metricsFactory, logger: logger),
-            ConnectionStatusHandler(database: database, cache: invalidator, logger: logger),
+            SyncRunner(nango: nango, database: database, registry: pipelines, importer: importer, logger: logger),
+            ConnectionUpsertHandler(importer: importer, database: database, syncs: syncs, metrics: metricsFactory, logger: logger),
+            ConnectionStatusHandler(database: database, logger: logger),
             ForwardHandler(database: database, syncs: syncs, logger: logger),
-            BackfillRunner(nango: nango, database: database, registry: pipelines, cache: invalidator, logger: logger),
-            FullResyncRunner(nango: nango, database: database, registry: pipelines, cache: invalidator, logger: logger),
-            RederiveRunner(database: database, registry: pipelines, cache: invalidator, logger: logger),
+            BackfillRunner(nango: nango, database: database, registry: pipelines, logger: logger),
+            FullResyncRunner(nango: nango, database: database, registry: pipelines, logger: logger),
+            RederiveRunner(database: database, registry: pipelines, logger: logger),
         ]
         var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, actions: pipelineActions, logger: logger)]
         if jobs.workers > 0 {

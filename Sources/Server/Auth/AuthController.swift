@@ -19,9 +19,11 @@ struct AuthController<Context: RequestContext>: Sendable {
     let importer: ConnectionImporter
     let tokens: TokenIssuer
     let companies: CompanyTokenCheck
-    let cache: any CacheInvalidating
+    let reconnects: ReconnectEvidence
     let oauth: AppConfiguration.OAuth
     let stateSecret: String
+    /// How long a reconnect's exchange waits for Nango's `override` webhook, which may arrive after the browser.
+    var overrideWait: Duration = .seconds(10)
 
     /// On `/api/auth`, limited per client address: each call costs Nango calls.
     func register(on group: RouterGroup<Context>) {
@@ -97,7 +99,7 @@ struct AuthController<Context: RequestContext>: Sendable {
         let expires = issued.addingTimeInterval(Double(oauth.stateTTL / .seconds(1)))
         let state = try OAuthState(
             integrationId: integration, endUserId: endUserId, reference: reference, issuedAt: issued, expiresAt: expires,
-            browserSecret: browserSecret, companyId: reconnecting?.companyId
+            browserSecret: browserSecret, companyId: reconnecting?.companyId, tokenGeneration: reconnecting?.tokenGeneration
         ).signed(secret: stateSecret)
         var callback = URLComponents(string: oauth.publicURL + "/api/auth/callback")!
         callback.queryItems = [URLQueryItem(name: "state", value: state)]
@@ -115,7 +117,9 @@ struct AuthController<Context: RequestContext>: Sendable {
 
     /// A reconnect is asked for with the company's own token, for the integration of its connection: the state names
     /// the company, and Nango's reconnect session is for the company's connection.
-    func reconnectingCompany(_ request: Request, integration: String, logger: Logger) async throws -> (companyId: UUID, identity: ConnectionIdentity)? {
+    func reconnectingCompany(
+        _ request: Request, integration: String, logger: Logger
+    ) async throws -> (companyId: UUID, identity: ConnectionIdentity, tokenGeneration: Int)? {
         guard let header = request.headers[.authorization] else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer",
@@ -133,7 +137,7 @@ struct AuthController<Context: RequestContext>: Sendable {
             throw APIError(.badRequest, code: "invalid_parameter",
                            message: "integration_id must be the integration of the company's connection to reconnect it")
         }
-        return (companyId, identity)
+        return (companyId, identity, principal.tokenGeneration)
     }
 
     /// `GET /api/auth/callback?state=&connection_id=`: the browser that started the flow (its cookie) comes back
@@ -170,7 +174,8 @@ struct AuthController<Context: RequestContext>: Sendable {
 
     /// The proof, in order: a genuine unexpired state issued to this browser (checked before Nango is asked, so a
     /// stranger learns nothing), then Nango's connection carrying the state's end user and created after it (or, for
-    /// a reconnect, the state's company's connection updated after it). Any failure past the state: one answer.
+    /// a reconnect: the company's tokens not revoked since the state, and Nango's `override` webhook for its connection
+    /// received after it). Any failure past the state: one answer.
     func verifiedCompany(state text: String?, browserSecret: String?, connectionId: String?, context: Context) async throws -> CompanyRecord {
         let state: OAuthState
         do {
@@ -183,9 +188,19 @@ struct AuthController<Context: RequestContext>: Sendable {
         let connectionId = try Self.identifier(connectionId, "connection_id")
         let identity = ConnectionIdentity(integrationId: state.integrationId, connectionId: connectionId)
         var reconnecting: (integrationId: String, connectionId: String)?
-        if let companyText = state.companyId, let companyId = UUID(uuidString: companyText) {
-            guard let company = try await companies.identity(of: companyId, logger: context.logger) else { throw Self.notVerified }
+        var overrideReceivedAt: Date?
+        if let companyText = state.companyId {
+            guard let companyId = UUID(uuidString: companyText),
+                  let company = try await companies.identity(of: companyId, logger: context.logger) else { throw Self.notVerified }
+            // A revocation since the reconnect was asked for ends it: the state is worth no more than the token was.
+            guard let generation = state.tokenGeneration,
+                  try await companies.generation(of: companyId, logger: context.logger) == generation else {
+                context.logger.warning("a reconnect begun before its company's tokens were revoked was refused")
+                throw Self.notVerified
+            }
+            guard company == identity else { throw Self.notVerified }
             reconnecting = (company.integrationId, company.connectionId)
+            overrideReceivedAt = try await reconnects.overrideReceived(company, since: state.provenSince, wait: overrideWait, logger: context.logger)
         }
         let connection: NangoConnection
         do {
@@ -199,12 +214,11 @@ struct AuthController<Context: RequestContext>: Sendable {
             integrationId: connection.providerConfigKey, connectionId: connection.connectionId,
             endUserId: connection.endUser?["id"]?.string ?? connection.endUser?["endUserId"]?.string ?? connection.tags?["end_user_id"],
             createdAt: connection.createdAt.flatMap(Self.date), updatedAt: connection.updatedAt.flatMap(Self.date))
-        guard state.proves(connected, reconnecting: reconnecting) else {
+        guard state.proves(connected, reconnecting: reconnecting, overrideReceivedAt: overrideReceivedAt) else {
             context.logger.warning("a connect flow's proof failed", metadata: ["integration_id": "\(state.integrationId)"])
             throw Self.notVerified
         }
-        let company = try await importer.store(connection, logger: context.logger)
-        await cache.bump(companyId: company.id, resources: ["companies"])
+        let company = try await importer.store(connection, fencedBy: nil, logger: context.logger)
         return company
     }
 

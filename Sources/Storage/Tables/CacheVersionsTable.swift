@@ -3,7 +3,8 @@ import Logging
 import PostgresNIO
 
 /// SQL for `cache_versions`: the version of each company's cached answers per resource. A write bumps it in its own
-/// transaction; a read puts it in its cache key, so an entry cached before the write is never found after it.
+/// transaction (`Database.write`, the only caller of ``bump``); a read puts it in its cache key, so an entry cached
+/// before the write is never found after it.
 public enum CacheVersionsTable {
     /// The resources whose answers a write to `resources` makes stale: the companies list changes with any company's
     /// profile, and the company is an entry of its own.
@@ -12,7 +13,7 @@ public enum CacheVersionsTable {
     }
 
     /// Bumps the versions, in one statement (sorted, so two writers of one company never deadlock).
-    public static func bump(companyId: UUID, resources: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
+    static func bump(companyId: UUID, resources: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
         let names = affected(by: resources)
         guard !names.isEmpty else { return }
         try await connection.query("""

@@ -43,6 +43,14 @@ public enum FullResyncsTable {
             """, logger: logger)
     }
 
+    /// In a transaction: true when the resync is still open, its row then locked until the transaction ends (so no
+    /// other run can finish it, and drop its seen marks, in between).
+    public static func lockOpen(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("SELECT id FROM full_resyncs WHERE id = \(id) AND finished_at IS NULL FOR UPDATE", logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
     /// Closes a complete resync with its deletion count; its marks are no longer needed.
     public static func finish(id: Int64, deleted: Int, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("UPDATE full_resyncs SET finished_at = now(), deleted = \(deleted) WHERE id = \(id)", logger: logger)

@@ -8,6 +8,10 @@ extension JobsTable {
     /// Puts a dead (or failed) job back in the queue with fresh attempts. When a job of its waiting key is queued
     /// already, that one takes this one's payload and events and this one ends `cancelled` (its error kept).
     public static func retry(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await arbitratingWaitingKey { try await retryOnce(id: id, on: connection, logger: logger) }
+    }
+
+    static func retryOnce(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query("""
             WITH me AS (
                 SELECT id, waiting_key, payload FROM jobs WHERE id = \(id) AND status IN ('dead', 'failed', 'cancelled')

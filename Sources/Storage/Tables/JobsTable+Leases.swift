@@ -7,7 +7,10 @@ import PostgresNIO
 extension JobsTable {
     /// Takes the next due job whose concurrency key is free. `SKIP LOCKED` lets workers claim side by side;
     /// when two claim jobs of one key at once, the unique index on running keys refuses the second (23505),
-    /// which the caller treats as "nothing claimed this time".
+    /// which the caller treats as "nothing claimed this time". A job whose every occurrence runs (no waiting key: a
+    /// connection's lifecycle) waits for the older jobs of its key that are still queued or awaiting a retry, so a
+    /// company's life is applied in the order Nango told it (an upsert retried later must not undo a newer
+    /// `refresh_failed`); dead and cancelled ones do not hold it back.
     public static func claim(owner: String, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> ClaimedJob? {
         let leaseSeconds = Double(lease.components.seconds)
         let rows = try await connection.query("""
@@ -16,6 +19,9 @@ extension JobsTable {
                 WHERE j.status IN ('queued', 'failed') AND j.run_at <= now()
                   AND (j.concurrency_key IS NULL OR NOT EXISTS (
                       SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.concurrency_key = j.concurrency_key))
+                  AND (j.concurrency_key IS NULL OR j.waiting_key IS NOT NULL OR NOT EXISTS (
+                      SELECT 1 FROM jobs o WHERE o.concurrency_key = j.concurrency_key AND o.id < j.id
+                        AND o.status IN ('queued', 'failed', 'running')))
                 ORDER BY j.run_at, j.id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED
@@ -119,7 +125,7 @@ extension JobsTable {
     /// of its waiting key was queued meanwhile, that one takes over: this one's payload and events are merged into it
     /// and this one ends `cancelled`, so the key still has one queued job.
     public static func release(id: Int64, owner: String, runAt: Date?, note: String?, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+        try await arbitratingWaitingKey { try await connection.query("""
             WITH me AS (
                 SELECT id, waiting_key, payload FROM jobs WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
             ), merged AS (
@@ -136,7 +142,22 @@ extension JobsTable {
                 last_error = COALESCE('merged into waiting job ' || (SELECT id FROM merged), \(note)::text, last_error),
                 lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
             WHERE id = (SELECT id FROM me)
-            """, logger: logger)
+            """, logger: logger) }
+    }
+
+    /// Runs a statement that decides "merge into the key's queued job, or queue this one" (`release`, `retry`). Its
+    /// decision reads a snapshot: a job of the key queued after it (a webhook) makes its requeue meet the unique index
+    /// of queued keys (23505), and nothing is written. The statement then runs again: its new snapshot sees that job and
+    /// merges into it. One try more per job queued in between, which a few cover.
+    static func arbitratingWaitingKey<Result>(_ statement: () async throws -> Result) async throws -> Result {
+        var attempt = 1
+        while true {
+            do {
+                return try await statement()
+            } catch let error as PSQLError where error.isUniqueViolation && attempt < 5 {
+                attempt += 1
+            }
+        }
     }
 
     /// Jobs whose worker vanished (its lease ran out): back to the queue, or dead when out of attempts.

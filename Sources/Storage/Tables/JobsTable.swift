@@ -43,8 +43,8 @@ public enum JobsTable {
             FROM UNNEST(\(rows.map(\.job.kind))::text[], \(rows.map { JSONValue.object($0.job.payload).jsonText })::text[],
                         \(rows.map { $0.job.concurrencyKey ?? "" })::text[], \(rows.map { $0.eventID ?? 0 })::int8[],
                         \(rows.map(\.job.maxAttempts))::int4[], \(rows.map { $0.job.waitingKey ?? "" })::text[])
-                 AS j(kind, payload, concurrency_key, event_id, max_attempts, waiting_key)
-            ORDER BY j.waiting_key
+                 WITH ORDINALITY AS j(kind, payload, concurrency_key, event_id, max_attempts, waiting_key, n)
+            ORDER BY j.waiting_key, j.n
             \(unescaped: joinWaiting)
             RETURNING id, event_id, waiting_key
             """, logger: logger)

@@ -54,7 +54,7 @@ extension WebhookEventsTable {
                             \(jobs.map(\.job.maxAttempts))::int4[], \(jobs.map { $0.job.waitingKey ?? "" })::text[])
                      AS j(kind, payload, concurrency_key, event_n, max_attempts, waiting_key)
                 JOIN fresh f ON f.n = j.event_n
-                ORDER BY j.waiting_key
+                ORDER BY j.waiting_key, j.event_n
                 \(unescaped: JobsTable.joinWaiting)
                 RETURNING id, event_id, waiting_key
             ),
@@ -80,13 +80,19 @@ extension WebhookEventsTable {
             stored.append((id, jobID))
         }
         if stored.isEmpty { return nil }
-        // The statement has committed by now, so these cannot undo it; they guard states its shape rules out (the held-key
+        // These cannot undo the statement (it commits on its own); they guard states its shape rules out (the held-key
         // check covers every key at once; every job row joins a fresh event, and each event finds its job by key or by
         // id). Should one fire, the batch answers 503 and Nango's retry reads as the repeat it is: nothing is lost.
         guard stored.count == events.count else { throw StorageError.noRowReturned("webhook_events storeFresh: \(stored.count) of \(events.count)") }
         for (fresh, row) in zip(events, stored) where (fresh.job != nil) != (row.jobID != nil) {
             throw StorageError.noRowReturned("webhook_events storeFresh: event \(row.eventID) without its job")
         }
-        return stored
+        // The statement's rows end at CommandComplete, but Postgres commits at the Sync after it, where a deferred check
+        // or the WAL flush can still fail. postgres-nio sends the next query only after that ReadyForQuery, so this read
+        // sees the commit's outcome: the events are there only if it held. Until then nobody may be told "stored".
+        let ids = stored.map(\.eventID)
+        let confirmed = try await connection.query("SELECT count(*)::int FROM webhook_events WHERE id = ANY(\(ids)::int8[])", logger: logger)
+        for try await count in confirmed.decode(Int.self) where count == stored.count { return stored }
+        throw StorageError.noRowReturned("webhook_events storeFresh: the batch's commit did not hold")
     }
 }
