@@ -23,6 +23,9 @@ public struct PipelineOps: Sendable {
         try await database.withConnection { db in try await JobsTable.list(status: status, limit: limit, on: db, logger: logger) }
     }
 
+    /// Where each state's count of ``jobCounts(logger:)`` stops: a count of this many means that many or more.
+    public static let jobCountCap = JobsTable.countCap
+
     public func jobCounts(logger: Logger) async throws -> [String: Int] {
         try await database.withConnection { db in try await JobsTable.countsByStatus(on: db, logger: logger) }
     }

@@ -159,7 +159,7 @@ struct ConsoleController: Sendable {
         let webhooks = SVGChart.perMinute(overview.webhooksPerMinute, now: now)
         let fetched = SVGChart.perMinute(overview.fetchedPerMinute, now: now)
         let states = ["queued", "running", "failed", "dead", "succeeded", "cancelled"]
-        let jobs = states.map { Count(label: $0, count: overview.jobCounts[$0] ?? 0) }
+        let jobs = states.map { Count(label: $0, count: overview.jobCounts[$0] ?? 0, cap: PipelineOps.jobCountCap) }
         let page = OverviewPage(
             frame: ConsoleFrame(title: "Overview", section: "/console", session: session, notice: Self.notice(request), liveSince: since),
             dependencies: dependencies,
@@ -309,6 +309,7 @@ struct ConsoleController: Sendable {
             let href: String
             let label: String
             let count: Int
+            let shown: String
             let active: Bool
         }
     }
@@ -323,8 +324,15 @@ struct ConsoleController: Sendable {
         }
         let counts = try await ops.jobCounts(logger: context.logger)
         let jobs = try await ops.jobs(status: status, limit: 100, logger: context.logger)
-        let tabs = [JobsPage.StateTab(href: "/console/jobs", label: "all", count: counts.values.reduce(0, +), active: status == nil)]
-            + states.map { JobsPage.StateTab(href: "/console/jobs?status=\($0)", label: $0, count: counts[$0] ?? 0, active: $0 == status) }
+        // Each state is counted up to a cap (PipelineOps.jobCounts): a total with a capped part is a lower bound too.
+        let capped = counts.values.contains { $0 >= PipelineOps.jobCountCap }
+        let total = counts.values.reduce(0, +)
+        let tabs = [JobsPage.StateTab(href: "/console/jobs", label: "all", count: total, shown: capped ? "\(total)+" : "\(total)", active: status == nil)]
+            + states.map {
+                let count = counts[$0] ?? 0
+                return JobsPage.StateTab(href: "/console/jobs?status=\($0)", label: $0, count: count,
+                                         shown: Count.shown(count, cap: PipelineOps.jobCountCap), active: $0 == status)
+            }
         return renderer.page("jobs", JobsPage(
             frame: ConsoleFrame(title: "Jobs", section: "/console/jobs", session: session, notice: Self.notice(request), liveSince: since),
             states: tabs, jobs: jobs.map(JobRow.init)))

@@ -113,6 +113,18 @@ struct CompanyRow {
 struct Count {
     let label: String
     let count: Int
+    /// The number as the page prints it.
+    let shown: String
+
+    /// With `cap`, a count that stopped there prints as "10000+".
+    init(label: String, count: Int, cap: Int? = nil) {
+        (self.label, self.count, self.shown) = (label, count, Self.shown(count, cap: cap))
+    }
+
+    static func shown(_ count: Int, cap: Int?) -> String {
+        guard let cap, count >= cap else { return "\(count)" }
+        return "\(count)+"
+    }
 }
 
 /// A pipeline run and its counts.

@@ -139,7 +139,7 @@ enum APISchemas {
             "expires_at": dateTime, "last_refreshed_at": dateTime, "refresh_failures": integer, "last_refresh_error": string,
         ], required: ["company_id", "integration_id", "connection_id", "provider", "status", "auth_type", "refresh_failures"]),
         "SystemHealth": object([
-            "health": ref("HealthReport"), "jobs": ["type": "object", "additionalProperties": integer, "description": "Jobs by status."],
+            "health": ref("HealthReport"), "jobs": ["type": "object", "additionalProperties": integer, "description": "Jobs by status, each counted up to 10,000: 10000 means that many or more."],
         ]),
         "WebhookEvent": object([
             "id": integer, "received_at": dateTime, "type": string, "operation": string, "connection_id": string,

@@ -55,22 +55,44 @@ extension JobsTable {
     }
 
     public static func list(status: String?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [JobRecord] {
-        let rows = try await connection.query("""
-            SELECT \(unescaped: recordColumns) FROM jobs
-            WHERE \(status)::text IS NULL OR status = \(status)
-            ORDER BY id DESC LIMIT \(limit)
-            """, logger: logger)
-        return try await records(rows)
+        try await records(try await connection.query(listQuery(status: status, limit: limit), logger: logger))
     }
 
-    /// Deletes finished jobs older than `age`; returns how many.
-    public static func deleteFinished(olderThan age: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query("""
-            DELETE FROM jobs WHERE status IN ('succeeded', 'cancelled')
+    /// Newest first: the primary key for every state, `jobs_status_id_idx` for one.
+    static func listQuery(status: String?, limit: Int) -> PostgresQuery {
+        """
+        SELECT \(unescaped: recordColumns) FROM jobs
+        WHERE \(status)::text IS NULL OR status = \(status)
+        ORDER BY id DESC LIMIT \(limit)
+        """
+    }
+
+    /// Deletes finished jobs older than `age`; returns how many. In batches of `batchSize`, each its own statement: one
+    /// `DELETE` of a week of jobs would hold its locks and write its WAL in one go, and bloat what it read meanwhile.
+    public static func deleteFinished(
+        olderThan age: Duration, batchSize: Int = 1000, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int {
+        var total = 0
+        while true {
+            let deleted = try await connection.query(deleteFinishedQuery(olderThan: age, limit: batchSize), logger: logger).count()
+            total += deleted
+            if deleted < batchSize { return total }
+        }
+    }
+
+    /// One batch, oldest first along `jobs_finished_idx`. Every row that index holds past the cutoff is deletable, so
+    /// a batch never walks over rows an earlier one left; a row another transaction holds is skipped, not waited on.
+    static func deleteFinishedQuery(olderThan age: Duration, limit: Int) -> PostgresQuery {
+        """
+        WITH doomed AS (
+            SELECT id FROM jobs WHERE status IN ('succeeded', 'cancelled')
               AND finished_at < now() - make_interval(secs => \(Double(age.components.seconds)))
-            RETURNING id
-            """, logger: logger)
-        return try await rows.count()
+            ORDER BY finished_at LIMIT \(limit)
+            FOR UPDATE SKIP LOCKED
+        )
+        DELETE FROM jobs USING doomed WHERE jobs.id = doomed.id
+        RETURNING jobs.id
+        """
     }
 }
 

@@ -81,22 +81,28 @@ public enum JobsTable {
     /// key: the unique index on queued waiting keys refuses the second, which then adds nothing.
     public static func enqueueUnlessWaiting(_ jobs: [NewJob], orRunning: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
         guard !jobs.isEmpty else { return [] }
-        let rows = try await connection.query("""
-            INSERT INTO jobs (kind, payload, concurrency_key, max_attempts, waiting_key)
-            SELECT j.kind, j.payload::jsonb, j.concurrency_key, j.max_attempts, NULLIF(j.waiting_key, '')
-            FROM UNNEST(\(jobs.map(\.kind))::text[], \(jobs.map { JSONValue.object($0.payload).jsonText })::text[],
-                        \(jobs.map { $0.concurrencyKey ?? "" })::text[], \(jobs.map(\.maxAttempts))::int4[],
-                        \(jobs.map { $0.waitingKey ?? "" })::text[])
-                 AS j(kind, payload, concurrency_key, max_attempts, waiting_key)
-            WHERE NOT EXISTS (
-                SELECT 1 FROM jobs x WHERE x.concurrency_key = j.concurrency_key AND x.kind = j.kind
-                  AND (x.status IN ('queued', 'failed') OR (\(orRunning) AND x.status = 'running')))
-            ON CONFLICT (waiting_key) WHERE status = 'queued' DO NOTHING
-            RETURNING id
-            """, logger: logger)
+        let rows = try await connection.query(enqueueUnlessWaitingQuery(jobs, orRunning: orRunning), logger: logger)
         var ids: [Int64] = []
         for try await id in rows.decode(Int64.self) { ids.append(id) }
         return ids
+    }
+
+    /// The `NOT EXISTS` reads the jobs still to run of a key (`jobs_key_pending_idx`), never the key's history. Its
+    /// states are one list: an `IN (…) OR status = 'running'` is not one the planner matches to that partial index.
+    static func enqueueUnlessWaitingQuery(_ jobs: [NewJob], orRunning: Bool) -> PostgresQuery {
+        let waiting = orRunning ? ["queued", "failed", "running"] : ["queued", "failed"]
+        return """
+        INSERT INTO jobs (kind, payload, concurrency_key, max_attempts, waiting_key)
+        SELECT j.kind, j.payload::jsonb, j.concurrency_key, j.max_attempts, NULLIF(j.waiting_key, '')
+        FROM UNNEST(\(jobs.map(\.kind))::text[], \(jobs.map { JSONValue.object($0.payload).jsonText })::text[],
+                    \(jobs.map { $0.concurrencyKey ?? "" })::text[], \(jobs.map(\.maxAttempts))::int4[],
+                    \(jobs.map { $0.waitingKey ?? "" })::text[])
+             AS j(kind, payload, concurrency_key, max_attempts, waiting_key)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM jobs x WHERE x.concurrency_key = j.concurrency_key AND x.kind = j.kind AND x.status = ANY(\(waiting)::text[]))
+        ON CONFLICT (waiting_key) WHERE status = 'queued' DO NOTHING
+        RETURNING id
+        """
     }
 }
 
@@ -149,22 +155,52 @@ extension JobsTable {
     public static func waiting(
         concurrencyKey: String, kind: String, status: String? = nil, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int64? {
-        let rows = try await connection.query("""
-            SELECT id FROM jobs WHERE concurrency_key = \(concurrencyKey) AND kind = \(kind) AND status IN ('queued', 'failed')
-              AND (\(status)::text IS NULL OR status = \(status))
-            ORDER BY id LIMIT 1
-            """, logger: logger)
+        let rows = try await connection.query(waitingQuery(concurrencyKey: concurrencyKey, kind: kind, status: status), logger: logger)
         for try await id in rows.decode(Int64.self) { return id }
         return nil
+    }
+
+    /// Read from `jobs_key_pending_idx`: a key's jobs still to run, not every job it ever had.
+    static func waitingQuery(concurrencyKey: String, kind: String, status: String?) -> PostgresQuery {
+        """
+        SELECT id FROM jobs WHERE concurrency_key = \(concurrencyKey) AND kind = \(kind) AND status IN ('queued', 'failed')
+          AND (\(status)::text IS NULL OR status = \(status))
+        ORDER BY id LIMIT 1
+        """
     }
 }
 
 extension JobsTable {
-    /// How many jobs are in each state.
+    /// Where the counts of ``countsByStatus(on:logger:)`` stop: a count of `countCap` means that many or more.
+    public static let countCap = 10_000
+
+    /// How many jobs are in each state, each counted up to ``countCap``.
+    ///
+    /// Bounded rather than exact: the console's overview and jobs page and the admin health read this on every view,
+    /// and nearly all of the table is finished jobs kept for the retention period. What ops read from the number is
+    /// "none, a few, a backlog": past ten thousand the exact figure changes no decision. An exact count kept up by a
+    /// trigger would make every claim, finish and inbox insert update the same few counter rows inside its own
+    /// transaction, a lock every writer of the queue would queue on; a bounded count costs the write path nothing and
+    /// each state at most `countCap` entries of `jobs_status_id_idx`.
     public static func countsByStatus(on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
-        let rows = try await connection.query("SELECT status, count(*)::int FROM jobs GROUP BY status", logger: logger)
+        let rows = try await connection.query(countsQuery(), logger: logger)
         var counts: [String: Int] = [:]
-        for try await (status, count) in rows.decode((String, Int).self) { counts[status] = count }
+        for try await (status, count) in rows.decode((String, Int).self) where count > 0 { counts[status] = count }
         return counts
+    }
+
+    /// Each state written out, so each count is planned knowing how common its state is: a rare one reads
+    /// `jobs_status_id_idx`, a common one may walk the primary key, and either stops at the cap. (One subquery over a
+    /// list of states is planned for any state: once it walked the primary key for them all, the whole table for a
+    /// rare one.) `ORDER BY id` rules out a sequential scan, which clustered finished rows can drag far past the cap.
+    static func countsQuery() -> PostgresQuery {
+        """
+        SELECT 'queued', (SELECT count(*)::int FROM (SELECT 1 FROM jobs WHERE status = 'queued' ORDER BY id LIMIT \(countCap)) c)
+        UNION ALL SELECT 'running', (SELECT count(*)::int FROM (SELECT 1 FROM jobs WHERE status = 'running' ORDER BY id LIMIT \(countCap)) c)
+        UNION ALL SELECT 'failed', (SELECT count(*)::int FROM (SELECT 1 FROM jobs WHERE status = 'failed' ORDER BY id LIMIT \(countCap)) c)
+        UNION ALL SELECT 'dead', (SELECT count(*)::int FROM (SELECT 1 FROM jobs WHERE status = 'dead' ORDER BY id LIMIT \(countCap)) c)
+        UNION ALL SELECT 'succeeded', (SELECT count(*)::int FROM (SELECT 1 FROM jobs WHERE status = 'succeeded' ORDER BY id LIMIT \(countCap)) c)
+        UNION ALL SELECT 'cancelled', (SELECT count(*)::int FROM (SELECT 1 FROM jobs WHERE status = 'cancelled' ORDER BY id LIMIT \(countCap)) c)
+        """
     }
 }

@@ -100,34 +100,6 @@ public enum WebhookEventsTable {
     }
 }
 
-extension WebhookEventsTable {
-    /// Retention: handled events older than `age` go; unhandled ones stay until handled.
-    public static func deleteHandled(olderThan age: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query("""
-            DELETE FROM webhook_events
-            WHERE received_at < now() - make_interval(secs => \(Double(age.components.seconds)))
-              AND status IN ('processed', 'ignored')
-              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = webhook_events.job_id AND j.status IN ('queued', 'failed', 'running', 'dead'))
-            RETURNING id
-            """, logger: logger)
-        return try await rows.count()
-    }
-}
-
-extension WebhookEventsTable {
-    /// The sync names Nango reported for a connection's models (its sync webhooks carry both).
-    public static func syncNames(_ identity: ConnectionIdentity, models: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        let rows = try await connection.query("""
-            SELECT DISTINCT sync_name FROM webhook_events
-            WHERE type = 'sync' AND integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId) AND model = ANY(\(models)::text[]) AND sync_name IS NOT NULL
-            ORDER BY sync_name
-            """, logger: logger)
-        var names: [String] = []
-        for try await name in rows.decode(String.self) { names.append(name) }
-        return names
-    }
-}
-
 /// Which stored webhooks an ops view or a replay covers.
 public typealias WebhookEventFilter = WebhookEventsTable.Filter
 /// Where a page of the inbox ended, for the next one.
