@@ -30,11 +30,12 @@ public enum Inbox {
         }
     }
 
-    /// The common case in one statement (`WebhookEventsTable.storeFresh`): no event reports a failed sync, and no key
+    /// The common case in one statement (`WebhookEventsTable.storeFresh`): no event reports a failed sync or a sync
+    /// Nango started over, and no key
     /// repeats one of the batch's or one the inbox holds. nil, with nothing written, when the batch is not that case;
     /// `store` then takes the transaction.
     static func storeFresh(_ classifications: [WebhookClassification], database: Database, logger: Logger) async throws -> [WebhookIntake.Outcome]? {
-        guard classifications.allSatisfy({ $0.syncFailure == nil }),
+        guard classifications.allSatisfy({ $0.syncFailure == nil && !$0.nangoStartedOver }),
               Set(classifications.map(\.event.dedupeKey)).count == classifications.count else { return nil }
         do {
             let stored = try await database.withConnection { connection in
@@ -64,6 +65,9 @@ public enum Inbox {
             if let job = classification.job { jobs.append((job, eventID)) }
             if let failure = classification.syncFailure {
                 try await SyncStateTable.recordNangoFailure(failure, on: connection, logger: logger)
+            }
+            if classification.nangoStartedOver, let identity = classification.event.identity, let model = classification.event.model {
+                try await SyncStateTable.markNangoRestart(identity, model: model, on: connection, logger: logger)
             }
         }
         return try await JobsTable.enqueueBatch(jobs, linkingEvents: linkingEvents, on: connection, logger: logger)

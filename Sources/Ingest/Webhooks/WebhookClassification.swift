@@ -8,6 +8,10 @@ public struct WebhookClassification: Sendable, Equatable {
     public var event: InboxEvent
     public var job: NewJob?
     public var syncFailure: SyncFailureRecord?
+    /// A successful sync webhook saying Nango's run started from scratch (`checkpoints.from: null`): records Nango
+    /// dropped before it never arrive as DELETED, so the model we hold needs a full re-read. The inbox marks it on
+    /// the model's sync state in the transaction that stores the webhook.
+    public var nangoStartedOver = false
     /// Nango added a type we do not know: stored, answered 200, no job, counted.
     public var isUnknownType: Bool
 
@@ -54,9 +58,8 @@ public struct WebhookClassification: Sendable, Equatable {
             result.event.syncName = json["syncName"]?.string
             result.event.success = json["success"] == true
             if result.event.success == true {
-                result.job = SyncJob(
-                    result.event.identity!, model: result.event.model!, reason: "sync webhook", nangoStartedOverAt: nangoStartedOver(json)
-                ).newJob()
+                result.job = SyncJob(result.event.identity!, model: result.event.model!, reason: "sync webhook").newJob()
+                result.nangoStartedOver = nangoStartedOver(json)
             } else {
                 // Nango lists every model of the failed sync, comma-joined.
                 let models = (result.event.model ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
@@ -105,11 +108,9 @@ public struct WebhookClassification: Sendable, Equatable {
     /// `from: null` (NANGO.md 1.7, 6.2). A webhook without `checkpoints` is not one: syncs that keep no checkpoints
     /// never send them, and re-reading every record after every run is no option. `syncType: INITIAL` is not one
     /// either: it marks a sync's very first run, which our own first read already covers.
-    static func nangoStartedOver(_ json: JSONValue) -> Date? {
-        guard case .object(let checkpoints)? = json["checkpoints"], checkpoints["from"] == .null else { return nil }
-        return json["modifiedAfter"]?.string.flatMap { try? Date($0, strategy: .iso8601) }
-            ?? json["modifiedAfter"]?.string.flatMap { try? Date($0, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
-            ?? Date()
+    static func nangoStartedOver(_ json: JSONValue) -> Bool {
+        guard case .object(let checkpoints)? = json["checkpoints"] else { return false }
+        return checkpoints["from"] == .null
     }
 
     static func authJob(_ json: JSONValue, event: InboxEvent) -> NewJob? {

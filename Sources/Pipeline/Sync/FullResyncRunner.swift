@@ -111,6 +111,7 @@ public struct FullResyncRunner: JobHandler {
             }
             for id in runIds { try await PipelineRunsTable.finish(runId: id, outcome: "succeeded", error: nil, on: db, logger: logger) }
             try await FullResyncsTable.finish(id: resync.id, deleted: total, on: db, logger: logger)
+            try await SyncStateTable.clearNangoRestart(company.identity, model: model, readStartedAt: resync.startedAt, on: db, logger: logger)
             transaction.changed(companyId: company.id, Set(pipelines.map(\.target)))
             return total
         }

@@ -63,11 +63,6 @@ public struct SyncRunner: JobHandler {
             let outcome = try await stream.read(
                 context: context, company: company, model: model, position: .checkpoint(version: checkpoint?.version ?? 0), from: checkpoint?.cursor,
                 pageSize: pipelines.map(\.pageSize).min() ?? 500, processors: processors, runIds: ids, logger: logger)
-            // Nango started over after our last complete read of a model we hold: what it dropped is found by a full
-            // read. (A sync's first run also starts from nothing, but began before our first read ended.)
-            let startedOver = outcome == .succeeded && job.nangoStartedOverAt.map { restart in
-                checkpoint?.cursor != nil && (checkpoint?.lastSuccessAt).map { $0 < restart } == true
-            } == true
             let resyncJob = try await context.write(database, logger: logger) { transaction in
                 let db = transaction.connection
                 for id in ids {
@@ -78,7 +73,10 @@ public struct SyncRunner: JobHandler {
                 try await CompaniesTable.markSynced(companyId: company.id, on: db, logger: logger)
                 // The company's answer shows when each model was last confirmed current.
                 transaction.changed(companyId: company.id, [.companies])
-                guard startedOver else { return nil }
+                // Nango started a model we hold over (marked when its webhook was stored): what it dropped is found by
+                // a full read, asked for with this success (joined when one is already asked for) until one that
+                // started after the mark completes and clears it.
+                guard try await SyncStateTable.nangoRestartPending(identity, model: model, on: db, logger: logger) else { return nil }
                 return try await FullResyncs(database: database, registry: registry).request(
                     identity, model: model, reason: "Nango started over", on: db, logger: logger)
             }
