@@ -23,5 +23,10 @@ public struct QueryParameterError: Error, Sendable, Equatable, CustomStringConve
     public let parameter: String
     public let message: String
 
+    public init(parameter: String, message: String) {
+        self.parameter = parameter
+        self.message = message
+    }
+
     public var description: String { "'\(parameter)' \(message)" }
 }

@@ -98,11 +98,16 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         return try eventFilter(parameters, defaultLimit: defaultLimit)
     }
 
+    /// 9999-12-31T23:59:59Z, the last time ISO 8601's four-digit years write.
+    static var latestFilterTime: Date { Date(timeIntervalSince1970: 253_402_300_799) }
+
     /// The inbox filter of the admin API and the console, from their parameters.
     static func eventFilter(_ query: [String: String], defaultLimit: Int = 50) throws -> WebhookEventFilter {
         func date(_ name: String) throws -> Date? {
             guard let text = query[name] else { return nil }
-            guard let date = Timestamps.parse(text) else {
+            // Past Postgres' last time (the year 294276) a filter would be refused there, and past Int64 microseconds
+            // the driver traps while encoding it: no filter needs a time after the year 9999.
+            guard let date = Timestamps.parse(text), date <= Self.latestFilterTime else {
                 throw APIError(.badRequest, code: "invalid_request", message: "'\(name)' must be an ISO 8601 time")
             }
             return date

@@ -5,6 +5,7 @@ import Ingest
 import Pipeline
 import Logging
 import MarketplaceCore
+import ServiceLifecycle
 import Storage
 
 /// The router with every route and middleware; kept apart from `main` so tests build the same app.
@@ -14,6 +15,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         RequestEdgeMiddleware(metrics: dependencies.metricsFactory)   // outermost: request id, access log, meters, headers
         CORSAllowListMiddleware(origins: Set(dependencies.configuration.http.corsAllowedOrigins))
         ErrorMiddleware()            // below here, any error becomes the JSON shape
+        QueryTextMiddleware()        // no U+0000 in any query parameter reaches a route
         BodyLimitMiddleware(
             limit: dependencies.configuration.http.requestBodyLimit,
             handlerLimited: [WebhookController.path])
@@ -106,14 +108,14 @@ func buildApplication(
         services: [dependencies.database.client, dependencies.redis, dependencies.inbox],
         logger: dependencies.logger
     )
-    if migrateOnStart {
-        application.addServices(
-            MigrationService(database: dependencies.database, migrator: dependencies.migrator, logger: dependencies.logger)
-        )
-    }
-    // After the pools: on shutdown they stop first (reverse order), finishing their page and releasing leases.
-    if backgroundJobs {
-        application.addServices(dependencies.pipelineServices())
+    // Workers, scheduler, job listener and file watcher query the schema: the migration service starts them once it is
+    // current (applied here, or by another process with `migrateOnStart` off). After the pools: on shutdown they stop
+    // first (reverse order), finishing their page and releasing leases.
+    let dependents: [any Service] = backgroundJobs ? dependencies.pipelineServices() : []
+    if migrateOnStart || !dependents.isEmpty {
+        application.addServices(MigrationService(
+            database: dependencies.database, migrator: dependencies.migrator, logger: dependencies.logger,
+            mode: migrateOnStart ? .apply : .wait, dependents: dependents))
     }
     return application
 }

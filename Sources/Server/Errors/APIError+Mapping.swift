@@ -69,14 +69,41 @@ extension APIError {
             self.init(error.status, code: Self.code(for: error.status), message: error.body ?? Self.message(for: error.status))
         case let error as any HTTPResponseError:
             self.init(error.status, code: Self.code(for: error.status), message: Self.message(for: error.status))
-        case is TimeoutError, is PSQLError:
+        case let error as PSQLError:
+            self.init(postgres: error, logger: logger)
+        case is TimeoutError:
             logger.error("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
-            self.init(.serviceUnavailable, code: "unavailable", message: "a dependency is unavailable, retry later")
+            self = .unavailable
         default:
             logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             self = .internalError
         }
     }
+
+    /// A Postgres failure by what the server said, not by the fact that it failed: only what a retry may cure is a
+    /// 503 (which tells the client to send the same request again).
+    init(postgres error: PSQLError, logger: Logger) {
+        let detail: Logger.Metadata = ["error": "\(String(reflecting: error))", "sqlstate": "\(error.serverInfo?[.sqlState] ?? "none")"]
+        switch error.meaning {
+        case .invalidValue:
+            // The edge should have refused the value: this line names the statement that received it.
+            logger.warning("postgres refused a value of the request", metadata: detail)
+            self.init(.badRequest, code: "invalid_value", message: "a value in the request is malformed or out of range")
+        case .conflict:
+            logger.warning("postgres refused a write as conflicting", metadata: detail)
+            self.init(.conflict, code: "conflict", message: "the request conflicts with the stored data")
+        case .transient, .unreachable:
+            logger.error("database unavailable", metadata: detail)
+            self = .unavailable
+        case .refused:
+            logger.error("postgres refused a statement", metadata: detail)
+            self = .internalError
+        }
+    }
+
+    /// Retry-After: a database that is down, restarting or busy is worth asking again in a few seconds.
+    static let unavailable = APIError(
+        .serviceUnavailable, code: "unavailable", message: "a dependency is unavailable, retry later", headers: [.retryAfter: "5"])
 
     static func code(for status: HTTPResponse.Status) -> String {
         switch status {
