@@ -9,6 +9,8 @@ public final class DroppingProxy: Sendable {
     let target: Int
     let listener: Int32
     let cutFlag = Atomic<Bool>(false)
+    /// Milliseconds each chunk of the target's replies is held before it is passed on (a slow server or link).
+    let replyDelay = Atomic<Int>(0)
     let closed = Atomic<Bool>(false)
 
     public init(to target: Int) throws {
@@ -29,6 +31,8 @@ public final class DroppingProxy: Sendable {
     public var isCut: Bool { cutFlag.load(ordering: .relaxed) }
     public func cut() { cutFlag.store(true, ordering: .relaxed) }
     public func heal() { cutFlag.store(false, ordering: .relaxed) }
+    /// Holds every reply this long before passing it on; 0 forwards at once again.
+    public func delayReplies(by delay: Duration) { replyDelay.store(Int(delay / .milliseconds(1)), ordering: .relaxed) }
 
     public func close() {
         closed.store(true, ordering: .relaxed)
@@ -57,18 +61,19 @@ public final class DroppingProxy: Sendable {
             }
             guard connected == 0 else { Glibc.close(client); Glibc.close(upstream); continue }
             let proxy = self
-            Thread.detachNewThread { proxy.pump(from: client, to: upstream) }
-            Thread.detachNewThread { proxy.pump(from: upstream, to: client) }
+            Thread.detachNewThread { proxy.pump(from: client, to: upstream, replies: false) }
+            Thread.detachNewThread { proxy.pump(from: upstream, to: client, replies: true) }
         }
     }
 
     /// Forwards bytes until either side closes; while cut, reads and drops them.
-    func pump(from source: Int32, to destination: Int32) {
+    func pump(from source: Int32, to destination: Int32, replies: Bool) {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let count = recv(source, &buffer, buffer.count, 0)
             if count <= 0 { break }
             if cutFlag.load(ordering: .relaxed) { continue }
+            if replies, case let delay = replyDelay.load(ordering: .relaxed), delay > 0 { usleep(useconds_t(delay * 1000)) }
             var sent = 0
             while sent < count {
                 let written = buffer[sent..<count].withUnsafeBytes { send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

@@ -11,8 +11,12 @@ import Synchronization
 ///
 /// A high limit is counted in leases: one call takes a thousandth of the limit from Redis at once, and this
 /// instance spends it before asking again. The shared count never passes the limit (a lease is only what Redis
-/// granted), and at most a thousandth of it per instance sits unspent when the window ends; a limit under 2,000
-/// leases one request at a time, as if there were no leases.
+/// granted, and it is spent only before Redis' window ends), and at most a thousandth of it per instance sits unspent
+/// when the window ends; a limit under 2,000 leases one request at a time, as if there were no leases.
+///
+/// The bound (README "Security"): while Redis answers within `timeout`, all instances together admit at most `limit`
+/// per window. A call that fails or times out is counted in this instance alone, against the full limit: while Redis
+/// is down or slower than `timeout`, N instances admit at most `limit` (what Redis granted) plus N × `limit`.
 final class RateLimiter: Sendable {
     struct Decision: Sendable, Equatable {
         var allowed: Bool
@@ -68,14 +72,15 @@ final class RateLimiter: Sendable {
 
     func check(group: String, principal: String) async -> Decision {
         let key = "ratelimit:\(group):\(principal)"
-        if leaseSize > 1, let decision = spendLeased(key) { return decision }
+        if leaseSize > 1, let decision = spendLeased(key, now: .now) { return decision }
+        let asked = ContinuousClock.now
         do {
             let arguments: [RedisArgument] = ["1", RedisArgument(key), RedisArgument(windowMilliseconds), RedisArgument(leaseSize)]
             let reply = try await evaluate(arguments)
             guard case .array(let parts) = reply, parts.count == 2, let count = parts[0].integer, let ttl = parts[1].integer else {
                 throw RedisError.unexpectedReply("rate limit script: \(reply)")
             }
-            return granted(key, count: count, millisecondsLeft: ttl)
+            return granted(key, count: count, millisecondsLeft: ttl, askedAt: asked)
         } catch {
             Counter(label: "rate_limit_fallback_total").increment()
             return local.check(key)
@@ -83,9 +88,8 @@ final class RateLimiter: Sendable {
     }
 
     /// One request out of this instance's lease on `key`, if it holds one for the current window.
-    private func spendLeased(_ key: String) -> Decision? {
-        let now = ContinuousClock.now
-        return leases.withLock { leases -> Decision? in
+    func spendLeased(_ key: String, now: ContinuousClock.Instant) -> Decision? {
+        leases.withLock { leases -> Decision? in
             guard var lease = leases[key], lease.unspent > 0, now < lease.windowEnds else { return nil }
             lease.unspent -= 1
             leases[key] = lease
@@ -94,24 +98,26 @@ final class RateLimiter: Sendable {
         }
     }
 
-    /// What Redis granted of a lease that brought the shared count to `count`: this request, and the rest kept.
-    func granted(_ key: String, count: Int, millisecondsLeft: Int) -> Decision {
+    /// What Redis granted of a lease that brought the shared count to `count`: this request, and the rest kept. The
+    /// window's end is reckoned from when the call was sent (`askedAt`): Redis read its time left after that, so the
+    /// lease ends no later than Redis' window does and is never spent in the next one, however slow the reply.
+    func granted(_ key: String, count: Int, millisecondsLeft: Int, askedAt: ContinuousClock.Instant, now: ContinuousClock.Instant = .now) -> Decision {
         let granted = max(0, min(leaseSize, limit - (count - leaseSize)))
         guard granted > 0 else { return decision(count: count, millisecondsLeft: millisecondsLeft) }
         var unspent = granted - 1
         if leaseSize > 1 {
-            let now = ContinuousClock.now
-            let windowEnds = now + .milliseconds(millisecondsLeft)
+            let windowEnds = askedAt + .milliseconds(millisecondsLeft)
             unspent = leases.withLock { leases in
                 if leases[key] == nil, leases.count >= Self.maxLeases {
                     leases = leases.filter { now < $0.value.windowEnds }
                     // Still full of live leases: this one is not kept (its rest goes unspent; the limit still holds).
                     guard leases.count < Self.maxLeases else { return 0 }
                 }
-                // Leases of one window add up (callers that found the lease empty together each asked for one).
-                let kept = leases[key].map { now < $0.windowEnds ? $0.unspent : 0 } ?? 0
-                leases[key] = Lease(unspent: kept + unspent, counted: max(count, leases[key]?.counted ?? 0), windowEnds: windowEnds)
-                return kept + unspent
+                // Leases of one window add up (callers that found the lease empty together each asked for one); a
+                // lease of an earlier window adds nothing, its count included.
+                let live = leases[key].flatMap { now < $0.windowEnds ? $0 : nil }
+                leases[key] = Lease(unspent: (live?.unspent ?? 0) + unspent, counted: max(count, live?.counted ?? 0), windowEnds: windowEnds)
+                return (live?.unspent ?? 0) + unspent
             }
         }
         return decision(allowed: true, remaining: limit - count + unspent, millisecondsLeft: millisecondsLeft)
