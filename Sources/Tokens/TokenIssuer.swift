@@ -6,16 +6,20 @@ public struct TokenIssuer: Sendable {
     let keys: JWTKeyCollection
     let verified = VerifiedTokens()
     public let lifetime: Duration
+    /// The time tokens are issued at and expire by: the wall clock, or one a test moves past an expiry.
+    let clock: @Sendable () -> Date
 
-    public init(secret: String, lifetime: Duration) async {
+    public init(secret: String, lifetime: Duration, clock: @escaping @Sendable () -> Date = { Date() }) async {
         self.keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         self.lifetime = lifetime
+        self.clock = clock
     }
 
     /// A token that sees one company, valid while the company's token generation stays `generation`.
-    public func companyToken(_ companyID: UUID, subject: String, generation: Int = 0, now: Date = Date()) async throws -> String {
-        try await keys.sign(APIClaims(
+    public func companyToken(_ companyID: UUID, subject: String, generation: Int = 0, now: Date? = nil) async throws -> String {
+        let now = now ?? clock()
+        return try await keys.sign(APIClaims(
             subject: subject, expiresAt: now.addingTimeInterval(Double(lifetime / .seconds(1))), issuedAt: now,
             companyId: companyID, scope: "company", generation: generation))
     }
@@ -41,10 +45,13 @@ public struct TokenIssuer: Sendable {
 
     /// A token seen before (the same bytes, signature included) is not verified again until it expires:
     /// a client sends the same token with every request, and verifying is most of a cached read's cost.
+    /// Both ways, the expiry is read against `clock`, once (``APIClaims`` leaves it to this).
     public func verify(_ token: String) async throws -> APIClaims {
-        if let claims = verified.claims(for: token, now: Date()) { return claims }
+        let now = clock()
+        if let claims = verified.claims(for: token, now: now) { return claims }
         let claims = try await keys.verify(token, as: APIClaims.self)
-        verified.remember(token, claims)
+        try claims.exp.verifyNotExpired(currentDate: now)
+        verified.remember(token, claims, now: now)
         return claims
     }
 }

@@ -19,10 +19,9 @@ final class VerifiedTokens: Sendable {
         }
     }
 
-    func remember(_ token: String, _ claims: APIClaims) {
+    func remember(_ token: String, _ claims: APIClaims, now: Date) {
         entries.withLock { entries in
             if entries.count >= Self.capacity {
-                let now = Date()
                 entries = entries.filter { $0.value.exp.value > now }
                 if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
             }

@@ -1,8 +1,16 @@
 import Foundation
 import MarketplaceCore
 import Redis
+import Synchronization
 import Testing
 import TestSupport
+
+/// Whether a call has returned: read from another task without awaiting the call.
+final class Answered: Sendable {
+    private let value = Mutex(false)
+    func mark() { value.withLock { $0 = true } }
+    var isMarked: Bool { value.withLock { $0 } }
+}
 
 @Suite(.timeLimit(.minutes(2))) struct RedisClientTests {
     /// The shared test Redis; every key is prefixed with a fresh id so parallel tests never collide.
@@ -96,15 +104,44 @@ import TestSupport
 
     /// A slow command times out alone: callers pipelined behind it on the same connection still get their replies
     /// (before, its timeout closed the shared connection and failed them all).
+    ///
+    /// The order is read from Redis itself (CLIENT LIST, from a second client): the slow command blocks there, then the
+    /// one behind it arrives and waits in the connection's input, and only then, the slow one still unanswered, does
+    /// its timeout count. Should the timeout beat those steps (a stalled machine), the round proves nothing and is run
+    /// again with a longer one; the test fails only if no round kept the order.
     @Test func aTimedOutCommandFailsAloneOnASharedConnection() async throws {
-        try await withClient({ $0.poolSize = 1; $0.commandTimeout = .seconds(10) }) { redis, prefix in
-            _ = try await redis.send("PING")   // the one connection is open
-            let slow = Task { try await redis.send(["BLPOP", RedisArgument(prefix + "never"), "1"], timeout: .milliseconds(100)) }
-            try await Task.sleep(for: .milliseconds(20))
-            let behind = Task { try await redis.send(["SET", RedisArgument(prefix + "k"), "v"], timeout: .seconds(10)) }
-            await #expect(throws: RedisError.timeout) { try await slow.value }
-            #expect(try await behind.value == .status("OK"), "the caller behind the slow one is answered")
-            #expect(try await redis.get(prefix + "k") == Array("v".utf8))
+        try await withClient({ $0.poolSize = 1; $0.commandTimeout = .seconds(30) }) { redis, prefix in
+            let watcher = RedisClient(configuration: try TestEnvironment.configuration().redis, logger: TestEnvironment.logger)
+            let id = try #require(try await redis.send("CLIENT", "ID").integer)   // the one connection
+            func connection(_ holds: (String) -> Bool) async throws -> Bool {
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    if let line = try await watcher.send("CLIENT", "LIST", "ID", RedisArgument(id)).string, holds(line) { return true }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                return false
+            }
+            var ordered = false
+            for (round, timeout) in [Duration.seconds(1), .seconds(4), .seconds(16)].enumerated() where !ordered {
+                let key = prefix + "never-\(round)"
+                let answered = Answered()
+                let slow = Task {
+                    defer { answered.mark() }
+                    return try await redis.send(["BLPOP", RedisArgument(key), "0"], timeout: timeout)
+                }
+                #expect(try await connection { $0.contains("flags=b") && $0.contains("cmd=blpop") }, "the BLPOP blocks in Redis")
+                let behind = Task { try await redis.send(["SET", RedisArgument(prefix + "k"), "v"], timeout: .seconds(30)) }
+                #expect(try await connection { !$0.contains(" qbuf=0 ") }, "the SET waits behind it on the same connection")
+                ordered = !answered.isMarked
+                await #expect(throws: RedisError.timeout) { try await slow.value }
+                // Redis answers the BLPOP now; its late reply is read and dropped, and the SET's follows.
+                _ = try await watcher.send("LPUSH", RedisArgument(key), "x")
+                #expect(try await behind.value == .status("OK"), "the caller behind the slow one is answered")
+                #expect(try await redis.get(prefix + "k") == Array("v".utf8))
+                try await redis.delete([prefix + "k", key])
+            }
+            try await watcher.shutdown()
+            #expect(ordered, "in some round the SET was queued behind the BLPOP before the BLPOP timed out")
         }
     }
 

@@ -117,14 +117,16 @@ import TestSupport
         }
     }
 
-    /// Verified tokens are remembered until they expire, never past it.
+    /// Verified tokens are remembered until they expire, never past it: the issuer's clock is moved past the expiry.
     @Test func aRememberedTokenStillExpires() async throws {
-        // Valid for five more seconds: room for a slow machine to verify it twice before it expires.
-        let issuer = await TokenIssuer(secret: Self.secret, lifetime: .seconds(6))
-        let token = try await issuer.companyToken(UUID(), subject: "short-lived", now: Date().addingTimeInterval(-1))
+        let clock = MovableClock()
+        let issuer = await TokenIssuer(secret: Self.secret, lifetime: .seconds(60), clock: clock.now)
+        let token = try await issuer.companyToken(UUID(), subject: "short-lived")
         #expect(try await issuer.verify(token).sub.value == "short-lived")
-        #expect(try await issuer.verify(token).sub.value == "short-lived")   // remembered
-        try await Task.sleep(for: .seconds(6))
+        clock.advance(by: 59)
+        #expect(try await issuer.verify(token).sub.value == "short-lived")   // remembered, a second before it expires
+        clock.advance(by: 1)
+        await #expect(throws: TokenError.expired) { try await issuer.principal(for: token) }
         await #expect(throws: (any Error).self) { try await issuer.verify(token) }
         let tampered = String(token.dropLast(2)) + (token.hasSuffix("AA") ? "BB" : "AA")
         await #expect(throws: (any Error).self) { try await issuer.verify(tampered) }

@@ -16,11 +16,14 @@ import TestSupport
         try await TestDatabase.with { database in
             let dependencies = try await TestApp.dependencies(database: database)
             let router = buildRouter(dependencies)
-            // The handler says when it is entered, so shutdown is triggered under a request that is surely in flight.
+            // The handler says when it is entered, and finishes only once the server is seen shutting down: the
+            // shutdown surely happens under a request in flight.
             let (entered, enter) = AsyncStream.makeStream(of: Void.self)
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
             router.get("/slow") { _, _ in
                 enter.yield()
-                try await Task.sleep(for: .milliseconds(600))
+                for await _ in released { break }
+                try Task.checkCancellation()   // a handler the shutdown cancelled does not pass for one that finished
                 return "finished"
             }
             let port = FreePort.next()   // below the ephemeral range other tests bind into
@@ -37,14 +40,14 @@ import TestSupport
                         return nil
                     }
                     group.addTask {
-                        // Wait until the server answers, then start a slow request and shut down under it.
-                        for _ in 0..<100 {
-                            if (try? await HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(1))) != nil { break }
-                            try await Task.sleep(for: .milliseconds(50))
-                        }
-                        async let slow = HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/slow"), timeout: .seconds(30))
+                        // Wait until the server listens, then start a slow request and shut down under it.
+                        try #require(try await LoopbackSockets.until { LoopbackSockets.isListening(port: port) })
+                        async let slow = HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/slow"), timeout: .seconds(60))
                         for await _ in entered { break }
                         trigger.triggerGracefulShutdown()
+                        // The server has stopped listening (its shutdown began) while the request is still in its handler.
+                        #expect(try await LoopbackSockets.until { !LoopbackSockets.isListening(port: port) }, "the shutdown began")
+                        release.yield()
                         let response = try await slow
                         return String(buffer: try await response.body.collect(upTo: 1024))
                     }
@@ -69,23 +72,19 @@ import TestSupport
             let group = ServiceGroup(configuration: serviceGroupConfiguration(app, configuration: configuration, signals: [], logger: TestEnvironment.logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                var up = false
-                for _ in 0..<200 where !up {
-                    up = (try? await HTTPClient.shared.execute(.init(url: "http://127.0.0.1:\(port)/health/live"), timeout: .seconds(1))) != nil
-                    if !up { try await Task.sleep(for: .milliseconds(50)) }
-                }
-                try #require(up)
+                try #require(try await LoopbackSockets.until { LoopbackSockets.isListening(port: port) })
                 // A request whose body never comes: its connection stays open (the idle timeout is two minutes).
                 let head = "POST /api/auth/exchange HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a\":"
-                let stuck = Task { try await RawClient.exchange(port: port, send: Array(head.utf8), timeout: 60) }
-                try await Task.sleep(for: .milliseconds(300))
+                let stuck = try QuietConnection(port: port, sending: Array(head.utf8))
+                defer { stuck.close() }
+                // The server has accepted it and read its head before the shutdown: it is a request in progress.
+                try #require(try await LoopbackSockets.until { LoopbackSockets.serverHasRead(port: port, from: stuck.localPort) },
+                             "the server took the stuck request: client \(stuck.localPort), \(LoopbackSockets.describe(port: port))")
                 let started = ContinuousClock.now
                 await group.triggerGracefulShutdown()
                 try await tasks.next()
                 let took = ContinuousClock.now - started
                 #expect(took < .seconds(10), "stopped \(took) after the signal; SHUTDOWN_TIMEOUT is 2 s")
-                stuck.cancel()
-                _ = try? await stuck.value
             }
         }
     }

@@ -234,8 +234,11 @@ import TestSupport
                 let inbox = InboxWriter(database: database, batchTimeout: .seconds(60), writers: 1, logger: TestEnvironment.logger)
                 let classification = try WebhookClassification.classify(body: Array(Self.syncBody.utf8))
                 let early = Task { try await inbox.store(classification, timeout: .seconds(60)) }
-                // Not for correctness: so the submission surely waits before the writer starts (it passes either way).
-                try await Task.sleep(for: .milliseconds(200))
+                // The webhook is taken before the writer starts: `store` takes its bytes as it begins, and gives them
+                // back only once answered, which nothing does while no writer runs.
+                let deadline = ContinuousClock.now + .seconds(30)
+                while inbox.queuedByteCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                try #require(inbox.queuedByteCount > 0, "the submission waits for a writer")
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await inbox.run() }
                     let outcome = try await early.value

@@ -66,7 +66,8 @@ import TestSupport
             async let third: Int64 = database.withTransaction(logger: Self.logger) { db in
                 try await JobsTable.enqueue(Self.syncJob("third"), eventID: nil, on: db, logger: Self.logger)
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // Both wait on the first's uncommitted job before it commits: the order the claim is about.
+            #expect(try await LockWaits.reach(2, in: database), "the second and third enqueues wait on the first's transaction")
             release.yield()
             let (firstID, secondIDs, thirdID) = try await (first, second, third)
             #expect(secondIDs.isEmpty, "a job of the key is queued: nothing added")
