@@ -58,8 +58,8 @@ import Testing
         var offenders: [String] = []
         for file in handlerFiles {
             let text = try String(contentsOf: file, encoding: .utf8)
-            for match in text.matches(of: /\.(withConnection|withTransaction|query)\(/) {
-                offenders.append("\(file.lastPathComponent): \(match.1)")
+            for match in text.matches(of: /\.(withConnection|withTransaction|query)\(|(fencedBy|lease): nil/) {
+                offenders.append("\(file.lastPathComponent): \(match.0)")
             }
         }
         #expect(offenders == [], "a job writes through context.write (fenced by its lease) and reads through database.read")

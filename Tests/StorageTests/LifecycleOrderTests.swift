@@ -44,6 +44,28 @@ import TestSupport
         }
     }
 
+    /// The scheduled refresh merges while queued, yet it overtakes no older lifecycle job of its connection: it would
+    /// set the company `active` before an older `refresh_failed` is applied.
+    @Test func aScheduledRefreshWaitsForOlderLifecycleJobsButNotForOlderRefreshes() async throws {
+        try await TestDatabase.withClient { database in
+            try await database.withConnection { db in
+                let upsert = try await JobsTable.enqueue(ConnectionJob(.upsert, Self.identity).newJob(), eventID: nil, on: db, logger: Self.logger)
+                #expect(try await Self.claim(db) == upsert)
+                _ = try await JobsTable.fail(
+                    id: upsert, owner: "w1", error: "Nango answered 502", retryAt: Date().addingTimeInterval(3600), on: db, logger: Self.logger)
+                let refresh = try await JobsTable.enqueue(ConnectionJob(.refresh, Self.identity).newJob(), eventID: nil, on: db, logger: Self.logger)
+                #expect(try await Self.claim(db) == nil, "the refresh waits for the upsert awaiting its retry")
+                try await db.query("UPDATE jobs SET status = 'dead' WHERE id = \(upsert)", logger: Self.logger)
+                #expect(try await Self.claim(db) == refresh)
+                // A refresh awaiting its retry does not hold back the next refresh of the connection (the same read).
+                _ = try await JobsTable.fail(
+                    id: refresh, owner: "w1", error: "timeout", retryAt: Date().addingTimeInterval(3600), on: db, logger: Self.logger)
+                let next = try await JobsTable.enqueue(ConnectionJob(.refresh, Self.identity).newJob(), eventID: nil, on: db, logger: Self.logger)
+                #expect(try await Self.claim(db) == next)
+            }
+        }
+    }
+
     @Test func aDeadLifecycleJobHoldsNothingBack() async throws {
         try await TestDatabase.withClient { database in
             try await database.withConnection { db in

@@ -60,9 +60,13 @@ public enum Inbox {
     static func consequences(
         of events: [(WebhookClassification, Int64)], linkingEvents: Bool = true, on connection: PostgresConnection, logger: Logger
     ) async throws -> [Int64: Int64] {
-        var jobs: [(job: NewJob, eventID: Int64)] = []
-        for (classification, eventID) in events {
-            if let job = classification.job { jobs.append((job, eventID)) }
+        let jobs = events.compactMap { classification, eventID in classification.job.map { (job: $0, eventID: eventID) } }
+        // Sync state rows in one order (by connection), so two batches touching the same ones never deadlock.
+        let byConnection = events.map(\.0).sorted {
+            ($0.event.integrationId ?? "", $0.event.connectionId ?? "", $0.event.model ?? "")
+                < ($1.event.integrationId ?? "", $1.event.connectionId ?? "", $1.event.model ?? "")
+        }
+        for classification in byConnection {
             if let failure = classification.syncFailure {
                 try await SyncStateTable.recordNangoFailure(failure, on: connection, logger: logger)
             }

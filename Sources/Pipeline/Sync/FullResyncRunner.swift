@@ -92,6 +92,8 @@ public struct FullResyncRunner: JobHandler {
     ) async throws -> Int? {
         try await context.write(database, logger: logger) { transaction in
             let db = transaction.connection
+            // Locks in the order a sync's last write takes them (sync state, then the resync), so the two never deadlock.
+            try await SyncStateTable.lock(company.identity, model: model, on: db, logger: logger)
             guard try await FullResyncsTable.lockOpen(id: resync.id, on: db, logger: logger) else { return nil }
             var total = 0
             var done = Set<Resource>()

@@ -145,13 +145,13 @@ struct AuthController<Context: RequestContext>: Sendable {
     @Sendable func callback(_ request: Request, context: Context) async throws -> Response {
         let query = request.uri.queryParameters
         do {
-            let company = try await verifiedCompany(
+            let (company, generation) = try await verifiedCompany(
                 state: query["state"].map(String.init), browserSecret: request.cookies[Self.browserCookie]?.value,
                 connectionId: query["connection_id"].map(String.init), context: context)
             if let success = oauth.successURL {
                 return redirect(success, ["company_id": company.id.lowercasedString, "connection_id": company.connectionId])
             }
-            return try await Self.tokenAnswer(company, tokens: tokens, companies: companies, logger: context.logger)
+            return try await Self.tokenAnswer(company, generation: generation, tokens: tokens, companies: companies, logger: context.logger)
         } catch let error as APIError {
             return try failure(error, context)
         }
@@ -166,17 +166,20 @@ struct AuthController<Context: RequestContext>: Sendable {
         } catch {
             throw APIError(.badRequest, code: "invalid_request", message: "body must be JSON {connection_id, state, nonce}")
         }
-        let company = try await verifiedCompany(
+        let (company, generation) = try await verifiedCompany(
             state: body.state, browserSecret: body.nonce ?? request.cookies[Self.browserCookie]?.value,
             connectionId: body.connection_id, context: context)
-        return try await Self.tokenAnswer(company, tokens: tokens, companies: companies, logger: context.logger)
+        return try await Self.tokenAnswer(company, generation: generation, tokens: tokens, companies: companies, logger: context.logger)
     }
 
     /// The proof, in order: a genuine unexpired state issued to this browser (checked before Nango is asked, so a
     /// stranger learns nothing), then Nango's connection carrying the state's end user and created after it (or, for
     /// a reconnect: the company's tokens not revoked since the state, and Nango's `override` webhook for its connection
-    /// received after it). Any failure past the state: one answer.
-    func verifiedCompany(state text: String?, browserSecret: String?, connectionId: String?, context: Context) async throws -> CompanyRecord {
+    /// received after it). Any failure past the state: one answer. A reconnect's token is issued under the generation
+    /// its state was (a revocation while this runs leaves it dead on arrival); nil for a new connection.
+    func verifiedCompany(
+        state text: String?, browserSecret: String?, connectionId: String?, context: Context
+    ) async throws -> (company: CompanyRecord, tokenGeneration: Int?) {
         let state: OAuthState
         do {
             state = try OAuthState.verify(text ?? "", secret: stateSecret, browserSecret: browserSecret)
@@ -219,7 +222,7 @@ struct AuthController<Context: RequestContext>: Sendable {
             throw Self.notVerified
         }
         let company = try await importer.store(connection, fencedBy: nil, logger: context.logger)
-        return company
+        return (company, state.companyId == nil ? nil : state.tokenGeneration)
     }
 
     /// Nango's connection times: ISO 8601 with milliseconds and `+00:00` (or `Z`).
@@ -229,10 +232,13 @@ struct AuthController<Context: RequestContext>: Sendable {
 
     /// The company and a token scoped to it, under its current token generation: the connect flow's answer, and
     /// the admin import's.
-    static func tokenAnswer(_ company: CompanyRecord, tokens: TokenIssuer, companies: CompanyTokenCheck, logger: Logger) async throws -> Response {
+    static func tokenAnswer(
+        _ company: CompanyRecord, generation: Int? = nil, tokens: TokenIssuer, companies: CompanyTokenCheck, logger: Logger
+    ) async throws -> Response {
         // The subject names the pair: the same connection id under two integrations is two principals (rate limits, logs).
-        let generation = try await companies.generation(of: company.id, logger: logger) ?? 0
-        let token = try await tokens.companyToken(company.id, subject: "connection:\(company.identity)", generation: generation)
+        var issuedUnder = generation ?? 0
+        if generation == nil { issuedUnder = try await companies.generation(of: company.id, logger: logger) ?? 0 }
+        let token = try await tokens.companyToken(company.id, subject: "connection:\(company.identity)", generation: issuedUnder)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601

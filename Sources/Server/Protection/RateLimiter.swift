@@ -108,6 +108,8 @@ final class RateLimiter: Sendable {
         if leaseSize > 1 {
             let windowEnds = askedAt + .milliseconds(millisecondsLeft)
             unspent = leases.withLock { leases in
+                // A reply whose window has already ended keeps nothing: it must not replace a newer window's lease.
+                guard now < windowEnds else { return 0 }
                 if leases[key] == nil, leases.count >= Self.maxLeases {
                     leases = leases.filter { now < $0.value.windowEnds }
                     // Still full of live leases: this one is not kept (its rest goes unspent; the limit still holds).

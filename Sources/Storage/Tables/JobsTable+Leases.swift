@@ -7,10 +7,10 @@ import PostgresNIO
 extension JobsTable {
     /// Takes the next due job whose concurrency key is free. `SKIP LOCKED` lets workers claim side by side;
     /// when two claim jobs of one key at once, the unique index on running keys refuses the second (23505),
-    /// which the caller treats as "nothing claimed this time". A job whose every occurrence runs (no waiting key: a
-    /// connection's lifecycle) waits for the older jobs of its key that are still queued or awaiting a retry, so a
-    /// company's life is applied in the order Nango told it (an upsert retried later must not undo a newer
-    /// `refresh_failed`); dead and cancelled ones do not hold it back.
+    /// which the caller treats as "nothing claimed this time". A job waits for the older jobs of its key that are
+    /// still queued or awaiting a retry, so a company's life is applied in the order Nango told it (an upsert retried
+    /// later must not undo a newer `refresh_failed`, nor a scheduled refresh overtake either); only a job that merges
+    /// while queued passes older jobs of its own kind (they read the same state). Dead and cancelled jobs hold nothing.
     public static func claim(owner: String, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> ClaimedJob? {
         let leaseSeconds = Double(lease.components.seconds)
         let rows = try await connection.query("""
@@ -19,9 +19,9 @@ extension JobsTable {
                 WHERE j.status IN ('queued', 'failed') AND j.run_at <= now()
                   AND (j.concurrency_key IS NULL OR NOT EXISTS (
                       SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.concurrency_key = j.concurrency_key))
-                  AND (j.concurrency_key IS NULL OR j.waiting_key IS NOT NULL OR NOT EXISTS (
+                  AND (j.concurrency_key IS NULL OR NOT EXISTS (
                       SELECT 1 FROM jobs o WHERE o.concurrency_key = j.concurrency_key AND o.id < j.id
-                        AND o.status IN ('queued', 'failed', 'running')))
+                        AND o.status IN ('queued', 'failed', 'running') AND (j.waiting_key IS NULL OR o.kind <> j.kind)))
                 ORDER BY j.run_at, j.id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED

@@ -26,6 +26,16 @@ extension SyncStateTable {
         return false
     }
 
+    /// In a transaction: the model's sync state row locked until it ends. Writers that touch both take the sync state
+    /// before the model's full resync row (a sync's success asks for a resync; a resync's end clears the mark).
+    public static func lock(_ identity: ConnectionIdentity, model: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            SELECT 1 FROM sync_state
+            WHERE integration_id = \(identity.integrationId) AND connection_id = \(identity.connectionId) AND model = \(model)
+            FOR UPDATE
+            """, logger: logger)
+    }
+
     /// A complete full re-read that started at `readStartedAt` covers every restart marked before it; a restart marked
     /// since stays pending.
     public static func clearNangoRestart(
