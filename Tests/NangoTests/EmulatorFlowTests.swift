@@ -137,6 +137,45 @@ actor WebhookInbox {
         }
     }
 
+    /// Nango starting a sync over: the dropped records vanish (a reader holding the last cursor is told of none, not
+    /// even as DELETED), and the run's success webhook says it started from scratch; an ordinary run's carries no
+    /// `checkpoints` at all.
+    @Test func aRestartDropsRecordsUnseenAndItsWebhookSaysItStartedFromScratch() async throws {
+        try await WebhookInbox.run { inbox, hook in
+            try await EmulatorHarness.run(records: 10, webhookURLs: [hook]) { _, url in
+                let client = EmulatorHarness.client(url)
+                var query = NangoRecordsQuery(connectionId: "demo-xero", providerConfigKey: "xero", model: "Contact", limit: 4)
+                let before = try await EmulatorHarness.allRecords(client, query)
+                try #require(before.count == 10)
+                let restart = try await post("\(url)/_emulator/connections/demo-xero/restart", json: #"{"provider_config_key":"xero","model":"Contact","drop":3}"#)
+                #expect(restart.status == 200, "\(restart.body)")
+                let dropped = Set(try JSONValue.parse(Array(restart.body.utf8))["dropped"].map { value -> [String] in
+                    guard case .array(let items) = value else { return [] }
+                    return items.compactMap(\.string)
+                } ?? [])
+                #expect(dropped.count == 3 && dropped.isSubset(of: before.map(\.id)))
+                let after = try await EmulatorHarness.allRecords(client, query)
+                #expect(Set(after.map(\.id)) == Set(before.map(\.id)).subtracting(dropped))
+                query.cursor = before.last?.metadata.cursor
+                #expect(try await EmulatorHarness.allRecords(client, query).isEmpty, "a hard delete never comes as DELETED")
+
+                try await inbox.wait(for: 1)
+                let webhook = try #require(await inbox.bodies.first)
+                #expect(webhook["type"] == "sync" && webhook["success"] == true && webhook["model"] == "Contact")
+                #expect(webhook["modifiedAfter"]?.string != nil)
+                #expect(webhook["checkpoints"]?["from"] == .null)
+                #expect(webhook["checkpoints"]?["to"]?["updated_after"]?.string != nil)
+
+                #expect(try await post("\(url)/_emulator/connections/demo-xero/changes", json: #"{"provider_config_key":"xero","model":"Contact","add":1}"#).status == 200)
+                try await inbox.wait(for: 2)
+                #expect(await inbox.bodies.last?["checkpoints"] == nil)
+                #expect(await inbox.signaturesValid == [true, true])
+                #expect(try await post("\(url)/_emulator/connections/demo-xero/restart", json: #"{"provider_config_key":"xero","model":"Nope"}"#).status == 400)
+                #expect(try await post("\(url)/_emulator/connections/nobody/restart", json: #"{"provider_config_key":"xero","model":"Contact"}"#).status == 404)
+            }
+        }
+    }
+
     @Test func revokingTheGrantMakesRefreshFailWithTheAuthWebhook() async throws {
         try await WebhookInbox.run { inbox, hook in
             try await EmulatorHarness.run(webhookURLs: [hook]) { _, url in

@@ -29,6 +29,9 @@ import Tokens
         case redisPartition = "Redis cut off from one instance"
         case nangoFaults = "Nango 429/5xx/truncated"
         case lostWebhooks = "lost webhooks"
+        case frozenMidFullResync = "worker frozen mid full re-read"
+        case nangoRestartMidRead = "Nango restart during a long read"
+        case rederiveKilled = "re-derive killed halfway"
     }
 
     static let secret = "6f1c3a52-5a0e-4b43-9a55-2b8e0d4c1e77"
@@ -46,9 +49,19 @@ import Tokens
         let database: AppConfiguration.Database
         /// Instance 1 reaches Redis through it, so a partition can cut that instance alone off.
         let redisProxy: DroppingProxy
+        /// The shipped pipelines with pages of 50: a read takes several, so a fault can land between two.
+        let pipelinesFile: String
+        /// The states the targeted faults waited for and reached (or not), counted for the table.
+        let reached = Mutex<[String: Int]>([:])
+        /// Pages read while a fault held a write half-done.
+        let faultReads = Mutex<[ChaosSnapshot.Read]>([])
 
         init(postgres: PostgresCluster, redis: RedisProcess, emulatorPort: Int, emulator: ServerProcess, ports: [Int]) throws {
             self.redisProxy = try DroppingProxy(to: redis.port)
+            let shipped = try String(contentsOfFile: PipelineLoaderTestsPath.file, encoding: .utf8)
+            self.pipelinesFile = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-pipelines-\(UUID().uuidString).yaml").path
+            try shipped.replacingOccurrences(of: "\n  page_size: 500\n", with: "\n  page_size: 50\n")
+                .write(toFile: pipelinesFile, atomically: true, encoding: .utf8)
             self.postgres = postgres
             self.redisPort = redis.port
             self.redis.withLock { $0 = redis }
@@ -61,7 +74,7 @@ import Tokens
         func environment(_ index: Int) -> [String: String] {
             TestEnvironment.values([
                 "DATABASE_URL": postgres.databaseURL, "REDIS_URL": "redis://127.0.0.1:\(index == 1 ? redisProxy.port : redisPort)/0",
-                "NANGO_BASE_URL": "http://127.0.0.1:\(emulatorPort)", "NANGO_SECRET_KEY": ChaosTests.secret,
+                "NANGO_BASE_URL": "http://127.0.0.1:\(emulatorPort)", "NANGO_SECRET_KEY": ChaosTests.secret, "PIPELINES_FILE": pipelinesFile,
                 "WORKER_COUNT": "2", "JOB_LEASE_SECONDS": "5", "RECONCILE_INTERVAL": "5", "SYNC_MAX_AGE": "20",
                 "SHUTDOWN_TIMEOUT": "5", "DB_FAST_TIMEOUT_MS": "2000", "REDIS_TIMEOUT_MS": "500", "CACHE_REDIS_TIMEOUT_MS": "250",
                 "LOG_LEVEL": "error",
@@ -141,8 +154,11 @@ import Tokens
         let seed = UInt64(TestEnvironment.process["CHAOS_SEED"] ?? "") ?? 20261130
         let rounds = Int(TestEnvironment.process["CHAOS_ROUNDS"] ?? "")
         var random = SeededGenerator(seed: seed, "chaos")
-        let plan: [Fault] = rounds.map { count in (0..<count).map { _ in Fault.allCases[Int(random.next() % UInt64(Fault.allCases.count))] } }
-            ?? Fault.allCases
+        // Every fault once, in a seeded order, before the random ones: 20 rounds reach each.
+        let plan: [Fault] = rounds.map { count in
+            let each = Fault.allCases.shuffled(using: &random)
+            return (0..<count).map { $0 < each.count ? each[$0] : Fault.allCases[Int(random.next() % UInt64(Fault.allCases.count))] }
+        } ?? Fault.allCases
         let postgres = try await PostgresCluster.start()
         let redis = try await RedisProcess.start()
         let emulatorPort = FreePort.next()
@@ -159,6 +175,8 @@ import Tokens
         for (integration, connection, _) in Self.connections {
             try await cluster.control(.POST, "/connections", #"{"provider_config_key": "\#(integration)", "connection_id": "\#(connection)"}"#)
         }
+        // More contacts than a re-derive's page of 500, so one can be stopped between two pages.
+        try await cluster.control(.POST, "/connections/chaos-h/changes", #"{"provider_config_key": "hubspot", "model": "Contact", "add": 500}"#)
         let senders = Senders()
         let load = Self.runSenders(cluster, senders, count: 2)
         let sampler = CheckpointSampler(cluster: cluster)
@@ -195,62 +213,20 @@ import Tokens
         snapshot.overdueRunningJobs = try await cluster.strings(
             "SELECT id::text FROM jobs WHERE status = 'running' AND lease_expires_at < now() - interval '5 seconds'").compactMap { Int64($0) }
         snapshot.checkpoints = sampler.samples.withLock { $0 }
+        snapshot.reads += cluster.faultReads.withLock { $0 }
         let violations = ChaosInvariants.check(snapshot)
         let table = """
             chaos: seed \(seed), \(plan.count) rounds; faults: \(injected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) ×\($0.value)" }.joined(separator: ", "))
             chaos: webhooks sent \(senders.sent.load(ordering: .relaxed)), acknowledged \(snapshot.acknowledged.count), stored \(snapshot.stored.count)
             chaos: records converged \(snapshot.models.map { $0.live.count }.reduce(0, +)) in \(snapshot.models.count) models; reads checked \(snapshot.reads.count), stale \(snapshot.reads.filter { $0.answered != $0.expected }.count)
+            chaos: reached: \(cluster.reached.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: "; "))
             chaos: \(violations.isEmpty ? "every invariant held" : "FAILED: \(violations.map(\.description).joined(separator: "; ")) (replay: CHAOS_SEED=\(seed))")
             """
         print(table)
         #expect(violations.isEmpty, "\(violations)")
         cluster.redisProxy.close()
+        try? FileManager.default.removeItem(atPath: cluster.pipelinesFile)
         _ = emulator
-    }
-
-    static func inject(_ fault: Fault, cluster: Cluster, random: inout SeededGenerator) async throws {
-        let hold = Duration.milliseconds(Int(2_000 + random.next() % 4_000))
-        switch fault {
-        case .killInstance, .sigtermUnderLoad:
-            let index = Int(random.next() % 2)
-            guard let server = cluster.instance(index) else { return }
-            cluster.instances.withLock { $0[index] = nil }
-            server.signal(fault == .killInstance ? SIGKILL : SIGTERM)
-            #expect(await server.waitForExit(timeout: .seconds(30)) != nil, "\(fault.rawValue): the instance exited")
-            try await Task.sleep(for: .seconds(1))
-            try await cluster.startInstance(index)
-        case .postgresCrash:
-            try await cluster.postgres.crash()
-            try await Task.sleep(for: hold)
-            try await cluster.postgres.startServer()
-        case .postgresFreeze:
-            try cluster.postgres.freeze()
-            try await Task.sleep(for: hold * 2)   // longer than the 5 s lease
-            try cluster.postgres.thaw()
-        case .redisKill:
-            let redis = cluster.redis.withLock { $0 }
-            try await redis?.kill()
-            try await Task.sleep(for: hold)
-            let back = try await RedisProcess.start(port: cluster.redisPort)
-            cluster.redis.withLock { $0 = back }
-        case .redisFreeze:
-            let redis = cluster.redis.withLock { $0 }
-            redis?.signal(SIGSTOP)
-            try await Task.sleep(for: hold)
-            redis?.signal(SIGCONT)
-        case .redisPartition:
-            cluster.redisProxy.cut()
-            try await Task.sleep(for: hold)
-            cluster.redisProxy.heal()
-        case .nangoFaults:
-            try await cluster.control(.PUT, "/faults", #"{"rate_429": 0.2, "rate_500": 0.1, "truncate_rate": 0.1}"#)
-            try await Task.sleep(for: hold)
-            try await cluster.control(.DELETE, "/faults", "{}")
-        case .lostWebhooks:
-            try await cluster.control(.PUT, "/faults", #"{"bad_signature_next": 3}"#)
-            try await cluster.control(.POST, "/connections/chaos-x/changes", #"{"provider_config_key": "xero", "model": "Item", "add": 15}"#)
-            try await Task.sleep(for: hold)
-        }
     }
 
     /// Every model converged to Nango's live records and no job waits or runs: within 60 s of the fault healing.
@@ -284,7 +260,8 @@ import Tokens
         return result
     }
 
-    /// The first page of each company's contacts on both instances, beside the database's own first page.
+    /// The first page of each company's contacts on both instances, beside the database's own first page: read just
+    /// before and just after, so a write committing meanwhile does not pass for a stale page.
     static func reads(_ cluster: Cluster) async throws -> [ChaosSnapshot.Read] {
         var reads: [ChaosSnapshot.Read] = []
         let companies = try await cluster.strings("SELECT id::text || '|' || token_generation::text FROM companies ORDER BY id")
@@ -293,9 +270,9 @@ import Tokens
             guard let company = UUID(uuidString: parts[0]) else { continue }
             let issuer = await TokenIssuer(secret: TestEnvironment.values()["JWT_SECRET"]!, lifetime: .seconds(600))
             let token = try await issuer.companyToken(company, subject: "chaos", generation: Int(parts[1]) ?? 0)
-            let expected = try await cluster.strings("""
-                SELECT external_id FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL ORDER BY display_name, id LIMIT 20
-                """)
+            let page = "SELECT external_id FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL ORDER BY display_name, id LIMIT 20"
+            let before = try await cluster.strings(page)
+            var answers: [(Int, [String])] = []
             for index in 0..<2 {
                 guard let server = cluster.instance(index) else { continue }
                 var request = HTTPClientRequest(url: "\(server.baseURL)/api/companies/\(company)/contacts?limit=20&sort=name")
@@ -303,8 +280,12 @@ import Tokens
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
                 let body = try await response.body.collect(upTo: 16 << 20)
                 let data = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["data"] as? [[String: Any]] ?? []
-                reads.append(.init(instance: "instance \(index)", path: "contacts of \(company)", expected: expected,
-                                   answered: data.compactMap { $0["external_id"] as? String }))
+                answers.append((index, data.compactMap { $0["external_id"] as? String }))
+            }
+            let after = try await cluster.strings(page)
+            for (index, answered) in answers {
+                reads.append(.init(instance: "instance \(index)", path: "contacts of \(company)", expected: answered == after ? after : before,
+                                   answered: answered))
             }
         }
         return reads

@@ -18,6 +18,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         group.post("/connections/:connectionId/async-action", use: asyncAction)
         group.post("/connections/:connectionId/poison", use: poison)
         group.post("/connections/:connectionId/hard-delete", use: hardDelete)
+        group.post("/connections/:connectionId/restart", use: restart)
         group.post("/connections/:connectionId/expire-token", use: expireToken)
         group.post("/connections/:connectionId/revoke", use: revoke)
         group.post("/forward", use: forward)
@@ -135,6 +136,36 @@ struct ControlAPI<Context: RequestContext>: Sendable {
             throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection \(connectionId) for \(integration.key)")
         }
         return try JSONResponse.make(JSONValue.object(["deleted": .array(removed.map(JSONValue.string))]))
+    }
+
+    /// `{provider_config_key, model, drop?}`: Nango starts the model's sync over. `drop` live records are removed
+    /// outright (an emptied cache: they never come back as DELETED), then the run's success webhook says it started
+    /// from scratch: `checkpoints.from` is null (NANGO.md 1.7). Answers the dropped ids.
+    @Sendable func restart(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        let model = try model(body, of: integration)
+        var drop = 0
+        if let value = body["drop"] {
+            guard case .number(let number) = value, number >= 0, number <= 1_000_000, number.rounded() == number else {
+                throw NangoErrorResponse.invalid("invalid_body", "drop must be a whole number from 0 to 1000000", path: ["drop"])
+            }
+            drop = Int(number)
+        }
+        guard let connection = await state.connection(connectionId, integration: integration.key),
+              let restart = await state.restart(connectionId, integration: integration.key, model: model, drop: drop)
+        else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection \(connectionId) for \(integration.key)")
+        }
+        // The run from scratch saved every record it found as new.
+        let delivery = await webhooks.send(WebhookPayloads.syncSuccess(
+            connection, model: model, syncName: restart.syncName, counts: .init(added: restart.live, updated: 0, deleted: 0),
+            runStart: restart.runStart, firstRun: restart.firstRun,
+            checkpoints: .object(["from": .null, "to": .object(["updated_after": .string(restart.runStart.javascript)])])))
+        return try JSONResponse.make(JSONValue.object([
+            "dropped": .array(restart.dropped.map(JSONValue.string)), "webhook_delivery": .number(Double(delivery)),
+        ]))
     }
 
     func model(_ body: JSONValue, of integration: Integration) throws -> String {

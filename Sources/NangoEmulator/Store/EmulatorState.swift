@@ -185,6 +185,27 @@ actor EmulatorState {
         return removed
     }
 
+    struct Restart: Sendable {
+        var dropped: [String]
+        var live: Int
+        var runStart: Timestamp
+        var firstRun: Bool
+        var syncName: String
+    }
+
+    /// Nango starting a model's sync over (its cache emptied, a reset): `drop` live records removed outright, then a
+    /// run from scratch. The records kept stay where they are in the stream.
+    func restart(_ connectionId: String, integration: String, model: String, drop: Int) -> Restart? {
+        let key = "\(Self.key(integration, connectionId))/\(model)"
+        guard var stream = streams[key] else { return nil }
+        let start = Timestamp.now
+        let firstRun = stream.runs == 0
+        let dropped = stream.hardDelete(ids: nil, count: drop, generator: &generator)
+        _ = stream.apply(add: 0, update: 0, delete: 0, clock: &clock, generator: &generator)
+        streams[key] = stream
+        return Restart(dropped: dropped, live: stream.liveIds().count, runStart: start, firstRun: firstRun, syncName: stream.sync.name)
+    }
+
     // MARK: Connect sessions
 
     func createSession(_ session: ConnectSession) -> String {

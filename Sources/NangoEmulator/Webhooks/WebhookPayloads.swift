@@ -29,9 +29,9 @@ enum WebhookPayloads {
 
     static func syncSuccess(
         _ connection: EmulatedConnection, model: String, syncName: String, counts: RecordStream.ChangeCounts,
-        runStart: Timestamp, firstRun: Bool
+        runStart: Timestamp, firstRun: Bool, checkpoints: JSONValue? = nil
     ) -> JSONValue {
-        .object([
+        var body: [String: JSONValue] = [
             "from": "nango", "type": "sync", "connectionId": .string(connection.connectionId),
             "providerConfigKey": .string(connection.integration.key), "syncName": .string(syncName), "syncVariant": "base",
             "model": .string(model), "syncType": firstRun ? "INITIAL" : "INCREMENTAL", "success": true,
@@ -40,7 +40,10 @@ enum WebhookPayloads {
                 "deleted": .number(Double(counts.deleted)),
             ]),
             "modifiedAfter": .string(runStart.javascript), "queryTimeStamp": .string(runStart.javascript),
-        ])
+        ]
+        // Left out when the sync keeps none (NANGO.md 1.7).
+        if let checkpoints { body["checkpoints"] = checkpoints }
+        return .object(body)
     }
 
     static func syncFailure(_ connection: EmulatedConnection, syncName: String, models: [String], startedAt: Timestamp) -> JSONValue {
