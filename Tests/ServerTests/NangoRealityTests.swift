@@ -201,6 +201,24 @@ import Tokens
         }
     }
 
+    /// Nango's run started a minute before its webhook arrives, and our own run ended in between: records Nango dropped
+    /// when it started over still never arrive as DELETED, so the full re-read is owed all the same. (Comparing the
+    /// restart with our last successful run skipped it.)
+    @Test func aRestartOlderThanOurLastRunStillQueuesAFullResync() async throws {
+        try await PipelineSyncTests.withStack { stack in
+            try await Self.connectXero(stack, "so-2")
+            try await stack.eventually("the first sync ran") { try await stack.jobsSettled() }
+            let aMinuteAgo = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-60))
+            let body = #"{"checkpoints":{"from":null,"to":{"updated_after":"2026-05-01T09:00:00Z"}},"connectionId":"so-2","from":"nango","model":"Contact","modifiedAfter":"\#(aMinuteAgo)","providerConfigKey":"xero","queryTimeStamp":"\#(aMinuteAgo)","responseResults":{"added":0,"deleted":0,"updated":0},"success":true,"syncName":"contacts","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#
+            #expect(try await Self.postWebhook(stack, body) == 200)
+            try await stack.eventually("a full resync ran to the end") {
+                try await stack.int("SELECT count(*)::int FROM full_resyncs WHERE connection_id = 'so-2' AND model = 'Contact' AND finished_at IS NOT NULL") == 1
+            }
+            #expect(try await stack.int("SELECT count(*)::int FROM sync_state WHERE connection_id = 'so-2' AND nango_restarted_at IS NOT NULL") == 0,
+                    "the full re-read that started after the restart cleared its mark")
+        }
+    }
+
     /// A string with U+0000, a lone surrogate escape, a number past a double's range: each record goes to
     /// quarantine with its reason, the rest of its page lands and the checkpoint reaches the stream's end.
     @Test func recordsPostgresCannotHoldAreQuarantinedAndTheModelMovesOn() async throws {
