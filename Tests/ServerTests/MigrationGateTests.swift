@@ -84,7 +84,11 @@ import TestSupport
             _ = try await migrator.migrate(database, logger: TestEnvironment.logger)
             var reports = seen.makeAsyncIterator()
             #expect(await reports.next() == true, "the probe found the schema when it started")
-            #expect(!lines.contains("warning") && !lines.contains("error"), "\(lines.lines.withLock { $0 })")
+            // A ping slower than 2 s on a loaded machine is retried with a warning that says so; nothing else may warn.
+            let loud = lines.lines.withLock { $0 }.filter {
+                ($0.hasPrefix("warning") || $0.hasPrefix("error") || $0.hasPrefix("critical")) && !$0.contains("will retry migrations")
+            }
+            #expect(loud.isEmpty, "\(loud)")
             task.cancel()
             _ = try? await task.value
         }
