@@ -19,10 +19,7 @@ public final class DroppingProxy: Sendable {
         listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var yes: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = Self.loopback(port)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let bound = Loopback.with(port) { bind(listener, $0, $1) }
         guard bound == 0, listen(listener, 64) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "proxy bind failed"]) }
         let proxy = self
         Thread.detachNewThread { proxy.acceptLoop() }
@@ -42,23 +39,12 @@ public final class DroppingProxy: Sendable {
 
     deinit { if !closed.load(ordering: .relaxed) { close() } }
 
-    static func loopback(_ port: Int) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
-    }
-
     func acceptLoop() {
         while !closed.load(ordering: .relaxed) {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { continue }
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = Self.loopback(target)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            let connected = Loopback.connect(upstream, port: target)
             guard connected == 0 else { Glibc.close(client); Glibc.close(upstream); continue }
             let proxy = self
             Thread.detachNewThread { proxy.pump(from: client, to: upstream, replies: false) }
