@@ -1,0 +1,76 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Ingest
+import Logging
+import MarketplaceCore
+import Nango
+import Pipeline
+import Storage
+
+/// The overview page: the dependencies, the queue and the inbox at a glance.
+extension ConsoleController {
+    struct OverviewPage {
+        struct Dependency {
+            let name: String
+            let status: String
+            let up: Bool
+            let detail: String
+        }
+
+        let frame: ConsoleFrame
+        let dependencies: [Dependency]
+        let webhooksChart: String
+        let webhooksLastHour: Int
+        let fetchedChart: String
+        let fetchedLastHour: Int
+        let jobs: [Count]
+        let jobsChart: String
+        let quarantine: [Count]
+        let quarantineTotal: Int
+        let companies: [CompanyRow]
+    }
+
+    func overview(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let session = try Self.session(context)
+        let since = await liveSince(context)
+        async let health = checker.detailed()
+        let now = Date()
+        let overview = try await ops.overview(now: now, logger: context.logger)
+        let report = await health
+        var dependencies = report.checks.keys.sorted().map { name in
+            let check = report.checks[name]!
+            return OverviewPage.Dependency(
+                name: name, status: check.status, up: check.status == "up",
+                detail: check.error ?? check.latencyMs.map { String(format: "%.1f ms", $0) } ?? "")
+        }
+        if let pipelines = report.pipelines {
+            dependencies.append(.init(
+                name: "pipelines.yaml", status: pipelines.status, up: pipelines.status == "ok",
+                detail: pipelines.status == "ok" ? "\(pipelines.count) pipeline(s)" : "\(pipelines.errors?.count ?? 0) error(s): the last good version runs"))
+        }
+        let minuteLabels = (0..<60).map { offset in
+            Date(timeIntervalSince1970: ((now.timeIntervalSince1970 / 60).rounded(.down) - Double(59 - offset)) * 60)
+                .formatted(.iso8601.time(includingFractionalSeconds: false)).prefix(5) + " UTC"
+        }
+        let webhooks = SVGChart.perMinute(overview.webhooksPerMinute, now: now)
+        let fetched = SVGChart.perMinute(overview.fetchedPerMinute, now: now)
+        let states = ["queued", "running", "failed", "dead", "succeeded", "cancelled"]
+        let jobs = states.map { Count(label: $0, count: overview.jobCounts[$0] ?? 0, cap: PipelineOps.jobCountCap) }
+        let page = OverviewPage(
+            frame: ConsoleFrame(title: "Overview", section: "/console", session: session, notice: Self.notice(request), liveSince: since),
+            dependencies: dependencies,
+            webhooksChart: SVGChart.bars(webhooks, labels: minuteLabels.map(String.init), caption: "Webhooks received per minute, last hour"),
+            webhooksLastHour: webhooks.reduce(0, +),
+            fetchedChart: SVGChart.bars(fetched, labels: minuteLabels.map(String.init), caption: "Records fetched by syncs per minute, last hour"),
+            fetchedLastHour: fetched.reduce(0, +),
+            jobs: jobs,
+            jobsChart: SVGChart.bars(jobs.map(\.count), labels: jobs.map(\.label), caption: "Jobs by state", width: 360, height: 100),
+            quarantine: overview.quarantineOpen.keys.sorted().map { Count(label: $0, count: overview.quarantineOpen[$0]!) },
+            quarantineTotal: overview.quarantineOpen.values.reduce(0, +),
+            companies: overview.companies.map {
+                CompanyRow($0.company, lastSyncedAt: $0.lastSyncedAt, oldestUnsynced: $0.oldestUnsynced, fetchedLastHour: $0.fetchedLastHour)
+            })
+        return renderer.page("overview", page)
+    }
+}
