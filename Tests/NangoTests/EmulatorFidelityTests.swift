@@ -12,7 +12,7 @@ import TestSupport
 
 @testable import NangoEmulator
 
-/// The emulator where real deployments part from the common path (NANGO.md 6): every URL, the circuit breaker,
+/// The emulator where real deployments part from the common path (docs/nango.md §5): every URL, the circuit breaker,
 /// auth webhook bytes, `end_user` in the API's shape, 424, `{}` credentials, pruned and hard-deleted records.
 @Suite(.timeLimit(.minutes(2))) struct EmulatorFidelityTests {
     static func control(_ baseURL: String, _ path: String, _ body: String) async throws -> JSONValue {
@@ -127,7 +127,7 @@ import TestSupport
             request.headers.add(name: "Connection-Id", value: "demo-xero")
             request.headers.add(name: "Provider-Config-Key", value: "xero")
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-            // Always present, null on the last page; keys in the order of Nango's own fixture (NANGO.md 6.3).
+            // Always present, null on the last page; keys in the order of Nango's own fixture (docs/nango.md §4).
             #expect(String(buffer: try await response.body.collect(upTo: 1 << 16)) == #"{"next_cursor":null,"records":[]}"#)
         }
     }

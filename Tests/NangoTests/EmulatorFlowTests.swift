@@ -180,7 +180,7 @@ actor WebhookInbox {
         try await WebhookInbox.run { inbox, hook in
             try await EmulatorHarness.run(webhookURLs: [hook]) { _, url in
                 _ = try await post("\(url)/_emulator/connections/demo-salesforce/revoke", json: #"{"provider_config_key":"salesforce"}"#)
-                // Refresh exhausted is a 424 (NANGO.md 6.2).
+                // Refresh exhausted is a 424 (docs/nango.md §2.5).
                 await #expect(throws: NangoError.refreshExhausted(
                     code: "invalid_credentials",
                     message: "The external API returned an error when trying to refresh the access token. Please try again later.")) {

@@ -10,7 +10,7 @@ import TestSupport
 @testable import NangoEmulator
 
 @Suite(.timeLimit(.minutes(2))) struct WebhookSignatureTests {
-    // Nango's own unit-test vectors and the worked example of NANGO.md 1.2, computed independently of this code.
+    // Nango's own unit-test vectors and the worked example of docs/nango.md §1.2, computed independently of this code.
     @Test func signaturesMatchNangosVectors() {
         let body = Array("payload".utf8)
         #expect(NangoWebhookSignature.hmac(body: body, key: "secret") == "b82fcb791acec57859b989b430a826488ce2e479fdf92326bd0a2e8375a42ba4")

@@ -10,7 +10,7 @@ import TestSupport
 
 @testable import Server
 
-/// Nango's own test fixtures (NANGO.md 6.3), byte for byte with their signatures, through intake and the parsers.
+/// Nango's own test fixtures (docs/nango.md §4), byte for byte with their signatures, through intake and the parsers.
 @Suite(.timeLimit(.minutes(2))) struct NangoFixtureTests {
     static let vectorKey = "00000000-0000-4000-8000-000000000000"
 
@@ -92,7 +92,7 @@ import TestSupport
         }
     }
 
-    /// Nango signs with the old key for up to five minutes after a rotation (NANGO.md 6.1).
+    /// Nango signs with the old key for up to five minutes after a rotation (docs/nango.md §1.2).
     @Test func duringARotationThePreviousKeyIsAcceptedAndCounted() async throws {
         let vector = Self.vectors[1]
         let headers = Self.headers(hmac: vector.hmac, legacy: nil)
@@ -167,7 +167,7 @@ import TestSupport
         #expect(OversizedWebhook.claimedIntegration(in: Array(#""providerConfigKey":"a b<script>""#.utf8)) == nil)
     }
 
-    /// NANGO.md 6.3's records page, as Express sends it.
+    /// docs/nango.md §4's records page, as Express sends it.
     @Test func nangosRecordsPageParses() throws {
         let page = #"{"next_cursor":"MjAyNi0wNS0wMVQxMDowMDowMy4xMjAzOTErMDA6MDB8fGUyYWJmZDA5LTMxNWMtNWNlNC1hMGIwLTE4NDMxNzA4OTkzOA==","records":[{"id":"record2","foo":"bar","_nango_metadata":{"first_seen_at":"2026-05-01T10:00:03.120391+00:00","last_modified_at":"2026-05-01T10:00:03.120391+00:00","last_action":"ADDED","deleted_at":null,"pruned_at":null,"cursor":"MjAyNi0wNS0wMVQxMDowMDowMy4xMjAzOTErMDA6MDB8fGEyMzg4YjBhLTc4YTAtNTI3Mi04NWM1LTM4YjA2YzhiOTU1NQ=="}},{"id":"record1","foo":"bar","_nango_metadata":{"first_seen_at":"2026-05-01T10:00:03.120391+00:00","last_modified_at":"2026-05-01T10:00:03.120391+00:00","last_action":"ADDED","deleted_at":null,"pruned_at":null,"cursor":"MjAyNi0wNS0wMVQxMDowMDowMy4xMjAzOTErMDA6MDB8fGUyYWJmZDA5LTMxNWMtNWNlNC1hMGIwLTE4NDMxNzA4OTkzOA=="}}]}"#
         let parsed = try NangoRecordsPage.parse(Array(page.utf8))
@@ -180,7 +180,7 @@ import TestSupport
         #expect(parsed.records[1].metadata.cursor == parsed.nextCursor)
     }
 
-    /// NANGO.md 6.3's connection: an API-key integration, `end_user` in the API's shape.
+    /// docs/nango.md §4's connection: an API-key integration, `end_user` in the API's shape.
     @Test func nangosConnectionDecodes() throws {
         let body = #"{"id":1,"connection_id":"k3j9x2a","provider_config_key":"algolia","provider":"algolia","errors":[],"end_user":{"id":"V1StGXR8_Z5jdHi6B-myT","display_name":null,"email":"V1StGXR8_Z5jdHi6B-myT@example.com","tags":{"origin":"test"},"organization":{"id":"Uakgb_J5m9g-0JDMbcJqL","display_name":null}},"tags":{},"metadata":null,"connection_config":{"APP_ID":"TEST"},"webhook_url_override":null,"created_at":"2026-05-01T09:58:01.120+00:00","updated_at":"2026-05-01T09:58:01.120+00:00","last_fetched_at":"2026-05-01T10:58:02.449+00:00","credentials":{"type":"API_KEY","apiKey":"test_api_key"}}"#
         let connection = try JSONDecoder().decode(NangoConnection.self, from: Data(body.utf8))
@@ -190,7 +190,7 @@ import TestSupport
         #expect(connection.credentials?.apiKey == "test_api_key")
         #expect(connection.endUser?["email"]?.string == "V1StGXR8_Z5jdHi6B-myT@example.com")
         #expect(connection.tags == [:])
-        // A key without the read-credentials scope gets `{}` (NANGO.md 6.2).
+        // A key without the read-credentials scope gets `{}` (docs/nango.md §2.5).
         let scoped = body.replacingOccurrences(of: #""credentials":{"type":"API_KEY","apiKey":"test_api_key"}"#, with: #""credentials":{}"#)
         #expect(try JSONDecoder().decode(NangoConnection.self, from: Data(scoped.utf8)).credentials == nil)
     }

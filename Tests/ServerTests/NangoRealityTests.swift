@@ -15,7 +15,7 @@ import Tokens
 @testable import NangoEmulator
 @testable import Server
 
-/// The service against Nango as real deployments meet it (NANGO.md 6): rate-limit windows, pruned and
+/// The service against Nango as real deployments meet it (docs/nango.md §5): rate-limit windows, pruned and
 /// hard-deleted records, full resyncs, records Postgres cannot hold, connections' lives, scoped keys.
 /// Each test runs the whole stack: the emulator sending signed webhooks to the live app and its workers.
 @Suite(.serialized, .timeLimit(.minutes(4))) struct NangoRealityTests {

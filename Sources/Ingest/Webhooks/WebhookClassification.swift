@@ -32,7 +32,7 @@ public struct WebhookClassification: Sendable, Equatable {
         }
         let raw = String(decoding: body, as: UTF8.self)
         var event = InboxEvent(type: "forward", dedupeKey: dedupeKey(body), rawBody: raw)
-        // Nango forwards the provider's raw payload, unwrapped, when it found no connection (NANGO.md 1.8, 6.1).
+        // Nango forwards the provider's raw payload, unwrapped, when it found no connection (docs/nango.md §1.7).
         // That payload may carry a `type` of its own (Slack's `event_callback`, Stripe's `invoice.paid`): only
         // a body from Nango itself, or Nango's forward wrapper, has a Nango type.
         guard case .object = json, let type = json["type"]?.string, json["from"]?.string == "nango" || type == "forward" else {
@@ -105,7 +105,7 @@ public struct WebhookClassification: Sendable, Equatable {
     }
 
     /// The start of a run Nango began from scratch, when a success webhook says so: `checkpoints` sent with
-    /// `from: null` (NANGO.md 1.7, 6.2). A webhook without `checkpoints` is not one: syncs that keep no checkpoints
+    /// `from: null` (docs/nango.md §1.6, §2.4). A webhook without `checkpoints` is not one: syncs that keep no checkpoints
     /// never send them, and re-reading every record after every run is no option. `syncType: INITIAL` is not one
     /// either: it marks a sync's very first run, which our own first read already covers.
     static func nangoStartedOver(_ json: JSONValue) -> Bool {
@@ -121,7 +121,7 @@ public struct WebhookClassification: Sendable, Equatable {
         case ("refresh", false):
             return ConnectionJob(.refreshFailed, identity, error: json["error"]).newJob()
         case ("deletion", _):
-            // Nango sends no deletion webhook today (NANGO.md 2.5); accept one should it appear.
+            // Nango sends no deletion webhook today (docs/nango.md §2.7); accept one should it appear.
             return ConnectionJob(.disconnected, identity).newJob()
         default:
             return nil   // a failed creation or override changes nothing of ours

@@ -1,6 +1,6 @@
 import Nango
 
-/// Which of Nango's signatures a delivery carries and whether it holds (NANGO.md 1.2, 6.1).
+/// Which of Nango's signatures a delivery carries and whether it holds (docs/nango.md §1.2).
 /// The HMAC header is checked when present; the legacy one only when configured and no HMAC was sent.
 /// During a key rotation Nango keeps signing with the old key for a few minutes, so the previous key
 /// (when configured) is tried after the current one, and the outcome says which one matched.

@@ -115,7 +115,7 @@ extension NangoClient {
     }
 
     /// How long until Nango's window resets: `X-RateLimit-Reset` (epoch seconds) when sent, else `Retry-After`,
-    /// and at least a second, since `Retry-After` is rounded down to `0` in the window's last second (NANGO.md 6.2).
+    /// and at least a second, since `Retry-After` is rounded down to `0` in the window's last second (docs/nango.md §2.2).
     static func rateLimitWait(_ headers: HTTPHeaders, now: Date) -> Duration {
         var wait = Duration.seconds(1)
         if let reset = headers.first(name: "X-RateLimit-Reset").flatMap(Double.init) {
@@ -126,7 +126,7 @@ extension NangoClient {
         return max(wait, .seconds(1))
     }
 
-    /// Nango parses query strings with `qs`, which reads a literal `+` as a space (NANGO.md 6.2): every
+    /// Nango parses query strings with `qs`, which reads a literal `+` as a space (docs/nango.md §2.1): every
     /// reserved character, `+` included, is percent-encoded.
     static func encodeQuery(_ items: [(String, String)]) -> String {
         let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -168,7 +168,7 @@ extension NangoClient {
         case 401: return .unauthorized(code: code, message: detail?.message)
         case 403: return .forbidden(code: code, message: detail?.message)
         case 404: return .notFound(code: code, message: detail?.message)
-        // Nango gave up refreshing the connection's token (NANGO.md 6.2): the customer must reconnect.
+        // Nango gave up refreshing the connection's token (docs/nango.md §2.5): the customer must reconnect.
         case 424: return .refreshExhausted(code: code, message: detail?.message)
         case 400 where ["unknown_connection", "unknown_provider_config"].contains(code):
             return .notFound(code: code, message: detail?.message)

@@ -55,7 +55,7 @@ public struct NangoClient: Sendable {
         var query = [("provider_config_key", providerConfigKey)]
         if forceRefresh { query.append(("force_refresh", "true")) }
         if includeRefreshToken { query.append(("refresh_token", "true")) }
-        // `/connection/{id}` is deprecated in favour of `/connections/{id}` (NANGO.md 6.2).
+        // `/connection/{id}` is deprecated in favour of `/connections/{id}` (docs/nango.md §2.5).
         return try await send(.GET, "/connections/\(Self.escape(connectionId))", query: query)
     }
 

@@ -1,4 +1,4 @@
-/// Nango's rate limit is per account, not per call (NANGO.md 6.2): once one call meets a 429, every call of
+/// Nango's rate limit is per account, not per call (docs/nango.md §2.2): once one call meets a 429, every call of
 /// this instance waits for the window to reset instead of spending its own attempts against it.
 actor NangoRateLimitGate {
     private var resumeAt: ContinuousClock.Instant?

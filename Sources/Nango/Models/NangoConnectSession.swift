@@ -1,6 +1,6 @@
 import MarketplaceCore
 
-/// `POST /connect/sessions` body (NANGO.md 2.6).
+/// `POST /connect/sessions` body (docs/nango.md §2.8).
 public struct NangoConnectSessionRequest: Codable, Sendable, Equatable {
     public struct EndUser: Codable, Sendable, Equatable {
         public var id: String
@@ -80,7 +80,7 @@ struct NangoDataEnvelope<Value: Codable & Sendable>: Codable, Sendable {
     var data: Value
 }
 
-/// `POST /sync/trigger` body (NANGO.md 2.8).
+/// `POST /sync/trigger` body (docs/nango.md §2.10).
 public struct NangoSyncTrigger: Codable, Sendable, Equatable {
     public struct Options: Codable, Sendable, Equatable {
         public var reset: Bool?

@@ -1,7 +1,7 @@
 import Foundation
 import MarketplaceCore
 
-/// `GET /connection/{connectionId}`: a connection with its credentials (NANGO.md 2.3).
+/// `GET /connection/{connectionId}`: a connection with its credentials (docs/nango.md §2.5).
 /// Decoding is tolerant: only what the service relies on is required.
 public struct NangoConnection: Codable, Sendable, Equatable {
     public var id: Int?
@@ -17,7 +17,7 @@ public struct NangoConnection: Codable, Sendable, Equatable {
     public var updatedAt: String?
     public var lastFetchedAt: String?
     /// Nil when Nango answered `{}`: the API key lacks the `environment:connections:read_credentials` scope
-    /// (NANGO.md 6.2). Records need no token, so the connection is usable all the same.
+    /// (docs/nango.md §2.5). Records need no token, so the connection is usable all the same.
     public var credentials: NangoCredentials?
 
     enum CodingKeys: String, CodingKey {
@@ -119,7 +119,7 @@ public struct NangoCredentials: Codable, Sendable, Equatable, CustomStringConver
     }
 }
 
-/// `GET /connection`: the list form (NANGO.md 2.4).
+/// `GET /connection`: the list form (docs/nango.md §2.6).
 public struct NangoConnectionList: Codable, Sendable, Equatable {
     public struct Item: Codable, Sendable, Equatable {
         public var id: Int?

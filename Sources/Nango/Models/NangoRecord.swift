@@ -1,6 +1,6 @@
 import MarketplaceCore
 
-/// One record of `GET /records`: the provider's fields as served plus `_nango_metadata` (NANGO.md 2.2).
+/// One record of `GET /records`: the provider's fields as served plus `_nango_metadata` (docs/nango.md §2.3).
 public struct NangoRecord: Codable, Sendable, Equatable {
     public enum Action: String, Codable, Sendable {
         case added = "ADDED"

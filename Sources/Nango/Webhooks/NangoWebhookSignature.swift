@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 /// Nango's webhook signatures over the raw body bytes, keyed with the environment's signing key
-/// as UTF-8 text (NANGO.md 1.2):
+/// as UTF-8 text (docs/nango.md §1.2):
 /// - `X-Nango-Hmac-Sha256`: HMAC-SHA256(key, body), lowercase hex;
 /// - `X-Nango-Signature` (legacy): SHA-256(key ‖ body), lowercase hex.
 public enum NangoWebhookSignature {

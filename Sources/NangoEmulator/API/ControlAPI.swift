@@ -140,7 +140,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
 
     /// `{provider_config_key, model, drop?}`: Nango starts the model's sync over. `drop` live records are removed
     /// outright (an emptied cache: they never come back as DELETED), then the run's success webhook says it started
-    /// from scratch: `checkpoints.from` is null (NANGO.md 1.7). Answers the dropped ids.
+    /// from scratch: `checkpoints.from` is null (docs/nango.md §1.6). Answers the dropped ids.
     @Sendable func restart(_ request: Request, context: Context) async throws -> Response {
         let connectionId = try context.parameters.require("connectionId")
         let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
@@ -240,7 +240,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
     }
 
     /// `{provider_config_key, connection_id?, payload}`: a provider webhook forwarded by Nango, wrapped when the
-    /// connection is known, raw otherwise (NANGO.md 1.8).
+    /// connection is known, raw otherwise (docs/nango.md §1.7).
     @Sendable func forward(_ request: Request, context: Context) async throws -> Response {
         let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
         let integration = try integration(body)

@@ -28,7 +28,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         group.on("/proxy/**", method: .delete, use: proxy)
     }
 
-    // MARK: GET /records (NANGO.md 2.2)
+    // MARK: GET /records (docs/nango.md §2.3)
 
     static var allowedRecordParameters: Set<String> { ["model", "variant", "cursor", "limit", "modified_after", "delta", "filter", "ids"] }
 
@@ -70,7 +70,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
                 default: throw NangoErrorResponse.invalid("invalid_query_params", "Invalid filter \(part)", path: ["filter"])
                 }
             }
-            // Nango's quirk (NANGO.md 2.2): a combined filter that includes `deleted` leaves deleted records out.
+            // Nango's quirk (docs/nango.md §2.3): a combined filter that includes `deleted` leaves deleted records out.
             if parsed.count > 1 { parsed.remove(.deleted) }
             actions = parsed
         }
@@ -95,7 +95,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
                                       ids: ids.isEmpty ? nil : Set(ids)))
         let page = found.prefix(limit)
         let records = page.map { stored in
-            // A pruned record keeps only `id` and its metadata; its last_action and position do not move (NANGO.md 6.2).
+            // A pruned record keeps only `id` and its metadata; its last_action and position do not move (docs/nango.md §2.4).
             let pruned = stream.prunedAt[stored.id]
             return NangoRecord(id: stored.id, fields: pruned == nil ? stream.payload(stored) : ["id": .string(stored.id)], metadata: .init(
                 firstSeenAt: stored.firstSeen.postgres, lastModifiedAt: stored.updated.postgres,
@@ -129,7 +129,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         return (integration, connectionId)
     }
 
-    // MARK: Connections (NANGO.md 2.3–2.5)
+    // MARK: Connections (docs/nango.md §2.5–2.7)
 
     @Sendable func getConnection(_ request: Request, context: Context) async throws -> Response {
         let connectionId = try context.parameters.require("connectionId")
@@ -146,7 +146,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
             throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection found")
         case .refreshFailed(let connection):
             await webhooks.send(WebhookPayloads.refreshFailure(connection, environment: environment))
-            // Refresh exhausted: 424, naming the connection (NANGO.md 6.2).
+            // Refresh exhausted: 424, naming the connection (docs/nango.md §2.5).
             throw NangoErrorResponse(
                 status: HTTPResponse.Status(code: 424, reasonPhrase: "Failed Dependency"), code: "invalid_credentials", message: WebhookPayloads.refreshFailureDescription,
                 extra: ["payload": .object(["connection": .string(connectionId)])])
@@ -179,7 +179,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         return try JSONResponse.make(JSONValue.object(["success": true]))
     }
 
-    // MARK: Connect sessions (NANGO.md 2.6)
+    // MARK: Connect sessions (docs/nango.md §2.8)
 
     @Sendable func createSession(_ request: Request, context: Context) async throws -> Response {
         let body = try await Self.jsonBody(request, context: context)

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import MarketplaceCore
 
-/// Nango's API-key check (NANGO.md 2.1): missing header, a key that is not UUID-shaped, an unknown key.
+/// Nango's API-key check (docs/nango.md §2.1): missing header, a key that is not UUID-shaped, an unknown key.
 struct NangoAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let secretKey: String
 

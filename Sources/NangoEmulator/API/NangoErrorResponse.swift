@@ -4,7 +4,7 @@ import Hummingbird
 import MarketplaceCore
 import Nango
 
-/// Nango's error shape `{"error": {"code", "message"}}` with Nango's codes (NANGO.md 2.1).
+/// Nango's error shape `{"error": {"code", "message"}}` with Nango's codes (docs/nango.md §2.1).
 struct NangoErrorResponse: HTTPResponseError {
     var status: HTTPResponse.Status
     var code: String

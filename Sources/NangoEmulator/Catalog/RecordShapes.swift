@@ -1,7 +1,7 @@
 import Foundation
 import MarketplaceCore
 
-/// Record shapes of NANGO.md section 3, filled with realistic, messy values: emails with odd casing
+/// Record shapes of docs/nango.md §3, filled with realistic, messy values: emails with odd casing
 /// and spaces, phones in local formats, countries as names or codes, prices sometimes as strings,
 /// and about one record in fifty broken (no name, a malformed email).
 enum RecordShapes {

@@ -28,7 +28,7 @@ struct EmulatedConnection: Sendable {
         updatedAt = now
     }
 
-    /// `GET /connection/{id}` as Nango formats it (NANGO.md 2.3).
+    /// `GET /connection/{id}` as Nango formats it (docs/nango.md §2.5).
     /// `end_user` as Nango's API formats it (`server/lib/formatters/endUser.ts`), not the webhook's shape.
     var apiEndUser: JSONValue {
         guard let endUser else { return .null }

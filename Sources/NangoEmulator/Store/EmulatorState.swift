@@ -29,7 +29,7 @@ actor EmulatorState {
     func countRecordsRequest() { recordsRequests += 1 }
     /// Calls refused with 429 because the window was full.
     private(set) var rateLimitedAnswers = 0
-    /// Nango's fixed window per account (60 s, NANGO.md 2.1, 6.2); the limit is a flag, and the control API
+    /// Nango's fixed window per account (60 s, docs/nango.md §2.2); the limit is a flag, and the control API
     /// sets both so a test can meet a window's end within seconds.
     private(set) var rateLimit: (limit: Int, windowMillis: Int64)
     private var window: (start: Int64, count: Int) = (0, 0)

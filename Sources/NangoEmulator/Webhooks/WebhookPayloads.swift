@@ -1,6 +1,6 @@
 import MarketplaceCore
 
-/// Webhook bodies exactly as NANGO.md 1.6–1.8 lists their fields. Optional fields are left out, not null.
+/// Webhook bodies exactly as docs/nango.md §1.5–1.7 lists their fields. Optional fields are left out, not null.
 enum WebhookPayloads {
     static func auth(
         _ connection: EmulatedConnection, operation: String, success: Bool, environment: String,
@@ -11,7 +11,7 @@ enum WebhookPayloads {
             "providerConfigKey": .string(connection.integration.key), "provider": .string(connection.integration.provider),
             "authMode": "OAUTH2", "environment": .string(environment), "operation": .string(operation), "success": .bool(success),
         ]
-        // `tags` is NOT NULL (default `{}`) and always sent; failure webhooks carry no `endUser` (NANGO.md 6.1).
+        // `tags` is NOT NULL (default `{}`) and always sent; failure webhooks carry no `endUser` (docs/nango.md §1.5).
         body["tags"] = .object((connection.tags ?? [:]).mapValues(JSONValue.string))
         if success, let endUser = connection.endUser { body["endUser"] = endUser }
         if let error { body["error"] = .object(["type": .string(error.type), "description": .string(error.description)]) }
@@ -41,7 +41,7 @@ enum WebhookPayloads {
             ]),
             "modifiedAfter": .string(runStart.javascript), "queryTimeStamp": .string(runStart.javascript),
         ]
-        // Left out when the sync keeps none (NANGO.md 1.7).
+        // Left out when the sync keeps none (docs/nango.md §1.6).
         if let checkpoints { body["checkpoints"] = checkpoints }
         return .object(body)
     }
@@ -56,7 +56,7 @@ enum WebhookPayloads {
         ])
     }
 
-    /// An async action finished (NANGO.md 1.9).
+    /// An async action finished (docs/nango.md §1.8).
     static func asyncAction(_ connection: EmulatedConnection, id: String) -> JSONValue {
         .object([
             "from": "nango", "type": "async_action", "connectionId": .string(connection.connectionId),

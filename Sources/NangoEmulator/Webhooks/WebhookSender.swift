@@ -8,7 +8,7 @@ import NIOHTTP1
 import ServiceLifecycle
 import Synchronization
 
-/// Delivers webhooks as Nango does (NANGO.md 1.1–1.3): the body serialised once (compact, sorted
+/// Delivers webhooks as Nango does (docs/nango.md §1.1–1.3): the body serialised once (compact, sorted
 /// keys), both signature headers over those bytes, a 20 s timeout per attempt, at most 3 attempts
 /// waiting 3 s then 6 s (scaled by `retryDelayScale` for tests), retried only on 5xx and network
 /// errors, then dropped. Each delivery runs in the service's task group, so shutdown waits for them.
@@ -38,7 +38,7 @@ final class WebhookSender: Service, Sendable {
     private let queue: AsyncStream<[Outgoing]>
     private let continuation: AsyncStream<[Outgoing]>.Continuation
     private let log = Mutex<(next: Int, deliveries: [Delivery], held: Outgoing?)>((1, [], nil))
-    /// Nango Cloud's delivery circuit breaker (NANGO.md 6.1): 5 failed deliveries within 10 s open it for 60 s,
+    /// Nango Cloud's delivery circuit breaker (docs/nango.md §1.3): 5 failed deliveries within 10 s open it for 60 s,
     /// and webhooks meanwhile are dropped without an attempt.
     private let breaker = Mutex<(failures: [ContinuousClock.Instant], openUntil: ContinuousClock.Instant?)>(([], nil))
     static let breakerThreshold = 5
@@ -124,7 +124,7 @@ final class WebhookSender: Service, Sendable {
         }
     }
 
-    /// Every configured URL gets every webhook (a secondary URL is not a fallback, NANGO.md 6.1).
+    /// Every configured URL gets every webhook (a secondary URL is not a fallback, docs/nango.md §1.3).
     private func deliver(_ outgoing: Outgoing) async {
         let key = outgoing.badSignature ? signingKey + "-wrong" : signingKey
         if circuitOpen {

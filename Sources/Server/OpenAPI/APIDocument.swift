@@ -143,7 +143,7 @@ enum APIDocument {
             method: .post, path: "/webhooks/nango", operationId: "nangoWebhook", tag: "webhooks",
             summary: "Nango's webhooks (auth, sync, forward), stored durably before the answer.",
             security: .nangoSignature,
-            requestBody: ["type": "object", "description": "A webhook body as Nango sends it (see NANGO.md).", "required": ["type"]],
+            requestBody: ["type": "object", "description": "A webhook body as Nango sends it (see docs/nango.md §1).", "required": ["type"]],
             answers: [
                 .json(200, "Stored, or a repeat of a stored delivery.", APISchemas.ref("WebhookAccepted")),
                 Answer.error(400, "Not JSON, or a known type without a required field (named in the message)."),
