@@ -28,7 +28,7 @@ import TestSupport
                     event.integrationId = "hubspot"
                     event.model = "Contact"
                     event.syncName = "contacts"
-                    return try await WebhookEventsTable.insertBatch([(event, "processed")], on: db, logger: TestEnvironment.logger)[event.dedupeKey]!
+                    return try await WebhookEventsTable.insertBatch([(event, .processed)], on: db, logger: TestEnvironment.logger)[event.dedupeKey]!
                 }
                 _ = try await database.query("""
                     INSERT INTO connection_credentials (company_id, auth_type, access_token_sealed, token_fingerprint, expires_at)

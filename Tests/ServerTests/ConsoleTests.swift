@@ -114,7 +114,7 @@ import TestSupport
         try await TestDatabase.with { configuration in
             try await Database.running(configuration) { database in
                 _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: TestEnvironment.logger)
-                for (n, status) in ["failed", "processed", "failed", "failed"].enumerated() {
+                for (n, status) in [WebhookEventStatus.failed, .processed, .failed, .failed].enumerated() {
                     let body = #"{"connectionId":"replay-\#(n)","from":"hubspot","payload":{"n":\#(n)},"providerConfigKey":"hubspot","type":"forward"}"#
                     var event = InboxEvent(type: "forward", dedupeKey: "console-replay-\(n)", rawBody: body)
                     event.connectionId = "replay-\(n)"
@@ -187,7 +187,7 @@ import TestSupport
             #expect(String(buffer: missing.body).contains("no such resource"))
             let bad = try await client.execute(uri: "/console/events?status=lost", method: .get, headers: [.cookie: cookie])
             #expect(bad.status == .badRequest)
-            #expect(String(buffer: bad.body).contains("&#39;status&#39; must be received"))
+            #expect(String(buffer: bad.body).contains("&#39;status&#39; must be one of received, processing, processed, ignored, failed"))
             let page = try await client.execute(uri: "/console/quarantine", method: .get, headers: [.cookie: cookie])
             #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
             #expect(page.headers[.cacheControl] == "no-store")

@@ -52,7 +52,7 @@ import TestSupport
                 // statement does not see it, inserts, and waits on the key's unique entry until the other commits.
                 group.addTask {
                     try await database.withTransaction(logger: Self.logger) { db in
-                        let ids = try await WebhookEventsTable.insertBatch([(x.event, "received")], on: db, logger: Self.logger)
+                        let ids = try await WebhookEventsTable.insertBatch([(x.event, .received)], on: db, logger: Self.logger)
                         #expect(ids.count == 1)
                         insertedSignal.yield()
                         for await _ in release { break }

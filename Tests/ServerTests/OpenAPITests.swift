@@ -30,7 +30,7 @@ import TestSupport
     @Test func everyRegisteredRouteIsDocumentedAndEveryDocumentedOneRegistered() async throws {
         try await TestDatabase.with { configuration in
             let router = buildRouter(try await TestApp.dependencies(database: configuration))
-            // The console's HTML pages and forms are not the JSON API: the README's Console section documents them.
+            // The console's HTML pages and forms are not the JSON API: docs/console.md documents them.
             let all = Self.registeredRoutes(router)
             let registered = all.filter { !$0.split(separator: " ")[1].hasPrefix("/console") }
             #expect(all.count - registered.count > 20, "the console's routes are registered")

@@ -6,7 +6,7 @@ import TestSupport
 
 @testable import Server
 
-/// The rate limit's bound, as README "Security" states it: while Redis answers in time, all instances together admit
+/// The rate limit's bound, as docs/security.md states it: while Redis answers in time, all instances together admit
 /// at most the limit per window; while it is slower than the limiter's timeout, each instance counts alone against
 /// the full limit, so N instances admit at most N × the limit. A lease never outlives Redis' window, and a new
 /// window's `RateLimit-Remaining` owes nothing to the last one.

@@ -53,7 +53,7 @@ import TestSupport
         try await TestDatabase.withClient { database in
             // A job of c2's key already waits, queued by an earlier event.
             let waiting = try await database.withTransaction(logger: Self.logger) { db in
-                let earlier = try await WebhookEventsTable.insertBatch([(Self.event("earlier", connection: "c2"), "received")], on: db, logger: Self.logger)
+                let earlier = try await WebhookEventsTable.insertBatch([(Self.event("earlier", connection: "c2"), .received)], on: db, logger: Self.logger)
                 return try await JobsTable.enqueueBatch([(Self.sync("c2", "earlier"), earlier["earlier"]!)], on: db, logger: Self.logger)[0]
             }
             let keyless = NewJob(kind: "connection.upsert", payload: ["n": 1], concurrencyKey: "connection:xero:c1", mergesWhileQueued: false)

@@ -10,7 +10,7 @@ import TestSupport
 @Suite(.timeLimit(.minutes(2))) struct InboxReserveTests {
     static let logger = TestEnvironment.logger
 
-    static func event(_ key: String, status: String = "received") -> (event: InboxEvent, status: String) {
+    static func event(_ key: String, status: WebhookEventStatus = .received) -> (event: InboxEvent, status: WebhookEventStatus) {
         (InboxEvent(type: "sync", dedupeKey: key, rawBody: #"{"key": "\#(key)"}"#), status)
     }
 
@@ -35,8 +35,8 @@ import TestSupport
 
                 // The reserved events go in under their ids; a key taken meanwhile (here, by hand) is left out.
                 let events = [
-                    WebhookEventsTable.NewEvent(id: ids[0]!, event: Self.event("a").event, status: "received", jobID: nil),
-                    WebhookEventsTable.NewEvent(id: ids[4]!, event: Self.event("b").event, status: "ignored", jobID: nil),
+                    WebhookEventsTable.NewEvent(id: ids[0]!, event: Self.event("a").event, status: .received, jobID: nil),
+                    WebhookEventsTable.NewEvent(id: ids[4]!, event: Self.event("b").event, status: .ignored, jobID: nil),
                 ]
                 try await db.query("INSERT INTO webhook_events (type, dedupe_key, raw_body) VALUES ('sync', 'b', '{}')", logger: Self.logger)
                 let inserted = try await WebhookEventsTable.insert(events, on: db, logger: Self.logger)

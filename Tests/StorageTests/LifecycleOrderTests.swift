@@ -25,7 +25,7 @@ import TestSupport
                 #expect(try await Self.claim(db) == upsert)
                 let status = try await JobsTable.fail(
                     id: upsert, owner: "w1", error: "Nango answered 502", retryAt: Date().addingTimeInterval(3600), on: db, logger: Self.logger)
-                #expect(status == "failed")
+                #expect(status == .failed)
                 let refreshFailed = try await JobsTable.enqueue(
                     ConnectionJob(.refreshFailed, Self.identity).newJob(), eventID: nil, on: db, logger: Self.logger)
                 // Another connection's life is not held back.
@@ -73,7 +73,7 @@ import TestSupport
                 let disconnected = try await JobsTable.enqueue(
                     ConnectionJob(.disconnected, Self.identity).newJob(), eventID: nil, on: db, logger: Self.logger)
                 #expect(try await Self.claim(db) == upsert)
-                #expect(try await JobsTable.fail(id: upsert, owner: "w1", error: "gone", retryAt: nil, on: db, logger: Self.logger) == "dead")
+                #expect(try await JobsTable.fail(id: upsert, owner: "w1", error: "gone", retryAt: nil, on: db, logger: Self.logger) == .dead)
                 #expect(try await Self.claim(db) == disconnected)
             }
         }

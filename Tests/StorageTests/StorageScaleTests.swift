@@ -88,7 +88,7 @@ import TestSupport
             // reads only what it needs (before, `waiting` filtered every waiting job of every key).
             let statements: [(String, PostgresQuery, shows: String?)] = [
                 ("JobsTable.waiting", JobsTable.waitingQuery(concurrencyKey: busyKey, kind: "sync.run", status: nil), "Index Cond: (concurrency_key = "),
-                ("JobsTable.waiting(failed)", JobsTable.waitingQuery(concurrencyKey: busyKey, kind: "sync.run", status: "failed"), "Index Cond: (concurrency_key = "),
+                ("JobsTable.waiting(failed)", JobsTable.waitingQuery(concurrencyKey: busyKey, kind: "sync.run", status: .failed), "Index Cond: (concurrency_key = "),
                 ("JobsTable.enqueueUnlessWaiting", JobsTable.enqueueUnlessWaitingQuery([job], orRunning: false), "Index Cond: (concurrency_key = j.concurrency_key)"),
                 ("JobsTable.enqueueUnlessWaiting(orRunning)", JobsTable.enqueueUnlessWaitingQuery([job], orRunning: true), "Index Cond: (concurrency_key = j.concurrency_key)"),
                 ("JobsTable.countsByStatus", JobsTable.countsQuery(), " using jobs_status_id_idx on "),

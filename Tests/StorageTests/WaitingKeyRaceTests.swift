@@ -83,7 +83,7 @@ import TestSupport
             let id = try await database.withConnection { db in
                 let id = try await JobsTable.enqueue(Self.job, eventID: nil, on: db, logger: Self.logger)
                 _ = try await JobsTable.claim(owner: "w1", lease: .seconds(30), on: db, logger: Self.logger)
-                #expect(try await JobsTable.fail(id: id, owner: "w1", error: "boom", retryAt: nil, on: db, logger: Self.logger) == "dead")
+                #expect(try await JobsTable.fail(id: id, owner: "w1", error: "boom", retryAt: nil, on: db, logger: Self.logger) == .dead)
                 return id
             }
             let other = try await Self.whileAWebhookQueuesTheKey(database, marker: "WITH me AS") {

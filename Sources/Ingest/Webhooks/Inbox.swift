@@ -19,7 +19,7 @@ public enum Inbox {
             let events = fresh.map { classification, eventID in
                 WebhookEventsTable.NewEvent(
                     id: eventID, event: classification.event,
-                    status: classification.job == nil && classification.syncFailure == nil ? "ignored" : "received", jobID: jobIDs[eventID])
+                    status: classification.job == nil && classification.syncFailure == nil ? .ignored : .received, jobID: jobIDs[eventID])
             }
             let inserted = try await WebhookEventsTable.insert(events, on: connection, logger: logger)
             guard inserted.count == events.count else { throw ConcurrentDelivery() }

@@ -149,7 +149,7 @@ public final class JobWorkerService: Service {
         do {
             switch result {
             case .success(.succeeded):
-                outcome = "succeeded"
+                outcome = JobStatus.succeeded.rawValue
                 try await database.withConnection { db in try await JobsTable.succeed(id: job.id, owner: owner, on: db, logger: logger) }
             case .success(.released(let runAt, let note)):
                 outcome = "released"
@@ -157,7 +157,7 @@ public final class JobWorkerService: Service {
                     try await JobsTable.release(id: job.id, owner: owner, runAt: runAt, note: note, on: db, logger: logger)
                 }
             case .success(.cancelled(let reason)):
-                outcome = "cancelled"
+                outcome = JobStatus.cancelled.rawValue
                 try await database.withConnection { db in
                     try await JobsTable.cancel(id: job.id, owner: owner, reason: reason, on: db, logger: logger)
                 }
@@ -176,9 +176,9 @@ public final class JobWorkerService: Service {
                 let status = try await database.withConnection { db in
                     try await JobsTable.fail(id: job.id, owner: owner, error: String(describing: error), retryAt: retryAt, on: db, logger: logger)
                 }
-                outcome = status ?? "failed"
+                outcome = (status ?? .failed).rawValue
                 logger.warning("job failed", metadata: [
-                    "error": "\(error)", "attempt": "\(job.attempts)", "status": "\(status ?? "?")",
+                    "error": "\(error)", "attempt": "\(job.attempts)", "status": "\(status?.rawValue ?? "?")",
                     "retry_at": "\(retryAt.map { Timestamps.format($0) } ?? "never")",
                 ])
             }

@@ -53,16 +53,16 @@ public final class SchedulerService: Service {
                 do {
                     summary = try await task.body(logger)
                     try await database.withConnection { db in
-                        try await ScheduledTasksTable.finish(name: task.name, outcome: "succeeded", error: nil, on: db, logger: logger)
+                        try await ScheduledTasksTable.finish(name: task.name, outcome: .succeeded, error: nil, on: db, logger: logger)
                     }
-                    Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", "succeeded")]).increment()
+                    Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", RunOutcome.succeeded.rawValue)]).increment()
                     logger.info("scheduled task ran", metadata: ["summary": "\(summary)"])
                 } catch {
-                    Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", "failed")]).increment()
+                    Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", RunOutcome.failed.rawValue)]).increment()
                     logger.warning("scheduled task failed", metadata: ["error": "\(error)"])
                     do {
                         try await database.withConnection { db in
-                            try await ScheduledTasksTable.finish(name: task.name, outcome: "failed", error: "\(error)", on: db, logger: logger)
+                            try await ScheduledTasksTable.finish(name: task.name, outcome: .failed, error: "\(error)", on: db, logger: logger)
                         }
                     } catch {
                         logger.warning("could not record the scheduled task's failure", metadata: ["error": "\(error)"])

@@ -66,7 +66,7 @@ public struct SyncRunner: JobHandler {
             let resyncJob = try await context.write(database, logger: logger) { transaction in
                 let db = transaction.connection
                 for id in ids {
-                    try await PipelineRunsTable.finish(runId: id, outcome: outcome == .succeeded ? "succeeded" : "cancelled", error: nil, on: db, logger: logger)
+                    try await PipelineRunsTable.finish(runId: id, outcome: outcome == .succeeded ? RunOutcome.succeeded : .cancelled, error: nil, on: db, logger: logger)
                 }
                 guard outcome == .succeeded else { return Int64?.none }
                 try await SyncStateTable.markSucceeded(identity, model: model, on: db, logger: logger)
@@ -92,7 +92,7 @@ public struct SyncRunner: JobHandler {
             do {
                 try await context.write(database, logger: logger) { transaction in
                     for id in ids {
-                        try await PipelineRunsTable.finish(runId: id, outcome: "failed", error: message, on: transaction.connection, logger: logger)
+                        try await PipelineRunsTable.finish(runId: id, outcome: .failed, error: message, on: transaction.connection, logger: logger)
                     }
                     try await SyncStateTable.markFailed(identity, model: model, error: message, on: transaction.connection, logger: logger)
                 }

@@ -55,9 +55,10 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
         group.get("/quarantine") { request, context in
             let query = request.uri.queryParameters
             let companyId = try Self.uuid(query["company_id"].map(String.init), "company_id")
-            let status = query["status"].map(String.init) ?? "open"
-            guard ["open", "resolved", "reprocessed"].contains(status) else {
-                throw APIError(.badRequest, code: "invalid_request", message: "'status' must be open, resolved or reprocessed")
+            let status = query["status"].map(String.init) ?? QuarantineStatus.open.rawValue
+            guard QuarantineStatus(rawValue: status) != nil else {
+                throw APIError(.badRequest, code: "invalid_request",
+                               message: "'status' must be one of \(QuarantineStatus.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let limit = try AdminPipelinesController<Context>.limit(query["limit"].map(String.init))
             let entries = try await ops.quarantine(
@@ -113,8 +114,9 @@ struct AdminOpsController<Context: RequestContext>: Sendable {
             return date
         }
         let status = query["status"]
-        if let status, !["received", "processing", "processed", "ignored", "failed"].contains(status) {
-            throw APIError(.badRequest, code: "invalid_request", message: "'status' must be received, processing, processed, ignored or failed")
+        if let status, WebhookEventStatus(rawValue: status) == nil {
+            throw APIError(.badRequest, code: "invalid_request",
+                           message: "'status' must be one of \(WebhookEventStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         var limit = defaultLimit
         if let text = query["limit"] {

@@ -82,9 +82,9 @@ struct AdminPipelinesController<Context: RequestContext>: Sendable {
         }
         group.get("/jobs") { request, context in
             let status = request.uri.queryParameters["status"].map(String.init)
-            let allowed = ["queued", "running", "succeeded", "failed", "dead", "cancelled"]
-            if let status, !allowed.contains(status) {
-                throw APIError(.badRequest, code: "invalid_request", message: "'status' must be one of \(allowed.joined(separator: ", "))")
+            if let status, JobStatus(rawValue: status) == nil {
+                throw APIError(.badRequest, code: "invalid_request",
+                               message: "'status' must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init))
             let jobs = try await ops.jobs(status: status, limit: limit, logger: context.logger)

@@ -13,7 +13,7 @@ import Query
 
 /// The connect flow: start a Nango connect session for a random end user of ours, the callback the browser
 /// comes back to after Nango's Connect UI, and the exchange for front ends that finish the flow themselves.
-/// A company token goes only to the browser that finished that connection's flow (README "Security").
+/// A company token goes only to the browser that finished that connection's flow (docs/security.md).
 struct AuthController<Context: RequestContext>: Sendable {
     let nango: NangoClient
     let importer: ConnectionImporter

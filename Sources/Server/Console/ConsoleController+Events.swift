@@ -58,7 +58,7 @@ extension ConsoleController {
             filter: .init(
                 type: filter.type ?? "", status: filter.status ?? "", integrationId: filter.integrationId ?? "",
                 connectionId: filter.connectionId ?? "", since: parameters["since"] ?? "", until: parameters["until"] ?? "",
-                statuses: ["received", "processing", "processed", "ignored", "failed"].map { Option(value: $0, selected: $0 == filter.status) },
+                statuses: WebhookEventStatus.allCases.map { Option(value: $0.rawValue, selected: $0.rawValue == filter.status) },
                 query: query),
             events: events.map(EventRow.init), olderHref: older,
             newestHref: filter.before == nil ? nil : "/console/events" + (query.isEmpty ? "" : "?" + query))

@@ -28,7 +28,7 @@ extension ConsoleController {
         let session = try Self.session(context)
         let since = await liveSince(context)
         let status = Self.parameters(request)["status"]
-        let states = ["queued", "running", "failed", "dead", "succeeded", "cancelled"]
+        let states = JobStatus.byUrgency.map(\.rawValue)
         if let status, !states.contains(status) {
             throw APIError(.badRequest, code: "invalid_request", message: "'status' must be one of \(states.joined(separator: ", "))")
         }

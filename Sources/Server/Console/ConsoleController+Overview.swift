@@ -55,7 +55,7 @@ extension ConsoleController {
         }
         let webhooks = SVGChart.perMinute(overview.webhooksPerMinute, now: now)
         let fetched = SVGChart.perMinute(overview.fetchedPerMinute, now: now)
-        let states = ["queued", "running", "failed", "dead", "succeeded", "cancelled"]
+        let states = JobStatus.byUrgency.map(\.rawValue)
         let jobs = states.map { Count(label: $0, count: overview.jobCounts[$0] ?? 0, cap: PipelineOps.jobCountCap) }
         let page = OverviewPage(
             frame: ConsoleFrame(title: "Overview", section: "/console", session: session, notice: Self.notice(request), liveSince: since),

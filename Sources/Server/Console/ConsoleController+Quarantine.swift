@@ -53,9 +53,10 @@ extension ConsoleController {
         let session = try Self.session(context)
         let since = await liveSince(context)
         let parameters = Self.parameters(request)
-        let status = parameters["status"] ?? "open"
-        guard ["open", "resolved", "reprocessed"].contains(status) else {
-            throw APIError(.badRequest, code: "invalid_request", message: "'status' must be open, resolved or reprocessed")
+        let status = parameters["status"] ?? QuarantineStatus.open.rawValue
+        guard QuarantineStatus(rawValue: status) != nil else {
+            throw APIError(.badRequest, code: "invalid_request",
+                           message: "'status' must be one of \(QuarantineStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let pipeline = parameters["pipeline"], field = parameters["field"]
         let entries = try await ops.quarantine(pipeline: pipeline, companyId: nil, status: status, field: field, limit: 100, logger: context.logger)
@@ -69,7 +70,7 @@ extension ConsoleController {
                       href: entry.field.map { "/console/quarantine?" + Self.query(["pipeline": entry.pipeline, "field": $0]) })
             },
             pipelines: names.map { Option(value: $0, selected: $0 == pipeline) },
-            statuses: ["open", "resolved", "reprocessed"].map { Option(value: $0, selected: $0 == status) },
+            statuses: QuarantineStatus.allCases.map { Option(value: $0.rawValue, selected: $0.rawValue == status) },
             fields: Set(byReason.compactMap(\.field)).union(field.map { [$0] } ?? []).sorted().map { Option(value: $0, selected: $0 == field) },
             pipeline: pipeline,
             entries: entries.map { entry in
@@ -81,7 +82,7 @@ extension ConsoleController {
                     raw: ConsoleHTML.prettyJSON(entry.raw, marked: Self.sourceKeys(of: reasons.compactMap(\.field), in: definition)),
                     lastSeenAt: Stamp(entry.lastSeenAt), status: entry.status)
             },
-            count: entries.count, open: status == "open"))
+            count: entries.count, open: status == QuarantineStatus.open.rawValue))
     }
 
     static func reasons(_ value: JSONValue) -> [QuarantinePage.Reason] {

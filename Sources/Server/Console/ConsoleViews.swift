@@ -87,7 +87,7 @@ struct JobRow {
     init(_ job: JobRecord) {
         (id, kind, status, attempts, maxAttempts) = (job.id, job.kind, job.status, job.attempts, job.maxAttempts)
         (runAt, lastError, concurrencyKey) = (Stamp(job.runAt), job.lastError, job.concurrencyKey)
-        retryable = ["dead", "failed", "cancelled"].contains(job.status)
+        retryable = JobStatus(rawValue: job.status).map(JobStatus.retryable.contains) ?? false
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import MarketplaceCore
+import Storage
 
 /// The OpenAPI 3.1 document of the whole API, rendered from `operations`, the table of every route.
 /// Why a table in code rather than spec-first generation: the routes were written first, with middleware
@@ -55,7 +56,7 @@ enum APIDocument {
                                             ["type": "integer", "minimum": 1, "maximum": 500, "default": 50])
     static let eventFilters: [Parameter] = [
         .query("type", "Event type: auth, sync, forward or one Nango added."),
-        .query("status", "Event status.", APISchemas.enumeration(["received", "processing", "processed", "ignored", "failed"])),
+        .query("status", "Event status.", APISchemas.enumeration(WebhookEventStatus.allCases.map(\.rawValue))),
         .query("connection_id", "Events of this connection id (under any integration)."),
         .query("integration_id", "Events of this integration (with connection_id: one company's)."),
         .query("since", "Received at or after (ISO 8601).", APISchemas.dateTime),
@@ -182,7 +183,7 @@ enum APIDocument {
         admin(.get, "/quarantine", "adminQuarantine", "Records that failed validation, with every reason.",
               parameters: [
                 .query("company_id", "Entries of this company.", APISchemas.uuid), .query("pipeline", "Entries of this pipeline."),
-                .query("status", "Entry status (default open).", APISchemas.enumeration(["open", "resolved", "reprocessed"])), adminLimit,
+                .query("status", "Entry status (default open).", APISchemas.enumeration(QuarantineStatus.allCases.map(\.rawValue))), adminLimit,
               ],
               [.json(200, "Entries.", APISchemas.dataList("QuarantineEntry")), badRequest]),
         admin(.post, "/quarantine/rerun", "adminQuarantineRerun",
@@ -219,7 +220,7 @@ enum APIDocument {
               "Re-read the pipeline's model's whole stream (a cursor of its own; the incremental checkpoint stays) for every active company it reads (or one), marking each record seen; after a complete read, rows whose record Nango no longer holds (hard deletes) are soft-deleted, counted in the run's `deleted`.",
               parameters: pipelineAction, pipelineActionAnswers),
         admin(.get, "/jobs", "adminJobs", "The job queue, by status.",
-              parameters: [.query("status", "Job status.", APISchemas.enumeration(["queued", "running", "succeeded", "failed", "dead", "cancelled"])),
+              parameters: [.query("status", "Job status.", APISchemas.enumeration(JobStatus.allCases.map(\.rawValue))),
                            adminLimit],
               [.json(200, "Jobs.", APISchemas.dataList("Job")), badRequest]),
         admin(.post, "/jobs/{id}/retry", "adminRetryJob", "Queue a dead, failed or cancelled job again.",

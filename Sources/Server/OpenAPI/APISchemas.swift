@@ -144,7 +144,7 @@ enum APISchemas {
         "WebhookEvent": object([
             "id": integer, "received_at": dateTime, "type": string, "operation": string, "connection_id": string,
             "integration_id": string, "model": string,
-            "status": enumeration(["received", "processing", "processed", "ignored", "failed"]), "error": string,
+            "status": enumeration(WebhookEventStatus.allCases.map(\.rawValue)), "error": string,
         ], required: ["id", "received_at", "type", "status"]),
         "Replayed": object([
             "event_id": integer, "job_id": integer, "outcome": enumeration(["enqueued", "no_job", "invalid"]),
@@ -153,7 +153,7 @@ enum APISchemas {
             "id": integer, "pipeline": string, "connection_id": string, "external_id": string,
             "reasons": ["type": "array", "description": "Every reason the record failed validation.",
                         "items": object(["field": nullable("string"), "message": string])],
-            "status": enumeration(["open", "resolved", "reprocessed"]),
+            "status": enumeration(QuarantineStatus.allCases.map(\.rawValue)),
         ], required: ["id", "pipeline", "connection_id", "reasons", "status"]),
         "SyncState": object([
             "model": string, "cursor": string, "records_fetched": integer, "records_upserted": integer, "records_deleted": integer,
@@ -183,7 +183,7 @@ enum APISchemas {
             "errors_at": dateTime,
         ], required: ["file", "pipelines"]),
         "Job": object([
-            "id": integer, "kind": string, "status": enumeration(["queued", "running", "succeeded", "failed", "dead", "cancelled"]),
+            "id": integer, "kind": string, "status": enumeration(JobStatus.allCases.map(\.rawValue)),
             "attempts": integer, "max_attempts": integer, "run_at": dateTime, "last_error": string, "concurrency_key": string,
         ], required: ["id", "kind", "status", "attempts", "max_attempts", "run_at"]),
     ]

@@ -14,7 +14,7 @@ import Synchronization
 /// granted, and it is spent only before Redis' window ends), and at most a thousandth of it per instance sits unspent
 /// when the window ends; a limit under 2,000 leases one request at a time, as if there were no leases.
 ///
-/// The bound (README "Security"): while Redis answers within `timeout`, all instances together admit at most `limit`
+/// The bound (docs/security.md): while Redis answers within `timeout`, all instances together admit at most `limit`
 /// per window. A call that fails or times out is counted in this instance alone, against the full limit: while Redis
 /// is down or slower than `timeout`, N instances admit at most `limit` (what Redis granted) plus N × `limit`.
 final class RateLimiter: Sendable {

@@ -101,7 +101,7 @@ extension JobsTable {
     @discardableResult
     public static func fail(
         id: Int64, owner: String, error: String, retryAt: Date?, on connection: PostgresConnection, logger: Logger
-    ) async throws -> String? {
+    ) async throws -> JobStatus? {
         let rows = try await connection.query("""
             WITH failed AS (
                 UPDATE jobs SET
@@ -117,7 +117,10 @@ extension JobsTable {
             )
             SELECT status FROM failed
             """, logger: logger)
-        for try await status in rows.decode(String.self) { return status }
+        for try await status in rows.decode(String.self) {
+            guard let known = JobStatus(rawValue: status) else { throw StorageError.unexpectedValue("jobs.status", status) }
+            return known
+        }
         return nil
     }
 

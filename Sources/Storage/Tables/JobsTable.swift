@@ -70,7 +70,7 @@ public enum JobsTable {
 
     /// The job, or the id of one of its kind and key already waiting (its payload merged in): asking twice queues one job.
     public static func enqueueOrWaiting(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        if let retrying = try await waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, status: "failed", on: connection, logger: logger) {
+        if let retrying = try await waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, status: .failed, on: connection, logger: logger) {
             return retrying
         }
         return try await enqueue(job, eventID: nil, on: connection, logger: logger)
@@ -90,7 +90,7 @@ public enum JobsTable {
     /// The `NOT EXISTS` reads the jobs still to run of a key (`jobs_key_pending_idx`), never the key's history. Its
     /// states are one list: an `IN (…) OR status = 'running'` is not one the planner matches to that partial index.
     static func enqueueUnlessWaitingQuery(_ jobs: [NewJob], orRunning: Bool) -> PostgresQuery {
-        let waiting = orRunning ? ["queued", "failed", "running"] : ["queued", "failed"]
+        let waiting = (orRunning ? [JobStatus.queued, .failed, .running] : [.queued, .failed]).map(\.rawValue)
         return """
         INSERT INTO jobs (kind, payload, concurrency_key, max_attempts, waiting_key)
         SELECT j.kind, j.payload::jsonb, j.concurrency_key, j.max_attempts, NULLIF(j.waiting_key, '')
@@ -153,7 +153,7 @@ enum WaitingKeyMerge {
 extension JobsTable {
     /// The id of a job of this key still waiting to run (queued or failed and due for a retry; or only `status`), if any.
     public static func waiting(
-        concurrencyKey: String, kind: String, status: String? = nil, on connection: PostgresConnection, logger: Logger
+        concurrencyKey: String, kind: String, status: JobStatus? = nil, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int64? {
         let rows = try await connection.query(waitingQuery(concurrencyKey: concurrencyKey, kind: kind, status: status), logger: logger)
         for try await id in rows.decode(Int64.self) { return id }
@@ -161,10 +161,10 @@ extension JobsTable {
     }
 
     /// Read from `jobs_key_pending_idx`: a key's jobs still to run, not every job it ever had.
-    static func waitingQuery(concurrencyKey: String, kind: String, status: String?) -> PostgresQuery {
+    static func waitingQuery(concurrencyKey: String, kind: String, status: JobStatus?) -> PostgresQuery {
         """
         SELECT id FROM jobs WHERE concurrency_key = \(concurrencyKey) AND kind = \(kind) AND status IN ('queued', 'failed')
-          AND (\(status)::text IS NULL OR status = \(status))
+          AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
         ORDER BY id LIMIT 1
         """
     }

@@ -42,9 +42,9 @@ public enum PipelineRunsTable {
             """, logger: logger)
     }
 
-    public static func finish(runId: Int64, outcome: String, error: String?, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func finish(runId: Int64, outcome: RunOutcome, error: String?, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
-            UPDATE pipeline_runs SET finished_at = now(), outcome = \(outcome), error = \(error),
+            UPDATE pipeline_runs SET finished_at = now(), outcome = \(outcome.rawValue), error = \(error),
                    duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int
             WHERE id = \(runId)
             """, logger: logger)

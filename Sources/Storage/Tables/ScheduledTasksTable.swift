@@ -17,9 +17,9 @@ public enum ScheduledTasksTable {
         return false
     }
 
-    public static func finish(name: String, outcome: String, error: String?, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func finish(name: String, outcome: RunOutcome, error: String?, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
-            UPDATE scheduled_tasks SET last_finished_at = now(), last_outcome = \(outcome), last_error = \(error) WHERE name = \(name)
+            UPDATE scheduled_tasks SET last_finished_at = now(), last_outcome = \(outcome.rawValue), last_error = \(error) WHERE name = \(name)
             """, logger: logger)
     }
 

@@ -37,7 +37,7 @@ extension WebhookEventsTable {
                                      \(column { $0.success.map(String.init) })::text[], \(column(\.connectionId))::text[],
                                      \(column(\.integrationId))::text[], \(column(\.provider))::text[], \(column(\.model))::text[],
                                      \(column(\.syncName))::text[], \(events.map(\.event.dedupeKey))::text[], \(events.map(\.event.rawBody))::text[],
-                                     \(events.map { $0.job == nil ? "ignored" : "received" })::text[],
+                                     \(events.map { ($0.job == nil ? WebhookEventStatus.ignored : .received).rawValue })::text[],
                                      \(events.map { $0.job?.waitingKey ?? "" })::text[], \(events.map { $0.job != nil })::bool[])
                     WITH ORDINALITY AS e(type, operation, success, connection_id, integration_id, provider, model, sync_name, dedupe_key,
                                          raw_body, status, waiting_key, has_job, n)

@@ -12,7 +12,7 @@ public enum WebhookEventsTable {
     /// Many events without their jobs: ``reserve(keys:on:logger:)`` then ``insert(_:on:logger:)``. Returns the new
     /// ids by dedupe key; a key missing from the answer was a repeat (within the window, or earlier in this batch).
     public static func insertBatch(
-        _ events: [(event: InboxEvent, status: String)], on connection: PostgresConnection, logger: Logger
+        _ events: [(event: InboxEvent, status: WebhookEventStatus)], on connection: PostgresConnection, logger: Logger
     ) async throws -> [String: Int64] {
         let ids = try await reserve(keys: events.map(\.event.dedupeKey), on: connection, logger: logger)
         let fresh = zip(events, ids).compactMap { event, id in id.map { NewEvent(id: $0, event: event.event, status: event.status, jobID: nil) } }
@@ -51,10 +51,10 @@ public enum WebhookEventsTable {
     public struct NewEvent: Sendable {
         public var id: Int64
         public var event: InboxEvent
-        public var status: String
+        public var status: WebhookEventStatus
         public var jobID: Int64?
 
-        public init(id: Int64, event: InboxEvent, status: String, jobID: Int64?) {
+        public init(id: Int64, event: InboxEvent, status: WebhookEventStatus, jobID: Int64?) {
             self.id = id
             self.event = event
             self.status = status
@@ -81,7 +81,7 @@ public enum WebhookEventsTable {
             FROM UNNEST(\(events.map(\.id))::int8[], \(events.map(\.event.type))::text[], \(column(\.operation))::text[],
                         \(column { $0.success.map(String.init) })::text[], \(column(\.connectionId))::text[], \(column(\.integrationId))::text[],
                         \(column(\.provider))::text[], \(column(\.model))::text[], \(column(\.syncName))::text[],
-                        \(events.map(\.event.dedupeKey))::text[], \(events.map(\.event.rawBody))::text[], \(events.map(\.status))::text[],
+                        \(events.map(\.event.dedupeKey))::text[], \(events.map(\.event.rawBody))::text[], \(events.map(\.status.rawValue))::text[],
                         \(events.map { $0.jobID ?? 0 })::int8[])
                  AS e(id, type, operation, success, connection_id, integration_id, provider, model, sync_name, dedupe_key, raw_body, status, job_id)
             ORDER BY e.dedupe_key
