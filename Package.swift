@@ -138,7 +138,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "MarketplaceCore", "Storage", "Nango", "Redis", "CPhoneNumber", "Connections",
+                "MarketplaceCore", "Storage", "Nango", "CPhoneNumber", "Connections",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

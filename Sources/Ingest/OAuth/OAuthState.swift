@@ -133,7 +133,7 @@ extension OAuthState {
     /// as Nango's `override` auth webhook says (`overrideReceivedAt`: the latest one we stored for the connection). The
     /// connection's `updated_at` proves nothing: every credential refresh moves it.
     public func proves(
-        _ connection: ConnectedConnection, reconnecting company: (integrationId: String, connectionId: String)?, overrideReceivedAt: Date? = nil
+        _ connection: ConnectedConnection, reconnecting company: ConnectionIdentity?, overrideReceivedAt: Date? = nil
     ) -> Bool {
         guard connection.integrationId == integrationId else { return false }
         let since = provenSince

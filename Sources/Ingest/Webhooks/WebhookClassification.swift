@@ -64,7 +64,7 @@ public struct WebhookClassification: Sendable, Equatable {
                 // Nango lists every model of the failed sync, comma-joined.
                 let models = (result.event.model ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
                 result.syncFailure = SyncFailureRecord(
-                    connectionId: result.event.connectionId!, integrationId: result.event.integrationId!, models: models,
+                    result.event.identity!, models: models,
                     error: json["error"]?["description"]?.string ?? json["error"]?["type"]?.string ?? "sync failed")
             }
         case "forward":

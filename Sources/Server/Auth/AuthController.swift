@@ -190,7 +190,7 @@ struct AuthController<Context: RequestContext>: Sendable {
         }
         let connectionId = try Self.identifier(connectionId, "connection_id")
         let identity = ConnectionIdentity(integrationId: state.integrationId, connectionId: connectionId)
-        var reconnecting: (integrationId: String, connectionId: String)?
+        var reconnecting: ConnectionIdentity?
         var overrideReceivedAt: Date?
         if let companyText = state.companyId {
             guard let companyId = UUID(uuidString: companyText),
@@ -202,7 +202,7 @@ struct AuthController<Context: RequestContext>: Sendable {
                 throw Self.notVerified
             }
             guard company == identity else { throw Self.notVerified }
-            reconnecting = (company.integrationId, company.connectionId)
+            reconnecting = company
             overrideReceivedAt = try await reconnects.overrideReceived(company, since: state.provenSince, wait: overrideWait, logger: context.logger)
         }
         let connection: NangoConnection

@@ -28,14 +28,12 @@ public struct InboxEvent: Sendable, Equatable {
 
 /// Nango reported a failed sync run: kept on each model's sync state.
 public struct SyncFailureRecord: Sendable, Equatable {
-    public var connectionId: String
-    public var integrationId: String
+    public var identity: ConnectionIdentity
     public var models: [String]
     public var error: String
 
-    public init(connectionId: String, integrationId: String, models: [String], error: String) {
-        self.connectionId = connectionId
-        self.integrationId = integrationId
+    public init(_ identity: ConnectionIdentity, models: [String], error: String) {
+        self.identity = identity
         self.models = models
         self.error = error
     }

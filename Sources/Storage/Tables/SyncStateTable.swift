@@ -21,8 +21,8 @@ public enum SyncStateTable {
     public static func recordNangoFailure(_ failure: SyncFailureRecord, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             INSERT INTO sync_state (connection_id, model, integration_id, company_id, nango_sync_status, last_error, last_error_at)
-            SELECT \(failure.connectionId), m.model, \(failure.integrationId),
-                   (SELECT id FROM companies WHERE integration_id = \(failure.integrationId) AND connection_id = \(failure.connectionId)),
+            SELECT \(failure.identity.connectionId), m.model, \(failure.identity.integrationId),
+                   (SELECT id FROM companies WHERE integration_id = \(failure.identity.integrationId) AND connection_id = \(failure.identity.connectionId)),
                    'failure', \(failure.error), now()
             FROM UNNEST(\(failure.models)::text[]) AS m(model)
             ON CONFLICT (integration_id, connection_id, model) DO UPDATE
