@@ -12,31 +12,23 @@ struct BearerAuthMiddleware: RouterMiddleware {
     let tokens: TokenIssuer
     let companies: CompanyTokenCheck
 
-    static func unauthorized(_ message: String) -> APIError {
-        APIError(.unauthorized, code: "unauthorized", message: message, headers: [.wwwAuthenticate: "Bearer"])
-    }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
-            throw Self.unauthorized("an 'Authorization: Bearer <token>' header is required")
+            throw APIError.unauthorized("an 'Authorization: Bearer <token>' header is required")
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
-            throw Self.unauthorized("the Authorization header must be 'Bearer <token>'")
+            throw APIError.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
         var context = context
-        let principal: Principal
-        do {
-            principal = try await tokens.principal(for: String(parts[1]))
-        } catch {
-            throw Self.unauthorized(error.description)
-        }
+        // A token that does not verify (`TokenError`) is answered 401 where every error is mapped.
+        let principal = try await tokens.principal(for: String(parts[1]))
         if !principal.isAdmin, let companyId = principal.companyId {
             switch try await companies.verdict(companyId: companyId, tokenGeneration: principal.tokenGeneration, logger: context.logger) {
             case .allowed: break
-            case .unknownCompany: throw Self.unauthorized("the token's company does not exist")
-            case .disconnected: throw Self.unauthorized("the token's company is disconnected; reconnect it for a new token")
-            case .revoked: throw Self.unauthorized("the token has been revoked")
+            case .unknownCompany: throw APIError.unauthorized("the token's company does not exist")
+            case .disconnected: throw APIError.unauthorized("the token's company is disconnected; reconnect it for a new token")
+            case .revoked: throw APIError.unauthorized("the token has been revoked")
             }
         }
         context.principal = principal

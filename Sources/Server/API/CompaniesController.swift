@@ -46,7 +46,7 @@ struct CompaniesController: Sendable {
     static let noCompany = UUID(uuidString: "00000000-0000-0000-0000-000000000000")!
 
     static func principal(_ context: Context) throws -> Principal {
-        guard let principal = context.principal else { throw BearerAuthMiddleware.unauthorized("authentication required") }
+        guard let principal = context.principal else { throw APIError.unauthorized("authentication required") }
         return principal
     }
 

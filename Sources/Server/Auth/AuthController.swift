@@ -124,14 +124,14 @@ struct AuthController<Context: RequestContext>: Sendable {
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer",
               let principal = try? await tokens.principal(for: String(parts[1])), let companyId = principal.companyId else {
-            throw BearerAuthMiddleware.unauthorized("a reconnect needs the company's valid token")
+            throw APIError.unauthorized("a reconnect needs the company's valid token")
         }
         // A revoked token, or one of a disconnected company, must not mint a fresh one through a reconnect.
         guard try await companies.verdict(companyId: companyId, tokenGeneration: principal.tokenGeneration, logger: logger) == .allowed else {
-            throw BearerAuthMiddleware.unauthorized("a reconnect needs the company's valid token")
+            throw APIError.unauthorized("a reconnect needs the company's valid token")
         }
         guard let identity = try await companies.identity(of: companyId, logger: logger) else {
-            throw BearerAuthMiddleware.unauthorized("a reconnect needs the company's valid token")
+            throw APIError.unauthorized("a reconnect needs the company's valid token")
         }
         guard identity.integrationId == integration else {
             throw APIError(.badRequest, code: "invalid_parameter",

@@ -8,8 +8,14 @@ import MarketplaceCore
 import PostgresNIO
 import Redis
 import Storage
+import Tokens
 
 extension APIError {
+    /// A 401 that asks for a bearer token (`WWW-Authenticate: Bearer`): a missing, malformed, expired or revoked one.
+    static func unauthorized(_ message: String) -> APIError {
+        APIError(.unauthorized, code: "unauthorized", message: message, headers: [.wwwAuthenticate: "Bearer"])
+    }
+
     /// Maps any error to the API shape. Known errors keep their meaning; anything else is logged in
     /// full here and answered as a bare 500, so internals never reach a client.
     init(mapping error: any Error, logger: Logger) {
@@ -65,6 +71,8 @@ extension APIError {
                 logger.warning("Nango refused a sync trigger", metadata: ["error": "\(nangoError)"])
                 self.init(.badGateway, code: "nango_error", message: "Nango refused the sync trigger")
             }
+        case let error as TokenError:
+            self = .unauthorized(error.description)
         case let error as HTTPError:
             self.init(error.status, code: Self.code(for: error.status), message: error.body ?? Self.message(for: error.status))
         case let error as any HTTPResponseError:

@@ -57,7 +57,7 @@ struct WebhookController: Sendable {
             } catch let failure as WebhookIntake.Failure where failure == .signatureMissing || failure == .signatureInvalid {
                 let decision = failures.check("ip:" + context.clientAddress)
                 if !decision.allowed { throw decision.refusal(group: "webhook_failures") }
-                throw APIError(.unauthorized, code: "invalid_signature", message: "missing or invalid webhook signature")
+                throw failure   // answered 401 where every error is mapped
             }
             let status: String
             switch outcome {
