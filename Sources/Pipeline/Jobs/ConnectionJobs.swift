@@ -39,18 +39,13 @@ public struct ConnectionUpsertHandler: JobHandler {
         do {
             connection = try await importer.fetch(job.identity, forceRefresh: refresh)
         } catch {
-            // A refresh Nango cannot do (the grant was revoked …) is the company's status, not a retry.
-            var unknown = false
-            if case .notFound = error { unknown = true }
             if refresh {
+                var unknown = false
+                if case .notFound = error { unknown = true }
                 countRefresh(error.isTransient ? "retry" : unknown ? "unknown_connection" : "failed")
             }
-            if refresh, !error.isTransient, !unknown {
-                _ = try await changeCompanyStatus(
-                    job.identity, to: .refreshFailed, reason: error.description, database: database, lease: context.lease, logger: logger)
-                throw JobError.permanent(error.description)
-            }
-            throw await NangoJobFailure(database: database).jobError(for: error, company: job.identity, lease: context.lease, logger: logger)
+            throw await NangoJobFailure(database: database).jobError(
+                for: error, company: job.identity, lease: context.lease, refreshing: refresh, logger: logger)
         }
         // The company, and the first syncs it needs, in one write: a worker that dies in between leaves neither.
         let (company, ids) = try await context.write(database, logger: logger) { transaction in

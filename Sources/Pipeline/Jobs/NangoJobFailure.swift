@@ -5,12 +5,16 @@ import Storage
 
 /// Nango's failures as the job queue must see them, judged in one place for every job that calls Nango:
 /// a rate limit waits without spending an attempt; a connection Nango no longer knows disconnects its
-/// company and ends the job; anything else is left to the retry policy.
+/// company and ends the job; a refresh Nango cannot do marks the company `refresh_failed`; anything else is left to
+/// the retry policy.
 struct NangoJobFailure: Sendable {
     let database: Database
 
-    /// `lease`: the job's, which the company's status change is fenced by.
-    func jobError(for error: any Error, company identity: ConnectionIdentity, lease: JobLease, logger: Logger) async -> any Error {
+    /// `lease`: the job's, which the company's status change is fenced by. `refreshing`: the call asked Nango to
+    /// refresh the connection's credentials now.
+    func jobError(
+        for error: any Error, company identity: ConnectionIdentity, lease: JobLease, refreshing: Bool = false, logger: Logger
+    ) async -> any Error {
         guard let nangoError = error as? NangoError else { return error }
         let message = String(describing: nangoError)
         switch nangoError {
@@ -24,6 +28,9 @@ struct NangoJobFailure: Sendable {
             return await setStatus(.refreshFailed, identity, reason: message, lease: lease, logger: logger) ?? JobError.permanent(message)
         case .notFound:
             return JobError.permanent(message)
+        case _ where refreshing && !nangoError.isTransient:
+            // A refresh Nango cannot do (the grant was revoked …) is the company's status, not a retry.
+            return await setStatus(.refreshFailed, identity, reason: message, lease: lease, logger: logger) ?? JobError.permanent(message)
         default:
             return error
         }

@@ -109,10 +109,12 @@ public struct SyncRunner: JobHandler {
         if let company = try await database.read(logger: logger, { db in try await CompaniesTable.find(identity, on: db, logger: logger) }) {
             return company
         }
+        let connection: NangoConnection
         do {
-            return try await importer.store(try await importer.fetch(identity), fencedBy: lease, logger: logger)
-        } catch NangoError.notFound {
-            throw JobError.permanent("connection \(identity) is unknown to Nango")
+            connection = try await importer.fetch(identity)
+        } catch {
+            throw await NangoJobFailure(database: database).jobError(for: error, company: identity, lease: lease, logger: logger)
         }
+        return try await importer.store(connection, fencedBy: lease, logger: logger)
     }
 }
