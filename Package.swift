@@ -95,7 +95,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // A Nango connection into its company and sealed credentials: shared by the OAuth flow and the pipeline's jobs.
+        // A Nango connection into its company and sealed credentials (shared by the OAuth flow and the pipeline's jobs),
+        // and whether a company's tokens may still be used (its status and token generation; their revocation).
         .target(
             name: "Connections",
             dependencies: [

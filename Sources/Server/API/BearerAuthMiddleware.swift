@@ -1,3 +1,4 @@
+import Connections
 import Tokens
 import Foundation
 import HTTPTypes
