@@ -28,10 +28,13 @@ import Testing
         #expect(tables.isSuperset(of: ["CompaniesTable", "JobsTable", "SyncStateTable", "QuarantineTable", "WebhookEventsTable"]))
         let files = try Self.swiftFiles(under: "Sources/Server")
         #expect(files.count > 20)
+        // The console's sign-ins are the edge's own state: no use case of Ingest, Pipeline or Query owns them.
+        let allowed: [String: Set<String>] = ["ConsoleSessionStore.swift": ["ConsoleSessionsTable"]]
         var offenders: [String] = []
         for file in files {
             let text = try String(contentsOf: file, encoding: .utf8)
-            for match in text.matches(of: /\b([A-Za-z]+Table)\b/) where tables.contains(String(match.1)) {
+            for match in text.matches(of: /\b([A-Za-z]+Table)\b/) where tables.contains(String(match.1))
+                && allowed[file.lastPathComponent]?.contains(String(match.1)) != true {
                 offenders.append("\(file.lastPathComponent): \(match.1)")
             }
         }

@@ -65,7 +65,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     ConsoleController(
         renderer: dependencies.consoleRenderer,
         sessions: ConsoleSessions(
-            store: OpsSessions(database: dependencies.database), adminToken: dependencies.configuration.security.adminToken,
+            store: ConsoleSessionStore(database: dependencies.database), adminToken: dependencies.configuration.security.adminToken,
             viewerToken: dependencies.configuration.security.consoleViewerToken, ttl: dependencies.configuration.security.consoleSessionTTL,
             fingerprintKey: ConsoleSessions.fingerprintKey(secret: dependencies.configuration.security.jwtSecret.value)),
         checker: checker, database: dependencies.database, ops: ops, actions: dependencies.pipelineActions,

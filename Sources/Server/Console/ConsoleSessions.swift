@@ -23,7 +23,7 @@ struct ConsoleSession: Sendable, Equatable {
 struct ConsoleSessions: Sendable {
     static let cookieName = "marketplace_console"
 
-    let store: OpsSessions
+    let store: ConsoleSessionStore
     let adminToken: Secret?
     let viewerToken: Secret?
     let ttl: Duration
