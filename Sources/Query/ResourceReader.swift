@@ -37,7 +37,7 @@ public struct ResourceReader: Sendable {
             request.search ?? "", request.includeDeleted ? "d" : "", request.includeRaw ? "raw" : "",
             request.cursor.map { "\($0.value)|\($0.id)" } ?? "",
         ].joined(separator: "\u{1F}")
-        let stored = try await cache.value(companyId: companyId, resource: kind.rawValue, request: description) {
+        let stored = try await cache.value(companyId: companyId, resource: .lists(kind), request: description) {
             try await load(kind, companyId: companyId, request: request, logger: logger).map { CachedAnswer(body: $0).stored } ?? ""
         }.0
         return CachedAnswer(stored: stored)
@@ -92,6 +92,6 @@ public struct ResourceReader: Sendable {
             return row.map { CachedAnswer(body: $0.json).stored } ?? ""
         }
         guard let cache else { return CachedAnswer(stored: ByteBuffer(string: try await load())) }
-        return CachedAnswer(stored: try await cache.value(companyId: id, resource: "company", request: "", load: load).0)
+        return CachedAnswer(stored: try await cache.value(companyId: id, resource: .company, request: "", load: load).0)
     }
 }

@@ -13,7 +13,7 @@ import TestSupport
 @Suite(.timeLimit(.minutes(2))) struct VersionedWriteTests {
     static let logger = TestEnvironment.logger
 
-    static func version(_ database: Database, company: UUID, _ resource: String) async throws -> Int64 {
+    static func version(_ database: Database, company: UUID, _ resource: CachedResource) async throws -> Int64 {
         try await database.withConnection { db in try await CacheVersionsTable.version(companyId: company, resource: resource, on: db, logger: logger) }
     }
 
@@ -28,7 +28,7 @@ import TestSupport
             }
             let worker = try await FencedJobWritesTests.claim("worker-a", database)
             let runIds = try await FencedJobWritesTests.runIds(fixture, context: worker)
-            #expect(try await Self.version(database, company: company.id, "contacts") == 0)
+            #expect(try await Self.version(database, company: company.id, .lists(.contacts)) == 0)
             let runner = RederiveRunner(database: database, registry: fixture.runner.registry, logger: Self.logger)
             try await runner.write(
                 [StoredRecord(raw: #"{"id":"r1","first_name":"Rose","last_name":"Gonzalez","email":"rose@edge.com"}"#, sourceUpdatedAt: Date())],
@@ -39,7 +39,7 @@ import TestSupport
                     .collect()[0].decode(String?.self)
             }
             #expect(name == "Rose Gonzalez", "the page was written")
-            #expect(try await Self.version(database, company: company.id, "contacts") == 1, "and its version bumped with it")
+            #expect(try await Self.version(database, company: company.id, .lists(.contacts)) == 1, "and its version bumped with it")
         }
     }
 

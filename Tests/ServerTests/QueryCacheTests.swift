@@ -28,7 +28,7 @@ import TestSupport
         let company = UUID()
         let page = String(repeating: "x", count: 100_000)
         func read(_ request: String, _ body: String = page) async throws -> QueryCache.Outcome {
-            try await cache.value(companyId: company, resource: "contacts", request: request) { body }.1
+            try await cache.value(companyId: company, resource: .lists(.contacts), request: request) { body }.1
         }
         #expect(try await read("a") == .fallbackMiss)
         #expect(try await read("b") == .fallbackMiss)
@@ -56,7 +56,7 @@ import TestSupport
         let one = QueryCache(redis: redis, database: database, configuration: .init(ttl: .seconds(60)), logger: TestEnvironment.logger)
         let two = QueryCache(redis: redis, database: database, configuration: .init(ttl: .seconds(60)), logger: TestEnvironment.logger)
         func read(_ cache: QueryCache, _ body: String) async throws -> (String, QueryCache.Outcome) {
-            let (bytes, outcome) = try await cache.value(companyId: company, resource: "contacts", request: "page") { body }
+            let (bytes, outcome) = try await cache.value(companyId: company, resource: .lists(.contacts), request: "page") { body }
             return (String(buffer: bytes), outcome)
         }
         #expect(try await read(one, "first") == ("first", .miss))
@@ -206,9 +206,9 @@ import TestSupport
             #expect(recovered)
             _ = try await firstName()
             let (_, outcome) = try await dependencies.cache.value(
-                companyId: seeded.a, resource: "probe", request: "x") { "{}" }
+                companyId: seeded.a, resource: .lists(.products), request: "x") { "{}" }
             #expect(outcome == .miss)
-            let (_, again) = try await dependencies.cache.value(companyId: seeded.a, resource: "probe", request: "x") { "{}" }
+            let (_, again) = try await dependencies.cache.value(companyId: seeded.a, resource: .lists(.products), request: "x") { "{}" }
             #expect(again == .localHit)
         }
     }

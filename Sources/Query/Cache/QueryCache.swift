@@ -55,7 +55,7 @@ public final class QueryCache: Sendable {
 
     struct VersionKey: Hashable, Sendable {
         let companyId: UUID
-        let resource: String
+        let resource: CachedResource
     }
 
     struct LocalEntries {
@@ -81,14 +81,14 @@ public final class QueryCache: Sendable {
     /// The answer for `request` (a canonical description of the query) of `resource` of `companyId`,
     /// from the cache, or from `load` (then stored).
     public func value(
-        companyId: UUID, resource: String, request: String, load: () async throws -> String
+        companyId: UUID, resource: CachedResource, request: String, load: () async throws -> String
     ) async throws -> (ByteBuffer, Outcome) {
         let version = try await versions.read(VersionKey(companyId: companyId, resource: resource)) { key in
             try await database.withConnection { db in
                 try await CacheVersionsTable.version(companyId: key.companyId, resource: key.resource, on: db, logger: logger)
             }
         }
-        let prefix = "cache:entry:\(companyId.lowercasedString):\(resource):"
+        let prefix = "cache:entry:\(companyId.lowercasedString):\(resource.name):"
         let fingerprint = Self.fingerprint(request)
         let key = prefix + "\(version):" + fingerprint
         let localKey = prefix + fingerprint
@@ -130,8 +130,8 @@ public final class QueryCache: Sendable {
         }
     }
 
-    func count(_ resource: String, _ outcome: String) {
-        requests.increment(resource, outcome)
+    func count(_ resource: CachedResource, _ outcome: String) {
+        requests.increment(resource.name, outcome)
     }
 
     /// Redis answered another caller (a metrics scrape's PING): leaves the fallback without waiting for a read to miss.

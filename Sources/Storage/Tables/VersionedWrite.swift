@@ -62,7 +62,7 @@ extension Database {
             let transaction = WriteTransaction(connection: db)
             let result = try await body(transaction)
             for change in transaction.pending {
-                try await CacheVersionsTable.bump(companyId: change.companyId, resources: Set(change.resources.map(\.rawValue)), on: db, logger: logger)
+                try await CacheVersionsTable.bump(companyId: change.companyId, resources: change.resources, on: db, logger: logger)
             }
             return result
         }
