@@ -208,11 +208,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Child processes started with no signal blocked, free loopback ports and their probes: shared by the bench and
+        // the tests (TestSupport re-exports it), so the bench does not depend on a target under Tests/.
+        .target(
+            name: "ProcessSupport",
+            swiftSettings: swiftSettings
+        ),
         // `marketplace-bench`: the whole of `make bench`, one file a scenario, each beside its ceilings, one report table.
         .executableTarget(
             name: "Benchmarks",
             dependencies: [
-                "MarketplaceCore", "Redis", "Nango", "Tokens", "TestSupport",
+                "MarketplaceCore", "Redis", "Nango", "Tokens", "ProcessSupport",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -230,7 +236,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "MarketplaceCore",
+                "MarketplaceCore", "ProcessSupport",
                 "Storage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

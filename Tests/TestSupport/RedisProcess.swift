@@ -58,9 +58,7 @@ public final class RedisProcess: Sendable {
         throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "redis-server on \(port) did not \(accepting ? "start" : "stop")"])
     }
 
-    private static func accepts(port: Int) -> Bool {
-        FreePort.onLoopback(port) { socket, address, length in connect(socket, address, length) == 0 }
-    }
+    private static func accepts(port: Int) -> Bool { FreePort.isListening(port) }
 
     private static func executable() throws -> String {
         for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] where FileManager.default.isExecutableFile(atPath: candidate) {

@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import TestSupport
+import ProcessSupport
 
 /// A tool the bench runs to its end (wrk, pgbench, psql, redis-benchmark), found on PATH: what it printed.
 enum Command {

@@ -1,8 +1,8 @@
 import Foundation
 
-/// 127.0.0.1 and a port, as the socket calls of the tests' own clients, proxies and port probes take it.
-enum Loopback {
-    static func address(_ port: Int) -> sockaddr_in {
+/// 127.0.0.1 and a port, as the socket calls of the tests' and the bench's own clients, proxies and port probes take it.
+public enum Loopback {
+    public static func address(_ port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -11,7 +11,7 @@ enum Loopback {
     }
 
     /// `call` (`bind`, `connect`) given 127.0.0.1:`port` as a `sockaddr` and its length.
-    static func with<Result>(_ port: Int, _ call: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
+    public static func with<Result>(_ port: Int, _ call: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
         var address = address(port)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -19,5 +19,5 @@ enum Loopback {
     }
 
     /// A blocking connect of `socket` to 127.0.0.1:`port`: 0 when connected.
-    static func connect(_ socket: Int32, port: Int) -> Int32 { with(port) { Glibc.connect(socket, $0, $1) } }
+    public static func connect(_ socket: Int32, port: Int) -> Int32 { with(port) { Glibc.connect(socket, $0, $1) } }
 }
