@@ -71,14 +71,7 @@ import TestSupport
                     #expect(job != nil)
                 }
                 // The batch's statement waits on the held key; then the other delivery commits.
-                var waiting = false
-                let deadline = ContinuousClock.now + .seconds(30)
-                while !waiting, ContinuousClock.now < deadline {
-                    waiting = try await Self.count(
-                        "pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH input AS%'", database) == 1
-                    if !waiting { try await Task.sleep(for: .milliseconds(20)) }
-                }
-                #expect(waiting, "the one-statement path ran and waited on the held key")
+                #expect(try await LockWaits.reach(1, queryLike: "%WITH input AS%", in: database), "the one-statement path ran and waited on the held key")
                 releaseSignal.yield()
                 try await group.waitForAll()
             }

@@ -42,16 +42,8 @@ import TestSupport
                 try await decide()
                 return nil
             }
-            var waiting = false
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !waiting, ContinuousClock.now < deadline {
-                waiting = try await value("""
-                    SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
-                      AND query LIKE '%\(marker)%'
-                    """, Int.self, database) == 1
-                if !waiting { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            #expect(waiting, "the statement read its snapshot and waits on the other job's key")
+            #expect(try await LockWaits.reach(1, queryLike: "%\(marker)%", in: database),
+                    "the statement read its snapshot and waits on the other job's key")
             commitSignal.yield()
             try await group.waitForAll()
             return other

@@ -11,6 +11,13 @@ public enum JobOutcome: Sendable, Equatable {
     case cancelled(reason: String)
 }
 
+extension RunOutcome {
+    /// How the pipeline runs of a read that returned `outcome` end.
+    init(_ outcome: JobOutcome) {
+        self = outcome == .succeeded ? .succeeded : .cancelled
+    }
+}
+
 /// Errors a handler throws to steer the retry.
 public enum JobError: Error, Sendable, CustomStringConvertible {
     /// Retrying cannot help (a malformed payload, a connection Nango does not know): dead at once.
@@ -57,6 +64,13 @@ public struct JobContext: Sendable {
             return try await database.write(fencedBy: lease, logger: logger, isolation: isolation, body)
         } catch is LeaseLostError {
             throw JobError.leaseLost
+        }
+    }
+
+    /// Ends the job's pipeline runs in a write of their own (a failed or cancelled run's bookkeeping).
+    func finishRuns(_ runIds: [Int64], _ outcome: RunOutcome, error: String? = nil, database: Database, logger: Logger) async throws {
+        try await write(database, logger: logger) { transaction in
+            try await PipelineRunsTable.finish(runIds: runIds, outcome: outcome, error: error, on: transaction.connection, logger: logger)
         }
     }
 

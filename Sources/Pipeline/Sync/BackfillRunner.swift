@@ -50,7 +50,7 @@ public struct BackfillRunner: JobHandler {
                 logger: logger)
             try await context.write(database, logger: logger) { transaction in
                 let db = transaction.connection
-                try await PipelineRunsTable.finish(runId: runId, outcome: outcome == .succeeded ? RunOutcome.succeeded : .cancelled, error: nil, on: db, logger: logger)
+                try await PipelineRunsTable.finish(runIds: [runId], outcome: RunOutcome(outcome), error: nil, on: db, logger: logger)
                 if outcome == .succeeded { try await BackfillsTable.finish(pipeline: pipeline.name, companyId: company.id, on: db, logger: logger) }
             }
             return outcome
@@ -59,10 +59,7 @@ public struct BackfillRunner: JobHandler {
             throw JobError.leaseLost
         } catch {
             do {
-                try await context.write(database, logger: logger) { transaction in
-                    try await PipelineRunsTable.finish(
-                        runId: runId, outcome: .failed, error: String(describing: error), on: transaction.connection, logger: logger)
-                }
+                try await context.finishRuns([runId], .failed, error: String(describing: error), database: database, logger: logger)
             } catch {
                 logger.error("could not record the failed backfill run", metadata: ["error": "\(error)"])
             }

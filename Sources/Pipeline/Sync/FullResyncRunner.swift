@@ -57,13 +57,13 @@ public struct FullResyncRunner: JobHandler {
                 pageSize: pipelines.map(\.pageSize).min() ?? 500,
                 processors: pipelines.map { RecordProcessor(pipeline: $0, versionTag: set.hash) }, runIds: runIds, logger: logger)
             guard outcome == .succeeded else {
-                try await finishRuns(runIds, outcome: .cancelled, error: nil, context: context, logger: logger)
+                try await context.finishRuns(runIds, .cancelled, database: database, logger: logger)
                 return outcome
             }
             guard let deleted = try await deleteUnseen(
                 resync, pipelines: pipelines, runIds: runIds, company: company, model: model, context: context, logger: logger)
             else {
-                try await finishRuns(runIds, outcome: .cancelled, error: nil, context: context, logger: logger)
+                try await context.finishRuns(runIds, .cancelled, database: database, logger: logger)
                 return .cancelled(reason: "the full resync of \(model) was finished by another run")
             }
             Counter(label: "pipeline_full_resync_deleted_total", dimensions: [("model", model)]).increment(by: deleted)
@@ -74,7 +74,7 @@ public struct FullResyncRunner: JobHandler {
             throw JobError.leaseLost
         } catch {
             do {
-                try await finishRuns(runIds, outcome: .failed, error: String(describing: error), context: context, logger: logger)
+                try await context.finishRuns(runIds, .failed, error: String(describing: error), database: database, logger: logger)
             } catch {
                 logger.error("could not record the failed full resync run", metadata: ["error": "\(error)"])
             }
@@ -111,19 +111,11 @@ public struct FullResyncRunner: JobHandler {
                     resyncId: resync.id, startedAt: resync.startedAt, pipeline: pipeline.name, model: model, companyId: company.id,
                     on: db, logger: logger)
             }
-            for id in runIds { try await PipelineRunsTable.finish(runId: id, outcome: .succeeded, error: nil, on: db, logger: logger) }
+            try await PipelineRunsTable.finish(runIds: runIds, outcome: .succeeded, error: nil, on: db, logger: logger)
             try await FullResyncsTable.finish(id: resync.id, deleted: total, on: db, logger: logger)
             try await SyncStateTable.clearNangoRestart(company.identity, model: model, readStartedAt: resync.startedAt, on: db, logger: logger)
             transaction.changed(companyId: company.id, Set(pipelines.map(\.target)))
             return total
-        }
-    }
-
-    func finishRuns(_ runIds: [Int64], outcome: RunOutcome, error: String?, context: JobContext, logger: Logger) async throws {
-        try await context.write(database, logger: logger) { transaction in
-            for id in runIds {
-                try await PipelineRunsTable.finish(runId: id, outcome: outcome, error: error, on: transaction.connection, logger: logger)
-            }
         }
     }
 }

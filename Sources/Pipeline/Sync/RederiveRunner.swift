@@ -60,7 +60,7 @@ public struct RederiveRunner: JobHandler {
             } while after != nil && !context.isStopping()
             if after != nil {
                 // Shutting down mid-way: the job goes back to the queue and starts over (a re-derivation is idempotent).
-                try await finish(runId, outcome: .cancelled, error: nil, context: context, logger: logger)
+                try await context.finishRuns([runId], .cancelled, database: database, logger: logger)
                 return .released(runAt: nil, note: "released at shutdown; the re-derivation starts over")
             }
             let quarantined = try await database.read(logger: logger) { db in
@@ -70,24 +70,18 @@ public struct RederiveRunner: JobHandler {
                 let chunk = Array(quarantined[start..<min(start + pageSize, quarantined.count)])
                 try await write(chunk, processor: processor, company: company, runId: runId, context: context, logger: logger)
             }
-            try await finish(runId, outcome: .succeeded, error: nil, context: context, logger: logger)
+            try await context.finishRuns([runId], .succeeded, database: database, logger: logger)
             return .succeeded
         } catch JobError.leaseLost {
             // The job is another worker's now: its run is that worker's to record.
             throw JobError.leaseLost
         } catch {
             do {
-                try await finish(runId, outcome: .failed, error: String(describing: error), context: context, logger: logger)
+                try await context.finishRuns([runId], .failed, error: String(describing: error), database: database, logger: logger)
             } catch {
                 logger.error("could not record the failed re-derivation", metadata: ["error": "\(error)"])
             }
             throw error
-        }
-    }
-
-    func finish(_ runId: Int64, outcome: RunOutcome, error: String?, context: JobContext, logger: Logger) async throws {
-        try await context.write(database, logger: logger) { transaction in
-            try await PipelineRunsTable.finish(runId: runId, outcome: outcome, error: error, on: transaction.connection, logger: logger)
         }
     }
 

@@ -65,9 +65,7 @@ public struct SyncRunner: JobHandler {
                 pageSize: pipelines.map(\.pageSize).min() ?? 500, processors: processors, runIds: ids, logger: logger)
             let resyncJob = try await context.write(database, logger: logger) { transaction in
                 let db = transaction.connection
-                for id in ids {
-                    try await PipelineRunsTable.finish(runId: id, outcome: outcome == .succeeded ? RunOutcome.succeeded : .cancelled, error: nil, on: db, logger: logger)
-                }
+                try await PipelineRunsTable.finish(runIds: ids, outcome: RunOutcome(outcome), error: nil, on: db, logger: logger)
                 guard outcome == .succeeded else { return Int64?.none }
                 try await SyncStateTable.markSucceeded(identity, model: model, on: db, logger: logger)
                 try await CompaniesTable.markSynced(companyId: company.id, on: db, logger: logger)
@@ -91,9 +89,7 @@ public struct SyncRunner: JobHandler {
             let message = String(describing: error)
             do {
                 try await context.write(database, logger: logger) { transaction in
-                    for id in ids {
-                        try await PipelineRunsTable.finish(runId: id, outcome: .failed, error: message, on: transaction.connection, logger: logger)
-                    }
+                    try await PipelineRunsTable.finish(runIds: ids, outcome: .failed, error: message, on: transaction.connection, logger: logger)
                     try await SyncStateTable.markFailed(identity, model: model, error: message, on: transaction.connection, logger: logger)
                 }
             } catch {

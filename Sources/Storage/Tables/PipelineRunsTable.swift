@@ -42,11 +42,13 @@ public enum PipelineRunsTable {
             """, logger: logger)
     }
 
-    public static func finish(runId: Int64, outcome: RunOutcome, error: String?, on connection: PostgresConnection, logger: Logger) async throws {
+    /// Ends the runs of one job (one a pipeline reading its model), in one statement.
+    public static func finish(runIds: [Int64], outcome: RunOutcome, error: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        guard !runIds.isEmpty else { return }
         try await connection.query("""
             UPDATE pipeline_runs SET finished_at = now(), outcome = \(outcome.rawValue), error = \(error),
                    duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int
-            WHERE id = \(runId)
+            WHERE id = ANY(\(runIds)::int8[])
             """, logger: logger)
     }
 
