@@ -19,7 +19,7 @@ import Tokens
 /// hard-deleted records, full resyncs, records Postgres cannot hold, connections' lives, scoped keys.
 /// Each test runs the whole stack: the emulator sending signed webhooks to the live app and its workers.
 @Suite(.serialized, .timeLimit(.minutes(4))) struct NangoRealityTests {
-    typealias Stack = PipelineSyncTests.Stack
+    typealias Stack = PipelineStack
 
     /// A xero connection at the emulator, its two models' first syncs done and the queue settled.
     static func connectXero(_ stack: Stack, _ connection: String) async throws {
@@ -42,7 +42,7 @@ import Tokens
         var request = HTTPClientRequest(url: stack.appURL + "/webhooks/nango")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: NangoWebhookSignature.hmacHeader, value: NangoWebhookSignature.hmac(body: Array(body.utf8), key: PipelineSyncTests.webhookSecret))
+        request.headers.add(name: NangoWebhookSignature.hmacHeader, value: NangoWebhookSignature.hmac(body: Array(body.utf8), key: PipelineStack.webhookSecret))
         request.body = .bytes(ByteBuffer(string: body))
         return try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code
     }
@@ -50,7 +50,7 @@ import Tokens
     /// Nango's window, a few requests long and two seconds wide: three connections' syncs (seven models) at once
     /// meet it again and again. None dies, each finishes on its first attempt, every record lands.
     @Test func syncsThroughRateLimitWindowsFinishOnTheirFirstAttemptAndLoseNothing() async throws {
-        try await PipelineSyncTests.withStack(["NANGO_RATE_LIMIT_JITTER_MS": "300"]) { stack in
+        try await PipelineStack.with(["NANGO_RATE_LIMIT_JITTER_MS": "300"]) { stack in
             _ = try await stack.control(.PUT, "/rate-limit", #"{"limit": 3, "window_seconds": 2}"#)
             for (integration, id) in [("xero", "rl-x"), ("hubspot", "rl-h"), ("quickbooks", "rl-q")] {
                 _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "\#(integration)", "connection_id": "\#(id)"}"#)
@@ -65,11 +65,11 @@ import Tokens
             let syncs = try await stack.int("SELECT count(*)::int FROM jobs WHERE kind = 'sync.run' AND payload->>'connection_id' LIKE 'rl-%'")
             #expect(syncs >= 7)
             #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE kind = 'sync.run' AND attempts <> 1") == 0, "a 429 costs no attempt")
-            for (pipeline, connection) in [("xero-contacts", "rl-x"), ("hubspot-contacts", "rl-h"), ("quickbooks-customers", "rl-q")] {
+            for (integration, model, connection) in [("xero", "Contact", "rl-x"), ("hubspot", "Contact", "rl-h"), ("quickbooks", "Customer", "rl-q")] {
                 let company = try await stack.company(connection)
-                let expected = try await stack.expected(pipeline, connection: connection)
-                #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL") == expected.rows.count,
-                        "\(pipeline)")
+                let expected = try await stack.served(integration, model, connection: connection)
+                #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL") == expected.kept.count,
+                        "\(integration)")
             }
         }
     }
@@ -77,11 +77,11 @@ import Tokens
     /// The issue's end-to-end case: after pruning and hard deletes, a full resync through 429 windows converges to
     /// exactly Nango's live records, with no blank row, and the incremental checkpoint stays where it was.
     @Test func prunedAndHardDeletedRecordsAndAFullResyncConvergeToNangosLiveRecords() async throws {
-        try await PipelineSyncTests.withStack(["NANGO_RATE_LIMIT_JITTER_MS": "300"]) { stack in
+        try await PipelineStack.with(["NANGO_RATE_LIMIT_JITTER_MS": "300"]) { stack in
             try await Self.connectXero(stack, "fr-1")
             let company = try await stack.company("fr-1")
-            let initial = try await stack.expected("xero-contacts", connection: "fr-1")
-            let stored = Set(initial.rows.map(\.externalId))
+            let initial = try await stack.served("xero", "Contact", connection: "fr-1")
+            let stored = Set(initial.kept)
             try #require(stored.count >= 10)
             #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == stored.count)
             let checkpoint = try await Self.text(stack, "SELECT cursor FROM sync_state WHERE connection_id = 'fr-1' AND model = 'Contact'")
@@ -89,7 +89,7 @@ import Tokens
             // Nango drops three stored records and one quarantined record outright (never DELETED), then prunes every
             // record's payload.
             let gone = Array(stored.sorted().prefix(3))
-            let goneQuarantined = try #require(initial.quarantined.compactMap(\.externalId).sorted().first)
+            let goneQuarantined = try #require(initial.broken.first)
             _ = try await stack.control(.POST, "/connections/fr-1/hard-delete", #"""
                 {"provider_config_key": "xero", "model": "Contact", "ids": ["\#((gone + [goneQuarantined]).joined(separator: "\", \""))"]}
                 """#)
@@ -107,7 +107,7 @@ import Tokens
 
             // Exactly Nango's live records that the pipeline accepts, no more.
             let live = Set(try #require(await stack.emulator.state.stream("fr-1", integration: "xero", model: "Contact")).liveIds())
-            let quarantined = Set(initial.quarantined.compactMap(\.externalId))
+            let quarantined = Set(initial.broken)
             let rows = try await Self.texts(stack, "SELECT external_id FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL")
             #expect(rows == live.subtracting(quarantined))
             #expect(rows == stored.subtracting(gone))
@@ -119,7 +119,7 @@ import Tokens
                 """) == 0)
             // Pruned records are neither bad data nor changes; those never stored are counted. The quarantined record Nango
             // dropped has nothing left to fix: its entry closed with the read.
-            #expect(try await stack.int("SELECT count(*)::int FROM quarantine WHERE connection_id = 'fr-1' AND status = 'open'") == initial.quarantined.count - 1)
+            #expect(try await stack.int("SELECT count(*)::int FROM quarantine WHERE connection_id = 'fr-1' AND status = 'open'") == initial.broken.count - 1)
             #expect(try await Self.texts(stack, "SELECT external_id FROM quarantine WHERE connection_id = 'fr-1' AND status = 'resolved'") == [goneQuarantined])
             let run = try await stack.sql("""
                 SELECT r.deleted, r.upserted, r.pruned_skipped FROM pipeline_runs r JOIN jobs j ON j.id = r.job_id
@@ -129,7 +129,7 @@ import Tokens
             let (deleted, upserted, prunedSkipped) = try run[0].decode((Int, Int, Int).self)
             #expect(deleted == 3)
             #expect(upserted == 0, "a pruned record is no change")
-            #expect(prunedSkipped == initial.quarantined.filter { live.contains($0.externalId ?? "") }.count)
+            #expect(prunedSkipped == initial.broken.filter { live.contains($0) }.count)
             #expect(try await stack.int("SELECT deleted FROM full_resyncs WHERE connection_id = 'fr-1'") == 3)
             #expect(try await stack.int("SELECT count(*)::int FROM full_resync_seen") == 0, "marks go once the resync is done")
             // The incremental checkpoint never moved.
@@ -140,7 +140,7 @@ import Tokens
     /// A full resync whose read is interrupted deletes nothing, and resumes to completion; a pipeline's
     /// `full_resync` schedule queues one by itself once the model's last complete read is older than it.
     @Test func anInterruptedFullResyncDeletesNothingAndTheScheduleQueuesOne() async throws {
-        try await PipelineSyncTests.withStack(pipelines: { $0.replacingOccurrences(
+        try await PipelineStack.with(pipelines: { $0.replacingOccurrences(
             of: "source: { provider: xero, model: Contact }", with: "source: { provider: xero, model: Contact, full_resync: 1h }") }) { stack in
             try await Self.connectXero(stack, "ir-1")
             let company = try await stack.company("ir-1")
@@ -182,7 +182,7 @@ import Tokens
     /// Only a webhook saying Nango started over after our last complete read calls for a full resync: not one
     /// without checkpoints, not one whose checkpoints continue.
     @Test func aWebhookSayingNangoStartedOverQueuesAFullResync() async throws {
-        try await PipelineSyncTests.withStack { stack in
+        try await PipelineStack.with { stack in
             try await Self.connectXero(stack, "so-1")
             // Nango's run starts now: after our last complete read, whenever that ended (a loaded machine is slow).
             func webhook(_ checkpoints: String?, _ marker: Int) -> String {
@@ -205,7 +205,7 @@ import Tokens
     /// when it started over still never arrive as DELETED, so the full re-read is owed all the same. (Comparing the
     /// restart with our last successful run skipped it.)
     @Test func aRestartOlderThanOurLastRunStillQueuesAFullResync() async throws {
-        try await PipelineSyncTests.withStack { stack in
+        try await PipelineStack.with { stack in
             try await Self.connectXero(stack, "so-2")
             try await stack.eventually("the first sync ran") { try await stack.jobsSettled() }
             let aMinuteAgo = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-60))
@@ -222,7 +222,7 @@ import Tokens
     /// A string with U+0000, a lone surrogate escape, a number past a double's range: each record goes to
     /// quarantine with its reason, the rest of its page lands and the checkpoint reaches the stream's end.
     @Test func recordsPostgresCannotHoldAreQuarantinedAndTheModelMovesOn() async throws {
-        try await PipelineSyncTests.withStack { stack in
+        try await PipelineStack.with { stack in
             try await Self.connectXero(stack, "px-1")
             var poisoned: [String: String] = [:]
             for kind in ["nul", "lone_surrogate", "huge_number"] {
@@ -256,7 +256,7 @@ import Tokens
     /// A company's status follows its connection at Nango: refresh failure pauses its syncs, reconnecting resumes
     /// them from their checkpoints, a connection Nango no longer has disconnects it with its data kept. The API shows it.
     @Test func aCompanysStatusFollowsItsConnectionsLife() async throws {
-        try await PipelineSyncTests.withStack { stack in
+        try await PipelineStack.with { stack in
             try await Self.connectXero(stack, "life")
             let company = try await stack.company("life")
             let token = try await stack.dependencies.tokens.companyToken(try #require(UUID(uuidString: company)), subject: "test")
@@ -291,9 +291,9 @@ import Tokens
                 stack.dependencies.metricsRegistry.emit(into: &bytes)
                 return String(decoding: bytes, as: UTF8.self).contains(#"token_refresh_total{outcome="success"} 1"#)
             }
-            let expected = try await stack.expected("xero-contacts", connection: "life")
+            let expected = try await stack.served("xero", "Contact", connection: "life")
             try await stack.eventually("the paused change landed") {
-                try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == expected.rows.count
+                try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == expected.kept.count
             }
 
             // Nango no longer has the connection: disconnected, its rows kept.
@@ -321,7 +321,7 @@ import Tokens
     /// A secret key without the read-credentials scope: Nango answers `credentials: {}`. The company is stored
     /// without a token, marked so, and its records sync all the same.
     @Test func aScopedKeyStoresTheCompanyWithoutCredentialsAndSyncsAnyway() async throws {
-        try await PipelineSyncTests.withStack { stack in
+        try await PipelineStack.with { stack in
             _ = try await stack.control(.PUT, "/faults", #"{"scoped_key": true}"#)
             _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "xero", "connection_id": "scoped"}"#)
             try await stack.eventually("synced") {
@@ -331,8 +331,8 @@ import Tokens
             let company = try await stack.company("scoped")
             #expect(try await stack.int("SELECT count(*)::int FROM companies WHERE id = '\(company)' AND NOT credentials_available AND status = 'active'") == 1)
             #expect(try await stack.int("SELECT count(*)::int FROM connection_credentials WHERE company_id = '\(company)'") == 0)
-            let expected = try await stack.expected("xero-contacts", connection: "scoped")
-            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == expected.rows.count)
+            let expected = try await stack.served("xero", "Contact", connection: "scoped")
+            #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == expected.kept.count)
             #expect(try await stack.int("SELECT count(*)::int FROM jobs WHERE status = 'dead'") == 0)
         }
     }

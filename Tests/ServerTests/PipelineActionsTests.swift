@@ -17,7 +17,7 @@ import TestSupport
     }
 
     @Test func aPipelineEnabledForAnAlreadySyncedModelBackfillsByItself() async throws {
-        try await PipelineSyncTests.withStack(pipelines: Self.disabledAccounts) { stack in
+        try await PipelineStack.with(pipelines: Self.disabledAccounts) { stack in
             let company = try await stack.connect("salesforce", "sf-back", models: 2)
             #expect(try await stack.int("SELECT count(*)::int FROM locations WHERE company_id = '\(company)'") == 0)
             let checkpoint = try await stack.sql("SELECT cursor FROM sync_state WHERE connection_id = 'sf-back' AND model = 'Account'")
@@ -66,7 +66,7 @@ import TestSupport
     /// A quarantined record that its source then deletes leaves nothing to fix: its entry closes with the sync that
     /// brings the deletion, and the others stay open.
     @Test func aQuarantinedRecordDeletedAtTheSourceClosesItsEntry() async throws {
-        try await PipelineSyncTests.withStack(pipelines: Self.brokenContacts) { stack in
+        try await PipelineStack.with(pipelines: Self.brokenContacts) { stack in
             let company = try await stack.connect("hubspot", "hs-gone", models: 3)
             func entries(_ status: String) async throws -> Int {
                 try await stack.int("SELECT count(*)::int FROM quarantine WHERE company_id = '\(company)' AND pipeline = 'hubspot-contacts' AND status = '\(status)'")
@@ -93,7 +93,7 @@ import TestSupport
     }
 
     @Test func aMappingFixReachesEveryStoredRowAndTheQuarantineWithoutCallingNango() async throws {
-        try await PipelineSyncTests.withStack(pipelines: Self.brokenContacts) { stack in
+        try await PipelineStack.with(pipelines: Self.brokenContacts) { stack in
             let company = try await stack.connect("hubspot", "hs-fix", models: 3)
             #expect(try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'") == 0)
             #expect(try await stack.int("SELECT count(*)::int FROM quarantine WHERE company_id = '\(company)' AND pipeline = 'hubspot-contacts' AND status = 'open'") == 30)
