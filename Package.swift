@@ -149,12 +149,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Reads for the API: keyset pages of the four resources, list parameters, cursors.
+        // Reads for the API: keyset pages of the four resources, list parameters, cursors; the change feed and its long polls.
         .target(
             name: "Query",
             dependencies: [
                 "MarketplaceCore", "Storage", "Redis",
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),

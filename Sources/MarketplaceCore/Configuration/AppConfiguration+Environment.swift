@@ -10,7 +10,7 @@ extension AppConfiguration {
         let redis = readRedis(&env)
         let nango = readNango(&env)
         let security = readSecurity(&env)
-        let http = HTTP(
+        var http = HTTP(
             host: env.string("SERVER_HOST", default: "0.0.0.0"),
             // Railway and similar platforms hand the port in PORT.
             port: env.raw("SERVER_PORT") != nil ? env.port("SERVER_PORT", default: 8080) : env.port("PORT", default: 8080),
@@ -25,6 +25,10 @@ extension AppConfiguration {
             maxConnections: env.integer("HTTP_MAX_CONNECTIONS", default: 1024, in: 1...1_000_000),
             maxHeaderBytes: env.integer("HTTP_MAX_HEADER_BYTES", default: 32 * 1024, in: 1024...(1 << 20))
         )
+        http.changesMaxWaiters = env.integer("CHANGES_MAX_WAITERS", default: min(512, max(0, http.maxConnections / 2)), in: 0...1_000_000)
+        if http.changesMaxWaiters >= http.maxConnections {
+            env.fail("CHANGES_MAX_WAITERS", "must be below HTTP_MAX_CONNECTIONS (\(http.maxConnections)), so held change polls never take every connection")
+        }
         var rateLimit = RateLimit(
             requests: env.integer("RATE_LIMIT_REQUESTS", default: 100, in: 1...1_000_000),
             window: env.seconds("RATE_LIMIT_WINDOW", default: 60, in: 1...86_400)
@@ -52,7 +56,7 @@ extension AppConfiguration {
         )
         let logs = readLogs(&env)
         let day = 86_400
-        let jobs = Jobs(
+        var jobs = Jobs(
             workers: env.integer("WORKER_COUNT", default: 2, in: 0...64),
             lease: env.seconds("JOB_LEASE_SECONDS", default: 30, in: 5...3600),
             reconcileInterval: env.seconds("RECONCILE_INTERVAL", default: 900, in: 5...86_400),
@@ -65,6 +69,7 @@ extension AppConfiguration {
             runsRetention: env.seconds("RETENTION_PIPELINE_RUNS", default: 30 * day, in: 3600...3650 * day),
             pipelinesReloadInterval: env.seconds("PIPELINES_RELOAD_INTERVAL", default: 2, in: 1...3600)
         )
+        jobs.changesRetention = env.seconds("RETENTION_CHANGES", default: 30 * day, in: 60...3650 * day)
         let warnings = ["NANGO_CLIENT_ID", "NANGO_CLIENT_SECRET"].filter { env.raw($0) != nil }.map {
             "\($0) is ignored: Nango keeps each integration's OAuth client credentials in its own settings"
         }

@@ -30,6 +30,7 @@ extension AppConfiguration {
             ("http.shutdown_timeout", "\(http.shutdownTimeout)"),
             ("http.idle_timeout", "\(http.idleTimeout)"),
             ("http.max_connections", "\(http.maxConnections)"),
+            ("http.changes_max_waiters", "\(http.changesMaxWaiters)"),
             ("http.max_header_bytes", "\(http.maxHeaderBytes)"),
             ("oauth.success_url", oauth.successURL ?? "(unset: JSON answer)"),
             ("oauth.failure_url", oauth.failureURL ?? "(unset: JSON answer)"),

@@ -110,6 +110,9 @@ public struct AppConfiguration: Sendable {
         public var maxConnections: Int = 1024
         /// The request head's bound (all header lines together).
         public var maxHeaderBytes: Int = 32 * 1024
+        /// Change-feed long polls held at once by this instance; past it, 503 with `Retry-After`. Below
+        /// `maxConnections`, so held polls never take every connection Nango's webhooks need.
+        public var changesMaxWaiters: Int = 512
     }
 
     public struct OAuth: Sendable, Equatable {
@@ -161,6 +164,8 @@ public struct AppConfiguration: Sendable {
         public var inboxRetention: Duration
         public var jobsRetention: Duration
         public var runsRetention: Duration
+        /// How long the change log keeps a change (`RETENTION_CHANGES`); a cursor behind what it deleted gets 410.
+        public var changesRetention: Duration = .seconds(30 * 86_400)
         /// How often the pipelines file is checked for edits.
         public var pipelinesReloadInterval: Duration
 

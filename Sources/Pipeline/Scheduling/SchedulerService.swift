@@ -103,12 +103,14 @@ public enum ScheduledTasks {
                 return "\(ids.count) full resync(s) enqueued"
             },
             .init(name: cleanup, interval: configuration.cleanupInterval) { logger in
-                try await database.withConnection { db in
+                let summary = try await database.withConnection { db in
                     let events = try await WebhookEventsTable.deleteHandled(olderThan: configuration.inboxRetention, on: db, logger: logger)
                     let jobs = try await JobsTable.deleteFinished(olderThan: configuration.jobsRetention, on: db, logger: logger)
                     let runs = try await PipelineRunsTable.deleteFinished(olderThan: configuration.runsRetention, on: db, logger: logger)
                     return "deleted \(events) event(s), \(jobs) job(s), \(runs) run(s)"
                 }
+                let changes = try await ChangesTable.deleteExpired(olderThan: configuration.changesRetention, database: database, logger: logger)
+                return summary + ", \(changes) change(s)"
             },
         ]
     }

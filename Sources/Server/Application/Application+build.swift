@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Ingest
 import Pipeline
+import Query
 import Logging
 import MarketplaceCore
 import ServiceLifecycle
@@ -49,6 +50,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         .add(middleware: RateLimitMiddleware(limiter: dependencies.rateLimiter, group: "api"))
     CompaniesController(reader: dependencies.reader, syncs: dependencies.syncs, nango: dependencies.nango, variants: dependencies.gzipVariants)
         .register(on: business)
+    ChangesController(feed: dependencies.changes).register(on: business)
     let admin = router.group("/api/admin").add(middleware: AdminTokenMiddleware(token: dependencies.configuration.security.adminToken))
     let ops = PipelineOps(database: dependencies.database)
     AdminConnectionsController(
@@ -105,7 +107,10 @@ func buildApplication(
             address: .hostname(host ?? http.host, port: port ?? http.port), serverName: nil,
             availableConnectionsDelegate: .maximum(http.maxConnections, logger: dependencies.logger)),
         // Reverse order on shutdown: the server drains, the inbox writes what it holds, then the pools close.
-        services: [dependencies.database.client, dependencies.redis, dependencies.inbox],
+        services: [
+            dependencies.database.client, dependencies.redis, dependencies.inbox,
+            ChangeListener(database: dependencies.database, signals: dependencies.changeSignals, logger: dependencies.logger),
+        ],
         logger: dependencies.logger
     )
     // Workers, scheduler, job listener and file watcher query the schema: the migration service starts them once it is

@@ -33,6 +33,9 @@ struct Dependencies: Sendable {
     let reconciliation: Reconciliation
     let pipelineActions: PipelineActions
     let reader: ResourceReader
+    /// The change feeds, and the signals that wake their held requests.
+    let changes: ChangeFeed
+    let changeSignals: ChangeSignals
     let cache: QueryCache
     /// Gzip forms of API answers, kept by their ETag: made once per body, whichever request asked first.
     let gzipVariants = GzipVariants()
@@ -91,6 +94,8 @@ struct Dependencies: Sendable {
             redis: redis, limit: configuration.rateLimit.requests, window: configuration.rateLimit.window,
             timeout: configuration.redis.commandTimeout, logger: logger)
         self.reader = ResourceReader(database: database, cursorSecret: configuration.security.jwtSecret.value, cache: cache)
+        self.changeSignals = ChangeSignals(capacity: configuration.http.changesMaxWaiters)
+        self.changes = ChangeFeed(database: database, cursorSecret: configuration.security.jwtSecret.value, signals: changeSignals)
         self.companyTokens = CompanyTokenCheck(database: database)
         self.startedAt = Date()
         self.logger = logger

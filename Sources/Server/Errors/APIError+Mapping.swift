@@ -48,6 +48,15 @@ extension APIError {
             }
         case let error as QueryParameterError:
             self.init(.badRequest, code: "invalid_parameter", message: error.description)
+        case let error as ChangeFeedError:
+            switch error {
+            case .cursorExpired:
+                self.init(.gone, code: "cursor_expired", message:
+                    "the cursor is older than the change log keeps (RETENTION_CHANGES): start again from after=now and re-read the lists")
+            case .tooManyWaiters:
+                self.init(.serviceUnavailable, code: "too_many_waiters", message: "this instance holds as many change polls as it may; retry shortly",
+                          headers: [.retryAfter: "1"])
+            }
         case let error as PipelineActionError:
             switch error {
             case .unknownPipeline: self = .notFound

@@ -64,7 +64,7 @@ public enum ResourceReadTable {
 
     /// Fields never returned: sealed tokens live elsewhere; these are internal or only on request.
     static func hidden(_ table: Resource, includeRaw: Bool) -> String {
-        var hidden = ["content_hash"]
+        var hidden = ["content_hash", "change_xid"]
         if table == .companies { hidden += ["connection_metadata", "token_generation"] } else { hidden += ["company_id", "source_model"] }
         if !includeRaw { hidden.append("raw") }
         return hidden.map { " - '\($0)'" }.joined()
@@ -114,7 +114,7 @@ public enum ResourceReadTable {
     public static func company(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Row? {
         let rows = try await connection.query("""
             SELECT t.id, t.updated_at::text,
-                   ((to_jsonb(t) - 'raw' - 'content_hash' - 'connection_metadata' - 'token_generation') || jsonb_build_object('data_as_of', COALESCE(
+                   ((to_jsonb(t) - 'raw' - 'content_hash' - 'connection_metadata' - 'token_generation' - 'change_xid') || jsonb_build_object('data_as_of', COALESCE(
                        (SELECT jsonb_object_agg(s.model, s.last_success_at ORDER BY s.model) FROM sync_state s
                         WHERE s.integration_id = t.integration_id AND s.connection_id = t.connection_id), '{}'::jsonb)))::text
             FROM companies t WHERE t.id = \(id)

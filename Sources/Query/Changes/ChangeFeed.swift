@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import ServiceLifecycle
+import Storage
+
+/// Why a change feed request cannot be answered with changes.
+public enum ChangeFeedError: Error, Sendable, Equatable {
+    /// The cursor is behind what retention deleted: changes after it may be gone.
+    case cursorExpired
+    /// This instance holds as many long polls as it may.
+    case tooManyWaiters
+}
+
+/// `GET /api/companies/{id}/changes` and `GET /api/changes`: pages of the change log after a cursor, held open
+/// (`wait`) until a change commits. A held request holds no database connection: it reads, waits for a signal or a
+/// second, and reads again.
+public struct ChangeFeed: Sendable {
+    let database: Database
+    public let cursors: ChangeCursor
+    let signals: ChangeSignals
+    /// How often a held request reads again without a signal: the fallback when `NOTIFY` is lost, and the bound on
+    /// how late a change whose transaction ran beside an older one is seen.
+    let pollInterval: Duration
+
+    public init(database: Database, cursorSecret: String, signals: ChangeSignals, pollInterval: Duration = .seconds(1)) {
+        self.database = database
+        self.cursors = ChangeCursor(secret: cursorSecret)
+        self.signals = signals
+        self.pollInterval = pollInterval
+    }
+
+    public func request(_ parameters: [String: String], companyId: UUID?) throws(QueryParameterError) -> ChangeFeedRequest {
+        try ChangeFeedRequest.parse(parameters, companyId: companyId, cursors: cursors)
+    }
+
+    /// The answer's JSON body; nil when `companyId` names no company.
+    public func answer(_ request: ChangeFeedRequest, companyId: UUID?, logger: Logger) async throws -> String? {
+        let first = try await read(request, companyId: companyId, logger: logger)
+        guard let first else { return nil }
+        guard first.changes.isEmpty, request.wait > .zero else { return render(first, companyId: companyId) }
+        guard let hold = signals.hold() else {
+            if signals.isShuttingDown { return render(first, companyId: companyId) }
+            throw ChangeFeedError.tooManyWaiters
+        }
+        defer { hold.release() }
+        // A stopping server answers every held request at once (the signal reaches handlers as it reaches services).
+        return try await withGracefulShutdownHandler {
+            try await follow(request, from: first, hold: hold, companyId: companyId, logger: logger)
+        } onGracefulShutdown: { [signals] in
+            signals.signalAll(stopping: true)
+        }
+    }
+
+    func follow(_ request: ChangeFeedRequest, from first: ChangeRead, hold: ChangeSignals.Hold, companyId: UUID?, logger: Logger) async throws -> String? {
+        let deadline = ContinuousClock.now + request.wait
+        var position = first.end
+        var last = first
+        while ContinuousClock.now < deadline, !signals.isShuttingDown {
+            await hold.wait(companyId: companyId, timeout: min(pollInterval, deadline - ContinuousClock.now))
+            var next = request
+            next.start = .after(position)
+            guard let read = try await read(next, companyId: companyId, logger: logger) else { return nil }
+            last = read
+            position = read.end
+            if !read.changes.isEmpty { break }
+        }
+        return render(last, companyId: companyId)
+    }
+
+    func read(_ request: ChangeFeedRequest, companyId: UUID?, logger: Logger) async throws -> ChangeRead? {
+        try await database.withConnection { db -> ChangeRead? in
+            if let companyId, try await ResourceReadTable.company(id: companyId, on: db, logger: logger) == nil { return nil }
+            switch request.start {
+            case .now:
+                return ChangeRead(changes: [], hasMore: false, end: try await ChangesTable.head(on: db, logger: logger))
+            case .after(let position):
+                if position < (try await ChangesTable.horizon(on: db, logger: logger)) { throw ChangeFeedError.cursorExpired }
+                return try await ChangesTable.read(companyId: companyId, after: position, resources: request.resources,
+                                                   limit: request.limit, on: db, logger: logger)
+            }
+        }
+    }
+
+    /// `{"data": [...], "next_cursor": "...", "has_more": bool}`; each change names its company.
+    func render(_ read: ChangeRead, companyId: UUID?) -> String {
+        var body = "{\"data\":["
+        body.reserveCapacity(read.changes.reduce(64) { $0 + $1.data.utf8.count + 320 })
+        for (index, change) in read.changes.enumerated() {
+            if index > 0 { body += "," }
+            Self.write(change, to: &body)
+        }
+        body += "],\"next_cursor\":"
+        JSONValue.writeString(cursors.encode(read.end, companyId: companyId), to: &body)
+        body += ",\"has_more\":\(read.hasMore)}"
+        return body
+    }
+
+    static func write(_ change: ChangeRecord, to body: inout String) {
+        body += "{\"id\":\"\(change.position.seq)\",\"type\":\"\(change.resource.singular).\(change.kind.rawValue)\""
+        body += ",\"resource\":\"\(change.resource.rawValue)\",\"resource_id\":\"\(change.resourceId.lowercasedString)\""
+        body += ",\"company_id\":\"\(change.companyId.lowercasedString)\",\"external_id\":"
+        if let externalId = change.externalId { JSONValue.writeString(externalId, to: &body) } else { body += "null" }
+        body += ",\"version\":\(change.position.seq),\"occurred_at\":\"\(change.occurredAt)\",\"data\":"
+        body += change.data
+        body += "}"
+    }
+}
+
+extension Resource {
+    /// The name a change's `type` starts with: `contact.created`, `company.updated`.
+    public var singular: String {
+        switch self {
+        case .companies: "company"
+        case .locations: "location"
+        case .contacts: "contact"
+        case .products: "product"
+        }
+    }
+}

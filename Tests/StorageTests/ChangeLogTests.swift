@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import MarketplaceCore
+import PostgresNIO
+import Testing
+import TestSupport
+
+@testable import Storage
+
+/// The change log's guarantees, each driven deterministically: transactions are held open on connections of their own
+/// and stepped one statement at a time, so no interleaving depends on timing.
+///
+/// The feed trails the oldest transaction running in the whole cluster; the transactions these tests hold open last a
+/// few statements, so other suites' feeds only wait that long.
+@Suite(.timeLimit(.minutes(3))) struct ChangeLogTests {
+    static let logger = TestEnvironment.logger
+
+    static func company(_ db: PostgresConnection, _ connection: String = "c1") async throws -> UUID {
+        let rows = try await db.query(
+            "INSERT INTO companies (connection_id, integration_id, provider, name) VALUES (\(connection), 'hubspot', 'hubspot', 'Acme') RETURNING id",
+            logger: logger).collect()
+        return try #require(try rows.first?.decode(UUID.self))
+    }
+
+    static func insertContact(_ db: PostgresConnection, _ company: UUID, _ externalId: String, name: String) async throws {
+        try await db.query("""
+            INSERT INTO contacts (company_id, external_id, content_hash, display_name, raw)
+            VALUES (\(company), \(externalId), \(name), \(name), '{}')
+            """, logger: logger)
+    }
+
+    static func rename(_ db: PostgresConnection, _ company: UUID, _ externalId: String, to name: String) async throws {
+        try await db.query("""
+            UPDATE contacts SET display_name = \(name), content_hash = \(name), updated_at = now()
+            WHERE company_id = \(company) AND external_id = \(externalId)
+            """, logger: logger)
+    }
+
+    /// Follows a feed from `after` until it has read `count` changes (a transaction of another suite running beside
+    /// this one may hold the feed back a moment), then until a read returns nothing new; the changes in the order read.
+    static func follow(_ db: PostgresConnection, companyId: UUID?, from after: ChangePosition, count: Int = 0, limit: Int = 2)
+        async throws -> (changes: [ChangeRecord], end: ChangePosition) {
+        var position = after
+        var changes: [ChangeRecord] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            let read = try await ChangesTable.read(companyId: companyId, after: position, resources: nil, limit: limit, on: db, logger: logger)
+            changes += read.changes
+            #expect(read.end >= position, "a cursor never moves back")
+            position = read.end
+            if read.hasMore { continue }
+            if changes.count >= count { return (changes, position) }
+            guard ContinuousClock.now < deadline else {
+                Issue.record("read \(changes.count) of \(count) changes")
+                return (changes, position)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    static func names(_ changes: [ChangeRecord]) throws -> [String] {
+        try changes.map { change in
+            let data = try JSONValue.parse(Array(change.data.utf8))
+            return "\(change.externalId ?? "-"):\(change.kind.rawValue):\(data["display_name"]?.string ?? "-")"
+        }
+    }
+
+    /// A transaction that began (and took its id) first writes its change last, after a later one committed and a
+    /// follower read past that later one: the follower still gets it. Read only below the oldest running transaction,
+    /// the first read cannot pass the held transaction's position.
+    @Test func aChangeCommittedLateIsNotSkipped() async throws {
+        try await TestDatabase.withClient { database in
+            try await database.withConnection { db in
+                let company = try await Self.company(db)
+                let start = try await Self.follow(db, companyId: company, from: .origin, count: 1).end
+                try await database.withConnection { late in
+                    try await late.query("BEGIN", logger: Self.logger)
+                    try await late.query("SELECT pg_current_xact_id()", logger: Self.logger)
+                    try await Self.insertContact(db, company, "early", name: "Early")   // commits (autocommit)
+                    let between = try await Self.follow(db, companyId: company, from: start)   // sees at most "early"
+                    try await Self.insertContact(late, company, "late", name: "Late")
+                    try await late.query("COMMIT", logger: Self.logger)
+                    let after = try await Self.follow(db, companyId: company, from: between.end, count: 2 - between.changes.count)
+                    let seen = try Self.names(between.changes + after.changes)
+                    #expect(seen.sorted() == ["early:created:Early", "late:created:Late"])
+                    // The global feed is bound the same way.
+                    #expect(try Self.names(try await Self.follow(db, companyId: nil, from: start, count: 2).changes).sorted() == seen.sorted())
+                }
+            }
+        }
+    }
+
+    /// One row written by a transaction that took its id first, after a later transaction changed the row and
+    /// committed: the feed gives the row's changes in commit order, with growing versions.
+    @Test func oneRowsChangesComeInCommitOrder() async throws {
+        try await TestDatabase.withClient { database in
+            try await database.withConnection { db in
+                let company = try await Self.company(db)
+                try await Self.insertContact(db, company, "r", name: "A")
+                try await database.withConnection { older in
+                    try await older.query("BEGIN", logger: Self.logger)
+                    try await older.query("SELECT pg_current_xact_id()", logger: Self.logger)
+                    try await Self.rename(db, company, "r", to: "B")           // a younger transaction, committed
+                    try await Self.rename(older, company, "r", to: "C")        // the older one writes the row after it
+                    try await older.query("COMMIT", logger: Self.logger)
+                }
+                let changes = try await Self.follow(db, companyId: company, from: .origin, count: 4).changes
+                #expect(try Self.names(changes.filter { $0.resource == .contacts }) == ["r:created:A", "r:updated:B", "r:updated:C"])
+                let versions = changes.filter { $0.resource == .contacts }.map(\.position.seq)
+                #expect(versions == versions.sorted() && Set(versions).count == 3)
+            }
+        }
+    }
+
+    /// Writes that change nothing a client sees write no change; a rolled-back write writes none; a delete gives the
+    /// row's last state with `deleted_at` set.
+    @Test func onlyCommittedVisibleChangesAreRecorded() async throws {
+        try await TestDatabase.withClient { database in
+            try await database.withConnection { db in
+                let company = try await Self.company(db)
+                try await Self.insertContact(db, company, "x", name: "X")
+                let start = try await Self.follow(db, companyId: company, from: .origin, count: 2).end
+                // Bookkeeping: the same content again, a touched updated_at, the company's last sync time and source time.
+                try await db.query("UPDATE contacts SET updated_at = now() + interval '1 minute' WHERE external_id = 'x'", logger: Self.logger)
+                try await db.query("UPDATE companies SET last_synced_at = now(), source_updated_at = now(), updated_at = now() WHERE id = \(company)", logger: Self.logger)
+                try await db.query("UPDATE companies SET token_generation = token_generation + 1 WHERE id = \(company)", logger: Self.logger)
+                // A write that never committed.
+                try await db.query("BEGIN", logger: Self.logger)
+                try await Self.rename(db, company, "x", to: "Never")
+                try await db.query("ROLLBACK", logger: Self.logger)
+                #expect(try await Self.follow(db, companyId: company, from: start).changes.isEmpty)
+
+                try await db.query("UPDATE companies SET status = 'disconnected', status_reason = 'test' WHERE id = \(company)", logger: Self.logger)
+                try await db.query("UPDATE contacts SET deleted_at = '2026-12-01T00:00:00Z' WHERE external_id = 'x'", logger: Self.logger)
+                try await db.query("UPDATE contacts SET updated_at = now() WHERE external_id = 'x'", logger: Self.logger)   // still deleted
+                let changes = try await Self.follow(db, companyId: company, from: start, count: 2).changes
+                try #require(changes.count == 2)
+                #expect(changes[0].resource == .companies && changes[0].kind == .updated)
+                #expect(try JSONValue.parse(Array(changes[0].data.utf8))["status"]?.string == "disconnected")
+                #expect(changes[1].resource == .contacts && changes[1].kind == .deleted)
+                let deleted = try JSONValue.parse(Array(changes[1].data.utf8))
+                #expect(deleted["display_name"]?.string == "X")
+                #expect(deleted["deleted_at"]?.string?.hasPrefix("2026-12-01") == true)
+                #expect(deleted["change_xid"] == nil && deleted["content_hash"] == nil && deleted["raw"] == nil)
+            }
+        }
+    }
+
+    /// A change's `data` is the row exactly as the list endpoint renders it.
+    @Test func aChangesDataIsTheListsRow() async throws {
+        try await TestDatabase.withClient { database in
+            try await database.withConnection { db in
+                let company = try await Self.company(db)
+                try await Self.insertContact(db, company, "y", name: "Y")
+                let change = try #require(try await Self.follow(db, companyId: company, from: .origin, count: 2).changes.last)
+                let page = try await ResourceReadTable.page(.init(
+                    table: .contacts, companyId: company, sort: .updatedAt, descending: false, after: nil, updatedSince: nil, search: nil,
+                    includeDeleted: true, includeRaw: false, limit: 10), on: db, logger: Self.logger)
+                try #require(page.count == 1)
+                #expect(try JSONValue.parse(Array(change.data.utf8)) == JSONValue.parse(Array(page[0].json.utf8)))
+            }
+        }
+    }
+
+    /// Retention deletes in batches and moves the horizon past what it deleted; a reader behind it is told so.
+    @Test func retentionDeletesOldChangesInBatchesAndMovesTheHorizon() async throws {
+        try await TestDatabase.withClient { database in
+            let (company, start) = try await database.withConnection { db in
+                let company = try await Self.company(db)
+                let start = try await Self.follow(db, companyId: company, from: .origin, count: 1).end
+                for index in 0..<5 { try await Self.insertContact(db, company, "old\(index)", name: "Old") }
+                try await db.query("UPDATE changes SET occurred_at = now() - interval '2 days'", logger: Self.logger)
+                try await Self.insertContact(db, company, "new", name: "New")
+                return (company, start)
+            }
+            let deleted = try await ChangesTable.deleteExpired(olderThan: .seconds(86_400), batch: 2, database: database, logger: Self.logger)
+            #expect(deleted == 6)   // five contacts and the company's own insert
+            try await database.withConnection { db in
+                let horizon = try await ChangesTable.horizon(on: db, logger: Self.logger)
+                #expect(start < horizon)
+                let left = try await Self.follow(db, companyId: company, from: horizon, count: 1).changes
+                #expect(try Self.names(left) == ["new:created:New"])
+            }
+        }
+    }
+}
+
+extension ChangePosition {
+    /// Before every change.
+    static let origin = ChangePosition(xid: 0, seq: 0)
+}
