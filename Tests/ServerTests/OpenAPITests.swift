@@ -179,6 +179,15 @@ import TestSupport
                         _ = try await check(.get, "/api/companies/\(a)/\(kind)?cursor=forged", "/api/companies/{id}/\(kind)", headers: bearer,
                                             expect: .badRequest)
                     }
+                    let changes = try await check(.get, "/api/companies/\(a)/changes?after=now", "/api/companies/{id}/changes", headers: bearer, expect: .ok)
+                    let cursor = try #require(changes?["next_cursor"]?.string)
+                    _ = try await check(.get, "/api/companies/\(a)/changes?after=\(cursor)&limit=1000&resources=contacts,companies", "/api/companies/{id}/changes",
+                                        headers: bearer, expect: .ok)
+                    _ = try await check(.get, "/api/companies/\(a)/changes", "/api/companies/{id}/changes", headers: bearer, expect: .badRequest)
+                    _ = try await check(.get, "/api/companies/\(seeded.b)/changes?after=now", "/api/companies/{id}/changes", headers: bearer, expect: .notFound)
+                    _ = try await check(.get, "/api/changes?after=now", "/api/changes", headers: admin, expect: .ok)
+                    _ = try await check(.get, "/api/changes?after=\(cursor)", "/api/changes", headers: admin, expect: .badRequest)
+                    _ = try await check(.get, "/api/changes?after=now", "/api/changes", headers: bearer, expect: .forbidden)
                     _ = try await check(.post, "/api/companies/\(a)/sync", "/api/companies/{id}/sync", headers: bearer, expect: .accepted)
                     _ = try await check(.post, "/api/companies/\(seeded.b)/sync", "/api/companies/{id}/sync", headers: bearer, expect: .notFound)
 

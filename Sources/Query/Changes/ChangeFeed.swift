@@ -106,15 +106,3 @@ public struct ChangeFeed: Sendable {
         body += "}"
     }
 }
-
-extension Resource {
-    /// The name a change's `type` starts with: `contact.created`, `company.updated`.
-    public var singular: String {
-        switch self {
-        case .companies: "company"
-        case .locations: "location"
-        case .contacts: "contact"
-        case .products: "product"
-        }
-    }
-}

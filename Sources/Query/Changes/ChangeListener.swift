@@ -19,31 +19,36 @@ public struct ChangeListener: Service {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            var backoff = Duration.milliseconds(250)
-            while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                do {
-                    try await database.withConnection { connection in
-                        try await connection.listen(on: "changes") { notifications in
-                            backoff = .milliseconds(250)
-                            // Changes committed while no one listened: held requests read again now.
-                            signals.signalAll()
-                            for try await notification in notifications {
-                                if let companyId = UUID(uuidString: notification.payload) { signals.signal(companyId: companyId) }
-                            }
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                    logger.warning("change listener lost its connection; held requests poll until it is back",
-                                   metadata: ["error": "\(String(reflecting: error))"])
-                }
-                signals.signalAll()
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
-            }
+        // Cancelled at shutdown: the notifications never end by themselves.
+        try? await withGracefulShutdownHandler {
+            try await cancelWhenGracefulShutdown { try await listen() }
         } onGracefulShutdown: {
             signals.signalAll(stopping: true)
+        }
+    }
+
+    private func listen() async throws {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await database.withConnection { connection in
+                    try await connection.listen(on: "changes") { notifications in
+                        backoff = .milliseconds(250)
+                        // Changes committed while no one listened: held requests read again now.
+                        signals.signalAll()
+                        for try await notification in notifications {
+                            if let companyId = UUID(uuidString: notification.payload) { signals.signal(companyId: companyId) }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                logger.warning("change listener lost its connection; held requests poll until it is back",
+                               metadata: ["error": "\(String(reflecting: error))"])
+            }
+            signals.signalAll()
+            try await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
         }
     }
 }

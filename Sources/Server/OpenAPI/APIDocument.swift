@@ -52,6 +52,20 @@ enum APIDocument {
         .query("include", "`raw` adds the provider's record as Nango served it.", APISchemas.enumeration(["raw"])),
         ifNoneMatch, acceptEncoding,
     ]
+    static let changeFeedParameters: [Parameter] = [
+        .query("after", "`now` (the feed's current end), or the `next_cursor` of an earlier answer of this same feed.", required: true),
+        .query("limit", "Changes per answer (1–1000, default 100).", ["type": "integer", "minimum": 1, "maximum": 1000, "default": 100]),
+        .query("resources", "A comma list of contacts, locations, products, companies: only their changes.",
+               ["type": "string", "pattern": "^(companies|locations|contacts|products)(,(companies|locations|contacts|products))*$"]),
+        .query("wait", "Seconds to hold the request when nothing follows the cursor (0–30): it answers as soon as a change commits.",
+               ["type": "integer", "minimum": 0, "maximum": 30, "default": 0]),
+    ]
+    static let changeFeedAnswers: [Answer] = [
+        .json(200, "Changes after the cursor (none when `wait` ran out).", APISchemas.ref("ChangePage")),
+        Answer.error(400, "`after` missing, tampered with, or from another feed; or another parameter malformed (named)."),
+        Answer.error(410, "The cursor is behind what the change log keeps (`cursor_expired`): start from after=now and re-read the lists."),
+        Answer.error(503, "This instance holds as many long polls as it may (CHANGES_MAX_WAITERS).", headers: ["Retry-After": "Seconds to wait."]),
+    ]
     static let adminLimit = Parameter.query("limit", "At most this many (1–500, default 50).",
                                             ["type": "integer", "minimum": 1, "maximum": 500, "default": 50])
     static let eventFilters: [Parameter] = [
@@ -160,6 +174,12 @@ enum APIDocument {
         resourceList("locations", "Location", "locations"),
         resourceList("contacts", "Contact", "contacts"),
         resourceList("products", "Product", "products"),
+        business(.get, "/api/companies/{id}/changes", "listCompanyChanges",
+                 "The company's change feed: every committed change after a cursor, oldest first (docs/changes.md).",
+                 parameters: [companyId] + changeFeedParameters, changeFeedAnswers + [notFound]),
+        business(.get, "/api/changes", "listChanges", "Every company's changes in one feed (admin scope), each naming its company.",
+                 parameters: changeFeedParameters,
+                 changeFeedAnswers + [Answer.error(403, "A company token: it reads /api/companies/{id}/changes.")]),
         business(.post, "/api/companies/{id}/sync", "syncCompany",
                  "Enqueue a sync of every model the company's pipelines read (a waiting one is reused).",
                  parameters: [companyId, .query("nango", "Ask Nango to run its syncs first.", APISchemas.boolean)],

@@ -129,6 +129,24 @@ enum APISchemas {
         "LocationPage": page("Location"),
         "ContactPage": page("Contact"),
         "ProductPage": page("Product"),
+        "Change": object([
+            "id": ["type": "string", "description": "Unique; the same as `version`, as text."],
+            "type": enumeration(Resource.allCases.flatMap { resource in
+                resource == .companies ? ["company.updated"] : ChangeKind.allCases.map { "\(resource.singular).\($0.rawValue)" }
+            }),
+            "resource": enumeration(Resource.allCases.map(\.rawValue)),
+            "resource_id": ["type": "string", "format": "uuid", "description": "The row's `id`, as the lists render it."],
+            "company_id": uuid, "external_id": nullable("string"),
+            "version": ["type": "integer", "description": "Grows with each change of one row: drop a change older than one already applied."],
+            "occurred_at": dateTime,
+            "data": ["oneOf": [ref("Company"), ref("Location"), ref("Contact"), ref("Product")],
+                     "description": "The row exactly as its list renders it; for a delete, its last state with `deleted_at` set."],
+        ], description: "One committed change of one row."),
+        "ChangePage": object([
+            "data": array(ref("Change")),
+            "next_cursor": ["type": "string", "description": "Always present: resume from it (`after=`), even when `data` is empty."],
+            "has_more": ["type": "boolean", "description": "More changes follow at once: read again without waiting."],
+        ], description: "Changes after the cursor, oldest first."),
         "SyncAccepted": object([
             "company_id": uuid, "job_ids": array(integer), "models": array(string),
             "nango_triggered": ["type": "boolean", "description": "Whether Nango was asked to run its syncs first (`nango=true`)."],

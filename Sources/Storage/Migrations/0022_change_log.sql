@@ -48,9 +48,22 @@ ALTER TABLE locations ALTER COLUMN change_xid SET DEFAULT pg_current_xact_id();
 ALTER TABLE contacts  ALTER COLUMN change_xid SET DEFAULT pg_current_xact_id();
 ALTER TABLE products  ALTER COLUMN change_xid SET DEFAULT pg_current_xact_id();
 
+-- Also keeps `updated_at` when nothing a client sees changed (a rewrite with a new content hash, a company's sync
+-- bookkeeping): `updated_at` is the time of the row's last change, so a client that followed the feed holds it too.
 CREATE FUNCTION carry_change_xid() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.change_xid := greatest(pg_current_xact_id(), OLD.change_xid);
+    IF NEW.updated_at IS DISTINCT FROM OLD.updated_at THEN
+        IF TG_TABLE_NAME = 'companies' THEN
+            IF (to_jsonb(NEW) - 'raw' - 'connection_metadata' - 'token_generation' - 'change_xid' - 'updated_at' - 'last_synced_at' - 'source_updated_at')
+               = (to_jsonb(OLD) - 'raw' - 'connection_metadata' - 'token_generation' - 'change_xid' - 'updated_at' - 'last_synced_at' - 'source_updated_at') THEN
+                NEW.updated_at := OLD.updated_at;
+            END IF;
+        ELSIF (to_jsonb(NEW) - 'content_hash' - 'source_model' - 'raw' - 'change_xid' - 'updated_at')
+              = (to_jsonb(OLD) - 'content_hash' - 'source_model' - 'raw' - 'change_xid' - 'updated_at') THEN
+            NEW.updated_at := OLD.updated_at;
+        END IF;
+    END IF;
     RETURN NEW;
 END $$;
 

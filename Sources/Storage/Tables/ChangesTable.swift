@@ -63,6 +63,30 @@ public enum ChangesTable {
         companyId: UUID?, after: ChangePosition, resources: Set<Resource>?, limit: Int,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> ChangeRead {
+        let query = readQuery(companyId: companyId, after: after, resources: resources, limit: limit)
+        let rows = try await connection.query(query, logger: logger)
+        var xmin: UInt64 = 0
+        var changes: [ChangeRecord] = []
+        for try await row in rows {
+            let (bound, xid, seq, company, resource, resourceId, externalId, kind, occurredAt, data) =
+                try row.decode((String, String?, Int64?, UUID?, String?, UUID?, String?, String?, String?, String?).self)
+            xmin = UInt64(bound) ?? 0
+            guard let xid, let seq, let company, let resource, let resourceId, let kind, let occurredAt, let data,
+                  let position = UInt64(xid).map({ ChangePosition(xid: $0, seq: seq) }),
+                  let typedResource = Resource(rawValue: resource), let typedKind = ChangeKind(rawValue: kind) else { continue }
+            changes.append(ChangeRecord(position: position, companyId: company, resource: typedResource, resourceId: resourceId,
+                                        externalId: externalId, kind: typedKind, occurredAt: occurredAt, data: data))
+        }
+        let hasMore = changes.count > limit
+        if hasMore { changes.removeLast() }
+        let last = changes.last?.position ?? after
+        let end = hasMore ? last : max(last, .end(belowXmin: xmin))
+        return ChangeRead(changes: changes, hasMore: hasMore, end: end)
+    }
+
+    /// The statement ``read(companyId:after:resources:limit:on:logger:)`` sends (`limit + 1` rows: the extra one says
+    /// whether more follow).
+    static func readQuery(companyId: UUID?, after: ChangePosition, resources: Set<Resource>?, limit: Int) -> PostgresQuery {
         var bindings = PostgresBindings()
         bindings.append(String(after.xid))
         bindings.append(after.seq)
@@ -82,24 +106,7 @@ public enum ChangesTable {
                 LIMIT $3
             ) c ON true
             """
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        var xmin: UInt64 = 0
-        var changes: [ChangeRecord] = []
-        for try await row in rows {
-            let (bound, xid, seq, company, resource, resourceId, externalId, kind, occurredAt, data) =
-                try row.decode((String, String?, Int64?, UUID?, String?, UUID?, String?, String?, String?, String?).self)
-            xmin = UInt64(bound) ?? 0
-            guard let xid, let seq, let company, let resource, let resourceId, let kind, let occurredAt, let data,
-                  let position = UInt64(xid).map({ ChangePosition(xid: $0, seq: seq) }),
-                  let typedResource = Resource(rawValue: resource), let typedKind = ChangeKind(rawValue: kind) else { continue }
-            changes.append(ChangeRecord(position: position, companyId: company, resource: typedResource, resourceId: resourceId,
-                                        externalId: externalId, kind: typedKind, occurredAt: occurredAt, data: data))
-        }
-        let hasMore = changes.count > limit
-        if hasMore { changes.removeLast() }
-        let last = changes.last?.position ?? after
-        let end = hasMore ? last : max(last, .end(belowXmin: xmin))
-        return ChangeRead(changes: changes, hasMore: hasMore, end: end)
+        return PostgresQuery(unsafeSQL: sql, binds: bindings)
     }
 
     /// Where the log ends now: past every change a reader can already read.

@@ -7,3 +7,15 @@ public enum Resource: String, Sendable, CaseIterable, Codable {
     case contacts
     case products
 }
+
+extension Resource {
+    /// The name a change's `type` starts with: `contact.created`, `company.updated`.
+    public var singular: String {
+        switch self {
+        case .companies: "company"
+        case .locations: "location"
+        case .contacts: "contact"
+        case .products: "product"
+        }
+    }
+}
