@@ -177,6 +177,11 @@ import Tokens
         }
         // More contacts than a re-derive's page of 500, so one can be stopped between two pages.
         try await cluster.control(.POST, "/connections/chaos-h/changes", #"{"provider_config_key": "hubspot", "model": "Contact", "add": 500}"#)
+        // The feed's client takes its cursor and the rows before round 1, then follows through every fault.
+        let follower = FeedFollower(token: try await FeedFollower.adminToken())
+        try await follower.start(cluster)
+        follower.run(cluster)
+        var feedProblems: [String] = []
         let senders = Senders()
         let load = Self.runSenders(cluster, senders, count: 2)
         let sampler = CheckpointSampler(cluster: cluster)
@@ -194,7 +199,9 @@ import Tokens
             injected[fault, default: 0] += 1
             try await Self.settle(cluster, round: round, fault: fault, seed: seed)
             snapshot.reads += try await Self.reads(cluster)
+            feedProblems += try await follower.check(cluster).map { "round \(round) (\(fault.rawValue)): \($0)" }
         }
+        await follower.stop()
         senders.stopped.store(true, ordering: .relaxed)
         await load.value
         await sampler.stop()
@@ -219,11 +226,13 @@ import Tokens
             chaos: seed \(seed), \(plan.count) rounds; faults: \(injected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) ×\($0.value)" }.joined(separator: ", "))
             chaos: webhooks sent \(senders.sent.load(ordering: .relaxed)), acknowledged \(snapshot.acknowledged.count), stored \(snapshot.stored.count)
             chaos: records converged \(snapshot.models.map { $0.live.count }.reduce(0, +)) in \(snapshot.models.count) models; reads checked \(snapshot.reads.count), stale \(snapshot.reads.filter { $0.answered != $0.expected }.count)
+            chaos: change feed followed through every round: \(follower.applied.load(ordering: .relaxed)) changes applied, \(follower.failures.load(ordering: .relaxed)) reads failed and tried again; \(feedProblems.isEmpty ? "its copy equalled the database after each round" : "FAILED: \(feedProblems.joined(separator: "; "))")
             chaos: reached: \(cluster.reached.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: "; "))
             chaos: \(violations.isEmpty ? "every invariant held" : "FAILED: \(violations.map(\.description).joined(separator: "; ")) (replay: CHAOS_SEED=\(seed))")
             """
         print(table)
         #expect(violations.isEmpty, "\(violations)")
+        #expect(feedProblems.isEmpty, "the change feed's copy: \(feedProblems) (CHAOS_SEED=\(seed))")
         cluster.redisProxy.close()
         try? FileManager.default.removeItem(atPath: cluster.pipelinesFile)
         _ = emulator
