@@ -24,7 +24,9 @@ public struct LeaseLostError: Error, Sendable, Equatable, CustomStringConvertibl
 
 /// The one transaction a write to tables that clients read commits in. Whatever it changes is recorded with
 /// ``changed(companyId:_:)``; those cache versions are bumped in the same transaction just before it commits, so no
-/// reader anywhere finds an answer cached before the write once the write is visible.
+/// reader anywhere finds an answer cached before the write once the write is visible. The change feed's rows are
+/// written in the same transaction too, by migration 0022's triggers on the tables themselves: no writer, this
+/// function's or any other, can commit a visible change without its change.
 public final class WriteTransaction: Sendable {
     public let connection: PostgresConnection
     private let changes = Mutex<[UUID: Set<Resource>]>([:])
