@@ -152,3 +152,54 @@ import Tokens
         }
     }
 }
+
+extension ChangeFeedClientTests {
+    static func changeCount(_ stack: PipelineStack, _ company: String, _ type: String? = nil) async throws -> Int {
+        try await stack.int("""
+            SELECT count(*)::int FROM changes WHERE company_id = '\(company)' \(type.map { "AND resource || '.' || kind = '\($0)'" } ?? "")
+            """)
+    }
+
+    /// Only real changes are written: a backfill, a re-derive and a full re-read that change nothing write none, nor
+    /// do pruned records; a mapping fix re-derived writes one `updated` per row whose rendering really changed.
+    @Test func onlyWritesThatChangeARowWriteAChange() async throws {
+        try await PipelineStack.with(records: 40) { stack in
+            let company = try await stack.connect("hubspot", "real", models: 3)
+            let settled = try await Self.changeCount(stack, company)
+            #expect(settled > 40)
+
+            for action in ["backfill", "rederive", "full-resync"] {
+                let answer = try await stack.admin(.POST, "/api/admin/pipelines/hubspot-contacts/\(action)?company_id=\(company)")
+                #expect(answer.status == 202, "\(action): \(answer.body)")
+                try await stack.eventually("\(action) done") { try await stack.jobsSettled() }
+            }
+            // Nango prunes every payload; a full re-read meets only pruned records.
+            _ = try await stack.control(.POST, "/connections/real/prune", #"{"provider_config_key": "hubspot", "model": "Contact"}"#)
+            #expect(try await stack.admin(.POST, "/api/admin/pipelines/hubspot-contacts/full-resync?company_id=\(company)").status == 202)
+            try await stack.eventually("the pruned re-read done") {
+                try await stack.int("SELECT count(*)::int FROM full_resyncs WHERE connection_id = 'real' AND finished_at IS NOT NULL") == 2
+            }
+            try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
+            #expect(try await Self.changeCount(stack, company) == settled, "nothing a client sees changed")
+
+            // The fix swaps first and last names: every live contact with two different names gets one update.
+            let renamed = try await stack.int("""
+                SELECT count(*)::int FROM contacts WHERE company_id = '\(company)' AND deleted_at IS NULL
+                  AND first_name IS NOT NULL AND last_name IS NOT NULL AND first_name <> last_name
+                """)
+            #expect(renamed > 20)
+            try stack.rewritePipelines {
+                $0.replacingOccurrences(of: #"display_name: { join: [firstName, lastName], separator: " " }"#,
+                                        with: #"display_name: { join: [lastName, firstName], separator: " " }"#)
+            }
+            #expect(try await stack.admin(.POST, "/api/admin/pipelines/reload").status == 200)
+            #expect(try await stack.admin(.POST, "/api/admin/pipelines/hubspot-contacts/rederive?company_id=\(company)").status == 202)
+            try await stack.eventually("the re-derive done") { try await stack.jobsSettled() }
+            #expect(try await Self.changeCount(stack, company) == settled + renamed)
+            #expect(try await Self.changeCount(stack, company, "contacts.updated") == renamed)
+            #expect(try await stack.int("""
+                SELECT count(DISTINCT resource_id)::int FROM changes WHERE company_id = '\(company)' AND kind = 'updated' AND resource = 'contacts'
+                """) == renamed, "one change a row")
+        }
+    }
+}
