@@ -39,11 +39,16 @@ enum BenchmarkMain {
         let commit = (try? await Command.run(["git", "rev-parse", "--short", "HEAD"]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
         let memory = Quantity(value: Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824, unit: "GiB").text
         let kernel = (try? await Command.run(["uname", "-sr"]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        // The executables beside this one: a debug run (checking the scenarios) must not pass for a measurement.
+        let build = settings.binaries.lastPathComponent == "release" ? "release build" : "**not a release build** (\(settings.binaries.path)): the figures mean nothing"
         report.context = [
             "when: \(ISO8601DateFormatter().string(from: Date())), commit \(commit)",
             "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(memory), \(kernel)",
-            "load: wrk -t2 -c\(settings.connections) -d\(settings.duration)s on the same machine (it shares the cores with the server); release build; LOG_LEVEL=\(settings.logLevel) (access log lines written)",
+            "load: wrk -t2 -c\(settings.connections) -d\(settings.duration)s on the same machine (it shares the cores with the server); \(build); LOG_LEVEL=\(settings.logLevel) (access log lines written)",
             "rate limits raised to \(BenchSettings.raisedRateLimit) requests a window (RATE_LIMIT, AUTH_, PUBLIC_, WEBHOOK_FAILURE_, CONSOLE_SIGNIN_RATE_LIMIT_REQUESTS): the figures measure the work, not the limiter's refusals",
+            settings.changeLog
+                ? "change log: on, as in production (the `*_changes_*` triggers write a change row for every visible write); the sync scenario measures one sync with them disabled beside it"
+                : "change log: **off** (BENCH_CHANGE_LOG=off): every sync ran with the `*_changes_*` triggers disabled; the change feed scenario writes its own changes",
             "a target's \"met\" says how this run came out; single runs move by several points, and ratios hold better than absolute figures",
         ]
 
@@ -61,6 +66,7 @@ enum BenchmarkMain {
         if settings.runs("reads") {
             report.add(try await ReadScenario.run(run, bare: http.bare, staticDocument: http.staticDocument))
         }
+        if settings.runs("changes") { report.add(try await ChangesScenario.run(run)) }
         if settings.runs("console") { report.add(try await ConsoleScenario.run(run)) }
         report.add([
             Row(section: .other, name: "migrations on an empty database (`marketplace migrate`, process start included)", figure: .quantity(.milliseconds(migrate))),

@@ -18,11 +18,17 @@ struct BenchSettings: Sendable {
     /// The large sync for peak memory (0 skips it).
     let syncLargeRecords: Int
     let logLevel: String
+    /// `BENCH_CHANGE_LOG`: `on` (default) leaves the change log's `*_changes_*` triggers as production has them, and the
+    /// sync scenario measures one more sync with them disabled beside it; `off` runs every sync of the bench with them
+    /// disabled (re-enabled after each), for comparing runs by hand.
+    let changeLog: Bool
+    /// `BENCH_WAKEUPS`: how many long polls the change feed scenario times from commit to answer (0 skips them).
+    let wakeUps: Int
     /// The release executables: `marketplace`, `nango-emulator`, `bare-ceiling` sit beside `marketplace-bench`.
     let binaries: URL
     let work: URL
     let report: String
-    /// `BENCH_ONLY`: the scenarios to run (comma-separated: http, webhooks, redis, nango, sync, reads, console); all when unset.
+    /// `BENCH_ONLY`: the scenarios to run (comma-separated: http, webhooks, redis, nango, sync, reads, changes, console); all when unset.
     /// A figure whose ceiling comes from a scenario left out reads "not measured in this run" against it.
     let only: Set<String>?
 
@@ -51,11 +57,17 @@ struct BenchSettings: Sendable {
         syncRecords = try number("BENCH_SYNC_RECORDS", 100_000)
         syncLargeRecords = try number("BENCH_SYNC_LARGE", 1_000_000)
         logLevel = environment["BENCH_LOG_LEVEL"] ?? "info"
+        switch environment["BENCH_CHANGE_LOG"] ?? "" {
+        case "", "on": changeLog = true
+        case "off": changeLog = false
+        case let text: throw BenchFailure("BENCH_CHANGE_LOG=\(text): on or off")
+        }
+        wakeUps = try number("BENCH_WAKEUPS", 300)
         binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         work = FileManager.default.temporaryDirectory.appendingPathComponent("marketplace-bench-\(getpid())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         report = environment["BENCH_REPORT"] ?? "bench/results/latest.md"
-        let scenarios: Set<String> = ["http", "webhooks", "redis", "nango", "sync", "reads", "console"]
+        let scenarios: Set<String> = ["http", "webhooks", "redis", "nango", "sync", "reads", "changes", "console"]
         only = try environment["BENCH_ONLY"].flatMap { text -> Set<String>? in
             guard !text.isEmpty else { return nil }
             let names = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })

@@ -88,6 +88,18 @@ final class Spawned: Sendable {
         return kilobytes * 1024
     }
 
+    /// Waits (at most `limit`) until the process has used at most a twentieth of a core over 200 ms: wrk stops reading
+    /// when its time is up, not the server working, and requests still in hand (a second each, for large answers on a
+    /// slow build) would run into the next load and be charged to it.
+    func settle(limit: Duration = .seconds(30)) async {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let before = cpuMilliseconds
+            try? await Task.sleep(for: .milliseconds(200))
+            if cpuMilliseconds - before <= 10 { return }
+        }
+    }
+
     /// SIGTERM, then waits for the exit (graceful shutdown), SIGKILL after 30 s.
     func stop() async {
         defer { Self.running.withLock { $0[ObjectIdentifier(self)] = nil } }

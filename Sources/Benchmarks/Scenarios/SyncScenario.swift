@@ -4,12 +4,15 @@ import NIOHTTP1
 /// A connection's records synced from the emulator through the bench's hubspot-contacts pipeline into Postgres
 /// (workers, pages, stages, bulk upserts), then ops' two whole-model actions on it (re-derive, full resync).
 /// Ceilings from the same run: `COPY` of the rows the sync wrote into an empty copy of the table, the client
-/// paging the emulator alone (from ``NangoScenario``), and, as a floor, one `INSERT … ON CONFLICT` per row.
+/// paging the emulator alone (from ``NangoScenario``), and, as a floor, one `INSERT … ON CONFLICT` per row. The
+/// change log's cost: a sync of the same size with its `*_changes_*` triggers disabled, run first (`BENCH_CHANGE_LOG`).
 enum SyncScenario {
     /// One sync's figures.
     struct Sync {
         var records: Int
         var fetched = 0, written = 0, quarantined = 0
+        /// Rows the sync itself left in `changes` (before its re-derive and resync).
+        var changes = 0
         var run: Duration = .zero
         var wall: Duration = .zero
         var cpuMilliseconds = 0
@@ -31,8 +34,16 @@ enum SyncScenario {
     }
 
     static func run(_ run: BenchRun, paging: Quantity) async throws -> [Row] {
-        progress("pipeline sync of \(run.settings.syncRecords) records")
-        let sync = try await self.sync(run, records: run.settings.syncRecords)
+        let changeLog = run.settings.changeLog
+        // Without the log first: a sync measured second pays for any checkpoint or vacuum the first one leaves behind,
+        // so the share below errs against the change log, and the contacts the rows below read are the logged sync's.
+        var withoutLog: Sync?
+        if changeLog {
+            progress("pipeline sync of \(run.settings.syncRecords) records, change-log triggers disabled")
+            withoutLog = try await self.sync(run, records: run.settings.syncRecords, changeLog: false, actions: false)
+        }
+        progress("pipeline sync of \(run.settings.syncRecords) records" + (changeLog ? "" : ", change-log triggers disabled (BENCH_CHANGE_LOG=off)"))
+        let sync = try await self.sync(run, records: run.settings.syncRecords, changeLog: changeLog)
         let (copy, copyNote) = try await copyCeiling(run)
         let naive = try await run.tools.pgbench(sql: naiveUpsert, name: "naive-upsert", clients: 1)
         let lower = copy.value < paging.value
@@ -40,9 +51,11 @@ enum SyncScenario {
             : Ceiling(name: "the emulator's paging alone (lower than `COPY`, \(copy.text))", quantity: paging)
         let perThousand = Double(sync.cpuMilliseconds) * 1000 / Double(max(1, sync.fetched))
         let syncCeiling = Ceiling(name: "the sync", quantity: sync.rate)
+        let logged = changeLog ? "" : ", change log off"
         var rows = [
-            Row(section: .sync, name: "sync of \(sync.fetched) records (pipeline run: fetch, stages, upsert, checkpoint)", figure: .quantity(sync.rate),
+            Row(section: .sync, name: "sync of \(sync.fetched) records (pipeline run: fetch, stages, upsert, checkpoint)\(logged)", figure: .quantity(sync.rate),
                 ceiling: lower, target: .shareAtLeast(75), note: "\(sync.fetched) fetched / \(sync.written) written / \(sync.quarantined) quarantined"),
+            changeLogRow(sync, without: withoutLog),
             Row(section: .sync, name: "server CPU (user + system, `/proc`) per 1,000 records synced",
                 figure: .quantity(Quantity(value: perThousand, unit: "ms")), target: .below(153),
                 note: "\(sync.cpuMilliseconds) ms for \(sync.fetched) records; target: half of 305 ms, the first figure measured (a8bcdae)"),
@@ -59,8 +72,8 @@ enum SyncScenario {
         rows += actionRows(sync, ceiling: syncCeiling, target: true)
         if run.settings.syncLargeRecords > 0 {
             progress("pipeline sync of \(run.settings.syncLargeRecords) records (peak memory)")
-            let large = try await self.sync(run, records: run.settings.syncLargeRecords)
-            rows.append(Row(section: .sync, name: "sync of \(large.fetched) records", figure: .quantity(large.rate), ceiling: lower,
+            let large = try await self.sync(run, records: run.settings.syncLargeRecords, changeLog: changeLog)
+            rows.append(Row(section: .sync, name: "sync of \(large.fetched) records\(logged)", figure: .quantity(large.rate), ceiling: lower,
                             note: "\(large.fetched) fetched / \(large.written) written / \(large.quarantined) quarantined"))
             rows += actionRows(large, ceiling: Ceiling(name: "the sync", quantity: large.rate), target: false)
             rows.append(memoryRow(large, target: true))
@@ -69,6 +82,20 @@ enum SyncScenario {
             rows.append(memoryRow(sync, target: true))
         }
         return rows
+    }
+
+    /// The sync with the change log against the same sync without it (nil when `BENCH_CHANGE_LOG=off`).
+    private static func changeLogRow(_ sync: Sync, without: Sync?) -> Row {
+        let name = "sync of \(sync.fetched) records with the change log (a `changes` row per visible write, in the writer's transaction)"
+        guard let without else {
+            return Row(section: .sync, name: name, figure: .text("not measured: BENCH_CHANGE_LOG=off, every sync of this run ran without the change log"))
+        }
+        func perThousand(_ sync: Sync) -> Int { sync.cpuMilliseconds * 1000 / max(1, sync.fetched) }
+        return Row(section: .sync, name: name, figure: .quantity(sync.rate),
+                   ceiling: Ceiling(name: "the same sync, `*_changes_*` triggers disabled", quantity: without.rate), target: .shareAtLeast(95),
+                   note: "\(sync.changes) changes written; without: \(without.fetched) fetched / \(without.written) written in \(Int(without.run / .milliseconds(1))) ms, "
+                       + "\(without.changes) changes; server CPU per 1,000 records \(perThousand(sync)) ms with, \(perThousand(without)) ms without "
+                       + "(the triggers' work is Postgres's); one sync of each, the one without first")
     }
 
     private static func actionRows(_ sync: Sync, ceiling: Ceiling, target: Bool) -> [Row] {
@@ -89,10 +116,52 @@ enum SyncScenario {
             figure: .quantity(.mebibytes(sync.peakMemory)), target: target ? .below(100) : nil, note: "flat: a sync holds one page at a time")
     }
 
-    /// A fresh company synced from a fresh emulator: the auth webhook, the first syncs, the pipeline run's figures.
-    static func sync(_ run: BenchRun, records: Int) async throws -> Sync {
+    /// A fresh company synced from a fresh emulator: the auth webhook, the first syncs, the pipeline run's figures; then
+    /// ops' re-derive and full resync unless `actions` is false. `changeLog: false` disables the change log's triggers
+    /// for all of it.
+    static func sync(_ run: BenchRun, records: Int, changeLog: Bool, actions: Bool = true) async throws -> Sync {
+        // `changes` too: every sync starts with the same empty tables, whatever the one before it wrote.
+        try await run.tools.sql("TRUNCATE companies, webhook_events, jobs, sync_state, pipeline_runs, quarantine, scheduled_tasks, changes CASCADE")
+        guard !changeLog else { return try await measuredSync(run, records: records, actions: actions) }
+        try await setChangeLogTriggers(run, enabled: false)
+        do {
+            let sync = try await measuredSync(run, records: records, actions: actions)
+            try await setChangeLogTriggers(run, enabled: true)
+            return sync
+        } catch {
+            try? await setChangeLogTriggers(run, enabled: true)
+            throw error
+        }
+    }
+
+    /// Enables or disables the change log's statement triggers (`*_changes_*` on companies, locations, contacts and
+    /// products; migration 0022) on the bench's scratch database, and checks every one of them changed: a renamed
+    /// trigger would otherwise leave the comparison measuring the change log against itself. The row triggers that
+    /// carry `change_xid` stay: they are the column's bookkeeping, and a first sync inserts.
+    static func setChangeLogTriggers(_ run: BenchRun, enabled: Bool) async throws {
+        let triggers = #"""
+            FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%\_changes\_%'
+              AND tgrelid IN ('companies'::regclass, 'locations'::regclass, 'contacts'::regclass, 'products'::regclass)
+            """#
+        let answer = try await run.tools.sql(
+            // Between syncs nothing holds these tables; a lock that does not come soon is a bench fault, said at once.
+            "SET lock_timeout = '10s'",
+            """
+            DO $$ DECLARE t record; BEGIN
+              FOR t IN SELECT tgrelid::regclass AS tab, tgname \(triggers) LOOP
+                EXECUTE format('ALTER TABLE %s \(enabled ? "ENABLE" : "DISABLE") TRIGGER %I', t.tab, t.tgname);
+              END LOOP;
+            END $$
+            """,
+            "SELECT count(*) FILTER (WHERE tgenabled \(enabled ? "<>" : "=") 'D') || ' ' || count(*) \(triggers)")
+        let counts = answer.split(separator: " ").compactMap { Int($0) }
+        guard counts.count == 2, counts[1] > 0, counts[0] == counts[1] else {
+            throw BenchFailure("the change log's `*_changes_*` triggers could not be \(enabled ? "enabled" : "disabled"): \(answer) (changed / found)")
+        }
+    }
+
+    private static func measuredSync(_ run: BenchRun, records: Int, actions: Bool) async throws -> Sync {
         let (serverPort, emulatorPort) = (run.settings.basePort + 2, run.settings.basePort + 3)
-        try await run.tools.sql("TRUNCATE companies, webhook_events, jobs, sync_state, pipeline_runs, quarantine, scheduled_tasks CASCADE")
         let emulator = try await run.startEmulator(port: emulatorPort, [
             "--records", "\(records)", "--webhook-url", "http://127.0.0.1:\(serverPort)/webhooks/nango",
         ])
@@ -116,8 +185,11 @@ enum SyncScenario {
             .split(separator: " ").compactMap { Int($0) }
         guard figures.count == 4 else { throw BenchFailure("the sync left no pipeline run") }
         (sync.fetched, sync.written, sync.quarantined, sync.run) = (figures[0], figures[1], figures[2], .milliseconds(figures[3]))
-        sync.rederive = try await action(run, server: server, "rederive")
-        sync.resync = try await action(run, server: server, "full-resync")
+        sync.changes = try await run.tools.sqlInt("SELECT count(*) FROM changes")
+        if actions {
+            sync.rederive = try await action(run, server: server, "rederive")
+            sync.resync = try await action(run, server: server, "full-resync")
+        }
         sync.peakMemory = server.memory()
         await server.stop()
         await emulator.stop()
