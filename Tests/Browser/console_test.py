@@ -129,6 +129,17 @@ def run(driver):
 
     driver.get(BASE + "/console")
     until("the overview's charts", lambda: driver.find_elements(By.CSS_SELECTOR, "svg.chart"))
+    # The change log's series: the first syncs wrote the company and its records within the hour, one bar a minute
+    # whose counts add up to the total beside the title. Read at once (a live refresh replaces the chart).
+    def changes_chart():
+        bars = driver.find_elements(By.CSS_SELECTOR, "#changes-per-minute svg.chart rect")
+        counts = [int(bar.get_attribute("textContent").rsplit(": ", 1)[1]) for bar in bars]
+        drawn = [bar for bar in bars if float(bar.get_attribute("height")) > 0]
+        return counts, len(drawn), int(text(driver, "#changes-last-hour").split()[0])
+    counts, drawn, total = until("the changes per minute", changes_chart)
+    if len(counts) != 60 or total <= 0 or sum(counts) != total or drawn != len([count for count in counts if count > 0]):
+        raise Failed("changes per minute: %d bars (%d drawn) adding up to %d, %d in the last hour" % (len(counts), drawn, sum(counts), total))
+    step("overview: %d changes in the last hour, charted by minute" % total)
     shot(driver, "overview")
 
     # A webhook arrives and shows up on the events page without a reload.
@@ -237,7 +248,27 @@ def run(driver):
     driver.find_element(By.CSS_SELECTOR, "a[href='/console/companies']").click()
     driver.find_element(By.CSS_SELECTOR, "#companies a").click()
     until("a company's page", lambda: driver.find_elements(By.ID, "runs"))
+    # Its change feed: the re-run quarantine's contacts are its newest changes, the head is the first of them. Read
+    # at once (a live refresh replaces the rows).
+    def last_changes():
+        driver.refresh()
+        rows = driver.find_elements(By.CSS_SELECTOR, "#changes tbody tr[data-version]")
+        cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+        if "contact.created" not in [cell[1] for cell in cells]:
+            return None
+        return cells, [row.get_attribute("data-version") for row in rows], text(driver, "#change-head-version"), text(driver, "#change-count")
+    cells, versions, head, count = until("the company's last changes list the contacts written", last_changes, timeout=30, interval=1)
+    kinds = {"%s.%s" % (resource, kind) for resource in ["company", "contact", "location", "product"]
+             for kind in ["created", "updated", "deleted"]}
+    if not 1 <= len(cells) <= 20 or any(cell[1] not in kinds or not cell[0] or cell[3] != version for cell, version in zip(cells, versions)):
+        raise Failed("the company's last changes: %r" % cells)
+    if head != versions[0] or int(count.rstrip("+")) < len(cells):
+        raise Failed("the feed's head: version %s, %s changes; the newest row is version %s" % (head, count, versions[0]))
+    step("company page: %s changes, the newest version %s (%s %s)" % (count, head, cells[0][1], cells[0][2]))
+    driver.execute_script("window.scrollTo(0, 0)")
     shot(driver, "company")
+    driver.execute_script("document.getElementById('change-feed-h').scrollIntoView()")
+    shot(driver, "company-changes")
 
     # An action without the page's CSRF token is refused.
     status, body = post_from_page(driver, "/console/tokens/refresh-all")

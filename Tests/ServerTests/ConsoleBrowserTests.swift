@@ -8,8 +8,9 @@ import TestSupport
 /// The ops console in headless Chromium (Debian's `chromium` and `chromium-driver`, Selenium from PyPI, both
 /// installed by `scripts/install-tools.sh`): the real server and emulator on a Postgres of the test's own, driven
 /// by `Tests/Browser/console_test.py` through sign-in, a live event, a replay, a dead job retried into success,
-/// a mapping fixed on disk and its quarantine re-run, an error on its line, a dry run, CSRF, the viewer role and
-/// sign-out. Screenshots of each page at 1280×800 land in `.build/console-screenshots/`.
+/// a mapping fixed on disk and its quarantine re-run, an error on its line, a dry run, the change log's series and a
+/// company's last changes, CSRF, the viewer role and sign-out. Screenshots of each page at 1280×800 land in
+/// `.build/console-screenshots/`.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct ConsoleBrowserTests {
     static let viewerToken = "test-console-viewer-token-0123"
 
@@ -109,7 +110,7 @@ import TestSupport
         if let retried {
             #expect(try await int("SELECT count(*)::int FROM jobs WHERE id = \(retried) AND kind = 'sync.run' AND status = 'succeeded'") == 1)
         }
-        for page in ["overview", "events", "event", "job-dead", "quarantine", "pipelines", "pipelines-error", "companies", "company", "tokens", "jobs"] {
+        for page in ["overview", "events", "event", "job-dead", "quarantine", "pipelines", "pipelines-error", "companies", "company", "company-changes", "tokens", "jobs"] {
             #expect(FileManager.default.fileExists(atPath: screenshots + "/\(page).png"), "screenshot \(page)")
         }
         _ = emulator

@@ -11,7 +11,7 @@ import TestSupport
 
 @testable import Server
 
-/// The console's guards over HTTP (the browser test drives its pages) and its pure parts.
+/// The console's guards over HTTP (the browser test drives its pages), what its change-log views show, and its pure parts.
 @Suite(.timeLimit(.minutes(3))) struct ConsoleTests {
     static let admin = "test-admin-token-0123456789"
     static let viewer = "test-console-viewer-token-0123"
@@ -143,6 +143,129 @@ import TestSupport
                 #expect(replayed == ["replay-0", "replay-2"])
             }
         }
+    }
+
+    /// A company's page shows the end of its change feed (the newest change, how many, the 20 newest) and the
+    /// overview's chart the changes per minute of every company over its last hour. Every value below is written out
+    /// from the fixture. The fixture's statements run one after another, so its changes' versions rise in the order
+    /// they are written; `version(n)` is the n-th (other triggers may draw from the same sequence, so not n itself).
+    @Test func theCompanyPageShowsItsChangeFeedAndTheOverviewItsChangesPerMinute() async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                let logger = TestEnvironment.logger
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: logger)
+                let (a, b) = try await database.withConnection { db in
+                    var ids: [UUID] = []
+                    for connection in ["feed-a", "feed-b"] {    // changes 1 (A) and 2 (B): company.updated
+                        let rows = try await db.query("""
+                            INSERT INTO companies (connection_id, integration_id, provider, name)
+                            VALUES (\(connection), 'hubspot', 'hubspot', \("Company " + connection)) RETURNING id
+                            """, logger: logger)
+                        for try await id in rows.decode(UUID.self) { ids.append(id) }
+                    }
+                    return (ids[0], ids[1])
+                }
+                func write(_ query: PostgresQuery) async throws { _ = try await database.query(query, logger: logger) }
+                // Changes 3–22: twenty contacts of A in one statement.
+                try await write("""
+                    INSERT INTO contacts (company_id, external_id, display_name, content_hash, raw)
+                    SELECT \(a), 'bulk-' || lpad(n::text, 2, '0'), 'Bulk ' || n, 'h', '{}' FROM generate_series(1, 20) AS n
+                    """)
+                // 23 and 24: a contact whose external id needs escaping, created then renamed.
+                let odd = #"x<&>"y"#
+                try await write("INSERT INTO contacts (company_id, external_id, display_name, content_hash, raw) VALUES (\(a), \(odd), 'Odd', 'h', '{}')")
+                try await write("UPDATE contacts SET display_name = 'Renamed' WHERE external_id = \(odd)")
+                // 25 and 26: a product created, then deleted.
+                try await write("INSERT INTO products (company_id, external_id, name, content_hash, raw) VALUES (\(a), 'p-1', 'Widget', 'h', '{}')")
+                try await write("UPDATE products SET deleted_at = now() WHERE external_id = 'p-1'")
+                // 27 and 28: B's contacts.
+                try await write("INSERT INTO contacts (company_id, external_id, display_name, content_hash, raw) VALUES (\(b), 'b-1', 'B one', 'h', '{}')")
+                try await write("INSERT INTO contacts (company_id, external_id, display_name, content_hash, raw) VALUES (\(b), 'b-2', 'B two', 'h', '{}')")
+                let versions = try await database.query("SELECT seq FROM changes ORDER BY seq", logger: logger).map { try $0.decode(Int.self) }
+                try #require(versions.count == 28, "the fixture writes 28 changes")
+                let version = { (n: Int) in versions[n - 1] }
+
+                // When they happened: two outside the overview's hour, the rest in three of its minutes.
+                let minute = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60
+                let at = { (offset: Double) in Date(timeIntervalSince1970: minute + offset) }
+                for (changes, time) in [(1...2, at(-3 * 3600)), (3...22, at(-600 + 5)), (23...24, at(-240 + 10)), (25...26, at(-120 + 20)), (27...28, at(-120 + 30))] {
+                    try await write("UPDATE changes SET occurred_at = \(time) WHERE seq BETWEEN \(version(changes.lowerBound)) AND \(version(changes.upperBound))")
+                }
+                let xid26 = try await database.query("SELECT xid::text FROM changes WHERE seq = \(version(26))", logger: logger)[0].decode(String.self)
+                let (v26, v28) = (version(26), version(28))
+                let newestOfA = [26, 25, 24, 23] + Array((7...22).reversed()), ofB = [28, 27, 2]
+                let (expectedA, expectedB) = (newestOfA.map(version), ofB.map(version))
+                let iso = DateFormatter()
+                iso.locale = Locale(identifier: "en_US_POSIX")
+                iso.timeZone = TimeZone(identifier: "UTC")
+                iso.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+                let label = DateFormatter()
+                label.locale = iso.locale
+                label.timeZone = iso.timeZone
+                label.dateFormat = "HH:mm"
+                let (newest, renamed, bulk) = (iso.string(from: at(-120 + 20)), iso.string(from: at(-240 + 10)), iso.string(from: at(-600 + 5)))
+                let minutes = [at(-600), at(-240), at(-120)].map(label.string(from:))
+
+                let app = buildApplication(try await TestApp.dependencies(database: configuration), port: 0, migrateOnStart: false, backgroundJobs: false)
+                try await app.test(.router) { client in
+                    let (cookie, _) = try await Self.signIn(client, token: Self.admin)
+                    func page(_ path: String) async throws -> String {
+                        let answer = try await client.execute(uri: path, method: .get, headers: [.cookie: cookie])
+                        #expect(answer.status == .ok, "\(path)")
+                        return String(buffer: answer.body)
+                    }
+
+                    // A: 25 changes (its company, 20 + 2 contact changes, 2 product changes); the newest is the 26th.
+                    let pageA = try await page("/console/companies/\(a.uuidString.lowercased())")
+                    #expect(pageA.contains(#"<span id="change-count">25</span>"#))
+                    #expect(pageA.contains(#"<span id="change-head-type">product.deleted</span> of <code>p-1</code>"#))
+                    #expect(pageA.contains(#"<dd id="change-head-version">\#(v26)</dd>"#))
+                    #expect(pageA.contains(#"<code id="change-head-position">\#(xid26).\#(v26)</code>"#))
+                    #expect(pageA.contains(#"<time id="change-head-at" datetime="\#(newest)">"#))
+                    let rows = try Self.changeRows(pageA)
+                    #expect(rows.map(\.version) == expectedA, "the 20 newest, newest first")
+                    #expect(rows.map(\.type) == ["product.deleted", "product.created", "contact.updated", "contact.created"]
+                        + Array(repeating: "contact.created", count: 16))
+                    #expect(rows.prefix(4).map(\.externalId) == ["<code>p-1</code>", "<code>p-1</code>",
+                                                               "<code>x&lt;&amp;&gt;&quot;y</code>", "<code>x&lt;&amp;&gt;&quot;y</code>"])
+                    #expect(rows.dropFirst(4).allSatisfy { $0.externalId.hasPrefix("<code>bulk-") })
+                    #expect(rows.map(\.at) == [newest, newest, renamed, renamed] + Array(repeating: bulk, count: 16))
+                    #expect(!pageA.contains(odd) && !pageA.contains("b-1") && !pageA.contains("company.updated"),
+                            "escaped; no other company's change; A's own company change is its 25th newest")
+
+                    // B: its company and two contacts.
+                    let pageB = try await page("/console/companies/\(b.uuidString.lowercased())")
+                    #expect(pageB.contains(#"<span id="change-count">3</span>"#))
+                    #expect(pageB.contains(#"<dd id="change-head-version">\#(v28)</dd>"#))
+                    #expect(try Self.changeRows(pageB).map { "\($0.type) \($0.externalId)" }
+                        == ["contact.created <code>b-2</code>", "contact.created <code>b-1</code>", "company.updated <code>feed-b</code>"])
+                    #expect(try Self.changeRows(pageB).map(\.version) == expectedB)
+
+                    // The overview: every company's changes of the last hour, by minute (changes 1 and 2 are older).
+                    let overview = try await page("/console")
+                    let chart = try Self.slice(overview, from: #"id="changes-per-minute""#, to: "</section>")
+                    #expect(chart.contains(#"<span class="muted" id="changes-last-hour">26 in the last hour</span>"#))
+                    let bars = chart.matches(of: /<title>(\d\d:\d\d) UTC: (\d+)<\/title>/).map { (String($0.1), Int($0.2)!) }
+                    #expect(bars.count == 60, "one bar a minute")
+                    #expect(bars.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
+                        == ["\(minutes[0]) 20", "\(minutes[1]) 2", "\(minutes[2]) 4"])
+                    #expect(chart.contains(">max 20</text>"))
+                }
+            }
+        }
+    }
+
+    /// The rows of a company page's last changes: version, type, the external id's cell, the time's `datetime`.
+    static func changeRows(_ html: String) throws -> [(version: Int, type: String, externalId: String, at: String)] {
+        let table = try slice(html, from: #"<table id="changes">"#, to: "</table>")
+        return table.matches(of: /<tr data-version="(\d+)"><td><time datetime="([^"]+)">[^<]*<\/time><\/td><td>([^<]*)<\/td><td>(.*?)<\/td><td class="num">(\d+)<\/td><\/tr>/)
+            .map { (version: Int($0.1)!, type: String($0.3), externalId: String($0.4), at: String($0.2)) }
+    }
+
+    static func slice(_ html: String, from start: String, to end: String) throws -> String {
+        let lower = try #require(html.range(of: start)).upperBound
+        let upper = try #require(html[lower...].range(of: end)).lowerBound
+        return String(html[lower..<upper])
     }
 
     @Test func signInAttemptsAreLimitedPerAddressAndTheConsoleIsClosedWithoutTokens() async throws {

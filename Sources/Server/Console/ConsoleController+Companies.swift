@@ -8,7 +8,7 @@ import Nango
 import Pipeline
 import Storage
 
-/// The companies pages: the list, and one company with its sync state per model.
+/// The companies pages: the list, and one company with its sync state per model and the end of its change feed.
 extension ConsoleController {
     struct CompaniesPage {
         let frame: ConsoleFrame
@@ -52,13 +52,21 @@ extension ConsoleController {
         let models: [Model]
         let runs: [RunRow]
         let pipelines: [String]
+        /// The newest change (nil when the log holds none of the company's), how many it has, and its last changes.
+        let changeHead: ChangeRow?
+        let changeCount: String
+        let changes: [ChangeRow]
     }
+
+    /// How many of a company's newest changes its page lists.
+    static let latestChanges = 20
 
     func company(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
         let since = await liveSince(context)
         guard let id = UUID(uuidString: context.parameters.get("id") ?? "") else { throw APIError.notFound }
         guard let view = try await ops.syncView(companyId: id, logger: context.logger) else { throw APIError.notFound }
+        let log = try await ops.changeLog(companyId: id, limit: Self.latestChanges, logger: context.logger)
         let pipelines = registry.current?.pipelines.filter {
             ($0.source.integration == view.company.integrationId) || ($0.source.integration == nil && $0.source.provider == view.company.provider)
         }.map(\.name) ?? []
@@ -72,6 +80,9 @@ extension ConsoleController {
                       lastError: $0.lastError, nangoStatus: $0.nangoSyncStatus)
             },
             runs: view.recentRuns.map(RunRow.init),
-            pipelines: pipelines))
+            pipelines: pipelines,
+            changeHead: log.head.map(ChangeRow.init),
+            changeCount: Count.shown(log.count, cap: PipelineOps.changeCountCap),
+            changes: log.latest.map(ChangeRow.init)))
     }
 }

@@ -8,7 +8,7 @@ import Nango
 import Pipeline
 import Storage
 
-/// The overview page: the dependencies, the queue and the inbox at a glance.
+/// The overview page: the dependencies, the queue, the inbox and the change log at a glance.
 extension ConsoleController {
     struct OverviewPage {
         struct Dependency {
@@ -24,6 +24,8 @@ extension ConsoleController {
         let webhooksLastHour: Int
         let fetchedChart: String
         let fetchedLastHour: Int
+        let changesChart: String
+        let changesLastHour: Int
         let jobs: [Count]
         let jobsChart: String
         let quarantine: [Count]
@@ -55,6 +57,8 @@ extension ConsoleController {
         }
         let webhooks = SVGChart.perMinute(overview.webhooksPerMinute, now: now)
         let fetched = SVGChart.perMinute(overview.fetchedPerMinute, now: now)
+        // The change log's series over the overview's own window, so its bars line up with the other two.
+        let changes = SVGChart.perMinute(try await ops.changesPerMinute(since: overview.since, logger: context.logger), now: now)
         let states = JobStatus.byUrgency.map(\.rawValue)
         let jobs = states.map { Count(label: $0, count: overview.jobCounts[$0] ?? 0, cap: PipelineOps.jobCountCap) }
         let page = OverviewPage(
@@ -64,6 +68,8 @@ extension ConsoleController {
             webhooksLastHour: webhooks.reduce(0, +),
             fetchedChart: SVGChart.bars(fetched, labels: minuteLabels.map(String.init), caption: "Records fetched by syncs per minute, last hour"),
             fetchedLastHour: fetched.reduce(0, +),
+            changesChart: SVGChart.bars(changes, labels: minuteLabels.map(String.init), caption: "Changes written to the change log per minute, last hour"),
+            changesLastHour: changes.reduce(0, +),
             jobs: jobs,
             jobsChart: SVGChart.bars(jobs.map(\.count), labels: jobs.map(\.label), caption: "Jobs by state", width: 360, height: 100),
             quarantine: overview.quarantineOpen.keys.sorted().map { Count(label: $0, count: overview.quarantineOpen[$0]!) },

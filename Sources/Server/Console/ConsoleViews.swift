@@ -145,3 +145,17 @@ struct RunRow {
         (pruned, quarantined, outcome, error) = (run.prunedSkipped, run.quarantined, run.outcome, run.error)
     }
 }
+
+/// A change of the log, as a company's page lists it: the feed's `type`, `external_id` and `version`, and its position.
+struct ChangeRow {
+    let position: String
+    let version: Int64
+    let type: String
+    let externalId: String?
+    let occurredAt: Stamp?
+
+    init(_ entry: ChangeLogEntry) {
+        (position, version, type) = (entry.position.description, entry.version, entry.type)
+        (externalId, occurredAt) = (entry.externalId, Stamp(entry.occurredAt))
+    }
+}
