@@ -149,6 +149,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Signed outbound webhooks (Standard Webhooks): endpoints, messages made from the change log and lifecycle
+        // events, their delivery with retries, and the admin use cases.
+        .target(
+            name: "Outbound",
+            dependencies: [
+                "MarketplaceCore", "Storage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Reads for the API: keyset pages of the four resources, list parameters, cursors; the change feed and its long polls.
         .target(
             name: "Query",
@@ -176,6 +194,7 @@ let package = Package(
                 "Pipeline",
                 "Query",
                 "Tokens",
+                "Outbound",
                 .product(name: "Crypto", package: "swift-crypto"),
                 "Nango",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -302,6 +321,11 @@ let package = Package(
         .testTarget(
             name: "QueryTests",
             dependencies: ["Query", "Storage"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OutboundTests",
+            dependencies: ["Outbound", "Storage", "MarketplaceCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

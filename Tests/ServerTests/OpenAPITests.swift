@@ -230,6 +230,42 @@ import TestSupport
                     _ = try await check(.post, "/api/admin/jobs/\(deadJobId)/retry", "/api/admin/jobs/{id}/retry", headers: adminToken, expect: .accepted)
                     _ = try await check(.post, "/api/admin/jobs/\(deadJobId)/retry", "/api/admin/jobs/{id}/retry", headers: adminToken, expect: .conflict)
 
+                    // Outbound webhook endpoints (a public address literal: no DNS needed, not internal).
+                    var json = adminToken
+                    json[.contentType] = "application/json"
+                    let created = try await check(.post, "/api/admin/webhook-endpoints", "/api/admin/webhook-endpoints", headers: json,
+                                                  body: #"{"url": "https://93.184.216.34/hook", "event_types": ["contacts.changed", "webhook.test"], "rate_limit": 5}"#,
+                                                  expect: .created)
+                    let endpoint = try #require(created?["id"]?.string)
+                    _ = try await check(.post, "/api/admin/webhook-endpoints", "/api/admin/webhook-endpoints", headers: json,
+                                        body: #"{"url": "http://93.184.216.34/hook"}"#, expect: .badRequest)
+                    _ = try await check(.get, "/api/admin/webhook-endpoints?limit=10", "/api/admin/webhook-endpoints", headers: adminToken, expect: .ok)
+                    _ = try await check(.get, "/api/admin/webhook-endpoints/\(endpoint)", "/api/admin/webhook-endpoints/{id}", headers: adminToken, expect: .ok)
+                    _ = try await check(.get, "/api/admin/webhook-endpoints/\(UUID())", "/api/admin/webhook-endpoints/{id}", headers: adminToken, expect: .notFound)
+                    _ = try await check(.patch, "/api/admin/webhook-endpoints/\(endpoint)", "/api/admin/webhook-endpoints/{id}", headers: json,
+                                        body: #"{"event_types": null, "description": "all of it"}"#, expect: .ok)
+                    _ = try await check(.patch, "/api/admin/webhook-endpoints/\(endpoint)", "/api/admin/webhook-endpoints/{id}", headers: json,
+                                        body: #"{"status": "paused"}"#, expect: .badRequest)
+                    let test = try await check(.post, "/api/admin/webhook-endpoints/\(endpoint)/test", "/api/admin/webhook-endpoints/{id}/test",
+                                               headers: json, body: "{}", expect: .accepted)
+                    let message = try #require(test?["message_id"]?.string)
+                    _ = try await check(.get, "/api/admin/webhook-endpoints/\(endpoint)/messages?status=pending", "/api/admin/webhook-endpoints/{id}/messages",
+                                        headers: adminToken, expect: .ok)
+                    _ = try await check(.get, "/api/admin/webhook-messages/\(message)/attempts", "/api/admin/webhook-messages/{id}/attempts",
+                                        headers: adminToken, expect: .ok)
+                    _ = try await check(.post, "/api/admin/webhook-messages/\(message)/resend", "/api/admin/webhook-messages/{id}/resend",
+                                        headers: json, body: "{}", expect: .accepted)
+                    _ = try await check(.post, "/api/admin/webhook-messages/msg_none/resend", "/api/admin/webhook-messages/{id}/resend",
+                                        headers: json, body: "{}", expect: .notFound)
+                    _ = try await check(.post, "/api/admin/webhook-endpoints/\(endpoint)/rotate-secret", "/api/admin/webhook-endpoints/{id}/rotate-secret",
+                                        headers: json, body: "{}", expect: .ok)
+                    _ = try await check(.post, "/api/admin/webhook-endpoints/\(endpoint)/recover", "/api/admin/webhook-endpoints/{id}/recover",
+                                        headers: json, body: #"{"since": "2026-01-01T00:00:00Z"}"#, expect: .accepted)
+                    _ = try await check(.post, "/api/admin/webhook-endpoints/\(endpoint)/recover", "/api/admin/webhook-endpoints/{id}/recover",
+                                        headers: json, body: #"{"since": "yesterday"}"#, expect: .badRequest)
+                    _ = try await check(.delete, "/api/admin/webhook-endpoints/\(endpoint)", "/api/admin/webhook-endpoints/{id}", headers: adminToken,
+                                        expect: .noContent)
+
                     let all = Set(APIDocument.operations.map(\.operationId))
                     #expect(all.subtracting(exercised).sorted() == [], "operations no request exercised")
                 }

@@ -66,13 +66,13 @@ public struct OAuthState: Sendable, Equatable, Codable {
     public func signed(secret: String) throws -> String {
         let payload = try JSONEncoder().encode(self)
         let mac = HMAC<SHA256>.authenticationCode(for: payload, using: Self.key(secret))
-        return Self.base64URL(payload) + "." + Self.base64URL(Data(mac))
+        return Base64URL.encode(payload) + "." + Base64URL.encode(Data(mac))
     }
 
     /// A genuine, unexpired state issued to the browser holding `browserSecret`.
     public static func verify(_ text: String, secret: String, browserSecret: String?, now: Date = Date()) throws(Failure) -> OAuthState {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let payload = data(base64URL: parts[0]), let mac = data(base64URL: parts[1]) else {
+        guard parts.count == 2, let payload = Base64URL.decode(parts[0]), let mac = Base64URL.decode(parts[1]) else {
             throw .malformed
         }
         guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: key(secret)) else {
@@ -92,16 +92,6 @@ public struct OAuthState: Sendable, Equatable, Codable {
         return difference == 0
     }
 
-    static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func data(base64URL text: Substring) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)
-    }
 }
 
 /// What Nango says of a connection, reduced to what proves it came from a state's connect flow.

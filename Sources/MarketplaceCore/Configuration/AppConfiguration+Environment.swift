@@ -70,6 +70,7 @@ extension AppConfiguration {
             pipelinesReloadInterval: env.seconds("PIPELINES_RELOAD_INTERVAL", default: 2, in: 1...3600)
         )
         jobs.changesRetention = env.seconds("RETENTION_CHANGES", default: 30 * day, in: 60...3650 * day)
+        let outbound = Outbound.read(&env)
         let warnings = ["NANGO_CLIENT_ID", "NANGO_CLIENT_SECRET"].filter { env.raw($0) != nil }.map {
             "\($0) is ignored: Nango keeps each integration's OAuth client credentials in its own settings"
         }
@@ -83,6 +84,7 @@ extension AppConfiguration {
             rateLimit: rateLimit, oauth: oauth, cacheDefaultTTL: cacheTTL, logs: logs,
             pipelinesFile: env.string("PIPELINES_FILE", default: "pipelines.yaml"), jobs: jobs, warnings: warnings
         )
+        configuration.outbound = outbound
         configuration.cacheCompressionThreshold = compressionThreshold
         configuration.cacheRedisTimeout = cacheRedisTimeout
         configuration.cacheFallbackBytes = env.integer("CACHE_FALLBACK_MAX_BYTES", default: 32 << 20, in: (64 << 10)...(4 << 30))

@@ -193,6 +193,7 @@ public struct AppConfiguration: Sendable {
     public var logs: Logs
     public var pipelinesFile: String
     public var jobs: Jobs = .standard
+    public var outbound = Outbound()
     /// Settings that are accepted but have no effect, said once at start-up.
     public var warnings: [String]
 }

@@ -88,21 +88,11 @@ public struct ChangeFeed: Sendable {
         body.reserveCapacity(read.changes.reduce(64) { $0 + $1.data.utf8.count + 320 })
         for (index, change) in read.changes.enumerated() {
             if index > 0 { body += "," }
-            Self.write(change, to: &body)
+            change.writeJSON(to: &body)
         }
         body += "],\"next_cursor\":"
         JSONValue.writeString(cursors.encode(read.end, companyId: companyId), to: &body)
         body += ",\"has_more\":\(read.hasMore)}"
         return body
-    }
-
-    static func write(_ change: ChangeRecord, to body: inout String) {
-        body += "{\"id\":\"\(change.position.seq)\",\"type\":\"\(change.resource.singular).\(change.kind.rawValue)\""
-        body += ",\"resource\":\"\(change.resource.rawValue)\",\"resource_id\":\"\(change.resourceId.lowercasedString)\""
-        body += ",\"company_id\":\"\(change.companyId.lowercasedString)\",\"external_id\":"
-        if let externalId = change.externalId { JSONValue.writeString(externalId, to: &body) } else { body += "null" }
-        body += ",\"version\":\(change.position.seq),\"occurred_at\":\"\(change.occurredAt)\",\"data\":"
-        body += change.data
-        body += "}"
     }
 }

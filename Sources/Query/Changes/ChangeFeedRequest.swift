@@ -32,7 +32,17 @@ public struct ChangeFeedRequest: Sendable, Equatable {
         guard let after = parameters["after"], !after.isEmpty else {
             throw QueryParameterError(parameter: "after", message: "is required: a cursor from this feed, or `now` for its current end")
         }
-        let start: Start = after == "now" ? .now : .after(try cursors.decode(after, companyId: companyId))
+        let start: Start
+        do {
+            start = after == "now" ? .now : .after(try cursors.decode(after, companyId: companyId))
+        } catch {
+            switch error {
+            case .notOurs:
+                throw QueryParameterError(parameter: "after", message: "is not a cursor this feed handed out (start from after=now)")
+            case .anotherFeed:
+                throw QueryParameterError(parameter: "after", message: "belongs to another feed (another company's, or the other endpoint's)")
+            }
+        }
         let limit = try integer(parameters["limit"], "limit", default: defaultLimit, in: 1...maxLimit)
         let wait = try integer(parameters["wait"], "wait", default: 0, in: 0...maxWaitSeconds)
         var resources: Set<Resource>?

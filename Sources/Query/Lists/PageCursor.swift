@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import MarketplaceCore
 
 /// An opaque keyset cursor: the sort key and last row's (sort value, id), bound to the list it came
 /// from, HMAC-signed so a tampered or foreign cursor is refused rather than trusted.
@@ -28,13 +29,13 @@ public struct PageCursor: Sendable, Equatable {
         public func encode(_ cursor: PageCursor) -> String {
             let payload = [cursor.sort, cursor.value, cursor.id, cursor.scope].joined(separator: "\u{1F}")
             let mac = HMAC<SHA256>.authenticationCode(for: Data(payload.utf8), using: key)
-            return Self.base64url(Data(payload.utf8)) + "." + Self.base64url(Data(mac))
+            return Base64URL.encode(Data(payload.utf8)) + "." + Base64URL.encode(Data(mac))
         }
 
         public func decode(_ text: String, scope: String) throws(QueryParameterError) -> PageCursor {
             let invalid = QueryParameterError(parameter: "cursor", message: "is not a cursor this list handed out")
             let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-            guard parts.count == 2, let payload = Self.data(base64url: String(parts[0])), let mac = Self.data(base64url: String(parts[1])),
+            guard parts.count == 2, let payload = Base64URL.decode(parts[0]), let mac = Base64URL.decode(parts[1]),
                   HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: key),
                   let fields = String(data: payload, encoding: .utf8)?.split(separator: "\u{1F}", omittingEmptySubsequences: false),
                   fields.count == 4 else { throw invalid }
@@ -43,17 +44,6 @@ public struct PageCursor: Sendable, Equatable {
                 throw QueryParameterError(parameter: "cursor", message: "belongs to another list or other filters")
             }
             return cursor
-        }
-
-        static func base64url(_ data: Data) -> String {
-            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                .replacingOccurrences(of: "=", with: "")
-        }
-
-        static func data(base64url text: String) -> Data? {
-            var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-            while base64.count % 4 != 0 { base64 += "=" }
-            return Data(base64Encoded: base64)
         }
     }
 }

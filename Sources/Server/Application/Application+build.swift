@@ -60,6 +60,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         registry: dependencies.pipelines, ops: ops, actions: dependencies.pipelineActions,
         fullResyncs: FullResyncs(database: dependencies.database, registry: dependencies.pipelines))
         .register(on: admin)
+    AdminWebhookEndpointsController(endpoints: dependencies.webhookEndpoints, cipher: dependencies.cipher).register(on: admin)
     AdminOpsController(
         database: dependencies.database, checker: checker, ops: ops, actions: dependencies.pipelineActions,
         reconciliation: dependencies.reconciliation)

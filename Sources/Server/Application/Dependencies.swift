@@ -12,6 +12,7 @@ import Prometheus
 import Redis
 import Storage
 import Connections
+import Outbound
 
 /// What the routes and services share, built once per process (or per test).
 struct Dependencies: Sendable {
@@ -36,6 +37,9 @@ struct Dependencies: Sendable {
     /// The change feeds, and the signals that wake their held requests.
     let changes: ChangeFeed
     let changeSignals: ChangeSignals
+    /// Outbound webhook endpoints and their messages (the admin API's use cases), and the sealing of their secrets.
+    let webhookEndpoints: WebhookEndpoints
+    let cipher: CredentialCipher
     let cache: QueryCache
     /// Gzip forms of API answers, kept by their ETag: made once per body, whichever request asked first.
     let gzipVariants = GzipVariants()
@@ -68,8 +72,12 @@ struct Dependencies: Sendable {
         var nangoConfiguration = NangoClient.Configuration(baseURL: configuration.nango.baseURL, secretKey: configuration.nango.secretKey)
         nangoConfiguration.rateLimitJitter = configuration.nango.rateLimitJitter
         self.nango = NangoClient(configuration: nangoConfiguration, logger: logger)
-        self.importer = ConnectionImporter(
-            nango: nango, database: database, cipher: try CredentialCipher(base64Key: configuration.security.tokenEncryptionKey.value))
+        self.cipher = try CredentialCipher(base64Key: configuration.security.tokenEncryptionKey.value)
+        self.importer = ConnectionImporter(nango: nango, database: database, cipher: cipher)
+        self.webhookEndpoints = WebhookEndpoints(
+            database: database, cipher: cipher,
+            policy: EndpointURLPolicy(allowHTTP: configuration.outbound.allowHTTP, allowPrivateNetworks: configuration.outbound.allowPrivateNetworks),
+            secretOverlap: configuration.outbound.secretOverlap)
         self.tokens = await TokenIssuer(secret: configuration.security.jwtSecret.value, lifetime: configuration.oauth.tokenTTL)
         // A file with errors at start leaves no pipeline running (syncs wait) but the service up: webhooks
         // are still accepted, and health shows the errors until the file is fixed and reloads.
@@ -120,6 +128,10 @@ struct Dependencies: Sendable {
                 database: database, handlers: handlers, configuration: .init(concurrency: jobs.workers, lease: jobs.lease),
                 retryPolicy: { [pipelines] in pipelines.current?.defaults.retry ?? .standard }, logger: logger))
         }
+        // Outbound webhooks: messages made from the change log (one dispatcher at a time across instances) and sent.
+        services.append(OutboundDispatcher(
+            database: database, cursorSecret: configuration.security.jwtSecret.value, retention: configuration.outbound.retention, logger: logger))
+        services.append(OutboundDelivery(database: database, cipher: cipher, configuration: configuration.outbound, logger: logger))
         services.append(SchedulerService(
             database: database, tasks: ScheduledTasks.standard(database: database, registry: pipelines, configuration: jobs), logger: logger))
         return services

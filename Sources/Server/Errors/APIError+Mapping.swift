@@ -3,6 +3,7 @@ import Ingest
 import Logging
 import Nango
 import Pipeline
+import Outbound
 import Query
 import MarketplaceCore
 import PostgresNIO
@@ -48,6 +49,13 @@ extension APIError {
             }
         case let error as QueryParameterError:
             self.init(.badRequest, code: "invalid_parameter", message: error.description)
+        case let error as WebhookEndpointError:
+            switch error {
+            case .invalid(let field, let reason):
+                self.init(.badRequest, code: "invalid_parameter", message: "'\(field)' \(reason)")
+            case .notFound:
+                self = .notFound
+            }
         case let error as ChangeFeedError:
             switch error {
             case .cursorExpired:

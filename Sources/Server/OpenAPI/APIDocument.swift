@@ -247,7 +247,7 @@ enum APIDocument {
               parameters: [.path("id", "The job's id.", APISchemas.integer)],
               [.json(202, "The job, queued.", APISchemas.ref("Job")), badRequest, notFound,
                Answer.error(409, "The job is not dead, failed or cancelled.")]),
-    ]
+    ] + outboundOperations
 
     static func operation(_ method: HTTPRequest.Method, _ path: String) -> APIOperation? {
         operations.first { $0.method == method && $0.path == path }

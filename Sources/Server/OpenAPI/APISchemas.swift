@@ -204,5 +204,5 @@ enum APISchemas {
             "id": integer, "kind": string, "status": enumeration(JobStatus.allCases.map(\.rawValue)),
             "attempts": integer, "max_attempts": integer, "run_at": dateTime, "last_error": string, "concurrency_key": string,
         ], required: ["id", "kind", "status", "attempts", "max_attempts", "run_at"]),
-    ]
+    ].merging(outboundComponents) { first, _ in first }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import PostgresNIO
 
 /// A place in the change log: the writing transaction's id (or a larger one the row carried forward) and the
@@ -36,6 +37,19 @@ public struct ChangeRecord: Sendable, Equatable {
     public var occurredAt: String
     /// The row as its list endpoint renders it (JSON object text).
     public var data: String
+}
+
+extension ChangeRecord {
+    /// The change as the feeds and outbound messages render it (docs/changes.md), appended to `body`.
+    public func writeJSON(to body: inout String) {
+        body += "{\"id\":\"\(position.seq)\",\"type\":\"\(resource.singular).\(kind.rawValue)\""
+        body += ",\"resource\":\"\(resource.rawValue)\",\"resource_id\":\"\(resourceId.lowercasedString)\""
+        body += ",\"company_id\":\"\(companyId.lowercasedString)\",\"external_id\":"
+        if let externalId = externalId { JSONValue.writeString(externalId, to: &body) } else { body += "null" }
+        body += ",\"version\":\(position.seq),\"occurred_at\":\"\(occurredAt)\",\"data\":"
+        body += data
+        body += "}"
+    }
 }
 
 /// A read of the change log: the changes after a position, and where a reader that took them all stands.

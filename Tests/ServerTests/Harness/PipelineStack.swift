@@ -102,6 +102,18 @@ struct PipelineStack: Sendable {
         return (response.status.code, String(buffer: try await response.body.collect(upTo: 4 << 20)))
     }
 
+    /// An admin call with a JSON body; the answer parsed.
+    func admin(_ method: HTTPMethod, _ path: String, json body: String) async throws -> (status: UInt, body: JSONValue) {
+        var request = HTTPClientRequest(url: appURL + path)
+        request.method = method
+        request.headers.add(name: "X-Admin-Token", value: TestEnvironment.values()["ADMIN_TOKEN"] ?? "")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let text = try await response.body.collect(upTo: 4 << 20)
+        return (response.status.code, (try? JSONValue.parse(Array(text.readableBytesView))) ?? .null)
+    }
+
     /// Replaces the pipelines file the app runs (the app reloads it when asked, or by itself).
     func rewritePipelines(_ change: (String) -> String) throws {
         try PipelineStack.pipelinesText(change).write(toFile: pipelinesFile, atomically: true, encoding: .utf8)

@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import Storage
+
+/// Makes messages: reads the change log and the lifecycle events after its durable position (only what no running
+/// transaction can still add to), builds the messages every endpoint wants, stores them and moves the position, all
+/// in one transaction. So every committed change gets its messages once, whichever instance's dispatcher (one at a
+/// time: the position row is locked) gets there, and however often instances die. Also deletes expired messages.
+public struct OutboundDispatcher: Service {
+    let database: Database
+    let cursors: ChangeCursor
+    let retention: Duration
+    let pollInterval: Duration
+    let batch: Int
+    let logger: Logger
+
+    public init(database: Database, cursorSecret: String, retention: Duration, pollInterval: Duration = .milliseconds(200),
+                batch: Int = 1000, logger: Logger) {
+        self.database = database
+        self.cursors = ChangeCursor(secret: cursorSecret)
+        self.retention = retention
+        self.pollInterval = pollInterval
+        self.batch = batch
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var lastCleanup = ContinuousClock.now - .seconds(3600)
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            var more = false
+            do {
+                more = try await dispatchOnce()
+                if ContinuousClock.now - lastCleanup > .seconds(3600) {
+                    lastCleanup = .now
+                    try await cleanup()
+                }
+            } catch {
+                logger.warning("outbound: dispatching failed; trying again", metadata: ["error": "\(String(reflecting: error))"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+            if !more { try? await Task.sleep(for: pollInterval) }
+        }
+    }
+
+    /// One batch; true when more is waiting.
+    @discardableResult
+    public func dispatchOnce() async throws -> Bool {
+        try await database.withTransaction(logger: logger) { db -> Bool in
+            guard let position = try await OutboundLogTable.lockPosition(on: db, logger: logger) else { return false }
+            let endpoints = try await WebhookEndpointsTable.allLocked(on: db, logger: logger)
+            guard !endpoints.isEmpty else {
+                // Nobody to tell: the position follows the end of the logs.
+                let head = try await ChangesTable.head(on: db, logger: logger)
+                if position < head { try await OutboundLogTable.movePosition(to: head, on: db, logger: logger) }
+                return false
+            }
+            let changes = try await ChangesTable.read(companyId: nil, after: position, resources: nil, limit: batch, on: db, logger: logger)
+            let events = try await OutboundLogTable.events(after: position, limit: batch, on: db, logger: logger)
+            let end = min(changes.end, events.end)
+            let taken = changes.changes.filter { $0.position <= end }
+            let lifecycle = events.events.filter { $0.position <= end }
+            guard position < end else { return false }
+
+            var keys: [(companyId: UUID, resource: Resource)] = []
+            var seen = Set<String>()
+            for change in taken where seen.insert(OutboundLogTable.streamKey(change.companyId, change.resource.rawValue)).inserted {
+                keys.append((change.companyId, change.resource))
+            }
+            var starts = try await OutboundLogTable.streams(keys, on: db, logger: logger)
+            for key in keys where starts[OutboundLogTable.streamKey(key.companyId, key.resource.rawValue)] == nil {
+                let first = taken.first { $0.companyId == key.companyId && $0.resource == key.resource }!.position
+                starts[OutboundLogTable.streamKey(key.companyId, key.resource.rawValue)] =
+                    try await OutboundLogTable.previousChange(before: first, companyId: key.companyId, resource: key.resource, on: db, logger: logger)
+            }
+            let built = OutboundMessageBuilder.payloads(changes: taken, events: lifecycle, streamStarts: starts, cursors: cursors)
+            let messages = OutboundMessageBuilder.messages(built.payloads, endpoints: endpoints, newId: WebhookSigner.newMessageId)
+            try await WebhookMessagesTable.insert(messages, on: db, logger: logger)
+            try await OutboundLogTable.saveStreams(Array(built.streamEnds.values), on: db, logger: logger)
+            try await OutboundLogTable.movePosition(to: end, on: db, logger: logger)
+            Counter(label: "outbound_messages_created_total").increment(by: messages.count)
+            return changes.hasMore || events.events.count >= batch || taken.count < changes.changes.count || lifecycle.count < events.events.count
+        }
+    }
+
+    func cleanup() async throws {
+        let (messages, events) = try await database.withConnection { db in
+            (try await WebhookMessagesTable.deleteExpired(olderThan: retention, on: db, logger: logger),
+             try await OutboundLogTable.deleteExpired(olderThan: retention, on: db, logger: logger))
+        }
+        if messages + events > 0 {
+            logger.info("outbound: expired messages deleted", metadata: ["messages": "\(messages)", "events": "\(events)"])
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A lifecycle event for outbound webhooks (`connection.*`, `sync.failed`), written by migration 0024's triggers.
+public struct OutboundEventRecord: Sendable, Equatable {
+    public var position: ChangePosition
+    public var type: String
+    public var companyId: UUID?
+    /// A JSON object's text.
+    public var data: String
+    public var occurredAt: String
+}
+
+/// SQL for `outbound_events`, `outbound_dispatch` and `outbound_streams`: what the dispatcher reads besides the change
+/// log, where it stands, and each (company, resource) stream's last position.
+public enum OutboundLogTable {
+    /// Lifecycle events after `after`, below the oldest running transaction (as the change log is read), up to `limit`;
+    /// and the position past all of them when fewer came back.
+    public static func events(after: ChangePosition, limit: Int, on connection: PostgresConnection, logger: Logger)
+        async throws -> (events: [OutboundEventRecord], end: ChangePosition) {
+        let rows = try await connection.query("""
+            WITH bound AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+            SELECT bound.xmin::text, e.xid::text, e.seq, e.type, e.company_id, e.data::text,
+                   to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            FROM bound LEFT JOIN LATERAL (
+                SELECT * FROM outbound_events e
+                WHERE (e.xid, e.seq) > (\(String(after.xid))::xid8, \(after.seq)::bigint) AND e.xid < bound.xmin
+                ORDER BY e.xid, e.seq LIMIT \(limit + 1)
+            ) e ON true
+            """, logger: logger)
+        var xmin: UInt64 = 0
+        var events: [OutboundEventRecord] = []
+        for try await (bound, xid, seq, type, company, data, occurred) in rows.decode((String, String?, Int64?, String?, UUID?, String?, String?).self) {
+            xmin = UInt64(bound) ?? 0
+            guard let xid = xid.flatMap(UInt64.init), let seq, let type, let data, let occurred else { continue }
+            events.append(OutboundEventRecord(position: ChangePosition(xid: xid, seq: seq), type: type, companyId: company, data: data, occurredAt: occurred))
+        }
+        if events.count > limit {
+            events.removeLast()
+            return (events, events[events.count - 1].position)
+        }
+        return (events, max(events.last?.position ?? after, .end(belowXmin: xmin)))
+    }
+
+    /// The dispatcher's position, locked until the transaction ends; nil when another instance's dispatcher holds it.
+    public static func lockPosition(on connection: PostgresConnection, logger: Logger) async throws -> ChangePosition? {
+        let rows = try await connection.query("SELECT xid::text, seq FROM outbound_dispatch FOR UPDATE SKIP LOCKED", logger: logger)
+        for try await (xid, seq) in rows.decode((String, Int64).self) { return ChangePosition(xid: UInt64(xid) ?? 0, seq: seq) }
+        return nil
+    }
+
+    public static func movePosition(to position: ChangePosition, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE outbound_dispatch SET xid = \(String(position.xid))::xid8, seq = \(position.seq)", logger: logger)
+    }
+
+    /// The last position each stream was sent up to, for the pairs asked; a stream not sent yet is absent.
+    public static func streams(_ keys: [(companyId: UUID, resource: Resource)], on connection: PostgresConnection, logger: Logger)
+        async throws -> [String: ChangePosition] {
+        guard !keys.isEmpty else { return [:] }
+        let rows = try await connection.query("""
+            SELECT s.company_id, s.resource, s.xid::text, s.seq FROM outbound_streams s
+            JOIN UNNEST(\(keys.map(\.companyId)), \(keys.map(\.resource.rawValue))) AS k(c, r) ON s.company_id = k.c AND s.resource = k.r
+            """, logger: logger)
+        var positions: [String: ChangePosition] = [:]
+        for try await (company, resource, xid, seq) in rows.decode((UUID, String, String, Int64).self) {
+            positions[streamKey(company, resource)] = ChangePosition(xid: UInt64(xid) ?? 0, seq: seq)
+        }
+        return positions
+    }
+
+    /// The position of the change before `position` in a company's feed filtered to `resource` (origin when none).
+    public static func previousChange(
+        before position: ChangePosition, companyId: UUID, resource: Resource, on connection: PostgresConnection, logger: Logger
+    ) async throws -> ChangePosition {
+        let rows = try await connection.query("""
+            SELECT xid::text, seq FROM changes
+            WHERE company_id = \(companyId) AND resource = \(resource.rawValue) AND (xid, seq) < (\(String(position.xid))::xid8, \(position.seq)::bigint)
+            ORDER BY company_id, xid DESC, seq DESC LIMIT 1
+            """, logger: logger)
+        for try await (xid, seq) in rows.decode((String, Int64).self) { return ChangePosition(xid: UInt64(xid) ?? 0, seq: seq) }
+        return ChangePosition(xid: 0, seq: 0)
+    }
+
+    public static func saveStreams(_ positions: [(companyId: UUID, resource: Resource, position: ChangePosition)],
+                                   on connection: PostgresConnection, logger: Logger) async throws {
+        guard !positions.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO outbound_streams (company_id, resource, xid, seq)
+            SELECT c, r, x::xid8, s FROM UNNEST(\(positions.map(\.companyId)), \(positions.map(\.resource.rawValue)),
+                                                \(positions.map { String($0.position.xid) }), \(positions.map(\.position.seq))) AS u(c, r, x, s)
+            ON CONFLICT (company_id, resource) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq
+            """, logger: logger)
+    }
+
+    public static func streamKey(_ companyId: UUID, _ resource: String) -> String {
+        companyId.uuidString.lowercased() + "/" + resource
+    }
+
+    /// Deletes lifecycle events older than `retention`. Returns how many.
+    public static func deleteExpired(olderThan retention: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let seconds = Double(retention.components.seconds)
+        let rows = try await connection.query("""
+            WITH gone AS (DELETE FROM outbound_events WHERE occurred_at < now() - make_interval(secs => \(seconds)) RETURNING 1)
+            SELECT count(*)::int FROM gone
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+}

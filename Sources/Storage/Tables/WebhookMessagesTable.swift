@@ -1,0 +1,287 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A message to be stored for one endpoint.
+public struct NewWebhookMessage: Sendable, Equatable {
+    public var messageId: String
+    public var endpointId: UUID
+    public var eventType: String
+    public var companyId: UUID?
+    public var stream: String
+    public var body: String
+    /// `.failed` for a disabled endpoint: kept for `recover`, not sent.
+    public var status: WebhookMessageStatus
+    public var lastError: String?
+
+    public init(messageId: String, endpointId: UUID, eventType: String, companyId: UUID?, stream: String, body: String,
+                status: WebhookMessageStatus = .pending, lastError: String? = nil) {
+        self.messageId = messageId
+        self.endpointId = endpointId
+        self.eventType = eventType
+        self.companyId = companyId
+        self.stream = stream
+        self.body = body
+        self.status = status
+        self.lastError = lastError
+    }
+}
+
+/// A message claimed for one attempt.
+public struct ClaimedWebhookMessage: Sendable, Equatable {
+    public var id: Int64
+    public var messageId: String
+    public var endpointId: UUID
+    public var eventType: String
+    public var body: String
+    /// This attempt's number, from 1.
+    public var attempt: Int
+}
+
+/// A message as the admin API lists it.
+public struct WebhookMessageRecord: Sendable, Equatable {
+    public var id: Int64
+    public var messageId: String
+    public var endpointId: UUID
+    public var eventType: String
+    public var companyId: UUID?
+    public var status: WebhookMessageStatus
+    public var attempts: Int
+    public var nextAttemptAt: Date?
+    public var lastStatusCode: Int?
+    public var lastError: String?
+    public var createdAt: Date
+    public var deliveredAt: Date?
+}
+
+/// One attempt's result, as the delivery loop writes it.
+public struct WebhookAttemptResult: Sendable {
+    public enum Next: Sendable, Equatable {
+        case delivered
+        case retry(after: Duration)
+        case failed
+    }
+
+    public var statusCode: Int?
+    public var latency: Duration
+    public var responseExcerpt: String?
+    public var error: String?
+    public var next: Next
+
+    public init(statusCode: Int?, latency: Duration, responseExcerpt: String?, error: String?, next: Next) {
+        self.statusCode = statusCode
+        self.latency = latency
+        self.responseExcerpt = responseExcerpt
+        self.error = error
+        self.next = next
+    }
+}
+
+/// An attempt as the admin API lists it.
+public struct WebhookAttemptRecord: Sendable, Equatable {
+    public var attemptedAt: Date
+    public var statusCode: Int?
+    public var latencyMs: Int
+    public var responseExcerpt: String?
+    public var error: String?
+}
+
+/// SQL for `webhook_messages` and `webhook_attempts`.
+public enum WebhookMessagesTable {
+    /// Stores `messages` in one statement.
+    public static func insert(_ messages: [NewWebhookMessage], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !messages.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO webhook_messages (message_id, endpoint_id, event_type, company_id, stream, body, status, last_error)
+            SELECT m, e, t, NULLIF(c, '')::uuid, s, b, st, NULLIF(err, '')
+            FROM UNNEST(\(messages.map(\.messageId)), \(messages.map(\.endpointId)), \(messages.map(\.eventType)),
+                        \(messages.map { $0.companyId?.uuidString ?? "" }), \(messages.map(\.stream)), \(messages.map(\.body)),
+                        \(messages.map(\.status.rawValue)), \(messages.map { $0.lastError ?? "" }))
+                 AS u(m, e, t, c, s, b, st, err)
+            """, logger: logger)
+    }
+
+    /// Up to `limit` due messages of enabled endpoints outside `busy`, leased to `owner` for `lease`, each the oldest of
+    /// its stream unless an older one has already had its first retry (so one failing message holds its stream back
+    /// no longer than that).
+    public static func claimDue(
+        owner: String, lease: Duration, busy: [UUID], limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [ClaimedWebhookMessage] {
+        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let rows = try await connection.query("""
+            WITH candidates AS (
+                SELECT m.id FROM webhook_messages m
+                JOIN webhook_endpoints e ON e.id = m.endpoint_id AND e.status = 'enabled'
+                WHERE m.status = 'pending' AND m.next_attempt_at <= now()
+                  AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+                  AND NOT (m.endpoint_id = ANY(\(busy)::uuid[]))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM webhook_messages o
+                      WHERE o.endpoint_id = m.endpoint_id AND o.stream = m.stream AND o.status = 'pending' AND o.id < m.id AND o.attempts < 2)
+                ORDER BY m.next_attempt_at, m.id
+                LIMIT \(limit)
+                FOR UPDATE OF m SKIP LOCKED
+            )
+            UPDATE webhook_messages m SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(seconds)),
+                   attempts = m.attempts + 1
+            FROM candidates c WHERE m.id = c.id
+            RETURNING m.id, m.message_id, m.endpoint_id, m.event_type, m.body, m.attempts
+            """, logger: logger)
+        var claimed: [ClaimedWebhookMessage] = []
+        for try await (id, messageId, endpoint, type, body, attempt) in rows.decode((Int64, String, UUID, String, String, Int).self) {
+            claimed.append(ClaimedWebhookMessage(id: id, messageId: messageId, endpointId: endpoint, eventType: type, body: body, attempt: attempt))
+        }
+        return claimed.sorted { $0.id < $1.id }
+    }
+
+    /// Records an attempt and moves the message on, if `owner` still holds it. False when the lease was lost (another
+    /// instance took the message over; its attempt counts instead).
+    public static func finish(
+        id: Int64, owner: String, _ result: WebhookAttemptResult, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let status: WebhookMessageStatus
+        var delay: Double = 0
+        switch result.next {
+        case .delivered: status = .delivered
+        case .failed: status = .failed
+        case .retry(let after):
+            status = .pending
+            delay = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
+        }
+        let latency = Int(result.latency.components.seconds * 1000 + result.latency.components.attoseconds / 1_000_000_000_000_000)
+        let rows = try await connection.query("""
+            WITH moved AS (
+                UPDATE webhook_messages SET status = \(status.rawValue), lease_owner = NULL, lease_expires_at = NULL,
+                    next_attempt_at = now() + make_interval(secs => \(delay)), last_status_code = \(result.statusCode),
+                    last_error = \(result.error), delivered_at = CASE WHEN \(status.rawValue) = 'delivered' THEN now() END
+                WHERE id = \(id) AND lease_owner = \(owner) AND status = 'pending'
+                RETURNING id
+            )
+            INSERT INTO webhook_attempts (message_id, status_code, latency_ms, response_excerpt, error)
+            SELECT id, \(result.statusCode), \(latency), \(result.responseExcerpt), \(result.error) FROM moved
+            RETURNING 1
+            """, logger: logger).collect()
+        return rows.count == 1
+    }
+
+    /// Gives a claimed message back untried (its endpoint had no free slot here): the attempt is not counted.
+    public static func release(id: Int64, owner: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE webhook_messages SET lease_owner = NULL, lease_expires_at = NULL, attempts = attempts - 1
+            WHERE id = \(id) AND lease_owner = \(owner) AND status = 'pending'
+            """, logger: logger)
+    }
+
+    static let columns = """
+        id, message_id, endpoint_id, event_type, company_id, status, attempts, next_attempt_at, last_status_code, last_error,
+        created_at, delivered_at
+        """
+
+    static func decode(_ rows: [PostgresRow]) throws -> [WebhookMessageRecord] {
+        try rows.map { row in
+            let (id, messageId, endpoint, type, company, status, attempts, next, code, error, created, delivered) =
+                try row.decode((Int64, String, UUID, String, UUID?, String, Int, Date?, Int?, String?, Date, Date?).self)
+            return WebhookMessageRecord(
+                id: id, messageId: messageId, endpointId: endpoint, eventType: type, companyId: company,
+                status: WebhookMessageStatus(rawValue: status) ?? .failed, attempts: attempts,
+                nextAttemptAt: status == "pending" ? next : nil, lastStatusCode: code, lastError: error, createdAt: created, deliveredAt: delivered)
+        }
+    }
+
+    /// An endpoint's messages, newest first, a keyset page before `before` (a message's row id).
+    public static func list(
+        endpointId: UUID, status: WebhookMessageStatus?, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [WebhookMessageRecord] {
+        try decode(try await connection.query("""
+            SELECT \(unescaped: columns) FROM webhook_messages
+            WHERE endpoint_id = \(endpointId) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
+              AND (\(before)::bigint IS NULL OR id < \(before))
+            ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger).collect())
+    }
+
+    public static func get(messageId: String, on connection: PostgresConnection, logger: Logger) async throws -> WebhookMessageRecord? {
+        try decode(try await connection.query("SELECT \(unescaped: columns) FROM webhook_messages WHERE message_id = \(messageId)",
+                                              logger: logger).collect()).first
+    }
+
+    public static func attempts(messageId: String, on connection: PostgresConnection, logger: Logger) async throws -> [WebhookAttemptRecord] {
+        let rows = try await connection.query("""
+            SELECT a.attempted_at, a.status_code, a.latency_ms, a.response_excerpt, a.error
+            FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id
+            WHERE m.message_id = \(messageId) ORDER BY a.id
+            """, logger: logger)
+        var attempts: [WebhookAttemptRecord] = []
+        for try await (at, code, latency, excerpt, error) in rows.decode((Date, Int?, Int, String?, String?).self) {
+            attempts.append(WebhookAttemptRecord(attemptedAt: at, statusCode: code, latencyMs: latency, responseExcerpt: excerpt, error: error))
+        }
+        return attempts
+    }
+
+    /// Due again now, its attempts counted afresh, its `webhook-id` kept. False when there is no such message.
+    public static func resend(messageId: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await connection.query("""
+            UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = now(), lease_owner = NULL, lease_expires_at = NULL
+            WHERE message_id = \(messageId) RETURNING 1
+            """, logger: logger).collect().count == 1
+    }
+
+    /// Every failed message of the endpoint created since `since`, due again now. Returns how many.
+    public static func recover(endpointId: UUID, since: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("""
+            WITH recovered AS (
+                UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                WHERE endpoint_id = \(endpointId) AND status = 'failed' AND created_at >= \(since) RETURNING 1
+            )
+            SELECT count(*)::int FROM recovered
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// An endpoint was disabled: its pending messages are kept as failed, for `recover`.
+    public static func failPending(endpointId: UUID, reason: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE webhook_messages SET status = 'failed', last_error = coalesce(last_error || '; ', '') || \(reason),
+                   lease_owner = NULL, lease_expires_at = NULL
+            WHERE endpoint_id = \(endpointId) AND status = 'pending'
+            """, logger: logger)
+    }
+
+    /// Messages waiting, every endpoint together.
+    public static func pendingCount(on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("SELECT count(*)::int FROM webhook_messages WHERE status = 'pending'", logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Pending and failed messages per endpoint.
+    public static func countsByEndpoint(on connection: PostgresConnection, logger: Logger) async throws -> [UUID: (pending: Int, failed: Int)] {
+        let rows = try await connection.query("""
+            SELECT endpoint_id, count(*) FILTER (WHERE status = 'pending')::int, count(*) FILTER (WHERE status = 'failed')::int
+            FROM webhook_messages WHERE status <> 'delivered' GROUP BY endpoint_id
+            """, logger: logger)
+        var counts: [UUID: (pending: Int, failed: Int)] = [:]
+        for try await (id, pending, failed) in rows.decode((UUID, Int, Int).self) { counts[id] = (pending, failed) }
+        return counts
+    }
+
+    /// Deletes finished messages (and their attempts) older than `retention`, `batch` at a time. Returns how many.
+    public static func deleteExpired(olderThan retention: Duration, batch: Int = 5_000, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let seconds = Double(retention.components.seconds)
+        var total = 0
+        while true {
+            let rows = try await connection.query("""
+                WITH doomed AS (
+                    SELECT id FROM webhook_messages WHERE created_at < now() - make_interval(secs => \(seconds)) AND status <> 'pending'
+                    ORDER BY created_at LIMIT \(batch)
+                ), gone AS (DELETE FROM webhook_messages m USING doomed d WHERE m.id = d.id RETURNING 1)
+                SELECT count(*)::int FROM gone
+                """, logger: logger)
+            var deleted = 0
+            for try await count in rows.decode(Int.self) { deleted = count }
+            total += deleted
+            if deleted < batch { return total }
+        }
+    }
+}
