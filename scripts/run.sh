@@ -11,6 +11,8 @@ if [ ! -f .env ]; then
 fi
 set -a; source .env; set +a
 port=${SERVER_PORT:-8080}
+# Webhook receivers on this machine are on loopback, over http.
+export OUTBOUND_ALLOW_HTTP=${OUTBOUND_ALLOW_HTTP:-true} OUTBOUND_ALLOW_PRIVATE_NETWORKS=${OUTBOUND_ALLOW_PRIVATE_NETWORKS:-true}
 
 echo "==> building ($configuration)"
 swift build -c "$configuration"

@@ -74,6 +74,11 @@ public struct WebhookEndpoints: Sendable {
         return endpoint
     }
 
+    /// Messages waiting to be sent, every endpoint together.
+    public func pendingCount(logger: Logger) async throws -> Int {
+        try await database.withConnection { db in try await WebhookMessagesTable.pendingCount(on: db, logger: logger) }
+    }
+
     /// The messages pending and failed per endpoint.
     public func counts(logger: Logger) async throws -> [UUID: (pending: Int, failed: Int)] {
         try await database.withConnection { db in try await WebhookMessagesTable.countsByEndpoint(on: db, logger: logger) }

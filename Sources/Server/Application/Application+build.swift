@@ -81,7 +81,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     ).register(on: router)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
-        database: dependencies.database, redis: dependencies.redis, cache: dependencies.cache
+        database: dependencies.database, redis: dependencies.redis, cache: dependencies.cache, outbound: dependencies.webhookEndpoints
     ).register(on: router)
     return router
 }

@@ -1,5 +1,7 @@
 import CoreMetrics
 import Hummingbird
+import Logging
+import Outbound
 import Prometheus
 import Query
 import Redis
@@ -15,6 +17,8 @@ struct MetricsController<Context: RequestContext>: Sendable {
     /// Told when the scrape's PING answers: hot pages served from this process never touch Redis, so without it the
     /// cache could report its fallback active long after Redis came back.
     let cache: QueryCache
+    /// Outbound messages waiting, every endpoint together (one indexed count a scrape).
+    let outbound: WebhookEndpoints
     let cpu = ProcessCPUCounter()
 
     func register(on router: Router<Context>) {
@@ -57,5 +61,8 @@ struct MetricsController<Context: RequestContext>: Sendable {
         Gauge(label: "redis_pool_connections", dimensions: [("state", "open")], factory: factory).record(pool.open)
         Gauge(label: "redis_pool_connections", dimensions: [("state", "idle")], factory: factory).record(pool.idle)
         Gauge(label: "redis_pool_waiting", factory: factory).record(pool.waiting)
+        if let pending = try? await outbound.pendingCount(logger: Logger(label: "metrics")) {
+            Gauge(label: "outbound_pending_messages", factory: factory).record(pending)
+        }
     }
 }
