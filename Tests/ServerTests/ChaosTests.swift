@@ -77,7 +77,8 @@ import Tokens
                 "NANGO_BASE_URL": "http://127.0.0.1:\(emulatorPort)", "NANGO_SECRET_KEY": ChaosTests.secret, "PIPELINES_FILE": pipelinesFile,
                 "WORKER_COUNT": "2", "JOB_LEASE_SECONDS": "5", "RECONCILE_INTERVAL": "5", "SYNC_MAX_AGE": "20",
                 "SHUTDOWN_TIMEOUT": "5", "DB_FAST_TIMEOUT_MS": "2000", "REDIS_TIMEOUT_MS": "500", "CACHE_REDIS_TIMEOUT_MS": "250",
-                "LOG_LEVEL": "error",
+                "LOG_LEVEL": "error", "OUTBOUND_ALLOW_HTTP": "true", "OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true",
+                "OUTBOUND_RETRY_SCHEDULE": "0s,1s,1s,2s,2s,3s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s", "OUTBOUND_TIMEOUT": "3",
             ])
         }
 
@@ -182,6 +183,10 @@ import Tokens
         try await follower.start(cluster)
         follower.run(cluster)
         var feedProblems: [String] = []
+        // An outbound webhook endpoint: every change from here on must reach it, through every fault.
+        let witness = try await OutboundWitness.start(cluster)
+        defer { witness.stop() }
+        var outboundProblems: [String] = []
         let senders = Senders()
         let load = Self.runSenders(cluster, senders, count: 2)
         let sampler = CheckpointSampler(cluster: cluster)
@@ -200,6 +205,7 @@ import Tokens
             try await Self.settle(cluster, round: round, fault: fault, seed: seed)
             snapshot.reads += try await Self.reads(cluster)
             feedProblems += try await follower.check(cluster).map { "round \(round) (\(fault.rawValue)): \($0)" }
+            outboundProblems += try await witness.check(cluster).map { "round \(round) (\(fault.rawValue)): \($0)" }
         }
         await follower.stop()
         senders.stopped.store(true, ordering: .relaxed)
@@ -227,11 +233,13 @@ import Tokens
             chaos: webhooks sent \(senders.sent.load(ordering: .relaxed)), acknowledged \(snapshot.acknowledged.count), stored \(snapshot.stored.count)
             chaos: records converged \(snapshot.models.map { $0.live.count }.reduce(0, +)) in \(snapshot.models.count) models; reads checked \(snapshot.reads.count), stale \(snapshot.reads.filter { $0.answered != $0.expected }.count)
             chaos: change feed followed through every round: \(follower.applied.load(ordering: .relaxed)) changes applied, \(follower.failures.load(ordering: .relaxed)) reads failed and tried again; \(feedProblems.isEmpty ? "its copy equalled the database after each round" : "FAILED: \(feedProblems.joined(separator: "; "))")
+            chaos: outbound webhooks: \(outboundProblems.isEmpty ? "every change reached the endpoint after each round, every message verified by standardwebhooks and svix" : "FAILED: \(outboundProblems.joined(separator: "; "))")
             chaos: reached: \(cluster.reached.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: "; "))
             chaos: \(violations.isEmpty ? "every invariant held" : "FAILED: \(violations.map(\.description).joined(separator: "; ")) (replay: CHAOS_SEED=\(seed))")
             """
         print(table)
         #expect(violations.isEmpty, "\(violations)")
+        #expect(outboundProblems.isEmpty, "outbound webhooks: \(outboundProblems) (CHAOS_SEED=\(seed))")
         #expect(feedProblems.isEmpty, "the change feed's copy: \(feedProblems) (CHAOS_SEED=\(seed))")
         cluster.redisProxy.close()
         try? FileManager.default.removeItem(atPath: cluster.pipelinesFile)

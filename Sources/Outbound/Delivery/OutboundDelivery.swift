@@ -68,7 +68,7 @@ public final class OutboundDelivery: Service {
                     do {
                         claimed = try await database.withConnection { db in
                             try await WebhookMessagesTable.claimDue(
-                                owner: owner, lease: configuration.timeout + .seconds(30), busy: gates.saturated,
+                                owner: owner, lease: configuration.timeout + .seconds(10), busy: gates.saturated,
                                 limit: min(32, concurrency - running), on: db, logger: logger)
                         }
                     } catch {

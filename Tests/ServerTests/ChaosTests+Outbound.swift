@@ -1,0 +1,66 @@
+import AsyncHTTPClient
+import Foundation
+import MarketplaceCore
+import NIOCore
+import NIOHTTP1
+import Testing
+import TestSupport
+
+extension ChaosTests {
+    /// An outbound webhook endpoint at a receiver that verifies every message with `standardwebhooks` and `svix`: after
+    /// each round, every change committed since the endpoint was registered must have reached it at least once.
+    final class OutboundWitness: Sendable {
+        let receiver: WebhookReceiver
+        /// The dispatcher's position when the endpoint was registered: every change past it is owed to the endpoint.
+        let baseline: (xid: String, seq: Int64)
+
+        private init(receiver: WebhookReceiver, baseline: (xid: String, seq: Int64)) {
+            self.receiver = receiver
+            self.baseline = baseline
+        }
+
+        static func start(_ cluster: Cluster) async throws -> OutboundWitness {
+            let receiver = try await WebhookReceiver.start()
+            let server = try #require(cluster.instance(0))
+            var request = HTTPClientRequest(url: "\(server.baseURL)/api/admin/webhook-endpoints")
+            request.method = .POST
+            request.headers.add(name: "X-Admin-Token", value: TestEnvironment.values()["ADMIN_TOKEN"]!)
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"url": "\#(receiver.url("chaos"))", "description": "the chaos suite's witness"}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let body = try JSONValue.parse(Array(try await response.body.collect(upTo: 1 << 20).readableBytesView))
+            #expect(response.status == .created, "\(body)")
+            try await receiver.configure("chaos", secrets: [try #require(body["secret"]?.string)])
+            let position = try await cluster.strings("SELECT xid::text || '|' || seq::text FROM outbound_dispatch")
+            let parts = try #require(position.first).split(separator: "|")
+            return OutboundWitness(receiver: receiver, baseline: (String(parts[0]), Int64(parts[1]) ?? 0))
+        }
+
+        /// The changes owed and not yet received, once 90 s have passed or none are missing; and any message a library
+        /// refused.
+        func check(_ cluster: Cluster) async throws -> [String] {
+            var missing: Set<String> = []
+            var refused = 0
+            let found = await ChaosTests.waitFor(.seconds(90)) { () -> Bool? in
+                let owed = Set(try await cluster.strings("""
+                    SELECT seq::text FROM changes WHERE (xid, seq) > ('\(self.baseline.xid)'::xid8, \(self.baseline.seq))
+                      AND xid < pg_snapshot_xmin(pg_current_snapshot())
+                    """))
+                let received = try await self.receiver.received("chaos")
+                refused = received.filter { !($0.standard && $0.svix) }.count
+                let carried = Set(received.flatMap { message -> [String] in
+                    guard case .array(let changes)? = message.json["data"]?["changes"] else { return [] }
+                    return changes.compactMap { $0["id"]?.string }
+                })
+                missing = owed.subtracting(carried)
+                return missing.isEmpty ? true : nil
+            }
+            var problems: [String] = []
+            if found == nil { problems.append("\(missing.count) changes never reached the endpoint, e.g. change \(missing.sorted().first ?? "")") }
+            if refused > 0 { problems.append("\(refused) messages refused by standardwebhooks or svix") }
+            return problems
+        }
+
+        func stop() { receiver.stop() }
+    }
+}
