@@ -197,6 +197,46 @@ import TestSupport
         }
     }
 
+    /// An endpoint that keeps failing past `OUTBOUND_DISABLE_AFTER` without a success is disabled, its messages kept.
+    @Test func anEndpointFailingTooLongIsDisabled() async throws {
+        try await Self.withReceiver(["OUTBOUND_DISABLE_AFTER": "2"]) { stack, receiver in
+            let endpoint = try await Self.endpoint(stack, receiver, "failing", extra: #", "event_types": ["webhook.test"]"#)
+            try await receiver.configure("failing", mode: "down")
+            #expect(try await stack.admin(.POST, "/api/admin/webhook-endpoints/\(endpoint.id)/test", json: "{}").status == 202)
+            try await stack.eventually("disabled") {
+                try await stack.int("SELECT count(*)::int FROM webhook_endpoints WHERE id = '\(endpoint.id)' AND status = 'disabled'") == 1
+            }
+            let shown = try JSONValue.parse(Array(try await stack.admin(.GET, "/api/admin/webhook-endpoints/\(endpoint.id)").body.utf8))
+            #expect(shown["disabled_reason"]?.string == "no success for 2 seconds")
+            #expect(try await stack.int("SELECT count(*)::int FROM webhook_messages WHERE endpoint_id = '\(endpoint.id)' AND status = 'failed'") == 1)
+            #expect(try await receiver.received("failing").count >= 3, "tried until the endpoint had failed for 2 s")
+        }
+    }
+
+    /// A connection's life and a dead sync are told, each once, to an endpoint that asked for them.
+    @Test func connectionLifeAndDeadSyncsAreTold() async throws {
+        try await Self.withReceiver { stack, receiver in
+            _ = try await Self.endpoint(stack, receiver, "life", extra: #", "event_types": ["connection.created", "connection.refresh_failed", "connection.recovered", "connection.disconnected", "sync.failed"]"#)
+            let company = try await stack.connect("xero", "life-co", models: 2)
+            _ = try await stack.sql("UPDATE companies SET status = 'refresh_failed', status_reason = 'test' WHERE id = '\(company)'")
+            _ = try await stack.sql("UPDATE companies SET status = 'active', status_reason = NULL WHERE id = '\(company)'")
+            _ = try await stack.sql("UPDATE companies SET last_synced_at = now() WHERE id = '\(company)'")
+            _ = try await stack.sql("UPDATE companies SET status = 'disconnected', status_reason = 'test' WHERE id = '\(company)'")
+            _ = try await stack.sql("""
+                INSERT INTO jobs (kind, payload, status, attempts, max_attempts, last_error)
+                VALUES ('sync.run', '{"integration_id": "xero", "connection_id": "life-co", "model": "Contact"}', 'failed', 2, 2, 'boom')
+                """)
+            _ = try await stack.sql("UPDATE jobs SET status = 'dead' WHERE last_error = 'boom'")
+            let expected = ["connection.created", "connection.refresh_failed", "connection.recovered", "connection.disconnected", "sync.failed"]
+            try await stack.eventually("every event told") { try await receiver.received("life").count >= expected.count }
+            let received = try await receiver.received("life")
+            #expect(received.compactMap(\.type) == expected)
+            #expect(received.allSatisfy { $0.standard && $0.svix && $0.json["data"]?["company_id"]?.string == company })
+            #expect(received[4].json["data"]?["model"]?.string == "Contact")
+            #expect(received[4].json["data"]?["last_error"]?.string == "boom")
+        }
+    }
+
     /// URLs and fields that cannot be an endpoint are refused, naming the field.
     @Test func badEndpointsAreRefusedNamingTheField() async throws {
         try await TestApp.test(.router) { client in

@@ -45,8 +45,7 @@ public final class OutboundDelivery: Service {
 
     public func run() async throws {
         // Redirects are never followed: a 3xx is an answer like any other non-2xx.
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled))
+        let clients = PinnedClients()
         let (events, emit) = AsyncStream.makeStream(of: Event.self)
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
@@ -78,7 +77,7 @@ public final class OutboundDelivery: Service {
                     for message in claimed {
                         running += 1
                         group.addTask {
-                            await self.deliver(message, client: client)
+                            await self.deliver(message, clients: clients)
                             emit.yield(.finished)
                         }
                     }
@@ -89,10 +88,10 @@ public final class OutboundDelivery: Service {
             self.stopping.store(true, ordering: .relaxed)
             emit.yield(.stop)
         }
-        try? await client.shutdown()
+        await clients.shutdown()
     }
 
-    func deliver(_ message: ClaimedWebhookMessage, client: HTTPClient) async {
+    func deliver(_ message: ClaimedWebhookMessage, clients: PinnedClients) async {
         do {
             guard let endpoint = try await database.withConnection({ db in
                 try await WebhookEndpointsTable.get(id: message.endpointId, on: db, logger: logger)
@@ -103,7 +102,7 @@ public final class OutboundDelivery: Service {
             }
             defer { gates.leave(endpoint.id) }
             if wait > .zero { try await Task.sleep(for: wait) }
-            let attempt = await post(message, to: endpoint, client: client)
+            let attempt = await post(message, to: endpoint, clients: clients)
             try await record(message, endpoint: endpoint, attempt)
         } catch {
             logger.warning("outbound: a delivery could not be recorded; its lease lapses and it is tried again",
@@ -119,10 +118,11 @@ public final class OutboundDelivery: Service {
         var error: String?
     }
 
-    func post(_ message: ClaimedWebhookMessage, to endpoint: WebhookEndpointRecord, client: HTTPClient) async -> Attempt {
+    func post(_ message: ClaimedWebhookMessage, to endpoint: WebhookEndpointRecord, clients: PinnedClients) async -> Attempt {
         let started = ContinuousClock.now
+        let client: HTTPClient
         do {
-            try await policy.check(endpoint.url)
+            client = clients.client(for: try await policy.check(endpoint.url))
         } catch {
             return Attempt(latency: ContinuousClock.now - started, error: "refused: the URL \(error.reason)")
         }

@@ -30,10 +30,12 @@ public struct EndpointURLPolicy: Sendable {
         return url
     }
 
-    /// The form, then every address the host resolves to.
-    public func check(_ text: String) async throws(Refusal) {
+    /// The form, then every address the host resolves to. Returns the host and the address checked when the host is a
+    /// name: a delivery connects to that address (so a name that changes its answer in between cannot lead inside).
+    @discardableResult
+    public func check(_ text: String) async throws(Refusal) -> (host: String, address: String)? {
         let url = try checkForm(text)
-        guard !allowPrivateNetworks, let host = url.host else { return }
+        guard !allowPrivateNetworks, let host = url.host else { return nil }
         let addresses: [String]
         do {
             addresses = try await Self.resolve(host)
@@ -44,6 +46,8 @@ public struct EndpointURLPolicy: Sendable {
         if let inside = addresses.first(where: Self.isInternal) {
             throw Refusal(reason: "its host resolves to \(inside), an internal address (OUTBOUND_ALLOW_PRIVATE_NETWORKS is off)")
         }
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return addresses[0] == bare ? nil : (host, addresses[0])
     }
 
     /// The host's addresses (an address literal is itself), resolved off the event loops.
