@@ -103,6 +103,24 @@ public struct NangoClient: Sendable {
         let _: Answer = try await send(.POST, "/sync/trigger", body: trigger)
     }
 
+    /// `GET /sync/status` for one connection (docs/nango.md §2.12): its syncs named in `syncs` (`name` or
+    /// `name::variant`; nil asks for every sync, `*`), with their status, latest run and record counts per model.
+    /// Names Nango does not know are left out of the answer, not refused.
+    public func syncStatus(
+        providerConfigKey: String, connectionId: String, syncs: [String]? = nil
+    ) async throws(NangoError) -> [NangoSyncStatus] {
+        struct Answer: Decodable { let syncs: [NangoSyncStatus] }
+        let query = [("provider_config_key", providerConfigKey), ("syncs", syncs?.joined(separator: ",") ?? "*"), ("connection_id", connectionId)]
+        do {
+            let answer: Answer = try await send(.GET, "/sync/status", query: query)
+            return answer.syncs
+        } catch .badRequest(400, "invalid_body", "Connection not found") {
+            // Nango's way of saying the connection is gone on this route (`getSyncStatus.ts`): the same as the
+            // `unknown_connection` other routes answer, so callers meet one error for it.
+            throw .notFound(code: "invalid_body", message: "Connection not found")
+        }
+    }
+
     // MARK: Proxy
 
     public struct ProxyResponse: Sendable {
