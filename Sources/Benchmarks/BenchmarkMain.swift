@@ -67,6 +67,7 @@ enum BenchmarkMain {
             report.add(try await ReadScenario.run(run, bare: http.bare, staticDocument: http.staticDocument))
         }
         if settings.runs("changes") { report.add(try await ChangesScenario.run(run)) }
+        if settings.runs("outbound") { report.add(try await OutboundScenario.run(run)) }
         if settings.runs("console") { report.add(try await ConsoleScenario.run(run)) }
         report.add([
             Row(section: .other, name: "migrations on an empty database (`marketplace migrate`, process start included)", figure: .quantity(.milliseconds(migrate))),

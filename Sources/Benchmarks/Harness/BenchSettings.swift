@@ -24,11 +24,16 @@ struct BenchSettings: Sendable {
     let changeLog: Bool
     /// `BENCH_WAKEUPS`: how many long polls the change feed scenario times from commit to answer (0 skips them).
     let wakeUps: Int
+    /// `BENCH_DELIVERIES`: how many pending messages the outbound scenario has delivered to its receiver, timed.
+    let deliveries: Int
+    /// `BENCH_OUTBOUND_SAMPLES`: how many single changes the outbound scenario times from commit to delivery (0 skips them).
+    let outboundSamples: Int
     /// The release executables: `marketplace`, `nango-emulator`, `bare-ceiling` sit beside `marketplace-bench`.
     let binaries: URL
     let work: URL
     let report: String
-    /// `BENCH_ONLY`: the scenarios to run (comma-separated: http, webhooks, redis, nango, sync, reads, changes, console); all when unset.
+    /// `BENCH_ONLY`: the scenarios to run (comma-separated: http, webhooks, redis, nango, sync, reads, changes, outbound, console); all
+    /// when unset.
     /// A figure whose ceiling comes from a scenario left out reads "not measured in this run" against it.
     let only: Set<String>?
 
@@ -63,11 +68,13 @@ struct BenchSettings: Sendable {
         case let text: throw BenchFailure("BENCH_CHANGE_LOG=\(text): on or off")
         }
         wakeUps = try number("BENCH_WAKEUPS", 300)
+        deliveries = try number("BENCH_DELIVERIES", 10_000)
+        outboundSamples = try number("BENCH_OUTBOUND_SAMPLES", 300)
         binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         work = FileManager.default.temporaryDirectory.appendingPathComponent("marketplace-bench-\(getpid())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         report = environment["BENCH_REPORT"] ?? "bench/results/latest.md"
-        let scenarios: Set<String> = ["http", "webhooks", "redis", "nango", "sync", "reads", "changes", "console"]
+        let scenarios: Set<String> = ["http", "webhooks", "redis", "nango", "sync", "reads", "changes", "outbound", "console"]
         only = try environment["BENCH_ONLY"].flatMap { text -> Set<String>? in
             guard !text.isEmpty else { return nil }
             let names = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
@@ -91,6 +98,8 @@ struct BenchSettings: Sendable {
             "SERVER_HOST": "127.0.0.1", "LOG_LEVEL": logLevel,
             "RATE_LIMIT_REQUESTS": limit, "AUTH_RATE_LIMIT_REQUESTS": limit, "PUBLIC_RATE_LIMIT_REQUESTS": limit,
             "WEBHOOK_FAILURE_RATE_LIMIT_REQUESTS": limit, "CONSOLE_SIGNIN_RATE_LIMIT_REQUESTS": limit,
+            // The bench's webhook receiver listens on loopback, over http (docs/outbound.md).
+            "OUTBOUND_ALLOW_HTTP": "true", "OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true",
         ]
     }
 

@@ -39,10 +39,12 @@ struct Alternated: Sendable {
 struct LoadTools: Sendable {
     let settings: BenchSettings
 
-    /// `wrk -t2 -c<connections> -d<duration>s --latency` on `url`.
-    func wrk(_ url: String, headers: [String] = [], script: String? = nil, scriptArguments: [String] = []) async throws -> WrkResult {
+    /// `wrk -t2 -c<connections> -d<duration>s --latency` on `url`; `connections` defaults to `BENCH_CONNECTIONS`.
+    func wrk(
+        _ url: String, headers: [String] = [], script: String? = nil, scriptArguments: [String] = [], connections: Int? = nil
+    ) async throws -> WrkResult {
         progress("wrk \(url)")
-        var arguments = ["wrk", "-t2", "-c\(settings.connections)", "-d\(settings.duration)s", "--latency"]
+        var arguments = ["wrk", "-t2", "-c\(connections ?? settings.connections)", "-d\(settings.duration)s", "--latency"]
         for header in headers { arguments += ["-H", header] }
         if let script { arguments += ["-s", script] }
         arguments.append(url)

@@ -57,7 +57,7 @@ enum Target: Sendable {
 
 /// Where a row goes in the report.
 enum Section: Int, Sendable, CaseIterable {
-    case http, webhooks, redis, nango, sync, reads, changes, console, other
+    case http, webhooks, redis, nango, sync, reads, changes, outbound, console, other
 
     var title: String {
         switch self {
@@ -68,6 +68,7 @@ enum Section: Int, Sendable, CaseIterable {
         case .sync: "Pipeline sync (emulator → hubspot-contacts pipeline → `contacts`)"
         case .reads: "API reads (`GET /api/companies/{id}/contacts`)"
         case .changes: "Change feed (`GET /api/companies/{id}/changes`)"
+        case .outbound: "Outbound webhooks (signed `POST`s to a local receiver)"
         case .console: "Console pages (target: every page under 300 ms)"
         case .other: "Other figures"
         }

@@ -6,6 +6,8 @@ import NIOHTTP1
 /// Ceilings from the same run: `COPY` of the rows the sync wrote into an empty copy of the table, the client
 /// paging the emulator alone (from ``NangoScenario``), and, as a floor, one `INSERT … ON CONFLICT` per row. The
 /// change log's cost: a sync of the same size with its `*_changes_*` triggers disabled, run first (`BENCH_CHANGE_LOG`).
+/// Outbound webhooks' cost: a sync of the same size with one endpoint subscribed (at the bench's ``Receiver``), run
+/// second, its messages all delivered before the usual sync starts.
 enum SyncScenario {
     /// One sync's figures.
     struct Sync {
@@ -19,8 +21,18 @@ enum SyncScenario {
         var rederive: Action?
         var resync: Action?
         var peakMemory = 0
+        /// With an endpoint subscribed: what was delivered to it.
+        var outbound: Delivered?
 
         var rate: Quantity { .rate(perSecond(fetched, run), "records/s") }
+    }
+
+    /// A sync's messages to its one endpoint: how many, how many requests the receiver got, and when the last one was
+    /// recorded delivered after the pipeline run's end.
+    struct Delivered {
+        var messages: Int
+        var received: Int
+        var lastAfterRun: Duration
     }
 
     /// A re-derive or full resync: records read, from its request to the end of its run.
@@ -42,6 +54,19 @@ enum SyncScenario {
             progress("pipeline sync of \(run.settings.syncRecords) records, change-log triggers disabled")
             withoutLog = try await self.sync(run, records: run.settings.syncRecords, changeLog: false, actions: false)
         }
+        // With an endpoint second: it pays for what the first sync leaves Postgres to do, the usual sync for what it leaves.
+        var withEndpoint: Sync?
+        if changeLog {
+            progress("pipeline sync of \(run.settings.syncRecords) records, one webhook endpoint subscribed")
+            let receiver = try await Receiver.start(port: run.settings.basePort + 8)
+            do {
+                withEndpoint = try await self.sync(run, records: run.settings.syncRecords, changeLog: true, actions: false, receiver: receiver)
+                await receiver.stop()
+            } catch {
+                await receiver.stop()
+                throw error
+            }
+        }
         progress("pipeline sync of \(run.settings.syncRecords) records" + (changeLog ? "" : ", change-log triggers disabled (BENCH_CHANGE_LOG=off)"))
         let sync = try await self.sync(run, records: run.settings.syncRecords, changeLog: changeLog)
         let (copy, copyNote) = try await copyCeiling(run)
@@ -56,6 +81,9 @@ enum SyncScenario {
             Row(section: .sync, name: "sync of \(sync.fetched) records (pipeline run: fetch, stages, upsert, checkpoint)\(logged)", figure: .quantity(sync.rate),
                 ceiling: lower, target: .shareAtLeast(75), note: "\(sync.fetched) fetched / \(sync.written) written / \(sync.quarantined) quarantined"),
             changeLogRow(sync, without: withoutLog),
+        ]
+        rows += outboundRows(sync, with: withEndpoint, lower: lower)
+        rows += [
             Row(section: .sync, name: "server CPU (user + system, `/proc`) per 1,000 records synced",
                 figure: .quantity(Quantity(value: perThousand, unit: "ms")), target: .below(153),
                 note: "\(sync.cpuMilliseconds) ms for \(sync.fetched) records; target: half of 305 ms, the first figure measured (a8bcdae)"),
@@ -98,6 +126,27 @@ enum SyncScenario {
                        + "(the triggers' work is Postgres's); one sync of each, the one without first")
     }
 
+    /// The sync with one endpoint subscribed against the lower ceiling (issue 31: ≥ 85%) and against the usual sync, which
+    /// has none (nil when `BENCH_CHANGE_LOG=off`: no changes, no messages).
+    private static func outboundRows(_ sync: Sync, with: Sync?, lower: Ceiling) -> [Row] {
+        let name = "sync of \(sync.fetched) records with one webhook endpoint subscribed (its messages made and delivered to a local receiver meanwhile)"
+        guard let with, let delivered = with.outbound else {
+            return [Row(section: .sync, name: name, figure: .text("not measured: BENCH_CHANGE_LOG=off, a sync without the change log makes no messages"))]
+        }
+        func perThousand(_ sync: Sync) -> Int { sync.cpuMilliseconds * 1000 / max(1, sync.fetched) }
+        let share = String(format: "%.0f%%", with.rate.value / max(1, sync.rate.value) * 100)
+        return [
+            Row(section: .sync, name: name, figure: .quantity(with.rate), ceiling: lower, target: .shareAtLeast(85),
+                note: "\(share) of the usual sync, which has no endpoint (\(sync.rate.text)); \(with.fetched) fetched / \(with.written) written / "
+                    + "\(with.changes) changes; \(delivered.messages) messages, \(delivered.received) requests received, the last delivered "
+                    + "\(Int(delivered.lastAfterRun / .milliseconds(1))) ms after the run's end; server CPU per 1,000 records \(perThousand(with)) ms with, "
+                    + "\(perThousand(sync)) ms without; one sync of each, the one with the endpoint first"),
+            Row(section: .sync, name: "the same against the usual sync (no endpoint)", figure: .quantity(with.rate),
+                ceiling: Ceiling(name: "the same sync, no endpoint", quantity: sync.rate),
+                note: "one company's contacts are one stream: its messages go out one at a time, in order"),
+        ]
+    }
+
     private static func actionRows(_ sync: Sync, ceiling: Ceiling, target: Bool) -> [Row] {
         var rows: [Row] = []
         if let rederive = sync.rederive {
@@ -118,11 +167,12 @@ enum SyncScenario {
 
     /// A fresh company synced from a fresh emulator: the auth webhook, the first syncs, the pipeline run's figures; then
     /// ops' re-derive and full resync unless `actions` is false. `changeLog: false` disables the change log's triggers
-    /// for all of it.
-    static func sync(_ run: BenchRun, records: Int, changeLog: Bool, actions: Bool = true) async throws -> Sync {
+    /// for all of it. With a `receiver`, one endpoint at it is subscribed before the sync starts, and every message is
+    /// delivered before the server stops.
+    static func sync(_ run: BenchRun, records: Int, changeLog: Bool, actions: Bool = true, receiver: Receiver? = nil) async throws -> Sync {
         // `changes` too: every sync starts with the same empty tables, whatever the one before it wrote.
         try await run.tools.sql("TRUNCATE companies, webhook_events, jobs, sync_state, pipeline_runs, quarantine, scheduled_tasks, changes CASCADE")
-        guard !changeLog else { return try await measuredSync(run, records: records, actions: actions) }
+        guard !changeLog else { return try await measuredSync(run, records: records, actions: actions, receiver: receiver) }
         try await setChangeLogTriggers(run, enabled: false)
         do {
             let sync = try await measuredSync(run, records: records, actions: actions)
@@ -160,7 +210,7 @@ enum SyncScenario {
         }
     }
 
-    private static func measuredSync(_ run: BenchRun, records: Int, actions: Bool) async throws -> Sync {
+    private static func measuredSync(_ run: BenchRun, records: Int, actions: Bool, receiver: Receiver? = nil) async throws -> Sync {
         let (serverPort, emulatorPort) = (run.settings.basePort + 2, run.settings.basePort + 3)
         let emulator = try await run.startEmulator(port: emulatorPort, [
             "--records", "\(records)", "--webhook-url", "http://127.0.0.1:\(serverPort)/webhooks/nango",
@@ -171,6 +221,7 @@ enum SyncScenario {
             "WORKER_COUNT": "2", "ADMIN_TOKEN": run.settings.adminToken,
         ])
         var sync = Sync(records: records)
+        if let receiver { _ = try await OutboundScenario.subscribe(run, server: server, receiver: receiver) }
         let started = ContinuousClock.now
         let cpuAtStart = server.cpuMilliseconds
         _ = try await run.http.expectOK(
@@ -186,6 +237,16 @@ enum SyncScenario {
         guard figures.count == 4 else { throw BenchFailure("the sync left no pipeline run") }
         (sync.fetched, sync.written, sync.quarantined, sync.run) = (figures[0], figures[1], figures[2], .milliseconds(figures[3]))
         sync.changes = try await run.tools.sqlInt("SELECT count(*) FROM changes")
+        if let receiver {
+            try await OutboundScenario.waitForDeliveries(run, server: server)
+            let figures = try await run.tools.sql("""
+                SELECT count(*) || ' ' || round(coalesce(extract(epoch FROM max(delivered_at)
+                    - (SELECT finished_at FROM pipeline_runs ORDER BY id DESC LIMIT 1)), 0) * 1000)
+                FROM webhook_messages
+                """).split(separator: " ").compactMap { Int($0) }
+            guard figures.count == 2 else { throw BenchFailure("the sync's messages left no readable figures") }
+            sync.outbound = Delivered(messages: figures[0], received: receiver.state.requests, lastAfterRun: .milliseconds(figures[1]))
+        }
         if actions {
             sync.rederive = try await action(run, server: server, "rederive")
             sync.resync = try await action(run, server: server, "full-resync")
