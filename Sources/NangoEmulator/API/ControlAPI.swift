@@ -13,6 +13,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         group.get("/state", use: summary)
         group.post("/connections", use: createConnection)
         group.post("/connections/:connectionId/changes", use: applyChanges)
+        group.put("/connections/:connectionId/syncs", use: setSyncStatus)
         group.post("/connections/:connectionId/sync-failure", use: syncFailure)
         group.post("/connections/:connectionId/prune", use: prune)
         group.post("/connections/:connectionId/async-action", use: asyncAction)
@@ -43,9 +44,15 @@ struct ControlAPI<Context: RequestContext>: Sendable {
     }
 
     @Sendable func summary(_ request: Request, context: Context) async throws -> Response {
-        let connections: [JSONValue] = await state.allConnections().map {
-            .object(["connection_id": .string($0.connectionId), "provider_config_key": .string($0.integration.key),
-                     "models": .array($0.integration.syncs.map { .string($0.model) }), "revoked": .bool($0.revoked)])
+        var connections: [JSONValue] = []
+        for connection in await state.allConnections() {
+            // Per model, the late records no incremental reader will see (only a read from no cursor finds them).
+            let streams = await state.syncStreams(connection.connectionId, integration: connection.integration.key) ?? []
+            connections.append(.object([
+                "connection_id": .string(connection.connectionId), "provider_config_key": .string(connection.integration.key),
+                "models": .array(connection.integration.syncs.map { .string($0.model) }), "revoked": .bool(connection.revoked),
+                "late_records": .object(Dictionary(uniqueKeysWithValues: streams.map { ($0.sync.model, .number(Double($0.hiddenLateCount))) })),
+            ]))
         }
         return try JSONResponse.make(JSONValue.object([
             "connections": .array(connections), "records_per_model": .number(Double(state.recordsPerModel)),
@@ -72,7 +79,9 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         ]), status: created ? .created : .ok)
     }
 
-    /// `{provider_config_key, model, add, update, delete}` → applied counts, plus the sync webhook with them.
+    /// `{provider_config_key, model, add, update, delete, late?}` → applied counts, plus the sync webhook with them.
+    /// `late` of the added records are late commits: behind every cursor, so incremental reads never return them,
+    /// while a read from no cursor does and they count at Nango (`GET /sync/status`'s `recordCount`).
     @Sendable func applyChanges(_ request: Request, context: Context) async throws -> Response {
         let connectionId = try context.parameters.require("connectionId")
         let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
@@ -87,9 +96,13 @@ struct ControlAPI<Context: RequestContext>: Sendable {
             }
             return Int(number)
         }
-        let add = try count("add"), update = try count("update"), delete = try count("delete")
+        let add = try count("add"), update = try count("update"), delete = try count("delete"), late = try count("late")
+        guard late <= add else {
+            throw NangoErrorResponse.invalid("invalid_body", "late must not exceed add", path: ["late"])
+        }
         guard let connection = await state.connection(connectionId, integration: integration.key),
-            let applied = await state.applyChanges(connectionId, integration: integration.key, model: model, add: add, update: update, delete: delete)
+            let applied = await state.applyChanges(
+                connectionId, integration: integration.key, model: model, add: add, update: update, delete: delete, late: late)
         else {
             throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection \(connectionId) for \(integration.key)")
         }
@@ -100,7 +113,33 @@ struct ControlAPI<Context: RequestContext>: Sendable {
             "responseResults": .object(["added": .number(Double(applied.counts.added)), "updated": .number(Double(applied.counts.updated)),
                                         "deleted": .number(Double(applied.counts.deleted))]),
             "modifiedAfter": .string(applied.runStart.javascript), "webhook_delivery": .number(Double(delivery)),
+            "late": .number(Double(late)),
         ]))
+    }
+
+    /// `{provider_config_key, model, status, finished_at?}`: what `GET /sync/status` reports for the model's sync
+    /// (`RUNNING`, `SUCCESS`, `PAUSED`, `STOPPED`, `ERROR`) and when its latest run ended (RFC 3339). Without
+    /// `finished_at` the end stays, except that a run leaving `RUNNING` ends now. Answers the sync as reported.
+    @Sendable func setSyncStatus(_ request: Request, context: Context) async throws -> Response {
+        let connectionId = try context.parameters.require("connectionId")
+        let body = try await NangoAPI<Context>.jsonBody(request, context: context, strict: false)
+        let integration = try integration(body)
+        let model = try model(body, of: integration)
+        guard let status = body["status"]?.string, SyncRun.reportable.contains(status) else {
+            throw NangoErrorResponse.invalid(
+                "invalid_body", "status must be one of \(SyncRun.reportable.sorted().joined(separator: ", "))", path: ["status"])
+        }
+        var finishedAt: Timestamp?
+        if let text = body["finished_at"]?.string {
+            guard let parsed = Timestamp(parsing: text) else {
+                throw NangoErrorResponse.invalid("invalid_body", "finished_at must be an RFC 3339 date", path: ["finished_at"])
+            }
+            finishedAt = parsed
+        }
+        guard let stream = await state.setSyncStatus(connectionId, integration: integration.key, model: model, status: status, finishedAt: finishedAt) else {
+            throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No connection \(connectionId) for \(integration.key)")
+        }
+        return try JSONResponse.make(NangoAPI<Context>.syncStatusJSON(stream, connectionId: connectionId))
     }
 
     /// `{provider_config_key, model, older_than?}`: Nango's pruning of records not updated since `older_than`
@@ -214,6 +253,7 @@ struct ControlAPI<Context: RequestContext>: Sendable {
         else {
             throw NangoErrorResponse(status: .notFound, code: "not_found", message: "No such connection or sync")
         }
+        await state.failRun(connectionId, integration: integration.key, model: sync.model)
         let delivery = await webhooks.send(WebhookPayloads.syncFailure(
             connection, syncName: sync.name, models: [sync.model], startedAt: connection.createdAt))
         return try JSONResponse.make(JSONValue.object(["webhook_delivery": .number(Double(delivery))]))

@@ -21,6 +21,7 @@ struct NangoAPI<Context: RequestContext>: Sendable {
         group.post("/connect/sessions", use: createSession)
         group.post("/connect/sessions/reconnect", use: createReconnectSession)
         group.post("/sync/trigger", use: triggerSync)
+        group.get("/sync/status", use: syncStatus)
         group.on("/proxy/**", method: .get, use: proxy)
         group.on("/proxy/**", method: .post, use: proxy)
         group.on("/proxy/**", method: .put, use: proxy)

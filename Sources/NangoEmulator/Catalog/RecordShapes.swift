@@ -135,7 +135,7 @@ enum RecordShapes {
             ]
             if broken(&g) { record["price"] = .string("N/A") }
             return record
-        }, externalID: { String(1_234_567 + $0) }),
+        }, externalID: { String(1_234_567 + $0) }, frequency: "every 5 minutes"),
     ])
 
     static let salesforce = Integration(key: "salesforce", provider: "salesforce", syncs: [

@@ -138,12 +138,15 @@ actor EmulatorState {
         var syncName: String
     }
 
-    func applyChanges(_ connectionId: String, integration: String, model: String, add: Int, update: Int, delete: Int) -> AppliedChanges? {
+    /// `late`: how many of the added records are late commits, behind every cursor (RecordStream.apply).
+    func applyChanges(
+        _ connectionId: String, integration: String, model: String, add: Int, update: Int, delete: Int, late: Int = 0
+    ) -> AppliedChanges? {
         let key = "\(Self.key(integration, connectionId))/\(model)"
         guard var stream = streams[key] else { return nil }
         let start = Timestamp.now
         let firstRun = stream.runs == 0
-        let counts = stream.apply(add: add, update: update, delete: delete, clock: &clock, generator: &generator)
+        let counts = stream.apply(add: add, update: update, delete: delete, late: late, clock: &clock, generator: &generator)
         streams[key] = stream
         return AppliedChanges(counts: counts, runStart: start, firstRun: firstRun, syncName: stream.sync.name)
     }
@@ -202,8 +205,38 @@ actor EmulatorState {
         let firstRun = stream.runs == 0
         let dropped = stream.hardDelete(ids: nil, count: drop, generator: &generator)
         _ = stream.apply(add: 0, update: 0, delete: 0, clock: &clock, generator: &generator)
+        let live = stream.liveIds().count
+        // The job reports what its webhook says: every record found saved as new, and the checkpoint it reached.
+        stream.run.result = .init(added: live)
+        stream.run.checkpoint = ["updated_after": .string(start.javascript)]
         streams[key] = stream
-        return Restart(dropped: dropped, live: stream.liveIds().count, runStart: start, firstRun: firstRun, syncName: stream.sync.name)
+        return Restart(dropped: dropped, live: live, runStart: start, firstRun: firstRun, syncName: stream.sync.name)
+    }
+
+    // MARK: Sync status (docs/nango.md §2.12)
+
+    /// The connection's streams, one per sync, in the catalog's order; nil for an unknown connection.
+    func syncStreams(_ connectionId: String, integration: String) -> [RecordStream]? {
+        let key = Self.key(integration, connectionId)
+        guard let connection = connections[key] else { return nil }
+        return connection.integration.syncs.compactMap { streams["\(key)/\($0.model)"] }
+    }
+
+    /// The control API's `PUT …/syncs`: the job and schedule that make Nango report `status` (one of
+    /// `SyncRun.reportable`); nil for an unknown connection or model.
+    func setSyncStatus(_ connectionId: String, integration: String, model: String, status: String, finishedAt: Timestamp?) -> RecordStream? {
+        let key = "\(Self.key(integration, connectionId))/\(model)"
+        guard var stream = streams[key] else { return nil }
+        stream.run.set(reported: status, finishedAt: finishedAt)
+        streams[key] = stream
+        return stream
+    }
+
+    /// A run of `model`'s sync failed: its job is `STOPPED` (reported `ERROR`) with an empty result.
+    func failRun(_ connectionId: String, integration: String, model: String) {
+        let key = "\(Self.key(integration, connectionId))/\(model)"
+        // INCREMENTAL, as the failure webhook's `syncType` says.
+        streams[key]?.run.ended(at: .now, result: nil, incremental: true, failed: true)
     }
 
     // MARK: Connect sessions

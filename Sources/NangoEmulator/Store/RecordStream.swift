@@ -51,6 +51,18 @@ struct RecordStream: Sendable {
     /// Records removed outright (cache emptied, 60-day auto-delete): never served again, never as DELETED.
     private(set) var hardDeleted: Set<String> = []
     private var poisoned: Set<String> = []
+    /// Nango's `record_counts` for the model: added minus deleted, soft or hard, floored at 0; pruning leaves it
+    /// alone (docs/nango.md §2.12).
+    private(set) var recordCount: Int
+    /// The sync's latest job and schedule, for `GET /sync/status`. The initial records came from an initial run
+    /// that ended when the connection was made.
+    var run: SyncRun
+    /// Late commits, newest last: records a change set added behind every record of the stream, as a transaction
+    /// that commits after readers passed its rows' time leaves them. An entry whose record has changed since is
+    /// skipped when read.
+    private var late: [(position: StreamPosition, id: String)] = []
+    /// The time the next late record takes: one microsecond before every record of the stream.
+    private var lateFloor: Timestamp
 
     init(connectionKey: String, sync: Integration.Sync, seed: UInt64, initialCount: Int, initialStart: Timestamp) {
         self.connectionKey = connectionKey
@@ -58,6 +70,20 @@ struct RecordStream: Sendable {
         self.seed = seed
         self.initialCount = initialCount
         self.initialStart = initialStart
+        self.recordCount = initialCount
+        self.run = SyncRun(finishedAt: .now, result: .init(added: initialCount))
+        self.lateFloor = initialStart
+    }
+
+    /// The sync's id at Nango, a UUID stable for the connection and sync.
+    var syncID: String {
+        var generator = SeededGenerator(seed: seed, "sync", connectionKey, sync.name)
+        return generator.uuid()
+    }
+
+    /// Late records still where their commit put them: what no incremental reader will ever see.
+    var hiddenLateCount: Int {
+        late.filter { changed[$0.id]?.position == $0.position && !hardDeleted.contains($0.id) }.count
     }
 
     var totalCount: Int { initialCount + addedCount }
@@ -104,6 +130,15 @@ struct RecordStream: Sendable {
             result.append(record)
             return result.count < wanted
         }
+        // Late records come first in the stream: a cursor, always past them, skips them by position. A read by
+        // `modified_after` is an incremental read too and skips them whatever its bound: a reader asking for what
+        // changed since its last read would have missed them.
+        if query.modifiedAfter == nil {
+            for entry in late.reversed() {
+                guard let record = changed[entry.id], record.position == entry.position else { continue }
+                if !consider(record) { return result }
+            }
+        }
         // Initial records are all ADDED; skip them entirely when the filter excludes that.
         if query.actions?.contains(.added) ?? true {
             var group = 0
@@ -133,8 +168,12 @@ struct RecordStream: Sendable {
         var deleted = 0
     }
 
-    /// Applies a change set at `clock` times (each strictly later than the last) and returns what changed.
-    mutating func apply(add: Int, update: Int, delete: Int, clock: inout Timestamp, generator: inout SeededGenerator) -> ChangeCounts {
+    /// Applies a change set at `clock` times (each strictly later than the last) and returns what changed. The first
+    /// `late` records it adds are late commits: placed behind every record of the stream, so only a read from no
+    /// cursor finds them, though they count as added.
+    mutating func apply(
+        add: Int, update: Int, delete: Int, late lateCount: Int = 0, clock: inout Timestamp, generator: inout SeededGenerator
+    ) -> ChangeCounts {
         var counts = ChangeCounts()
         func tick() -> Timestamp {
             clock = max(Timestamp.now, Timestamp(micros: clock.micros + 1))
@@ -164,16 +203,27 @@ struct RecordStream: Sendable {
             store(record)
             counts.deleted += 1
         }
-        for _ in 0..<add {
+        for number in 0..<add {
             let index = totalCount
             addedCount += 1
             let id = sync.externalID(index)
-            let now = tick()
-            store(Stored(index: index, id: id, uuid: uuid(for: id), variant: 0, firstSeen: now, updated: now, deletedAt: nil,
-                         fields: fields(index: index, id: id, variant: 0)))
+            if number < lateCount {
+                lateFloor = Timestamp(micros: lateFloor.micros - 1)
+                let record = Stored(index: index, id: id, uuid: uuid(for: id), variant: 0, firstSeen: lateFloor, updated: lateFloor,
+                                    deletedAt: nil, fields: fields(index: index, id: id, variant: 0))
+                changed[id] = record
+                late.append((record.position, id))
+            } else {
+                let now = tick()
+                store(Stored(index: index, id: id, uuid: uuid(for: id), variant: 0, firstSeen: now, updated: now, deletedAt: nil,
+                             fields: fields(index: index, id: id, variant: 0)))
+            }
             counts.added += 1
         }
         runs += 1
+        recordCount = max(0, recordCount + counts.added - counts.deleted)
+        // The run is the job Nango reports; its type follows the webhook's `syncType` (the first run is INITIAL).
+        run.ended(at: max(Timestamp.now, clock), result: counts, incremental: runs > 1)
         return counts
     }
 
@@ -197,14 +247,17 @@ struct RecordStream: Sendable {
                 hardDeleted.insert(id)
                 removed.append(id)
             }
-            return removed
+        } else {
+            var live = liveIds()
+            while removed.count < count, !live.isEmpty {
+                let id = live.remove(at: Int(generator.next() % UInt64(live.count)))
+                hardDeleted.insert(id)
+                removed.append(id)
+            }
         }
-        var live = liveIds()
-        while removed.count < count, !live.isEmpty {
-            let id = live.remove(at: Int(generator.next() % UInt64(live.count)))
-            hardDeleted.insert(id)
-            removed.append(id)
-        }
+        // Nango's hard delete lowers `record_counts` by every row it removes (docs/nango.md §2.12); here only live
+        // records are removed.
+        recordCount = max(0, recordCount - removed.count)
         return removed
     }
 
