@@ -241,6 +241,7 @@ let package = Package(
             dependencies: [
                 "MarketplaceCore", "Redis", "Nango", "Tokens", "ProcessSupport",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -70,6 +70,7 @@ extension AppConfiguration {
             pipelinesReloadInterval: env.seconds("PIPELINES_RELOAD_INTERVAL", default: 2, in: 1...3600)
         )
         jobs.changesRetention = env.seconds("RETENTION_CHANGES", default: 30 * day, in: 60...3650 * day)
+        jobs.driftCheckInterval = env.seconds("DRIFT_CHECK_INTERVAL", default: 3600, in: 60...7 * day)
         let outbound = Outbound.read(&env)
         let warnings = ["NANGO_CLIENT_ID", "NANGO_CLIENT_SECRET"].filter { env.raw($0) != nil }.map {
             "\($0) is ignored: Nango keeps each integration's OAuth client credentials in its own settings"

@@ -164,6 +164,8 @@ public struct AppConfiguration: Sendable {
         public var inboxRetention: Duration
         public var jobsRetention: Duration
         public var runsRetention: Duration
+        /// How often every active connection's models are compared with Nango's record counts (`DRIFT_CHECK_INTERVAL`).
+        public var driftCheckInterval: Duration = .seconds(3600)
         /// How long the change log keeps a change (`RETENTION_CHANGES`); a cursor behind what it deleted gets 410.
         public var changesRetention: Duration = .seconds(30 * 86_400)
         /// How often the pipelines file is checked for edits.

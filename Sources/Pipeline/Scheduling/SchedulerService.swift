@@ -81,12 +81,19 @@ public enum ScheduledTasks {
     public static let credentialRefresh = "credential_refresh"
     public static let cleanup = "cleanup"
     public static let fullResync = "full_resync"
+    public static let driftCheck = "drift_check"
 
     public static func standard(
-        database: Database, registry: PipelineRegistry, configuration: AppConfiguration.Jobs
+        database: Database, registry: PipelineRegistry, configuration: AppConfiguration.Jobs, drift: DriftCheck? = nil
     ) -> [SchedulerService.ScheduledTask] {
         let reconciliation = Reconciliation(database: database, registry: registry)
-        return [
+        let driftTasks: [SchedulerService.ScheduledTask] = drift.map { drift in
+            // Every active connection's models against Nango's counts; the task runs once a round across instances.
+            [.init(name: driftCheck, interval: configuration.driftCheckInterval) { logger in
+                "\(try await drift.enqueue(companyId: nil, logger: logger).count) drift check(s) enqueued"
+            }]
+        } ?? []
+        return driftTasks + [
             .init(name: reconcile, interval: configuration.reconcileInterval) { logger in
                 guard registry.current != nil else { return "no pipelines loaded" }
                 let count = try await reconciliation.enqueueStaleSyncs(maxAge: configuration.syncMaxAge, logger: logger)

@@ -82,6 +82,10 @@ enum BatchWriter {
             totals.deleted = try await ResourceRowsTable.softDelete(
                 externalIds: batch.deletions.map(\.externalId), deletedAt: batch.deletions.map { Timestamps.format($0.deletedAt) },
                 from: table, companyId: companyId, on: connection, logger: logger)
+            // The drift check counts records Nango holds pruned as held, until Nango deletes them.
+            try await PrunedRecordsTable.remember(batch.pruned, companyId: companyId, model: pipeline.source.model, on: connection, logger: logger)
+            try await PrunedRecordsTable.forget(batch.deletions.map(\.externalId), companyId: companyId, model: pipeline.source.model,
+                                                on: connection, logger: logger)
         }
         try await QuarantineTable.upsert(
             quarantineRows(batch.quarantined), pipeline: pipeline.name, companyId: companyId, connectionId: company.connectionId,

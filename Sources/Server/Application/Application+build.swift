@@ -61,6 +61,7 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         fullResyncs: FullResyncs(database: dependencies.database, registry: dependencies.pipelines))
         .register(on: admin)
     AdminWebhookEndpointsController(endpoints: dependencies.webhookEndpoints, cipher: dependencies.cipher).register(on: admin)
+    AdminDriftController(check: dependencies.driftCheck, reports: DriftReports(database: dependencies.database)).register(on: admin)
     AdminOpsController(
         database: dependencies.database, checker: checker, ops: ops, actions: dependencies.pipelineActions,
         reconciliation: dependencies.reconciliation)

@@ -32,6 +32,8 @@ struct Dependencies: Sendable {
     /// Sync requests and the scheduler's queueing rounds: the pipeline's use cases the routes call.
     let syncs: SyncRequests
     let reconciliation: Reconciliation
+    /// Nango's record counts against ours (docs/drift.md).
+    let driftCheck: DriftCheck
     let pipelineActions: PipelineActions
     let reader: ResourceReader
     /// The change feeds, and the signals that wake their held requests.
@@ -89,6 +91,7 @@ struct Dependencies: Sendable {
         }
         self.syncs = SyncRequests(database: database, registry: pipelines)
         self.reconciliation = Reconciliation(database: database, registry: pipelines)
+        self.driftCheck = DriftCheck(database: database, nango: nango, registry: pipelines)
         self.pipelineActions = PipelineActions(database: database, registry: pipelines)
         self.cache = QueryCache(
             redis: redis, database: database,
@@ -121,6 +124,7 @@ struct Dependencies: Sendable {
             BackfillRunner(nango: nango, database: database, registry: pipelines, logger: logger),
             FullResyncRunner(nango: nango, database: database, registry: pipelines, logger: logger),
             RederiveRunner(database: database, registry: pipelines, logger: logger),
+            DriftCheckRunner(check: driftCheck, logger: logger),
         ]
         var services: [any Service] = [PipelineFileWatcher(registry: pipelines, interval: jobs.pipelinesReloadInterval, actions: pipelineActions, logger: logger)]
         if jobs.workers > 0 {
@@ -133,7 +137,8 @@ struct Dependencies: Sendable {
             database: database, cursorSecret: configuration.security.jwtSecret.value, retention: configuration.outbound.retention, logger: logger))
         services.append(OutboundDelivery(database: database, cipher: cipher, configuration: configuration.outbound, logger: logger))
         services.append(SchedulerService(
-            database: database, tasks: ScheduledTasks.standard(database: database, registry: pipelines, configuration: jobs), logger: logger))
+            database: database, tasks: ScheduledTasks.standard(database: database, registry: pipelines, configuration: jobs, drift: driftCheck),
+            logger: logger))
         return services
     }
 }

@@ -7,7 +7,7 @@ struct Marketplace: AsyncParsableCommand {
         commandName: "marketplace",
         abstract: "Nango webhook-and-sync pipeline for marketplace installations.",
         version: MarketplaceVersion.current,
-        subcommands: [ServeCommand.self, MigrateCommand.self, PipelinesCommand.self, ConfigCommand.self, OpenAPICommand.self],
+        subcommands: [ServeCommand.self, MigrateCommand.self, PipelinesCommand.self, DriftCommand.self, ConfigCommand.self, OpenAPICommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

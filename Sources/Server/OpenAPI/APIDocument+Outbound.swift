@@ -53,6 +53,13 @@ extension APIDocument {
         admin(.post, "/webhook-messages/{id}/resend", "adminResendWebhookMessage", "Send a message again (its `webhook-id` kept).",
               parameters: [.path("id", "The message's id (its `webhook-id`).")],
               [.json(202, "Queued.", APISchemas.object(["message_id": APISchemas.string])), Answer.error(404, "No such message.")]),
+        admin(.post, "/drift/check", "adminDriftCheck", "Queue the drift check of every active company's models (or one company's): docs/drift.md.",
+              parameters: [.query("company_id", "Only this company.", APISchemas.uuid)],
+              [.json(202, "The checks' jobs (one already waiting is reused).", APISchemas.jobIds), badRequest]),
+        admin(.get, "/drift", "adminDrift", "Drifts on record, oldest detected first.",
+              parameters: [.query("state", "Only these.", APISchemas.enumeration(DriftState.allCases.map(\.rawValue))), adminLimit,
+                           .query("cursor", "The `next_cursor` of the previous page.")],
+              [.json(200, "Drifts.", APISchemas.ref("DriftPage")), badRequest]),
     ]
 }
 
@@ -80,6 +87,12 @@ extension APISchemas {
             "attempted_at": dateTime, "status_code": nullable("integer"), "latency_ms": integer,
             "response_excerpt": ["type": ["string", "null"], "description": "The answer's first 1 KiB."], "error": nullable("string"),
         ], required: ["attempted_at", "latency_ms"]),
+        "Drift": object([
+            "company_id": uuid, "integration_id": string, "connection_id": string, "model": string,
+            "state": enumeration(DriftState.allCases.map(\.rawValue)), "nango_count": integer, "our_count": integer, "detected_at": dateTime,
+            "healed_at": nullable("string", format: "date-time"), "announced_at": ["type": ["string", "null"], "format": "date-time", "description": "When sync.drift_detected was sent."],
+        ], required: ["company_id", "integration_id", "connection_id", "model", "state", "nango_count", "our_count", "detected_at"]),
+        "DriftPage": object(["data": array(ref("Drift")), "next_cursor": nullable("string")]),
         "WebhookAttemptList": object(["data": array(ref("WebhookAttempt")), "next_cursor": nullable("string")]),
     ]
 }

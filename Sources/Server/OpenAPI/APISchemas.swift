@@ -56,7 +56,7 @@ enum APISchemas {
 
     /// A row as Postgres' `to_jsonb` prints it: every column always present (null when empty), `raw` only on request.
     static func rowObject(_ properties: [String: JSONValue], description: String) -> JSONValue {
-        object(properties, required: properties.keys.filter { !["raw", "data_as_of"].contains($0) }.sorted(), description: description)
+        object(properties, required: properties.keys.filter { !["raw", "data_as_of", "drift"].contains($0) }.sorted(), description: description)
     }
 
     static let components: [String: JSONValue] = [
@@ -108,6 +108,13 @@ enum APISchemas {
                 "data_as_of": [
                     "type": "object", "additionalProperties": nullable("string", format: "date-time"),
                     "description": "Only on `GET /api/companies/{id}`: per Nango model, when a sync last read it to the end (null before one has). Stale dates with a `refresh_failed` status mean the customer must reconnect.",
+                ],
+                "drift": [
+                    "type": "object", "description": "Only on `GET /api/companies/{id}`: per Nango model, the drift check's last mismatch (docs/drift.md).",
+                    "additionalProperties": object([
+                        "state": enumeration(DriftState.allCases.map(\.rawValue)), "nango_count": integer, "our_count": integer,
+                        "detected_at": dateTime, "healed_at": nullable("string", format: "date-time"),
+                    ]),
                 ],
             ]) { _, new in new },
             description: "A connected company (one Nango connection)."),

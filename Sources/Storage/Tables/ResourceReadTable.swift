@@ -116,7 +116,11 @@ public enum ResourceReadTable {
             SELECT t.id, t.updated_at::text,
                    ((to_jsonb(t) - 'raw' - 'content_hash' - 'connection_metadata' - 'token_generation' - 'change_xid') || jsonb_build_object('data_as_of', COALESCE(
                        (SELECT jsonb_object_agg(s.model, s.last_success_at ORDER BY s.model) FROM sync_state s
-                        WHERE s.integration_id = t.integration_id AND s.connection_id = t.connection_id), '{}'::jsonb)))::text
+                        WHERE s.integration_id = t.integration_id AND s.connection_id = t.connection_id), '{}'::jsonb),
+                   'drift', COALESCE(
+                       (SELECT jsonb_object_agg(d.model, jsonb_build_object('state', d.state, 'nango_count', d.nango_count, 'our_count', d.our_count,
+                                                                           'detected_at', d.detected_at, 'healed_at', d.healed_at) ORDER BY d.model)
+                        FROM sync_drift d WHERE d.company_id = t.id), '{}'::jsonb)))::text
             FROM companies t WHERE t.id = \(id)
             """, logger: logger)
         for try await (id, value, json) in rows.decode((UUID, String, String).self) { return Row(id: id, sortValue: value, json: json) }
