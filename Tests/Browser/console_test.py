@@ -23,6 +23,7 @@ VIEWER_TOKEN = os.environ["CONSOLE_VIEWER_TOKEN"]
 PIPELINES_FILE = os.environ["PIPELINES_FILE"]
 CONNECTION = os.environ["CONNECTION_ID"]
 SHOTS = os.environ["SCREENSHOT_DIR"]
+HOOK_URL = os.environ["HOOK_URL"]
 WAIT = float(os.environ.get("BROWSER_WAIT_SECONDS", "90"))
 
 
@@ -40,6 +41,15 @@ def emulator(method, path, body=None):
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.read().decode()
+
+
+def admin(method, path, body=None):
+    """The admin API, as ops' scripts call it."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(BASE + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json", "X-Admin-Token": ADMIN_TOKEN})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read().decode() or "null")
 
 
 def start_browser():
@@ -270,6 +280,8 @@ def run(driver):
     driver.execute_script("document.getElementById('change-feed-h').scrollIntoView()")
     shot(driver, "company-changes")
 
+    endpoint_id = outbound(driver)
+
     # An action without the page's CSRF token is refused.
     status, body = post_from_page(driver, "/console/tokens/refresh-all")
     if status != 403 or "CSRF" not in body:
@@ -302,7 +314,8 @@ def run(driver):
     sign_in(driver, VIEWER_TOKEN)
     for path, button in [("/console/events/%d" % event_id, "#replay"), ("/console/jobs/" + job_id, "form[action$='/retry']"),
                          ("/console/quarantine", "#rerun"), ("/console/tokens", "#refresh-all"), ("/console/pipelines", "#reload"),
-                         ("/console/events", "#replay-range")]:
+                         ("/console/events", "#replay-range"), ("/console/outbound/" + endpoint_id, "#rotate"),
+                         ("/console/outbound/" + endpoint_id, "#disable"), ("/console/outbound", "form[action$='/resend']")]:
         driver.get(BASE + path)
         until(path + " as viewer", lambda: driver.find_elements(By.CSS_SELECTOR, "main h1"))
         if not absent(driver, button):
@@ -313,6 +326,77 @@ def run(driver):
         raise Failed("a viewer's POST: %d %s" % (status, body[:200]))
     shot(driver, "viewer-events")
     step("viewer: no action buttons, its POST refused (403)")
+
+
+def outbound(driver):
+    """Outbound webhooks: an endpoint registered through the admin API at a port nobody listens on (every attempt fails
+    at once, two attempts a message), its attempts shown live, its secret rotated and shown once, recover, disable and
+    enable. Returns the endpoint's id."""
+    endpoint_id = admin("POST", "/api/admin/webhook-endpoints", {"url": HOOK_URL, "description": "browser test"})["id"]
+    driver.get(BASE + "/console/outbound")
+    row = until("the endpoint listed", lambda: driver.find_elements(By.CSS_SELECTOR, "#endpoints tr[data-endpoint-id='%s']" % endpoint_id))[0]
+    if HOOK_URL not in row.text or "enabled" not in row.text:
+        raise Failed("the endpoint's row: %r" % row.text)
+    driver.find_element(By.CSS_SELECTOR, "#endpoints a[href='/console/outbound/%s']" % endpoint_id).click()
+    until("the endpoint's page", lambda: text(driver, "#endpoint-status") == "enabled")
+    step("outbound: endpoint %s listed, enabled, secret shown as %s" % (endpoint_id, text(driver, "#secret")))
+
+    # Send test from the page; then a second test through the API while the page follows the feed: its attempts arrive
+    # without a reload.
+    driver.find_element(By.ID, "send-test").click()
+    until("the test's notice", lambda: "webhook.test message is queued" in text(driver, ".notice"))
+    until("the live feed connected", lambda: driver.execute_script("return document.body.getAttribute('data-live')") == "connected")
+    driver.execute_script("window.__sameDocument = true")
+    def tested():
+        return {row.get_attribute("data-message-id") for row in driver.find_elements(By.CSS_SELECTOR, "#attempts tr[data-message-id]")
+                if "webhook.test" in row.text}
+    first = until("the first test's attempt", tested)
+    admin("POST", "/api/admin/webhook-endpoints/%s/test" % endpoint_id, {})
+    def second_failed():
+        rows = driver.find_elements(By.CSS_SELECTOR, "#attempts tr[data-message-id]")
+        fresh = [row for row in rows if "webhook.test" in row.text and row.get_attribute("data-message-id") not in first]
+        failed = [row for row in fresh if "failed" in row.find_elements(By.TAG_NAME, "td")[-2].text]
+        return fresh if len(fresh) == 2 and len(failed) == 2 else None
+    attempts = until("the second test's two attempts (live), its message failed", second_failed)
+    if not driver.execute_script("return window.__sameDocument === true"):
+        raise Failed("the endpoint's page reloaded instead of updating live")
+    cells = [cell.text for cell in attempts[0].find_elements(By.TAG_NAME, "td")]
+    if cells[2] != "—" or not cells[3].endswith(" ms") or not cells[4]:
+        raise Failed("an attempt nobody answered: no code, its latency, the error: %r" % cells)
+    failed = int(text(driver, "#failed-count"))
+    step("outbound: test messages tried live, no answer (%s, %s): %d failed" % (cells[3], cells[4], failed))
+    shot(driver, "outbound-endpoint")
+
+    # Rotate: the new secret once, on the answer's page; masked everywhere after.
+    driver.find_element(By.ID, "rotate").click()
+    driver.switch_to.alert.accept()
+    secret = until("the new secret", lambda: text(driver, "#new-secret") if text(driver, "#new-secret").startswith("whsec_") else None)
+    driver.find_element(By.ID, "back-to-endpoint").click()
+    until("the endpoint's page again", lambda: driver.find_elements(By.ID, "secret"))
+    if text(driver, "#secret") != "whsec_…" + secret[-4:] or secret in driver.page_source:
+        raise Failed("after the rotation the secret is masked: %r" % text(driver, "#secret"))
+    step("outbound: secret rotated, shown once, masked after (%s)" % text(driver, "#secret"))
+
+    # Recover the failed messages (the form asks for a time, 24 hours ago by default); disable, enable.
+    driver.find_element(By.ID, "recover").click()
+    driver.switch_to.alert.accept()
+    notice = until("the recover's notice", lambda: text(driver, ".notice") if "Recovered" in text(driver, ".notice") else None)
+    recovered = int(notice.split()[1])
+    if recovered < failed:
+        raise Failed("recover re-queues (at least) the %d failed messages: %r" % (failed, notice))
+    # The status button is in the live region, which the recovered messages' new attempts refresh: clicked again if a
+    # refresh replaced it under the click.
+    until("Disable clicked", lambda: driver.find_element(By.ID, "disable").click() or True)
+    driver.switch_to.alert.accept()
+    until("disabled", lambda: text(driver, "#endpoint-status") == "disabled" and "Endpoint disabled" in text(driver, ".notice"))
+    until("Enable clicked", lambda: driver.find_element(By.ID, "enable").click() or True)
+    until("enabled again", lambda: text(driver, "#endpoint-status") == "enabled" and "Endpoint enabled" in text(driver, ".notice"))
+    step("outbound: %s; disabled, enabled" % notice)
+
+    driver.get(BASE + "/console/outbound")
+    until("the endpoint's sparkline", lambda: driver.find_elements(By.CSS_SELECTOR, "#endpoints tr[data-endpoint-id='%s'] svg.spark circle" % endpoint_id))
+    shot(driver, "outbound")
+    return endpoint_id
 
 
 def main():

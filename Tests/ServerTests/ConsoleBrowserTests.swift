@@ -9,8 +9,8 @@ import TestSupport
 /// installed by `scripts/install-tools.sh`): the real server and emulator on a Postgres of the test's own, driven
 /// by `Tests/Browser/console_test.py` through sign-in, a live event, a replay, a dead job retried into success,
 /// a mapping fixed on disk and its quarantine re-run, an error on its line, a dry run, the change log's series and a
-/// company's last changes, CSRF, the viewer role and sign-out. Screenshots of each page at 1280×800 land in
-/// `.build/console-screenshots/`.
+/// company's last changes, an outbound endpoint's attempts and actions, CSRF, the viewer role and sign-out. Screenshots
+/// of each page at 1280×800 land in `.build/console-screenshots/`.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct ConsoleBrowserTests {
     static let viewerToken = "test-console-viewer-token-0123"
 
@@ -51,6 +51,9 @@ import TestSupport
             "DATABASE_URL": postgres.databaseURL, "NANGO_BASE_URL": "http://127.0.0.1:\(emulatorPort)", "NANGO_SECRET_KEY": secret,
             "NANGO_WEBHOOK_SECRET": WebhookTests.key, "WORKER_COUNT": "2", "PIPELINES_FILE": pipelines, "PIPELINES_RELOAD_INTERVAL": "1",
             "CONSOLE_VIEWER_TOKEN": Self.viewerToken, "LOG_LEVEL": "info",
+            // The outbound endpoint the browser registers is on loopback over http, and answers nothing: two attempts
+            // a second apart, each given up after a second at most.
+            "OUTBOUND_ALLOW_HTTP": "true", "OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true", "OUTBOUND_RETRY_SCHEDULE": "0s,1s", "OUTBOUND_TIMEOUT": "1",
         ]), port: serverPort)
         let database = try AppConfiguration.Database.load(environment: ["DATABASE_URL": postgres.databaseURL])
         func int(_ sql: String) async throws -> Int {
@@ -76,6 +79,7 @@ import TestSupport
             "CONSOLE_BASE_URL": server.baseURL, "EMULATOR_URL": "http://127.0.0.1:\(emulatorPort)",
             "ADMIN_TOKEN": TestEnvironment.values()["ADMIN_TOKEN"]!, "CONSOLE_VIEWER_TOKEN": Self.viewerToken,
             "PIPELINES_FILE": pipelines, "CONNECTION_ID": "console", "SCREENSHOT_DIR": screenshots,
+            "HOOK_URL": "http://127.0.0.1:\(FreePort.next())/hook",
             "PATH": TestEnvironment.process["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(),
         ]
         let output: (status: Int32, text: String)
@@ -110,7 +114,12 @@ import TestSupport
         if let retried {
             #expect(try await int("SELECT count(*)::int FROM jobs WHERE id = \(retried) AND kind = 'sync.run' AND status = 'succeeded'") == 1)
         }
-        for page in ["overview", "events", "event", "job-dead", "quarantine", "pipelines", "pipelines-error", "companies", "company", "company-changes", "tokens", "jobs"] {
+        // The outbound endpoint it registered: two test messages (one sent from its page, one through the API while the
+        // page followed the feed), its secret rotated, enabled again after the disable.
+        #expect(try await int("SELECT count(*)::int FROM webhook_messages WHERE event_type = 'webhook.test'") == 2)
+        #expect(try await int("SELECT count(*)::int FROM webhook_endpoints WHERE previous_secret_sealed IS NOT NULL AND status = 'enabled'") == 1)
+        for page in ["overview", "events", "event", "job-dead", "quarantine", "pipelines", "pipelines-error", "companies", "company", "company-changes", "tokens", "jobs",
+                     "outbound", "outbound-endpoint"] {
             #expect(FileManager.default.fileExists(atPath: screenshots + "/\(page).png"), "screenshot \(page)")
         }
         _ = emulator

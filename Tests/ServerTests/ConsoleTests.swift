@@ -11,7 +11,8 @@ import TestSupport
 
 @testable import Server
 
-/// The console's guards over HTTP (the browser test drives its pages), what its change-log views show, and its pure parts.
+/// The console's guards over HTTP (the browser test drives its pages), what its change-log and outbound views show and
+/// what the outbound actions do, and its pure parts.
 @Suite(.timeLimit(.minutes(3))) struct ConsoleTests {
     static let admin = "test-admin-token-0123456789"
     static let viewer = "test-console-viewer-token-0123"
@@ -255,6 +256,258 @@ import TestSupport
         }
     }
 
+    /// Endpoints on loopback over http, as the console test's fixture registers them.
+    static let outboundSettings = ["OUTBOUND_ALLOW_HTTP": "true", "OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true", "CONSOLE_VIEWER_TOKEN": viewer]
+
+    /// The outbound pages: each endpoint's pending and failed messages, its share of attempts answered 2xx per UTC hour
+    /// over the last 24 (the sparkline's points and where they are drawn), the newest attempts with code, latency and
+    /// answer; then every action and what it did in the database, the rotated secret shown once, the viewer's page
+    /// without actions, and the live signature moving with an attempt. Every value is written out from the fixture.
+    @Test func theOutboundPagesShowEndpointsTheirAttemptsAndTheirActions() async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                let logger = TestEnvironment.logger
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: logger)
+                let app = buildApplication(
+                    try await TestApp.dependencies(Self.outboundSettings, database: configuration), port: 0, migrateOnStart: false, backgroundJobs: false)
+                try await app.test(.router) { client in
+                    func create(_ body: String) async throws -> (id: String, secret: String) {
+                        let answer = try await client.execute(
+                            uri: "/api/admin/webhook-endpoints", method: .post, headers: [.adminToken: Self.admin, .contentType: "application/json"],
+                            body: ByteBuffer(string: body))
+                        #expect(answer.status == .created)
+                        let json = try JSONValue.parse(answer.body.readableBytesView)
+                        return (try #require(json["id"]?.string), try #require(json["secret"]?.string))
+                    }
+                    let a = try await create(#"{"url": "http://127.0.0.1:9/a", "description": "Billing <ops>"}"#)
+                    let b = try await create(#"{"url": "http://127.0.0.1:9/b"}"#)
+
+                    // The fixture, in whole UTC hours back from the current one (H): A's messages and attempts
+                    //   a1 delivered: H-5h+60s 500 "oops" 12 ms, H-5h+120s 200 "ok" 8 ms     → hour H-5: 1 of 2
+                    //   a2 failed, made H-30h: H-30h 503 "busy" 30 ms                        → older than the chart
+                    //   a3 failed, made H-1h: H-1h+10s no answer ("connection refused") 3 ms, H-1h+20s 404 "<html>nope</html>" 25 ms → H-1: 0 of 2
+                    //   a4 pending, made now, never tried
+                    //   a5 delivered, made H: H 204 (empty answer) 40 ms                      → H: 1 of 1
+                    // and B's: b1 failed, made H-3h: H-3h 500 "down" 15 ms (H-3: 0 of 1); b2 delivered, made H-25h: 200 "fine" 5 ms.
+                    let hour = (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600
+                    let at = { (hours: Double, seconds: Double) in Date(timeIntervalSince1970: hour + hours * 3600 + seconds) }
+                    func message(_ id: String, _ endpoint: String, _ type: String, _ status: String, made: Date, attempts: Int) async throws -> Int64 {
+                        try await database.query("""
+                            INSERT INTO webhook_messages (message_id, endpoint_id, event_type, stream, body, status, attempts, created_at)
+                            VALUES (\(id), \(UUID(uuidString: endpoint)!), \(type), \(type), '{}', \(status), \(attempts), \(made)) RETURNING id
+                            """, logger: logger)[0].decode(Int64.self)
+                    }
+                    func attempt(_ message: Int64, _ when: Date, _ code: Int?, _ latency: Int, _ excerpt: String?, _ error: String? = nil) async throws {
+                        _ = try await database.query("""
+                            INSERT INTO webhook_attempts (message_id, attempted_at, status_code, latency_ms, response_excerpt, error)
+                            VALUES (\(message), \(when), \(code), \(latency), \(excerpt), \(error))
+                            """, logger: logger)
+                    }
+                    let a1 = try await message("msg_a1", a.id, "contacts.changed", "delivered", made: at(-5, 0), attempts: 2)
+                    try await attempt(a1, at(-5, 60), 500, 12, "oops")
+                    try await attempt(a1, at(-5, 120), 200, 8, "ok")
+                    let a2 = try await message("msg_a2", a.id, "contacts.changed", "failed", made: at(-30, 0), attempts: 1)
+                    try await attempt(a2, at(-30, 0), 503, 30, "busy")
+                    let a3 = try await message("msg_a3", a.id, "sync.failed", "failed", made: at(-1, 0), attempts: 2)
+                    try await attempt(a3, at(-1, 10), nil, 3, nil, "connection refused")
+                    try await attempt(a3, at(-1, 20), 404, 25, "<html>nope</html>")
+                    _ = try await message("msg_a4", a.id, "webhook.test", "pending", made: Date(), attempts: 0)
+                    let a5 = try await message("msg_a5", a.id, "contacts.changed", "delivered", made: at(0, 0), attempts: 1)
+                    try await attempt(a5, at(0, 0), 204, 40, "")
+                    let b1 = try await message("msg_b1", b.id, "contacts.changed", "failed", made: at(-3, 0), attempts: 1)
+                    try await attempt(b1, at(-3, 0), 500, 15, "down")
+                    let b2 = try await message("msg_b2", b.id, "contacts.changed", "delivered", made: at(-25, 0), attempts: 1)
+                    try await attempt(b2, at(-25, 0), 200, 5, "fine")
+                    let label = DateFormatter()
+                    label.locale = Locale(identifier: "en_US_POSIX")
+                    label.timeZone = TimeZone(identifier: "UTC")
+                    label.dateFormat = "HH:mm"
+                    let hourLabel = { (hours: Double) in label.string(from: at(hours, 0)) + " UTC" }
+
+                    let (cookie, csrf) = try await Self.signIn(client, token: Self.admin)
+                    let (viewerCookie, viewerCSRF) = try await Self.signIn(client, token: Self.viewer)
+                    func page(_ path: String, _ cookie: String) async throws -> String {
+                        let answer = try await client.execute(uri: path, method: .get, headers: [.cookie: cookie])
+                        #expect(answer.status == .ok, "\(path)")
+                        return String(buffer: answer.body)
+                    }
+                    func post(_ path: String, _ form: String, viewer: Bool = false) async throws -> (status: HTTPResponse.Status, location: String?, body: String) {
+                        let answer = try await client.execute(
+                            uri: path, method: .post,
+                            headers: [.cookie: viewer ? viewerCookie : cookie, .contentType: "application/x-www-form-urlencoded"],
+                            body: ByteBuffer(string: "csrf=\(viewer ? viewerCSRF : csrf)" + (form.isEmpty ? "" : "&" + form)))
+                        return (answer.status, answer.headers[.location], String(buffer: answer.body))
+                    }
+                    func status(_ message: String) async throws -> String {
+                        try await database.query("SELECT status || ' ' || attempts FROM webhook_messages WHERE message_id = \(message)", logger: logger)[0]
+                            .decode(String.self)
+                    }
+
+                    // The list: both endpoints with their counts and sparklines, every endpoint's attempts newest first.
+                    let list = try await page("/console/outbound", cookie)
+                    #expect(list.contains(#"<a href="/console/outbound" aria-current="page">Outbound</a>"#))
+                    #expect(list.contains(#"data-live="on""#))
+                    #expect(list.contains(#"<span id="pending-total">1</span> pending, <span id="failed-total">3</span> failed"#))
+                    let rowA = try Self.slice(list, from: #"<tr data-endpoint-id="\#(a.id)">"#, to: "</tr>")
+                    let rowB = try Self.slice(list, from: #"<tr data-endpoint-id="\#(b.id)">"#, to: "</tr>")
+                    #expect(list.range(of: a.id)!.lowerBound < list.range(of: b.id)!.lowerBound, "oldest first")
+                    #expect(rowA.contains(#"<div class="muted">Billing &lt;ops&gt;</div>"#) && !list.contains("Billing <ops>"))
+                    #expect(rowA.contains(#"<td class="num pending">1</td><td class="num failed">2</td>"#))
+                    #expect(rowB.contains(#"<td class="num pending">0</td><td class="num failed">1</td>"#))
+                    #expect(Self.sparkPoints(rowA) == ["\(hourLabel(-5)): 1 of 2", "\(hourLabel(-1)): 0 of 2", "\(hourLabel(0)): 1 of 1"])
+                    #expect(Self.sparkPoints(rowB) == ["\(hourLabel(-3)): 0 of 1"])
+                    #expect(rowA.contains(#"<span class="muted share">40% of 5 answered 2xx</span>"#))
+                    #expect(rowB.contains(#"<span class="muted share">0% of 1 answered 2xx</span>"#))
+                    // 24 hours in 120 px: hour i of the day at x = 5i + 2.5; 100 % at y 3, 0 % at y 25. H-5 is hour 18, H-1 and H
+                    // are 22 and 23, joined by a line; H-5 stands alone.
+                    #expect(rowA.contains(#"<circle cx="92.5" cy="14.0" r="2">"#))
+                    #expect(rowA.contains(#"<circle cx="112.5" cy="25.0" r="2" class="none">"#))
+                    #expect(rowA.contains(#"<circle cx="117.5" cy="3.0" r="2">"#))
+                    #expect(rowA.matches(of: /<polyline points="([^"]+)"\/>/).map { String($0.1) } == ["112.5,25.0 117.5,3.0"])
+                    #expect(try Self.attemptRows(list) == [
+                        "msg_a5 \(a.id) contacts.changed 204 ok 40 ms  delivered",
+                        "msg_a3 \(a.id) sync.failed 404 25 ms <code title=\"&lt;html&gt;nope&lt;/html&gt;\">&lt;html&gt;nope&lt;/html&gt;</code> failed",
+                        "msg_a3 \(a.id) sync.failed — 3 ms <span class=\"error-text\">connection refused</span> failed",
+                        "msg_b1 \(b.id) contacts.changed 500 15 ms <code title=\"down\">down</code> failed",
+                        "msg_a1 \(a.id) contacts.changed 200 ok 8 ms <code title=\"ok\">ok</code> delivered",
+                        "msg_a1 \(a.id) contacts.changed 500 12 ms <code title=\"oops\">oops</code> delivered",
+                        "msg_b2 \(b.id) contacts.changed 200 ok 5 ms <code title=\"fine\">fine</code> delivered",
+                        "msg_a2 \(a.id) contacts.changed 503 30 ms <code title=\"busy\">busy</code> failed",
+                    ])
+                    #expect(list.contains("/messages/msg_a3/resend"))
+
+                    // A's page: its facts, the secret masked, its last day of attempts (not a2's, 30 h old), its failed messages.
+                    let pathA = "/console/outbound/\(a.id)", pathB = "/console/outbound/\(b.id)"
+                    let pageA = try await page(pathA, cookie)
+                    #expect(pageA.contains(#"<code id="endpoint-url">http://127.0.0.1:9/a</code>"#))
+                    #expect(pageA.contains(#"<span class="badge s-enabled" id="endpoint-status">enabled</span>"#))
+                    #expect(pageA.contains(#"<span id="pending-count">1</span> pending, <span id="failed-count">2</span> failed"#))
+                    #expect(pageA.contains(#"<code id="secret">whsec_…\#(a.secret.suffix(4))</code>"#) && !pageA.contains(a.secret))
+                    #expect(pageA.contains(#"<span class="muted" id="share">40% of 5 answered 2xx</span>"#))
+                    #expect(Self.sparkPoints(try Self.slice(pageA, from: #"id="success-h""#, to: "</svg>"))
+                        == ["\(hourLabel(-5)): 1 of 2", "\(hourLabel(-1)): 0 of 2", "\(hourLabel(0)): 1 of 1"])
+                    #expect(try Self.attemptRows(pageA).map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
+                        == ["msg_a5 contacts.changed 204", "msg_a3 sync.failed 404", "msg_a3 sync.failed —", "msg_a1 contacts.changed 200",
+                            "msg_a1 contacts.changed 500"])
+                    let failedTable = try Self.slice(pageA, from: #"<table id="failed-messages">"#, to: "</table>")
+                    #expect(failedTable.matches(of: /<tr data-message-id="([^"]+)">/).map { String($0.1) } == ["msg_a3", "msg_a2"])
+                    let since = try #require(pageA.firstMatch(of: /id="recover-since" value="([^"]+)"/).map { String($0.1) })
+                    let sinceDate = try #require(ISO8601DateFormatter().date(from: since))
+                    #expect(abs(sinceDate.timeIntervalSinceNow + 86_400) < 60, "recover asks for 24 hours ago by default: \(since)")
+                    for action in ["/test", "/rotate", "/recover", "/status", "/messages/msg_a3/resend"] {
+                        #expect(pageA.contains(#"action="\#(pathA)\#(action)""#), "\(action)")
+                    }
+
+                    // The viewer: the same pages, no action, its POST refused.
+                    for path in ["/console/outbound", pathA] {
+                        let shown = try await page(path, viewerCookie)
+                        #expect(shown.contains("msg_a3") && !shown.contains("Resend") && !shown.contains(#"method="post" action="/console/outbound"#), "\(path)")
+                    }
+                    #expect(try await post(pathA + "/rotate", "", viewer: true).status == .forbidden)
+                    #expect(try await post(pathA + "/status", "status=disabled", viewer: true).status == .forbidden)
+
+                    // Disable: A's pending message is kept as failed; enable again.
+                    #expect(try await post(pathA + "/status", "status=paused").status == .badRequest)
+                    #expect(try await post(pathA + "/status", "status=disabled").location == pathA + "?notice=endpoint_disabled")
+                    #expect(try await status("msg_a4") == "failed 0")
+                    let disabled = try await page(pathA + "?notice=endpoint_disabled", cookie)
+                    #expect(disabled.contains("Endpoint disabled: its pending messages are kept as failed, for recover."))
+                    #expect(disabled.contains(#"id="endpoint-status">disabled</span> <span class="muted">disabled by ops</span>"#))
+                    #expect(disabled.contains(#"<span id="pending-count">0</span> pending, <span id="failed-count">3</span> failed"#))
+                    #expect(disabled.contains(#"id="enable">Enable</button>"#) && !disabled.contains(#"id="disable""#))
+                    #expect(try await post(pathA + "/status", "status=enabled").location == pathA + "?notice=endpoint_enabled")
+                    #expect(try await database.query("SELECT status FROM webhook_endpoints WHERE id = \(UUID(uuidString: a.id)!)", logger: logger)[0]
+                        .decode(String.self) == "enabled")
+
+                    // Send test: a webhook.test message for B, due now.
+                    #expect(try await post(pathB + "/test", "").location == pathB + "?notice=test_queued")
+                    #expect(try await database.query("""
+                        SELECT count(*)::int FROM webhook_messages WHERE endpoint_id = \(UUID(uuidString: b.id)!) AND event_type = 'webhook.test'
+                            AND status = 'pending' AND attempts = 0
+                        """, logger: logger)[0].decode(Int.self) == 1)
+
+                    // Recover since H-24h: a3 and a4 (failed since the disable) are due again, a2 (made 30 h ago) is not.
+                    #expect(try await post(pathA + "/recover", "since=yesterday").status == .badRequest)
+                    let recoverSince = at(-24, 0).formatted(.iso8601).addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+                    #expect(try await post(pathA + "/recover", "since=\(recoverSince)").location == pathA + "?notice=recovered&n=2")
+                    #expect(try await [status("msg_a2"), status("msg_a3"), status("msg_a4")] == ["failed 1", "pending 0", "pending 0"])
+                    #expect(try await page(pathA + "?notice=recovered&n=2", cookie).contains("Recovered: 2 failed message(s) queued again."))
+
+                    // Resend one: B's failed message, from B's page; not through another endpoint's, not an unknown one.
+                    #expect(try await post(pathA + "/messages/msg_b1/resend", "").status == .notFound)
+                    #expect(try await post(pathB + "/messages/msg_nope/resend", "").status == .notFound)
+                    #expect(try await post(pathB + "/messages/msg_b1/resend", "").location == pathB + "?notice=resent")
+                    #expect(try await status("msg_b1") == "pending 0")
+                    #expect(try await status("msg_b2") == "delivered 1")
+
+                    // A test for a disabled endpoint is kept as failed, and the notice says so; unknown endpoints are 404.
+                    #expect(try await post(pathB + "/status", "status=disabled").location == pathB + "?notice=endpoint_disabled")
+                    #expect(try await post(pathB + "/test", "").location == pathB + "?notice=test_kept")
+                    #expect(try await database.query("""
+                        SELECT string_agg(status, ',' ORDER BY id) FROM webhook_messages
+                        WHERE endpoint_id = \(UUID(uuidString: b.id)!) AND event_type = 'webhook.test'
+                        """, logger: logger)[0].decode(String.self) == "failed,failed", "the disable failed the pending test too")
+                    #expect(try await page(pathB + "?notice=test_kept", cookie).contains("the webhook.test message is kept as failed"))
+                    for missing in ["/console/outbound/\(UUID())", "/console/outbound/not-an-id"] {
+                        let answer = try await client.execute(uri: missing, method: .get, headers: [.cookie: cookie])
+                        #expect(answer.status == .notFound, "\(missing)")
+                    }
+                    #expect(try await post("/console/outbound/\(UUID())/test", "").status == .notFound)
+
+                    // Rotate: the new secret on the answer's page, once; masked everywhere after, the API's answer too.
+                    let rotated = try await client.execute(
+                        uri: pathA + "/rotate", method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                        body: ByteBuffer(string: "csrf=\(csrf)"))
+                    #expect(rotated.status == .ok)
+                    #expect(rotated.headers[.cacheControl] == "no-store")
+                    let secretPage = String(buffer: rotated.body)
+                    let secret = try #require(secretPage.firstMatch(of: /<code id="new-secret">(whsec_[A-Za-z0-9+\/]{43}=)<\/code>/).map { String($0.1) })
+                    #expect(secret != a.secret && !secretPage.contains(#"data-live="on""#))
+                    let afterRotation = try await page(pathA, cookie)
+                    #expect(afterRotation.contains(#"<code id="secret">whsec_…\#(secret.suffix(4))</code>"#))
+                    #expect(!afterRotation.contains(secret) && !afterRotation.contains("new-secret"))
+                    let listAfterRotation = try await page("/console/outbound", cookie)
+                    #expect(!listAfterRotation.contains(secret))
+                    #expect(afterRotation.contains("the previous one also signs until"))
+                    let api = try await client.execute(uri: "/api/admin/webhook-endpoints/\(a.id)", method: .get, headers: [.adminToken: Self.admin])
+                    #expect(try JSONValue.parse(api.body.readableBytesView)["secret"]?.string == "whsec_…" + secret.suffix(4))
+
+                    // Live: the page's signature stays while nothing happens and moves with a new attempt (read at most every 1.5 s).
+                    func signature() async throws -> String {
+                        try #require(try await page("/console/outbound", cookie).firstMatch(of: /data-live-since="([^"]*)"/).map { String($0.1) })
+                    }
+                    // (The instance's last reading may be from before the actions above: let it age first.)
+                    try await Task.sleep(for: .milliseconds(1600))
+                    let first = try await signature()
+                    try await Task.sleep(for: .milliseconds(1600))
+                    let second = try await signature()
+                    #expect(second == first)
+                    try await attempt(b2, Date(), 200, 7, "again")
+                    try await Task.sleep(for: .milliseconds(1600))
+                    #expect(try await signature() != first)
+                }
+            }
+        }
+    }
+
+    /// The points of the sparklines in `html`: "HH:MM UTC: succeeded of attempts".
+    static func sparkPoints(_ html: String) -> [String] {
+        html.matches(of: /<title>(\d\d:\d\d UTC: \d+ of \d+) answered 2xx<\/title>/).map { String($0.1) }
+    }
+
+    /// An outbound page's attempts: message, endpoint (the list's), type, code (and "ok" for a 2xx), latency, the
+    /// response cell, the message's status.
+    static func attemptRows(_ html: String) throws -> [String] {
+        let table = try slice(html, from: #"<table id="attempts">"#, to: "</table>")
+        let pattern = /<tr data-message-id="([^"]+)"><td><time datetime="[^"]+">[^<]*<\/time><\/td>(?:<td><a href="\/console\/outbound\/([^"]+)">[^<]*<\/a><\/td>)?<td><code>[^<]*<\/code> ([^<]*)<\/td><td class="num"><span class="code( ok)?">([^<]*)<\/span><\/td><td class="num">(\d+ ms)<\/td><td class="excerpt">(.*?)<\/td><td><span class="badge s-\w+">(\w+)<\/span>/
+        return table.matches(of: pattern).map { match -> String in
+            let endpoint: String? = match.2.map(String.init)
+            let code: String = String(match.5) + (match.4 == nil ? "" : " ok")
+            let fields: [String?] = [String(match.1), endpoint, String(match.3), code, String(match.6), String(match.7), String(match.8)]
+            return fields.compactMap { $0 }.joined(separator: " ")
+        }
+    }
+
     /// The rows of a company page's last changes: version, type, the external id's cell, the time's `datetime`.
     static func changeRows(_ html: String) throws -> [(version: Int, type: String, externalId: String, at: String)] {
         let table = try slice(html, from: #"<table id="changes">"#, to: "</table>")
@@ -356,6 +609,19 @@ import TestSupport
             }
             """)
         #expect(ConsoleHTML.prettyJSON("not json <b>") == "not json &lt;b&gt;")
+    }
+
+    @Test func theSparklineDrawsEachBucketsShareAndBreaksWhereThereWasNoAttempt() {
+        let svg = SVGChart.sparkline([(1, 1), (0, 0), (1, 2), (0, 3)], labels: ["a<b", "b", "c", "d"], caption: "x & y", width: 40, height: 28)
+        #expect(svg.contains(#"aria-label="x &amp; y""#))
+        // 10 px a bucket: x = 5, 15, 25, 35; 22 px of plot between y 3 (100 %) and y 25 (0 %).
+        #expect(svg.contains(#"<circle cx="5.0" cy="3.0" r="2"><title>a&lt;b: 1 of 1 answered 2xx</title></circle>"#))
+        #expect(svg.contains(#"<circle cx="25.0" cy="14.0" r="2"><title>c: 1 of 2 answered 2xx</title></circle>"#))
+        #expect(svg.contains(#"<circle cx="35.0" cy="25.0" r="2" class="none"><title>d: 0 of 3 answered 2xx</title></circle>"#))
+        #expect(!svg.contains("<title>b:"), "no point where there was no attempt")
+        // The empty bucket breaks the line: the first point stands alone, the last two are joined.
+        #expect(svg.matches(of: /<polyline points="([^"]+)"\/>/).map { String($0.1) } == ["25.0,14.0 35.0,25.0"])
+        #expect(svg.contains(#"<line x1="0" y1="3.0" x2="40" y2="3.0" class="axis"/><line x1="0" y1="25.0" x2="40" y2="25.0" class="axis"/>"#))
     }
 
     @Test func afterSignInOnlyOurOwnConsolePathsAreFollowed() {

@@ -3,6 +3,7 @@ import Hummingbird
 import Ingest
 import Logging
 import MarketplaceCore
+import Outbound
 import Pipeline
 import Storage
 
@@ -14,6 +15,8 @@ extension ConsoleController {
         case replayed, replayNoJob = "replay_no_job", replayInvalid = "replay_invalid", replayedRange = "replayed_range"
         case retried, syncQueued = "sync_queued", actionQueued = "action_queued", rerunQueued = "rerun_queued"
         case refreshQueued = "refresh_queued", reloaded, reloadFailed = "reload_failed"
+        case endpointEnabled = "endpoint_enabled", endpointDisabled = "endpoint_disabled", testQueued = "test_queued"
+        case testKept = "test_kept", recovered, resent
 
         func text(_ number: String?) -> String {
             let n = number.flatMap { Int($0) }.map(String.init) ?? "0"
@@ -29,6 +32,12 @@ extension ConsoleController {
             case .refreshQueued: return "Refresh queued for \(n) connection(s)."
             case .reloaded: return "pipelines.yaml reloaded."
             case .reloadFailed: return "pipelines.yaml has errors: the last good version keeps running."
+            case .endpointEnabled: return "Endpoint enabled: new messages are sent again (recover the failed ones to send them too)."
+            case .endpointDisabled: return "Endpoint disabled: its pending messages are kept as failed, for recover."
+            case .testQueued: return "A webhook.test message is queued."
+            case .testKept: return "The endpoint is disabled: the webhook.test message is kept as failed."
+            case .recovered: return "Recovered: \(n) failed message(s) queued again."
+            case .resent: return "The message is queued again with fresh attempts."
             }
         }
     }
@@ -115,6 +124,45 @@ extension ConsoleController {
         pages.post("/tokens/refresh-all") { _, context in
             let ids = try await reconciliation.enqueueCredentialRefreshes(within: .seconds(0), all: true, logger: context.logger)
             return Self.redirect("/console/tokens", .refreshQueued, ids.count)
+        }
+        registerOutboundActions(on: pages)
+    }
+
+    func registerOutboundActions(on pages: RouterGroup<AppRequestContext>) {
+        pages.post("/outbound/:id/status") { request, context in
+            let id = try Self.endpointId(context)
+            var request = request
+            let fields = try await ConsoleForm.fields(&request, limit: bodyLimit)
+            guard let status = fields["status"].flatMap(WebhookEndpointStatus.init(rawValue:)) else {
+                throw APIError(.badRequest, code: "invalid_request",
+                               message: "'status' must be one of \(WebhookEndpointStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            _ = try await outbound.update(id, WebhookEndpointChange(status: status), logger: context.logger)
+            context.logger.notice("console: webhook endpoint \(status.rawValue)", metadata: ["endpoint_id": "\(id)"])
+            return Self.redirect("/console/outbound/\(id.lowercasedString)", status == .enabled ? .endpointEnabled : .endpointDisabled)
+        }
+        // Answered with a page, not a redirect: the new secret must travel in no URL.
+        pages.post("/outbound/:id/rotate") { request, context in try await rotatedSecretPage(request, context) }
+        pages.post("/outbound/:id/test") { _, context in
+            let id = try Self.endpointId(context)
+            let enabled = try await outbound.get(id, logger: context.logger).status == .enabled
+            _ = try await outbound.sendTest(id, logger: context.logger)
+            return Self.redirect("/console/outbound/\(id.lowercasedString)", enabled ? .testQueued : .testKept)
+        }
+        pages.post("/outbound/:id/recover") { request, context in
+            let id = try Self.endpointId(context)
+            var request = request
+            let since = try Self.recoverSince(try await ConsoleForm.fields(&request, limit: bodyLimit)["since"])
+            let recovered = try await outbound.recover(id, since: since, logger: context.logger)
+            context.logger.notice("console: webhook messages recovered", metadata: ["endpoint_id": "\(id)", "count": "\(recovered)"])
+            return Self.redirect("/console/outbound/\(id.lowercasedString)", .recovered, recovered)
+        }
+        pages.post("/outbound/:id/messages/:message/resend") { _, context in
+            let id = try Self.endpointId(context)
+            let messageId = context.parameters.get("message") ?? ""
+            try await outbound.resend(messageId: messageId, of: id, logger: context.logger)
+            context.logger.notice("console: webhook message resent", metadata: ["endpoint_id": "\(id)", "message_id": "\(messageId)"])
+            return Self.redirect("/console/outbound/\(id.lowercasedString)", .resent)
         }
     }
 }

@@ -5,12 +5,14 @@ import Ingest
 import Logging
 import MarketplaceCore
 import Nango
+import Outbound
 import Pipeline
 import Storage
 
 /// The ops console under `/console`: server-rendered pages over the same use cases as the admin API (the inbox,
-/// the queue, the pipelines, sync state, credentials), a sign-in that trades a token for a session cookie, and
-/// a live feed. Each page is in a `ConsoleController+…` file of its own; actions are in `ConsoleController+Actions`.
+/// the queue, the pipelines, sync state, credentials, outbound webhooks), a sign-in that trades a token for a session
+/// cookie, and a live feed. Each page is in a `ConsoleController+…` file of its own; actions are in
+/// `ConsoleController+Actions`.
 struct ConsoleController: Sendable {
     let renderer: ConsoleRenderer
     let sessions: ConsoleSessions
@@ -23,6 +25,8 @@ struct ConsoleController: Sendable {
     let reconciliation: Reconciliation
     let nango: NangoClient
     let registry: PipelineRegistry
+    /// Outbound webhook endpoints, their messages and attempts (the admin API's use cases).
+    let outbound: WebhookEndpoints
     let secureCookies: Bool
     let signInLimit: AppConfiguration.RateLimit.Window
     let bodyLimit: Int
@@ -70,6 +74,8 @@ struct ConsoleController: Sendable {
         pages.get("/quarantine") { request, context in try await quarantine(request, context) }
         pages.get("/pipelines") { request, context in try await pipelines(request, context, dryRun: nil) }
         pages.get("/tokens") { request, context in try await tokens(request, context) }
+        pages.get("/outbound") { request, context in try await outboundPage(request, context) }
+        pages.get("/outbound/:id") { request, context in try await outboundEndpointPage(request, context) }
         registerActions(on: pages)
     }
 

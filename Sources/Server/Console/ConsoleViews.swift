@@ -29,7 +29,7 @@ struct ConsoleFrame {
     static let sections: [(href: String, label: String)] = [
         ("/console", "Overview"), ("/console/events", "Webhook events"), ("/console/jobs", "Jobs"),
         ("/console/companies", "Companies"), ("/console/quarantine", "Quarantine"), ("/console/pipelines", "Pipelines"),
-        ("/console/tokens", "Tokens"),
+        ("/console/tokens", "Tokens"), ("/console/outbound", "Outbound"),
     ]
 
     init(title: String, section: String, session: ConsoleSession, notice: String?, liveSince: String? = nil) {

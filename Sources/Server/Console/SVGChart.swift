@@ -25,6 +25,39 @@ enum SVGChart {
         return svg + "</svg>"
     }
 
+    /// A success-rate line: one point a bucket (oldest first) at its share of successes, 100 % at the top and 0 % at the
+    /// bottom, a gap where a bucket had no attempt; each point's `<title>` is its label and counts. Small enough to sit
+    /// in a table row.
+    static func sparkline(
+        _ buckets: [(succeeded: Int, attempts: Int)], labels: [String], caption: String, width: Int = 120, height: Int = 28
+    ) -> String {
+        precondition(buckets.count == labels.count, "one label a point")
+        let pad = 3.0
+        let plot = Double(height) - 2 * pad
+        let slot = buckets.isEmpty ? 0 : Double(width) / Double(buckets.count)
+        let radius = height >= 48 ? 3 : 2
+        var svg = "<svg class=\"spark\" viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" "
+            + "aria-label=\"\(ConsoleHTML.escape(caption))\"><title>\(ConsoleHTML.escape(caption))</title>"
+        for y in [pad, pad + plot] {
+            svg += "<line x1=\"0\" y1=\"\(format(y))\" x2=\"\(width)\" y2=\"\(format(y))\" class=\"axis\"/>"
+        }
+        var segments: [[String]] = [[]]
+        var points = ""
+        for (index, bucket) in buckets.enumerated() {
+            guard bucket.attempts > 0 else {
+                if !segments[segments.count - 1].isEmpty { segments.append([]) }
+                continue
+            }
+            let x = slot * (Double(index) + 0.5)
+            let y = pad + (1 - Double(bucket.succeeded) / Double(bucket.attempts)) * plot
+            segments[segments.count - 1].append("\(format(x)),\(format(y))")
+            points += "<circle cx=\"\(format(x))\" cy=\"\(format(y))\" r=\"\(radius)\"\(bucket.succeeded == 0 ? " class=\"none\"" : "")>"
+                + "<title>\(ConsoleHTML.escape(labels[index])): \(bucket.succeeded) of \(bucket.attempts) answered 2xx</title></circle>"
+        }
+        for segment in segments where segment.count > 1 { svg += "<polyline points=\"\(segment.joined(separator: " "))\"/>" }
+        return svg + points + "</svg>"
+    }
+
     /// Counts by minute (minutes without any count 0) for the `minutes` whole minutes up to and including the one
     /// `now` is in: what the bars take.
     static func perMinute(_ counts: [(minute: Date, count: Int)], now: Date, minutes: Int = 60) -> [Int] {
