@@ -55,6 +55,15 @@ extension ChaosTests {
             try await cluster.control(.PUT, "/faults", #"{"bad_signature_next": 3}"#)
             try await cluster.control(.POST, "/connections/chaos-x/changes", #"{"provider_config_key": "xero", "model": "Item", "add": 15}"#)
             try await Task.sleep(for: hold)
+        case .lateCommits:
+            // Records that commit behind Nango's cursor: incremental reads never see them, every sync succeeds. Only the
+            // drift check (Nango's count against ours, then a full re-read) brings them in: convergence proves it ran.
+            let (integration, connection, models) = connections[Int(random.next() % 2)]
+            let model = models[Int(random.next() % UInt64(models.count))]
+            try await cluster.control(.POST, "/connections/\(connection)/changes",
+                                      #"{"provider_config_key": "\#(integration)", "model": "\#(model)", "add": 12, "late": 8}"#)
+            cluster.reach("records committed late behind Nango's cursor, \(integration)/\(model)")
+            try await Task.sleep(for: hold)
         case .frozenMidFullResync:
             let (integration, connection, models) = connections[Int(random.next() % 2)]
             try await freezeMidFullResync(cluster, integration, connection, models[Int(random.next() % UInt64(models.count))])

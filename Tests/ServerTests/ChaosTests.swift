@@ -32,6 +32,7 @@ import Tokens
         case frozenMidFullResync = "worker frozen mid full re-read"
         case nangoRestartMidRead = "Nango restart during a long read"
         case rederiveKilled = "re-derive killed halfway"
+        case lateCommits = "records committed late behind Nango's cursor"
     }
 
     static let secret = "6f1c3a52-5a0e-4b43-9a55-2b8e0d4c1e77"
