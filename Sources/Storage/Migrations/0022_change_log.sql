@@ -120,31 +120,24 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Companies record their own changes; the three resource tables share one function (it reads TG_TABLE_NAME).
 CREATE TRIGGER companies_carry_change_xid BEFORE UPDATE ON companies FOR EACH ROW EXECUTE FUNCTION carry_change_xid();
-CREATE TRIGGER locations_carry_change_xid BEFORE UPDATE ON locations FOR EACH ROW EXECUTE FUNCTION carry_change_xid();
-CREATE TRIGGER contacts_carry_change_xid  BEFORE UPDATE ON contacts  FOR EACH ROW EXECUTE FUNCTION carry_change_xid();
-CREATE TRIGGER products_carry_change_xid  BEFORE UPDATE ON products  FOR EACH ROW EXECUTE FUNCTION carry_change_xid();
-
 CREATE TRIGGER companies_changes_inserted AFTER INSERT ON companies REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION record_company_changes();
 CREATE TRIGGER companies_changes_updated AFTER UPDATE ON companies REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION record_company_changes();
 
-CREATE TRIGGER locations_changes_inserted AFTER INSERT ON locations REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
-CREATE TRIGGER locations_changes_updated AFTER UPDATE ON locations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
-CREATE TRIGGER locations_changes_deleted AFTER DELETE ON locations REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
-CREATE TRIGGER contacts_changes_inserted AFTER INSERT ON contacts REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
-CREATE TRIGGER contacts_changes_updated AFTER UPDATE ON contacts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
-CREATE TRIGGER contacts_changes_deleted AFTER DELETE ON contacts REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
-CREATE TRIGGER products_changes_inserted AFTER INSERT ON products REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
-CREATE TRIGGER products_changes_updated AFTER UPDATE ON products REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
-CREATE TRIGGER products_changes_deleted AFTER DELETE ON products REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes();
+DO $$
+DECLARE
+    resource text;
+BEGIN
+    FOREACH resource IN ARRAY ARRAY['locations', 'contacts', 'products'] LOOP
+        EXECUTE format('CREATE TRIGGER %1$s_carry_change_xid BEFORE UPDATE ON %1$s FOR EACH ROW EXECUTE FUNCTION carry_change_xid()', resource);
+        EXECUTE format('CREATE TRIGGER %1$s_changes_inserted AFTER INSERT ON %1$s REFERENCING NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes()', resource);
+        EXECUTE format('CREATE TRIGGER %1$s_changes_updated AFTER UPDATE ON %1$s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes()', resource);
+        EXECUTE format('CREATE TRIGGER %1$s_changes_deleted AFTER DELETE ON %1$s REFERENCING OLD TABLE AS old_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION record_resource_changes()', resource);
+    END LOOP;
+END $$;
