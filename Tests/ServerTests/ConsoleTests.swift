@@ -256,6 +256,130 @@ import TestSupport
         }
     }
 
+    /// The drift check on the console: the overview flags the open drifts (how many, the newest five with their
+    /// companies, counts and since when, linked to their pages), the company page each model's drift (open flagged,
+    /// healed quiet, with when) beside its last check's result; with none open the overview says so quietly, and the
+    /// live signature moves with a drift row. Every value is written out from the fixture, escaped.
+    @Test func theOverviewAndTheCompanyPageFlagDrift() async throws {
+        try await TestDatabase.with { configuration in
+            try await Database.running(configuration) { database in
+                let logger = TestEnvironment.logger
+                _ = try await Migrator(migrations: try Migration.bundled()).migrate(database, logger: logger)
+                @Sendable func write(_ query: PostgresQuery) async throws { _ = try await database.query(query, logger: logger) }
+                func company(_ connection: String, _ name: String) async throws -> UUID {
+                    try await database.query("""
+                        INSERT INTO companies (connection_id, integration_id, provider, name) VALUES (\(connection), 'hubspot', 'hubspot', \(name)) RETURNING id
+                        """, logger: logger)[0].decode(UUID.self)
+                }
+                let a = try await company("drift-a", #"Acme <&> "Drift""#)
+                let b = try await company("drift-b", "Beta")
+                let c = try await company("drift-c", "Calm")
+                let now = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60
+                let at: @Sendable (Double) -> Date = { minutes in Date(timeIntervalSince1970: now + minutes * 60) }
+                func drift(_ company: UUID, _ connection: String, _ model: String, _ state: String, _ nango: Int, _ ours: Int,
+                           detected: Date, healed: Date? = nil) async throws {
+                    try await write("""
+                        INSERT INTO sync_drift (company_id, model, integration_id, connection_id, state, nango_count, our_count, detected_at, healed_at)
+                        VALUES (\(company), \(model), 'hubspot', \(connection), \(state), \(nango), \(ours), \(detected), \(healed))
+                        """)
+                }
+                // Open: A's contacts (newest), B's tick<ets>, and B's m1…m5 (older); healed: A's deals.
+                try await drift(a, "drift-a", "contacts", "open", 57, 54, detected: at(-30))
+                try await drift(a, "drift-a", "deals", "healed", 10, 10, detected: at(-300), healed: at(-200))
+                try await drift(b, "drift-b", "tick<ets>", "open", 3, 5, detected: at(-60))
+                for n in 1...5 { try await drift(b, "drift-b", "m\(n)", "open", 100 + n, n, detected: at(-120 + Double(n))) }
+                // What A's last checks found: notes was skipped (no drift row), contacts and deals checked.
+                for (model, checked, result) in [("contacts", at(-30), "mismatch: Nango 57, ours 54"), ("deals", at(-200), "agreed: Nango 10, ours 10"),
+                                                 ("notes", at(-10), "skipped: Nango's sync is running <RUNNING>")] {
+                    try await write("""
+                        INSERT INTO sync_state (connection_id, model, integration_id, company_id, drift_checked_at, drift_check_result)
+                        VALUES ('drift-a', \(model), 'hubspot', \(a), \(checked), \(result))
+                        """)
+                }
+                let iso: @Sendable (Date) -> String = { date in date.formatted(.iso8601) }
+                let utc: @Sendable (Date) -> String = { date in iso(date).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC") }
+                let time: @Sendable (Date) -> String = { date in #"<time datetime="\#(iso(date))">\#(utc(date))</time>"# }
+                let (idA, idB, idC) = (a.uuidString.lowercased(), b.uuidString.lowercased(), c.uuidString.lowercased())
+
+                let app = buildApplication(try await TestApp.dependencies(database: configuration), port: 0, migrateOnStart: false, backgroundJobs: false)
+                try await app.test(.router) { client in
+                    let (cookie, _) = try await Self.signIn(client, token: Self.admin)
+                    func page(_ path: String) async throws -> String {
+                        let answer = try await client.execute(uri: path, method: .get, headers: [.cookie: cookie])
+                        #expect(answer.status == .ok, "\(path)")
+                        return String(buffer: answer.body)
+                    }
+
+                    // The overview: 7 open, the newest five listed newest first, 2 more.
+                    let overview = try await page("/console")
+                    let flag = try Self.slice(overview, from: #"<div class="drift-flag" id="drift-flag">"#, to: "</div>\n</section>")
+                    #expect(flag.contains(#"<span id="drift-open">7</span> open"#))
+                    let row: @Sendable (String, String, String, String, Int, Int, Date) -> String = { id, name, connection, model, nango, ours, since in
+                        #"<tr><td><a href="/console/companies/\#(id)">\#(name)</a></td><td>hubspot/\#(connection)</td><td>\#(model)</td>"#
+                            + #"<td class="num">\#(nango)</td><td class="num">\#(ours)</td><td>\#(time(since))</td></tr>"#
+                    }
+                    #expect(Self.driftRows(flag) == [
+                        row(idA, "Acme &lt;&amp;&gt; &quot;Drift&quot;", "drift-a", "contacts", 57, 54, at(-30)),
+                        row(idB, "Beta", "drift-b", "tick&lt;ets&gt;", 3, 5, at(-60)),
+                        row(idB, "Beta", "drift-b", "m5", 105, 5, at(-115)),
+                        row(idB, "Beta", "drift-b", "m4", 104, 4, at(-116)),
+                        row(idB, "Beta", "drift-b", "m3", 103, 3, at(-117)),
+                    ])
+                    #expect(flag.contains(#"<p class="hint" id="drift-more">and 2 more: "#))
+                    #expect(!overview.contains("no-drift") && !overview.contains(">deals<") && !overview.contains("Acme <&>") && !overview.contains("tick<"),
+                            "escaped; a healed drift is not flagged")
+
+                    // A's page: contacts flagged open; per model its drift and last check, deals healed quietly, notes skipped.
+                    let pageA = try await page("/console/companies/\(idA)")
+                    #expect(pageA.contains(#"<div class="drift-flag" id="drift-flag"><strong>Drift open</strong> on <span id="drift-models">contacts</span>"#))
+                    #expect(Self.modelDriftRows(pageA) == [
+                        #"<tr data-model="contacts" class="drift-open"><td>contacts</td><td><span class="badge d-open">open</span></td>"#
+                            + #"<td class="num">57</td><td class="num">54</td><td>\#(time(at(-30)))</td><td></td><td>\#(time(at(-30)))</td>"#
+                            + #"<td class="check-result">mismatch: Nango 57, ours 54</td></tr>"#,
+                        #"<tr data-model="deals"><td>deals</td><td><span class="badge d-healed">healed</span></td>"#
+                            + #"<td class="num">10</td><td class="num">10</td><td>\#(time(at(-300)))</td><td>\#(time(at(-200)))</td><td>\#(time(at(-200)))</td>"#
+                            + #"<td class="check-result">agreed: Nango 10, ours 10</td></tr>"#,
+                        #"<tr data-model="notes"><td>notes</td><td><span class="muted">none</span></td>"#
+                            + #"<td class="num"></td><td class="num"></td><td></td><td></td><td>\#(time(at(-10)))</td>"#
+                            + #"<td class="check-result">skipped: Nango&#39;s sync is running &lt;RUNNING&gt;</td></tr>"#,
+                    ])
+                    #expect(!pageA.contains("<RUNNING>") && !pageA.contains("tick"))
+                    // B's page: its six open models flagged; C's: never checked, nothing flagged.
+                    let pageB = try await page("/console/companies/\(idB)")
+                    #expect(pageB.contains(#"<span id="drift-models">m1, m2, m3, m4, m5, tick&lt;ets&gt;</span>"#))
+                    #expect(Self.modelDriftRows(pageB).map { $0.prefix(while: { $0 != ">" }) }
+                        == ["m1", "m2", "m3", "m4", "m5", "tick&lt;ets&gt;"].map { #"<tr data-model="\#($0)" class="drift-open""# })
+                    let pageC = try await page("/console/companies/\(idC)")
+                    #expect(!pageC.contains("drift-flag") && pageC.contains(#"<tr><td colspan="8">Not checked yet.</td></tr>"#))
+
+                    // Live: the signature stays while nothing happens and moves with a drift row; then nothing is open.
+                    func signature() async throws -> String {
+                        try #require(try await page("/console").firstMatch(of: /data-live-since="([^"]*)"/).map { String($0.1) })
+                    }
+                    try await Task.sleep(for: .milliseconds(1600))
+                    let first = try await signature()
+                    try await write("UPDATE sync_drift SET state = 'healed', healed_at = now(), updated_at = now() WHERE state = 'open'")
+                    try await Task.sleep(for: .milliseconds(1600))
+                    #expect(try await signature() != first)
+                    let quiet = try await page("/console")
+                    #expect(quiet.contains(#"<p class="muted" id="no-drift">No drift: "#) && !quiet.contains("drift-flag"))
+                    #expect(!(try await page("/console/companies/\(idA)")).contains("drift-flag"))
+                }
+            }
+        }
+    }
+
+    /// The overview's open drifts, a row each.
+    static func driftRows(_ html: String) -> [String] {
+        html.matches(of: /<tr><td><a href="\/console\/companies\/[^"]+">.*?<\/tr>/).map { String($0.0) }
+    }
+
+    /// A company page's drift check, a row per model.
+    static func modelDriftRows(_ html: String) -> [String] {
+        guard let table = try? slice(html, from: #"<table id="drift">"#, to: "</table>") else { return [] }
+        return table.matches(of: /<tr data-model=.*?<\/tr>/).map { String($0.0) }
+    }
+
     /// Endpoints on loopback over http, as the console test's fixture registers them.
     static let outboundSettings = ["OUTBOUND_ALLOW_HTTP": "true", "OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true", "CONSOLE_VIEWER_TOKEN": viewer]
 

@@ -75,11 +75,11 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
         checker: checker, database: dependencies.database, ops: ops, actions: dependencies.pipelineActions,
         fullResyncs: FullResyncs(database: dependencies.database, registry: dependencies.pipelines), syncs: dependencies.syncs,
         reconciliation: dependencies.reconciliation, nango: dependencies.nango, registry: dependencies.pipelines,
-        outbound: dependencies.webhookEndpoints,
+        outbound: dependencies.webhookEndpoints, drift: DriftReports(database: dependencies.database),
         secureCookies: dependencies.configuration.oauth.publicURL.hasPrefix("https://"), signInLimit: limits.consoleSignIn,
         bodyLimit: dependencies.configuration.http.requestBodyLimit,
         publicHosts: Set([URLComponents(string: dependencies.configuration.oauth.publicURL)?.host].compactMap { $0 }),
-        changes: ConsoleChanges(ops: ops, outbound: dependencies.webhookEndpoints)
+        changes: ConsoleChanges(ops: ops, outbound: dependencies.webhookEndpoints, drift: DriftReports(database: dependencies.database))
     ).register(on: router)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,

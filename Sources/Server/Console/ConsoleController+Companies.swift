@@ -8,7 +8,8 @@ import Nango
 import Pipeline
 import Storage
 
-/// The companies pages: the list, and one company with its sync state per model and the end of its change feed.
+/// The companies pages: the list, and one company with its sync state and drift check per model and the end of its
+/// change feed.
 extension ConsoleController {
     struct CompaniesPage {
         let frame: ConsoleFrame
@@ -50,6 +51,10 @@ extension ConsoleController {
         let frame: ConsoleFrame
         let company: CompanyRow
         let models: [Model]
+        /// The drift check per model (those that drifted or were checked), and the models whose drift is open.
+        let drifts: [ModelDriftRow]
+        let openDrifts: String
+        let hasOpenDrift: Bool
         let runs: [RunRow]
         let pipelines: [String]
         /// The newest change (nil when the log holds none of the company's), how many it has, and its last changes.
@@ -67,6 +72,8 @@ extension ConsoleController {
         guard let id = UUID(uuidString: context.parameters.get("id") ?? "") else { throw APIError.notFound }
         guard let view = try await ops.syncView(companyId: id, logger: context.logger) else { throw APIError.notFound }
         let log = try await ops.changeLog(companyId: id, limit: Self.latestChanges, logger: context.logger)
+        let drifts = try await drift.companyStatus(companyId: id, identity: view.company.identity, logger: context.logger).map(ModelDriftRow.init)
+        let open = drifts.filter(\.open).map(\.model)
         let pipelines = registry.current?.pipelines.filter {
             ($0.source.integration == view.company.integrationId) || ($0.source.integration == nil && $0.source.provider == view.company.provider)
         }.map(\.name) ?? []
@@ -79,6 +86,7 @@ extension ConsoleController {
                       quarantined: $0.recordsQuarantined, lastRunAt: Stamp($0.lastRunAt), lastSuccessAt: Stamp($0.lastSuccessAt),
                       lastError: $0.lastError, nangoStatus: $0.nangoSyncStatus)
             },
+            drifts: drifts, openDrifts: open.joined(separator: ", "), hasOpenDrift: !open.isEmpty,
             runs: view.recentRuns.map(RunRow.init),
             pipelines: pipelines,
             changeHead: log.head.map(ChangeRow.init),

@@ -8,7 +8,7 @@ import Nango
 import Pipeline
 import Storage
 
-/// The overview page: the dependencies, the queue, the inbox and the change log at a glance.
+/// The overview page: the dependencies, open drifts, the queue, the inbox and the change log at a glance.
 extension ConsoleController {
     struct OverviewPage {
         struct Dependency {
@@ -20,6 +20,7 @@ extension ConsoleController {
 
         let frame: ConsoleFrame
         let dependencies: [Dependency]
+        let drift: DriftFlag
         let webhooksChart: String
         let webhooksLastHour: Int
         let fetchedChart: String
@@ -33,6 +34,9 @@ extension ConsoleController {
         let companies: [CompanyRow]
     }
 
+    /// How many of the newest open drifts the overview lists.
+    static let newestDrifts = 5
+
     func overview(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let session = try Self.session(context)
         let since = await liveSince(context)
@@ -40,6 +44,7 @@ extension ConsoleController {
         let now = Date()
         let overview = try await ops.overview(now: now, logger: context.logger)
         let report = await health
+        let drifts = try await drift.openSummary(limit: Self.newestDrifts, logger: context.logger)
         var dependencies = report.checks.keys.sorted().map { name in
             let check = report.checks[name]!
             return OverviewPage.Dependency(
@@ -64,6 +69,7 @@ extension ConsoleController {
         let page = OverviewPage(
             frame: ConsoleFrame(title: "Overview", section: "/console", session: session, notice: Self.notice(request), liveSince: since),
             dependencies: dependencies,
+            drift: DriftFlag(open: drifts.count, newest: drifts.newest),
             webhooksChart: SVGChart.bars(webhooks, labels: minuteLabels.map(String.init), caption: "Webhooks received per minute, last hour"),
             webhooksLastHour: webhooks.reduce(0, +),
             fetchedChart: SVGChart.bars(fetched, labels: minuteLabels.map(String.init), caption: "Records fetched by syncs per minute, last hour"),

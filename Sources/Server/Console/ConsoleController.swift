@@ -27,6 +27,8 @@ struct ConsoleController: Sendable {
     let registry: PipelineRegistry
     /// Outbound webhook endpoints, their messages and attempts (the admin API's use cases).
     let outbound: WebhookEndpoints
+    /// The drift check's findings, flagged on the overview and the company page.
+    let drift: DriftReports
     let secureCookies: Bool
     let signInLimit: AppConfiguration.RateLimit.Window
     let bodyLimit: Int

@@ -7,8 +7,8 @@ import Pipeline
 import ServiceLifecycle
 import Synchronization
 
-/// `GET /console/live`: server-sent events. `change` when an event arrived, a job moved, the quarantine changed or an
-/// outbound message was made or tried (pages then fetch themselves again), `heartbeat` every `heartbeat` so a page can
+/// `GET /console/live`: server-sent events. `change` when an event arrived, a job moved, the quarantine changed, an
+/// outbound message was made or tried, or a drift row changed (pages then fetch themselves again), `heartbeat` every `heartbeat` so a page can
 /// tell a quiet feed from a dead one. The stream ends on sign-out, on shutdown, and after `lifetime` (the browser
 /// reconnects on its own).
 struct ConsoleLive: Sendable {
@@ -76,19 +76,23 @@ final class ConsoleChanges: Sendable {
     let ops: PipelineOps
     /// The outbound pages follow messages, attempts and endpoints: their part of the signature.
     let outbound: WebhookEndpoints
+    /// The overview and company pages flag drifts: a drift row's change is theirs.
+    let drift: DriftReports
     let freshness: Duration
     private let last = Mutex<Reading?>(nil)
 
-    init(ops: PipelineOps, outbound: WebhookEndpoints, freshness: Duration = .milliseconds(1500)) {
+    init(ops: PipelineOps, outbound: WebhookEndpoints, drift: DriftReports, freshness: Duration = .milliseconds(1500)) {
         self.ops = ops
         self.outbound = outbound
+        self.drift = drift
         self.freshness = freshness
     }
 
     func current(logger: Logger) async throws -> String {
         let now = ContinuousClock.now
         if let reading = last.withLock({ $0 }), reading.at.duration(to: now) < freshness { return reading.value }
-        let value = try await ops.changeSignature(logger: logger) + "|" + outbound.changeSignature(logger: logger)
+        let value = try await ops.changeSignature(logger: logger) + "|" + outbound.changeSignature(logger: logger) + "|"
+            + drift.changeSignature(logger: logger)
         last.withLock { $0 = Reading(value: value, at: now) }
         return value
     }
