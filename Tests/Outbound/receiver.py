@@ -4,7 +4,8 @@
     python receiver.py PORT
 
 POST /hook/NAME          a delivery to receiver NAME (its behaviour set by /_control/NAME)
-PUT  /_control/NAME      {"secrets": [...], "mode": "ok|down|gone|retry_after|hang", "retry_after": N, "fail_next": N}
+PUT  /_control/NAME      {"secrets": [...], "mode": "ok|down|gone|retry_after|hang|redirect", "retry_after": N, "fail_next": N,
+                          "fail_ids": [webhook-id, ...]}
 GET  /_received/NAME     every delivery it took: id, timestamp, type, which libraries verified it, the body
 """
 
@@ -22,7 +23,7 @@ receivers = {}
 
 
 def receiver(name):
-    return receivers.setdefault(name, {"secrets": [], "mode": "ok", "retry_after": 0, "fail_next": 0, "received": []})
+    return receivers.setdefault(name, {"secrets": [], "mode": "ok", "retry_after": 0, "fail_next": 0, "fail_ids": [], "received": []})
 
 
 def verified_by(secrets, body, headers):
@@ -94,7 +95,9 @@ class Handler(BaseHTTPRequestHandler):
             if state["fail_next"] > 0:
                 state["fail_next"] -= 1
                 mode = "down"
-            record["answered"] = {"ok": 200, "down": 503, "gone": 410, "retry_after": 429, "hang": 0}[mode] if standard and svix else 400
+            if record["id"] in state["fail_ids"]:
+                mode = "down"
+            record["answered"] = {"ok": 200, "down": 503, "gone": 410, "retry_after": 429, "hang": 0, "redirect": 307}[mode] if standard and svix else 400
             state["received"].append(record)
         if not (standard and svix):
             return self.answer(400, b"signature refused")
@@ -105,6 +108,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(503, b"down for the test")
         if mode == "gone":
             return self.answer(410, b"gone for the test")
+        if mode == "redirect":
+            return self.answer(307, b"elsewhere", {"Location": "/hook/" + name + "-elsewhere"})
         if mode == "retry_after":
             return self.answer(429, b"slow down", {"Retry-After": str(retry_after)})
         self.answer(200, b"ok")

@@ -6,6 +6,7 @@ import MarketplaceCore
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
+import Prometheus
 import Storage
 import Testing
 import TestSupport
@@ -234,6 +235,45 @@ import TestSupport
             #expect(received.allSatisfy { $0.standard && $0.svix && $0.json["data"]?["company_id"]?.string == company })
             #expect(received[4].json["data"]?["model"]?.string == "Contact")
             #expect(received[4].json["data"]?["last_error"]?.string == "boom")
+        }
+    }
+
+    /// A message that keeps failing holds the ones after it in its stream back until its first retry, no longer: the
+    /// next is delivered while the first still waits for its later attempts. And a redirect is an answer, not followed.
+    @Test func aFailingMessageHoldsItsStreamOnlyUntilItsFirstRetryAndRedirectsAreNotFollowed() async throws {
+        try await Self.withReceiver { stack, receiver in
+            let endpoint = try await Self.endpoint(stack, receiver, "order", extra: #", "event_types": ["webhook.test"]"#)
+            // Two messages of one stream made while the endpoint is disabled (kept as failed), then sent in order by
+            // recover, the receiver refusing the first every time.
+            #expect(try await stack.admin(.PATCH, "/api/admin/webhook-endpoints/\(endpoint.id)", json: #"{"status": "disabled"}"#).status == 200)
+            let first = try #require(try await stack.admin(.POST, "/api/admin/webhook-endpoints/\(endpoint.id)/test", json: "{}").body["message_id"]?.string)
+            let second = try #require(try await stack.admin(.POST, "/api/admin/webhook-endpoints/\(endpoint.id)/test", json: "{}").body["message_id"]?.string)
+            try await receiver.configure("order", failIds: [first])
+            #expect(try await stack.admin(.PATCH, "/api/admin/webhook-endpoints/\(endpoint.id)", json: #"{"status": "enabled"}"#).status == 200)
+            let recovered = try await stack.admin(.POST, "/api/admin/webhook-endpoints/\(endpoint.id)/recover", json: #"{"since": "2020-01-01T00:00:00Z"}"#)
+            #expect(recovered.body["recovered"] == .number(2))
+            try await stack.eventually("the second delivered") {
+                try await receiver.received("order").contains { $0.id == second && $0.answered == 200 }
+            }
+            let received = try await receiver.received("order")
+            let firstAttempts = received.enumerated().filter { $0.element.id == first }.map(\.offset)
+            let secondArrival = try #require(received.firstIndex { $0.id == second })
+            #expect(firstAttempts.count >= 2 && firstAttempts[1] < secondArrival, "held back until the first message's first retry")
+            #expect(try await stack.int("SELECT count(*)::int FROM webhook_messages WHERE message_id = '\(first)' AND status = 'pending'") == 1,
+                    "the first still waits for its later attempts")
+
+            try await receiver.configure("order", mode: "redirect", failIds: [])
+            let redirected = try #require(try await stack.admin(.POST, "/api/admin/webhook-endpoints/\(endpoint.id)/test", json: "{}").body["message_id"]?.string)
+            try await stack.eventually("tried twice") { try await receiver.received("order").filter { $0.id == redirected }.count >= 2 }
+            #expect(try await receiver.received("order-elsewhere").isEmpty, "the redirect was not followed")
+            #expect(try await stack.int("SELECT count(*)::int FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id WHERE m.message_id = '\(redirected)' AND a.status_code = 307") >= 2)
+            // The deliveries are counted on /metrics.
+            var bytes: [UInt8] = []
+            stack.dependencies.metricsRegistry.emit(into: &bytes)
+            let metrics = String(decoding: bytes, as: UTF8.self)
+            #expect(metrics.contains(#"outbound_deliveries_total{outcome="delivered"}"#))
+            #expect(metrics.contains(#"outbound_deliveries_total{outcome="retry"}"#))
+            #expect(metrics.contains("outbound_delivery_seconds_bucket"))
         }
     }
 

@@ -23,6 +23,7 @@ public final class OutboundDelivery: Service {
     let gates: EndpointGates
     let concurrency: Int
     let pollInterval: Duration
+    let metrics: any MetricsFactory
     let logger: Logger
     public let owner: String
     let stopping = Atomic<Bool>(false)
@@ -30,7 +31,8 @@ public final class OutboundDelivery: Service {
     enum Event: Sendable { case wake, finished, stop }
 
     public init(database: Database, cipher: CredentialCipher, configuration: AppConfiguration.Outbound, concurrency: Int = 64,
-                pollInterval: Duration = .milliseconds(200), logger: Logger) {
+                pollInterval: Duration = .milliseconds(200), metrics: any MetricsFactory, logger: Logger) {
+        self.metrics = metrics
         self.database = database
         self.cipher = cipher
         self.configuration = configuration
@@ -199,10 +201,10 @@ public final class OutboundDelivery: Service {
             }
         }
         let outcome = switch verdict { case .delivered: "delivered"; case .retry: "retry"; case .failed: "failed"; case .gone: "gone" }
-        Counter(label: "outbound_deliveries_total", dimensions: [("outcome", outcome)]).increment()
-        Timer(label: "outbound_delivery_seconds").record(duration: attempt.latency)
+        Counter(label: "outbound_deliveries_total", dimensions: [("outcome", outcome)], factory: metrics).increment()
+        Timer(label: "outbound_delivery_seconds", factory: metrics).record(duration: attempt.latency)
         if disabled {
-            Counter(label: "outbound_endpoints_disabled_total").increment()
+            Counter(label: "outbound_endpoints_disabled_total", factory: metrics).increment()
             logger.warning("outbound: endpoint disabled", metadata: ["endpoint_id": "\(endpoint.id)", "verdict": "\(verdict)"])
         }
     }

@@ -14,10 +14,12 @@ public struct OutboundDispatcher: Service {
     let retention: Duration
     let pollInterval: Duration
     let batch: Int
+    let metrics: any MetricsFactory
     let logger: Logger
 
     public init(database: Database, cursorSecret: String, retention: Duration, pollInterval: Duration = .milliseconds(200),
-                batch: Int = 1000, logger: Logger) {
+                batch: Int = 1000, metrics: any MetricsFactory, logger: Logger) {
+        self.metrics = metrics
         self.database = database
         self.cursors = ChangeCursor(secret: cursorSecret)
         self.retention = retention
@@ -79,7 +81,7 @@ public struct OutboundDispatcher: Service {
             try await WebhookMessagesTable.insert(messages, on: db, logger: logger)
             try await OutboundLogTable.saveStreams(Array(built.streamEnds.values), on: db, logger: logger)
             try await OutboundLogTable.movePosition(to: end, on: db, logger: logger)
-            Counter(label: "outbound_messages_created_total").increment(by: messages.count)
+            Counter(label: "outbound_messages_created_total", factory: metrics).increment(by: messages.count)
             return changes.hasMore || events.events.count >= batch || taken.count < changes.changes.count || lifecycle.count < events.events.count
         }
     }

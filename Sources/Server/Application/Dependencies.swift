@@ -134,8 +134,9 @@ struct Dependencies: Sendable {
         }
         // Outbound webhooks: messages made from the change log (one dispatcher at a time across instances) and sent.
         services.append(OutboundDispatcher(
-            database: database, cursorSecret: configuration.security.jwtSecret.value, retention: configuration.outbound.retention, logger: logger))
-        services.append(OutboundDelivery(database: database, cipher: cipher, configuration: configuration.outbound, logger: logger))
+            database: database, cursorSecret: configuration.security.jwtSecret.value, retention: configuration.outbound.retention,
+            metrics: metricsFactory, logger: logger))
+        services.append(OutboundDelivery(database: database, cipher: cipher, configuration: configuration.outbound, metrics: metricsFactory, logger: logger))
         services.append(SchedulerService(
             database: database, tasks: ScheduledTasks.standard(database: database, registry: pipelines, configuration: jobs, drift: driftCheck),
             logger: logger))

@@ -50,8 +50,10 @@ final class WebhookReceiver: Sendable {
 
     func url(_ name: String) -> String { "http://127.0.0.1:\(port)/hook/\(name)" }
 
-    func configure(_ name: String, secrets: [String]? = nil, mode: String? = nil, retryAfter: Int? = nil, failNext: Int? = nil) async throws {
+    func configure(_ name: String, secrets: [String]? = nil, mode: String? = nil, retryAfter: Int? = nil, failNext: Int? = nil,
+                   failIds: [String]? = nil) async throws {
         var settings: [String: JSONValue] = [:]
+        if let failIds { settings["fail_ids"] = .array(failIds.map(JSONValue.string)) }
         if let secrets { settings["secrets"] = .array(secrets.map(JSONValue.string)) }
         if let mode { settings["mode"] = .string(mode) }
         if let retryAfter { settings["retry_after"] = .number(Double(retryAfter)) }
