@@ -266,6 +266,11 @@ import TestSupport
                     _ = try await check(.delete, "/api/admin/webhook-endpoints/\(endpoint)", "/api/admin/webhook-endpoints/{id}", headers: adminToken,
                                         expect: .noContent)
 
+                    _ = try await check(.post, "/api/admin/drift/check?company_id=\(a)", "/api/admin/drift/check", headers: adminToken, expect: .accepted)
+                    _ = try await check(.post, "/api/admin/drift/check?company_id=x", "/api/admin/drift/check", headers: adminToken, expect: .badRequest)
+                    _ = try await check(.get, "/api/admin/drift?state=open&limit=5", "/api/admin/drift", headers: adminToken, expect: .ok)
+                    _ = try await check(.get, "/api/admin/drift?state=stuck", "/api/admin/drift", headers: adminToken, expect: .badRequest)
+
                     let all = Set(APIDocument.operations.map(\.operationId))
                     #expect(all.subtracting(exercised).sorted() == [], "operations no request exercised")
                 }
