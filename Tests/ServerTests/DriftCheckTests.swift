@@ -100,7 +100,10 @@ import TestSupport
             _ = try await stack.control(.PUT, "/connections/busy/syncs", #"{"provider_config_key": "xero", "model": "Contact", "status": "RUNNING"}"#)
             _ = try await stack.sql("UPDATE sync_state SET drift_check_result = NULL WHERE connection_id = 'busy'")
             #expect(try await stack.admin(.POST, "/api/admin/drift/check?company_id=\(company)").status == 202)
-            try await stack.eventually("checked") { try await Self.checkResult(stack, "busy", "Contact") != nil }
+            try await stack.eventually("both models checked") {
+                let contact = try await Self.checkResult(stack, "busy", "Contact"), item = try await Self.checkResult(stack, "busy", "Item")
+                return contact != nil && item != nil
+            }
             #expect(try await Self.checkResult(stack, "busy", "Contact") == "skipped: Nango's sync is running")
             #expect(try await Self.checkResult(stack, "busy", "Item")?.hasPrefix("agreed") == true)
             #expect(try await Self.drift(stack, company, "Contact") == nil)
