@@ -24,19 +24,6 @@ struct AdminDriftController<Context: RequestContext>: Sendable {
         let announced_at: Date?
     }
 
-    struct Page: Encodable {
-        let data: [DriftAnswer]
-        let next_cursor: String?
-
-        enum CodingKeys: String, CodingKey { case data, next_cursor }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(data, forKey: .data)
-            try container.encode(next_cursor, forKey: .next_cursor)
-        }
-    }
-
     struct JobIds: Encodable {
         let job_ids: [Int64]
     }
@@ -59,7 +46,7 @@ struct AdminDriftController<Context: RequestContext>: Sendable {
             let after = try Self.cursor(request.uri.queryParameters["cursor"].map(String.init))
             let page = try await reports.list(state: state, after: after, limit: limit + 1, logger: context.logger)
             let shown = page.prefix(limit)
-            return try JSONResponse.make(Page(
+            return try JSONResponse.make(AdminWebhookEndpointsController<Context>.DataAnswer(
                 data: shown.map {
                     DriftAnswer(company_id: $0.companyId.lowercasedString, integration_id: $0.identity.integrationId, connection_id: $0.identity.connectionId,
                                 model: $0.model, state: $0.state.rawValue, nango_count: $0.nangoCount, our_count: $0.ourCount, detected_at: $0.detectedAt,
