@@ -59,7 +59,7 @@ fuzz: services
 CHAOS_ROUNDS ?= 20
 chaos: services
 	swift build --build-tests
-	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" TEST_REDIS_URL="$(TEST_REDIS_URL)" CHAOS_ROUNDS="$(CHAOS_ROUNDS)" \
+	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" TEST_REDIS_URL="$(TEST_REDIS_URL)" CHAOS_ROUNDS="$(CHAOS_ROUNDS)" CHAOS_FAULTS="$(CHAOS_FAULTS)" \
 	  CHAOS_SEED="$${CHAOS_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}" swift test --skip-build --filter ChaosTests 2>&1 \
 	  | grep -Ev '^\{' | grep -E 'chaos:|✘|passed|failed'
 

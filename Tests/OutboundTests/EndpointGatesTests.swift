@@ -10,10 +10,12 @@ import Testing
         #expect(gates.enter(slow, rateLimit: nil) == .zero)
         #expect(gates.enter(slow, rateLimit: nil) == .zero)
         #expect(gates.enter(slow, rateLimit: nil) == nil, "its two slots are taken")
-        #expect(gates.saturated == [slow])
+        #expect(gates.inFlight == [slow: 2])
         #expect(gates.enter(other, rateLimit: nil) == .zero, "another endpoint is not held back")
+        #expect(gates.inFlight == [slow: 2, other: 1])
         gates.leave(slow)
-        #expect(gates.saturated == [])
+        gates.leave(other)
+        #expect(gates.inFlight == [slow: 1])
         #expect(gates.enter(slow, rateLimit: nil) == .zero)
     }
 

@@ -148,6 +148,15 @@ import Tokens
         }
     }
 
+    static func chosenFaults(_ names: String?) throws -> [Fault] {
+        guard let names, !names.isEmpty else { return Fault.allCases }
+        let byName = Dictionary(uniqueKeysWithValues: Fault.allCases.map { ("\($0)", $0) })
+        return try names.split(separator: ",").map { name in
+            try #require(byName[name.trimmingCharacters(in: .whitespaces)],
+                         "CHAOS_FAULTS: no fault named \(name); the names are \(byName.keys.sorted().joined(separator: ", "))")
+        }
+    }
+
     @Test func faultsBreakNoPromise() async throws {
         try await OneAtATime.processFaults.run { try await self.faultsBreakNoPromiseAlone() }
     }
@@ -156,11 +165,13 @@ import Tokens
         let seed = UInt64(TestEnvironment.process["CHAOS_SEED"] ?? "") ?? 20261130
         let rounds = Int(TestEnvironment.process["CHAOS_ROUNDS"] ?? "")
         var random = SeededGenerator(seed: seed, "chaos")
-        // Every fault once, in a seeded order, before the random ones: 20 rounds reach each.
+        // Every fault once, in a seeded order, before the random ones: 20 rounds reach each. `CHAOS_FAULTS` (case names,
+        // comma-separated, e.g. `postgresCrash,killInstance`) narrows the draw to those, to chase one fault's bug.
+        let chosen = try Self.chosenFaults(TestEnvironment.process["CHAOS_FAULTS"])
         let plan: [Fault] = rounds.map { count in
-            let each = Fault.allCases.shuffled(using: &random)
-            return (0..<count).map { $0 < each.count ? each[$0] : Fault.allCases[Int(random.next() % UInt64(Fault.allCases.count))] }
-        } ?? Fault.allCases
+            let each = chosen.shuffled(using: &random)
+            return (0..<count).map { $0 < each.count ? each[$0] : chosen[Int(random.next() % UInt64(chosen.count))] }
+        } ?? chosen
         let postgres = try await PostgresCluster.start()
         let redis = try await RedisProcess.start()
         let emulatorPort = FreePort.next()

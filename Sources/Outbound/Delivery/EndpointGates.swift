@@ -17,9 +17,10 @@ public final class EndpointGates: Sendable {
         self.maxInFlight = maxInFlight
     }
 
-    /// Endpoints whose slots are all taken: the next claim leaves their messages alone.
-    public var saturated: [UUID] {
-        gates.withLock { gates in gates.filter { $0.value.inFlight >= maxInFlight }.map(\.key) }
+    /// Requests in flight per endpoint (those with none left out): the next claim takes no more of an endpoint's
+    /// messages than it has slots free.
+    public var inFlight: [UUID: Int] {
+        gates.withLock { gates in gates.compactMapValues { $0.inFlight > 0 ? $0.inFlight : nil } }
     }
 
     /// Takes a slot; when the endpoint has a rate limit, also the time to wait before sending. nil when no slot is free.

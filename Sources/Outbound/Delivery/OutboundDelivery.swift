@@ -10,10 +10,13 @@ import ServiceLifecycle
 import Storage
 import Synchronization
 
-/// Sends due messages: claims them (the oldest of each stream first), signs each attempt as Standard Webhooks says,
-/// posts it with `OUTBOUND_TIMEOUT`, records the attempt and judges it (``DeliveryJudge``). Up to `concurrency`
-/// requests at once in this instance, at most `OUTBOUND_MAX_IN_FLIGHT` of them to one endpoint. At shutdown it claims
-/// nothing more and lets requests in flight finish (a lease that lapses hands a message to another instance).
+/// Sends due messages: claims them (the oldest of each stream first, no more of an endpoint's than it has slots free),
+/// signs each attempt as Standard Webhooks says, posts it with `OUTBOUND_TIMEOUT`, records the attempt and judges it
+/// (``DeliveryJudge``); 2xx answers are recorded together (``DeliveryRecorder``). Up to `concurrency` messages at once
+/// in this instance, at most `OUTBOUND_MAX_IN_FLIGHT` requests of them to one endpoint. Wakes when the dispatcher
+/// stores messages (`NOTIFY outbound`), when a delivery ends, and every `pollInterval` (retries fall due by time). At
+/// shutdown it claims nothing more and lets the messages in hand finish (a lease that lapses hands a message to
+/// another instance).
 public final class OutboundDelivery: Service {
     let database: Database
     let cipher: CredentialCipher
@@ -27,8 +30,11 @@ public final class OutboundDelivery: Service {
     let logger: Logger
     public let owner: String
     let stopping = Atomic<Bool>(false)
+    /// Messages claimed and not yet recorded.
+    let running = Atomic<Int>(0)
 
-    enum Event: Sendable { case wake, finished, stop }
+    /// The most messages one claim takes.
+    static let claimBatch = 256
 
     public init(database: Database, cipher: CredentialCipher, configuration: AppConfiguration.Outbound, concurrency: Int = 64,
                 pollInterval: Duration = .milliseconds(200), metrics: any MetricsFactory, logger: Logger) {
@@ -48,64 +54,90 @@ public final class OutboundDelivery: Service {
     public func run() async throws {
         // Redirects are never followed: a 3xx is an answer like any other non-2xx.
         let clients = PinnedClients()
-        let (events, emit) = AsyncStream.makeStream(of: Event.self)
+        let recorder = DeliveryRecorder(database: database, owner: owner, logger: logger)
+        // Wakes coalesce: a claim after many deliveries ended is one claim.
+        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: self.pollInterval)
-                        emit.yield(.wake)
+                        wake.yield()
                     }
                 }
-                var running = 0
-                for await event in events {
-                    if event == .finished { running -= 1 }
+                // The dispatcher's `NOTIFY`: messages stored are sent without waiting for the poll.
+                group.addTask { await self.database.listen(WebhookMessagesTable.channel, logger: self.logger) { _ in wake.yield() } }
+                group.addTask { await recorder.run() }
+                for await _ in wakes {
                     if stopping.load(ordering: .relaxed) {
-                        if running == 0 { break }
+                        if running.load(ordering: .relaxed) == 0 { break }
                         continue
                     }
-                    guard running < concurrency else { continue }
+                    let limit = min(Self.claimBatch, concurrency - running.load(ordering: .relaxed))
+                    guard limit > 0 else { continue }
                     let claimed: [ClaimedWebhookMessage]
+                    let endpoints: [UUID: WebhookEndpointRecord]
                     do {
-                        claimed = try await database.withConnection { db in
-                            try await WebhookMessagesTable.claimDue(
-                                owner: owner, lease: configuration.timeout + .seconds(10), busy: gates.saturated,
-                                limit: min(32, concurrency - running), on: db, logger: logger)
+                        (claimed, endpoints) = try await database.withConnection { db in
+                            let claimed = try await WebhookMessagesTable.claimDue(
+                                owner: owner, lease: configuration.timeout + .seconds(10), inFlight: gates.inFlight, maxInFlight: gates.maxInFlight,
+                                limit: limit, on: db, logger: logger)
+                            let ids = Array(Set(claimed.map(\.endpointId)))
+                            return (claimed, try await WebhookEndpointsTable.get(ids: ids, on: db, logger: logger))
                         }
                     } catch {
                         logger.warning("outbound: claiming messages failed", metadata: ["error": "\(String(reflecting: error))"])
                         continue
                     }
                     for message in claimed {
-                        running += 1
+                        // The claim left room for each message; an endpoint deleted since took its messages with it.
+                        guard let endpoint = endpoints[message.endpointId], let wait = gates.enter(endpoint.id, rateLimit: endpoint.rateLimit) else {
+                            await handBack(message)
+                            continue
+                        }
+                        running.add(1, ordering: .relaxed)
                         group.addTask {
-                            await self.deliver(message, clients: clients)
-                            emit.yield(.finished)
+                            await self.deliver(message, to: endpoint, after: wait, clients: clients, recorder: recorder)
+                            self.running.subtract(1, ordering: .relaxed)
+                            wake.yield()
                         }
                     }
+                    // A full claim: more may be due at once.
+                    if claimed.count == limit { wake.yield() }
                 }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
-            emit.yield(.stop)
+            wake.yield()
         }
         await clients.shutdown()
     }
 
-    func deliver(_ message: ClaimedWebhookMessage, clients: PinnedClients) async {
+    func handBack(_ message: ClaimedWebhookMessage) async {
         do {
-            guard let endpoint = try await database.withConnection({ db in
-                try await WebhookEndpointsTable.get(id: message.endpointId, on: db, logger: logger)
-            }) else { return }
-            guard let wait = gates.enter(endpoint.id, rateLimit: endpoint.rateLimit) else {
-                try await database.withConnection { db in try await WebhookMessagesTable.release(id: message.id, owner: owner, on: db, logger: logger) }
-                return
+            try await database.withConnection { db in try await WebhookMessagesTable.release(id: message.id, owner: owner, on: db, logger: logger) }
+        } catch {
+            logger.debug("outbound: a message could not be handed back; its lease lapses", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One attempt: waits out the endpoint's rate limit, posts, frees the endpoint's slot as soon as the answer is in,
+    /// then records it.
+    func deliver(_ message: ClaimedWebhookMessage, to endpoint: WebhookEndpointRecord, after wait: Duration, clients: PinnedClients,
+                 recorder: DeliveryRecorder) async {
+        if wait > .zero { try? await Task.sleep(for: wait) }
+        let attempt = await post(message, to: endpoint, clients: clients)
+        gates.leave(endpoint.id)
+        do {
+            if let status = attempt.status, judge.judge(attempt: message.attempt, status: status, retryAfter: nil, random: 0) == .delivered {
+                let delivered = WebhookMessagesTable.Delivered(id: message.id, statusCode: status, latency: attempt.latency, responseExcerpt: attempt.excerpt)
+                guard try await recorder.record(delivered) else { return }
+                Counter(label: "outbound_deliveries_total", dimensions: [("outcome", "delivered")], factory: metrics).increment()
+                Timer(label: "outbound_delivery_seconds", factory: metrics).record(duration: attempt.latency)
+            } else {
+                try await record(message, endpoint: endpoint, attempt)
             }
-            defer { gates.leave(endpoint.id) }
-            if wait > .zero { try await Task.sleep(for: wait) }
-            let attempt = await post(message, to: endpoint, clients: clients)
-            try await record(message, endpoint: endpoint, attempt)
         } catch {
             logger.warning("outbound: a delivery could not be recorded; its lease lapses and it is tried again",
                            metadata: ["message_id": "\(message.messageId)", "error": "\(String(reflecting: error))"])

@@ -52,24 +52,38 @@ public final class SchedulerService: Service {
                 let summary: String
                 do {
                     summary = try await task.body(logger)
-                    try await database.withConnection { db in
-                        try await ScheduledTasksTable.finish(name: task.name, outcome: .succeeded, error: nil, on: db, logger: logger)
-                    }
+                    try await recordFinish(task.name, outcome: .succeeded, error: nil, logger: logger)
                     Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", RunOutcome.succeeded.rawValue)]).increment()
                     logger.info("scheduled task ran", metadata: ["summary": "\(summary)"])
                 } catch {
                     Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", RunOutcome.failed.rawValue)]).increment()
                     logger.warning("scheduled task failed", metadata: ["error": "\(error)"])
                     do {
-                        try await database.withConnection { db in
-                            try await ScheduledTasksTable.finish(name: task.name, outcome: .failed, error: "\(error)", on: db, logger: logger)
-                        }
+                        try await recordFinish(task.name, outcome: .failed, error: "\(error)", logger: logger)
                     } catch {
                         logger.warning("could not record the scheduled task's failure", metadata: ["error": "\(error)"])
                     }
                 }
             } catch {
                 logger.debug("scheduler could not reach Postgres this round", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// A claimed task's end, retried a few times: the claim already moved `next_run_at` an interval ahead, so an end
+    /// lost to one failed statement would show the task as running, with no outcome, until its next run.
+    func recordFinish(_ name: String, outcome: RunOutcome, error: String?, logger: Logger) async throws {
+        var attempt = 1
+        while true {
+            do {
+                try await database.withConnection { db in
+                    try await ScheduledTasksTable.finish(name: name, outcome: outcome, error: error, on: db, logger: logger)
+                }
+                return
+            } catch where attempt < 5 && !Task.isCancelled {
+                logger.debug("could not record the scheduled task's end; trying again", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                attempt += 1
+                try? await Task.sleep(for: .milliseconds(200 * attempt))
             }
         }
     }

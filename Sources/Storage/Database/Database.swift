@@ -91,4 +91,20 @@ public struct Database: Sendable {
             return clock.now - start
         }
     }
+
+    /// Calls `notified` with each notification's payload on `channel` until cancelled, on a connection of its own,
+    /// listening again a second after the connection drops (what was notified meanwhile is the caller's poll's to find).
+    public func listen(_ channel: String, logger: Logger, _ notified: @Sendable (String) -> Void) async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    for try await notification in try await connection.listen(channel) { notified(notification.payload) }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("notifications interrupted; listening again shortly", metadata: ["channel": "\(channel)", "error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
 }

@@ -81,6 +81,14 @@ public enum WebhookEndpointsTable {
         try decode(try await connection.query("SELECT \(unescaped: columns) FROM webhook_endpoints WHERE id = \(id)", logger: logger).collect()).first
     }
 
+    /// The endpoints of these ids that exist, by id.
+    public static func get(ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: WebhookEndpointRecord] {
+        guard !ids.isEmpty else { return [:] }
+        let endpoints = try decode(try await connection.query(
+            "SELECT \(unescaped: columns) FROM webhook_endpoints WHERE id = ANY(\(ids))", logger: logger).collect())
+        return Dictionary(endpoints.map { ($0.id, $0) }) { first, _ in first }
+    }
+
     /// Every endpoint, oldest first (a keyset page after `after`).
     public static func list(after: UUID?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [WebhookEndpointRecord] {
         try decode(try await connection.query("""

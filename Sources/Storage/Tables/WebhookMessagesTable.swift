@@ -88,43 +88,57 @@ public struct WebhookAttemptRecord: Sendable, Equatable {
 
 /// SQL for `webhook_messages` and `webhook_attempts`.
 public enum WebhookMessagesTable {
-    /// Stores `messages` in one statement.
+    /// The channel notified, at commit, when messages to send were stored: delivery loops wake at once.
+    public static let channel = "outbound"
+
+    /// Stores `messages` in one statement, and notifies ``channel`` when any is to be sent.
     public static func insert(_ messages: [NewWebhookMessage], on connection: PostgresConnection, logger: Logger) async throws {
         guard !messages.isEmpty else { return }
         try await connection.query("""
-            INSERT INTO webhook_messages (message_id, endpoint_id, event_type, company_id, stream, body, status, last_error)
-            SELECT m, e, t, NULLIF(c, '')::uuid, s, b, st, NULLIF(err, '')
-            FROM UNNEST(\(messages.map(\.messageId)), \(messages.map(\.endpointId)), \(messages.map(\.eventType)),
-                        \(messages.map { $0.companyId?.uuidString ?? "" }), \(messages.map(\.stream)), \(messages.map(\.body)),
-                        \(messages.map(\.status.rawValue)), \(messages.map { $0.lastError ?? "" }))
-                 AS u(m, e, t, c, s, b, st, err)
+            WITH stored AS (
+                INSERT INTO webhook_messages (message_id, endpoint_id, event_type, company_id, stream, body, status, last_error)
+                SELECT m, e, t, NULLIF(c, '')::uuid, s, b, st, NULLIF(err, '')
+                FROM UNNEST(\(messages.map(\.messageId)), \(messages.map(\.endpointId)), \(messages.map(\.eventType)),
+                            \(messages.map { $0.companyId?.uuidString ?? "" }), \(messages.map(\.stream)), \(messages.map(\.body)),
+                            \(messages.map(\.status.rawValue)), \(messages.map { $0.lastError ?? "" }))
+                     AS u(m, e, t, c, s, b, st, err)
+                RETURNING status
+            )
+            SELECT pg_notify(\(channel), '') WHERE EXISTS (SELECT 1 FROM stored WHERE status = 'pending')
             """, logger: logger)
     }
 
-    /// Up to `limit` due messages of enabled endpoints outside `busy`, leased to `owner` for `lease`, each the oldest of
-    /// its stream unless an older one has already had its first retry (so one failing message holds its stream back
-    /// no longer than that).
+    /// Up to `limit` due messages of enabled endpoints, leased to `owner` for `lease`, each the oldest of its stream
+    /// unless an older one has already had its first retry (so one failing message holds its stream back no longer than
+    /// that); and of each endpoint no more than the slots it has free here (`maxInFlight` less `inFlight[endpoint]`), so
+    /// nothing claimed has to be handed back.
     public static func claimDue(
-        owner: String, lease: Duration, busy: [UUID], limit: Int, on connection: PostgresConnection, logger: Logger
+        owner: String, lease: Duration, inFlight: [UUID: Int], maxInFlight: Int, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [ClaimedWebhookMessage] {
         let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let full = inFlight.filter { $0.value >= maxInFlight }.map(\.key)
+        let partly = inFlight.filter { $0.value < maxInFlight }
         let rows = try await connection.query("""
             WITH candidates AS (
-                SELECT m.id FROM webhook_messages m
+                SELECT m.id, m.endpoint_id, m.next_attempt_at FROM webhook_messages m
                 JOIN webhook_endpoints e ON e.id = m.endpoint_id AND e.status = 'enabled'
                 WHERE m.status = 'pending' AND m.next_attempt_at <= now()
                   AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
-                  AND NOT (m.endpoint_id = ANY(\(busy)::uuid[]))
+                  AND NOT (m.endpoint_id = ANY(\(full)::uuid[]))
                   AND NOT EXISTS (
                       SELECT 1 FROM webhook_messages o
                       WHERE o.endpoint_id = m.endpoint_id AND o.stream = m.stream AND o.status = 'pending' AND o.id < m.id AND o.attempts < 2)
                 ORDER BY m.next_attempt_at, m.id
                 LIMIT \(limit)
                 FOR UPDATE OF m SKIP LOCKED
+            ), ranked AS (
+                SELECT c.id, row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) + coalesce(busy.used, 0) AS slot
+                FROM candidates c
+                LEFT JOIN UNNEST(\(Array(partly.keys))::uuid[], \(Array(partly.values))::int[]) AS busy(endpoint_id, used) ON busy.endpoint_id = c.endpoint_id
             )
             UPDATE webhook_messages m SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(seconds)),
                    attempts = m.attempts + 1
-            FROM candidates c WHERE m.id = c.id
+            FROM ranked r WHERE m.id = r.id AND r.slot <= \(maxInFlight)
             RETURNING m.id, m.message_id, m.endpoint_id, m.event_type, m.body, m.attempts
             """, logger: logger)
         var claimed: [ClaimedWebhookMessage] = []
@@ -132,6 +146,55 @@ public enum WebhookMessagesTable {
             claimed.append(ClaimedWebhookMessage(id: id, messageId: messageId, endpointId: endpoint, eventType: type, body: body, attempt: attempt))
         }
         return claimed.sorted { $0.id < $1.id }
+    }
+
+    /// A 2xx attempt of a claimed message, for ``finishDelivered``.
+    public struct Delivered: Sendable {
+        public var id: Int64
+        public var statusCode: Int
+        public var latency: Duration
+        public var responseExcerpt: String?
+
+        public init(id: Int64, statusCode: Int, latency: Duration, responseExcerpt: String?) {
+            self.id = id
+            self.statusCode = statusCode
+            self.latency = latency
+            self.responseExcerpt = responseExcerpt
+        }
+    }
+
+    /// Records many delivered attempts in one statement, each only if `owner` still holds its message; their endpoints'
+    /// success is noted (at most once a second per endpoint: a busy endpoint's row is not rewritten per message).
+    /// Returns the ids recorded; a missing one had lost its lease (another instance's attempt counts instead).
+    public static func finishDelivered(_ delivered: [Delivered], owner: String, on connection: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
+        guard !delivered.isEmpty else { return [] }
+        let rows = try await connection.query("""
+            WITH r AS (
+                SELECT * FROM UNNEST(\(delivered.map(\.id)), \(delivered.map(\.statusCode)), \(delivered.map { Self.milliseconds($0.latency) }),
+                                     \(delivered.map { $0.responseExcerpt ?? "" }), \(delivered.map { $0.responseExcerpt != nil }))
+                    AS r(id, code, latency, excerpt, has_excerpt)
+            ), moved AS (
+                UPDATE webhook_messages m SET status = 'delivered', lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(),
+                       last_status_code = r.code, last_error = NULL, delivered_at = now()
+                FROM r WHERE m.id = r.id AND m.lease_owner = \(owner) AND m.status = 'pending'
+                RETURNING m.id, m.endpoint_id
+            ), attempts AS (
+                INSERT INTO webhook_attempts (message_id, status_code, latency_ms, response_excerpt)
+                SELECT r.id, r.code, r.latency, CASE WHEN r.has_excerpt THEN r.excerpt END FROM moved JOIN r ON r.id = moved.id
+            ), endpoints AS (
+                UPDATE webhook_endpoints e SET last_success_at = now(), failing_since = NULL
+                WHERE e.id IN (SELECT endpoint_id FROM moved)
+                  AND (e.failing_since IS NOT NULL OR e.last_success_at IS NULL OR e.last_success_at < now() - interval '1 second')
+            )
+            SELECT id FROM moved
+            """, logger: logger)
+        var recorded = Set<Int64>()
+        for try await id in rows.decode(Int64.self) { recorded.insert(id) }
+        return recorded
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Records an attempt and moves the message on, if `owner` still holds it. False when the lease was lost (another
@@ -148,7 +211,7 @@ public enum WebhookMessagesTable {
             status = .pending
             delay = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
         }
-        let latency = Int(result.latency.components.seconds * 1000 + result.latency.components.attoseconds / 1_000_000_000_000_000)
+        let latency = milliseconds(result.latency)
         let rows = try await connection.query("""
             WITH moved AS (
                 UPDATE webhook_messages SET status = \(status.rawValue), lease_owner = NULL, lease_expires_at = NULL,

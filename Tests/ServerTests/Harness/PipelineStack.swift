@@ -51,7 +51,35 @@ struct PipelineStack: Sendable {
     /// Polls until `condition` holds (TestSupport's `eventually`, kept as a method so suites read `stack.eventually`).
     func eventually(_ what: String, timeout: Duration = .seconds(90), sourceLocation: SourceLocation = #_sourceLocation,
                     _ condition: () async throws -> Bool) async throws {
-        try await TestSupport.eventually(what, timeout: timeout, sourceLocation: sourceLocation, condition)
+        try await TestSupport.eventually(what, timeout: timeout, sourceLocation: sourceLocation, diagnosis: { await self.diagnosis() }, condition)
+    }
+
+    /// Where the queues, the outbound dispatcher and Postgres's sessions stood: printed when a wait gives up.
+    func diagnosis() async -> String {
+        let probes = [
+            ("jobs", "SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM jobs GROUP BY status) s"),
+            ("xmin", "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"),
+            ("dispatch position", "SELECT xid::text || '.' || seq FROM outbound_dispatch"),
+            ("outbound events", "SELECT string_agg(type || '@' || xid::text || '.' || seq, ', ' ORDER BY xid, seq) FROM outbound_events"),
+            ("messages", """
+                SELECT string_agg(event_type || ' ' || status || ' attempts ' || attempts || ' due ' || to_char(next_attempt_at, 'HH24:MI:SS.MS')
+                       || coalesce(' leased to ' || to_char(lease_expires_at, 'HH24:MI:SS.MS'), '') || coalesce(' (' || last_error || ')', ''), '; ' ORDER BY id)
+                FROM webhook_messages
+                """),
+            ("endpoints", "SELECT string_agg(status || coalesce(' ' || disabled_reason, ''), ', ') FROM webhook_endpoints"),
+            ("sessions", """
+                SELECT string_agg(state || coalesce(' ' || wait_event_type || ':' || wait_event, '') || ' for ' || round(extract(epoch FROM now() - state_change))::text
+                       || 's: ' || left(query, 60), ' | ') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                  AND state <> 'idle'
+                """),
+            ("now", "SELECT to_char(now(), 'HH24:MI:SS.MS')"),
+        ]
+        var parts: [String] = []
+        for (name, query) in probes {
+            let answer = (try? await sql(query).first.flatMap { try $0.decode(String?.self) }) ?? nil
+            parts.append("\(name): \(answer ?? "-")")
+        }
+        return parts.joined(separator: "; ")
     }
 
     /// What Nango serves for a model right now, read through the Nango client and sorted by hand-written rules,
@@ -227,7 +255,14 @@ struct PipelineStack: Sendable {
             if try rows.first?.decode(Int.self) == tasks.count { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        Issue.record("the scheduler's start-up round did not finish")
+        // What each task got to, so a failure here says which task hung or lost its end.
+        let rows = try await client.query("""
+            SELECT name || ': runs ' || runs || ', started ' || coalesce(last_started_at::text, '-') || ', finished '
+                   || coalesce(last_finished_at::text, '-') || ', ' || coalesce(last_outcome, '-') || ' ' || coalesce(last_error, '')
+            FROM scheduled_tasks ORDER BY name
+            """, logger: TestEnvironment.logger)
+        let states = try rows.map { try $0.decode(String.self) }
+        Issue.record("the scheduler's start-up round did not finish in 60 s: \(states.joined(separator: "; "))")
         throw CancellationError()
     }
 }
