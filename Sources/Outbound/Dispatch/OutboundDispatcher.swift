@@ -29,22 +29,43 @@ public struct OutboundDispatcher: Service {
     }
 
     public func run() async throws {
-        var lastCleanup = ContinuousClock.now - .seconds(3600)
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            var more = false
-            do {
-                more = try await dispatchOnce()
-                if ContinuousClock.now - lastCleanup > .seconds(3600) {
-                    lastCleanup = .now
-                    try await cleanup()
+        // Woken by commits (migration 0022's triggers notify `changes`), no more often than `minimumSpacing` so a busy
+        // sync's commits share a batch; and every `pollInterval` (lifecycle events, and a lost listening connection).
+        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await database.listen(ChangesTable.channel, logger: logger) { _ in wake.yield() } }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: pollInterval)
+                    wake.yield()
                 }
-            } catch {
-                logger.warning("outbound: dispatching failed; trying again", metadata: ["error": "\(String(reflecting: error))"])
-                try? await Task.sleep(for: .seconds(1))
             }
-            if !more { try? await Task.sleep(for: pollInterval) }
+            var lastCleanup = ContinuousClock.now - .seconds(3600)
+            for await _ in wakes {
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                let started = ContinuousClock.now
+                var more = true
+                while more, !Task.isShuttingDownGracefully, !Task.isCancelled {
+                    do {
+                        more = try await dispatchOnce()
+                        if ContinuousClock.now - lastCleanup > .seconds(3600) {
+                            lastCleanup = .now
+                            try await cleanup()
+                        }
+                    } catch {
+                        logger.warning("outbound: dispatching failed; trying again", metadata: ["error": "\(String(reflecting: error))"])
+                        try? await Task.sleep(for: .seconds(1))
+                        more = false
+                    }
+                }
+                try? await Task.sleep(until: started + Self.minimumSpacing)
+            }
+            group.cancelAll()
         }
     }
+
+    /// The least time between two rounds woken by commits.
+    static let minimumSpacing = Duration.milliseconds(50)
 
     /// One batch; true when more is waiting.
     @discardableResult

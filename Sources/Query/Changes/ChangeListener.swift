@@ -32,7 +32,7 @@ public struct ChangeListener: Service {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             do {
                 try await database.withConnection { connection in
-                    try await connection.listen(on: "changes") { notifications in
+                    try await connection.listen(on: ChangesTable.channel) { notifications in
                         backoff = .milliseconds(250)
                         // Changes committed while no one listened: held requests read again now.
                         signals.signalAll()

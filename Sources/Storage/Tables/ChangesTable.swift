@@ -123,6 +123,9 @@ public enum ChangesTable {
         return PostgresQuery(unsafeSQL: sql, binds: bindings)
     }
 
+    /// The channel migration 0022's triggers notify, at commit, with the company's id.
+    public static let channel = "changes"
+
     /// Where the log ends now: past every change a reader can already read.
     public static func head(on connection: PostgresConnection, logger: Logger) async throws -> ChangePosition {
         let rows = try await connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", logger: logger)
