@@ -11,7 +11,8 @@ struct BenchSettings: Sendable {
     let basePort: Int
     let postgresPort: Int
     let redisPort: Int
-    let database = "marketplace_bench"
+    /// `BENCH_DATABASE`: two benches on one machine need a database each (and a `BENCH_PORT` each).
+    let database: String
     let webhookCount: Int
     let nangoRecords: Int
     let syncRecords: Int
@@ -55,6 +56,10 @@ struct BenchSettings: Sendable {
         duration = try number("BENCH_DURATION", 10)
         connections = try number("BENCH_CONNECTIONS", 64)
         basePort = try number("BENCH_PORT", 18090)
+        database = environment["BENCH_DATABASE"].flatMap { $0.isEmpty ? nil : $0 } ?? "marketplace_bench"
+        guard database.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), database.first?.isLetter == true else {
+            throw BenchFailure("BENCH_DATABASE=\(database): letters, digits and _ only, starting with a letter")
+        }
         postgresPort = try number("PG_PORT", 55432)
         redisPort = try number("REDIS_PORT", 56379)
         webhookCount = try number("BENCH_WEBHOOKS", 300_000)
