@@ -69,6 +69,8 @@ enum BenchmarkMain {
         if settings.runs("changes") { report.add(try await ChangesScenario.run(run)) }
         if settings.runs("outbound") { report.add(try await OutboundScenario.run(run)) }
         if settings.runs("console") { report.add(try await ConsoleScenario.run(run)) }
+        // Last: it empties the tables the scenarios before read, and syncs 1,000 companies of its own.
+        if settings.runs("drift") { report.add(try await DriftScenario.run(run)) }
         report.add([
             Row(section: .other, name: "migrations on an empty database (`marketplace migrate`, process start included)", figure: .quantity(.milliseconds(migrate))),
             Row(section: .other, name: "first server's peak RSS (HTTP, webhooks)", figure: .quantity(.mebibytes(serverPeak))),

@@ -33,7 +33,7 @@ struct BenchSettings: Sendable {
     let binaries: URL
     let work: URL
     let report: String
-    /// `BENCH_ONLY`: the scenarios to run (comma-separated: http, webhooks, redis, nango, sync, reads, changes, outbound, console); all
+    /// `BENCH_ONLY`: the scenarios to run (comma-separated: http, webhooks, redis, nango, sync, reads, changes, outbound, console, drift); all
     /// when unset.
     /// A figure whose ceiling comes from a scenario left out reads "not measured in this run" against it.
     let only: Set<String>?
@@ -79,7 +79,7 @@ struct BenchSettings: Sendable {
         work = FileManager.default.temporaryDirectory.appendingPathComponent("marketplace-bench-\(getpid())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         report = environment["BENCH_REPORT"] ?? "bench/results/latest.md"
-        let scenarios: Set<String> = ["http", "webhooks", "redis", "nango", "sync", "reads", "changes", "outbound", "console"]
+        let scenarios: Set<String> = ["http", "webhooks", "redis", "nango", "sync", "reads", "changes", "outbound", "console", "drift"]
         only = try environment["BENCH_ONLY"].flatMap { text -> Set<String>? in
             guard !text.isEmpty else { return nil }
             let names = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })

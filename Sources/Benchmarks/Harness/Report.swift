@@ -57,7 +57,7 @@ enum Target: Sendable {
 
 /// Where a row goes in the report.
 enum Section: Int, Sendable, CaseIterable {
-    case http, webhooks, redis, nango, sync, reads, changes, outbound, console, other
+    case http, webhooks, redis, nango, sync, reads, changes, outbound, console, drift, other
 
     var title: String {
         switch self {
@@ -70,6 +70,7 @@ enum Section: Int, Sendable, CaseIterable {
         case .changes: "Change feed (`GET /api/companies/{id}/changes`)"
         case .outbound: "Outbound webhooks (signed `POST`s to a local receiver)"
         case .console: "Console pages (target: every page under 300 ms)"
+        case .drift: "Drift check (`POST /api/admin/drift/check`: every company's models against Nango's counts)"
         case .other: "Other figures"
         }
     }
