@@ -326,7 +326,13 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboundTests",
-            dependencies: ["Outbound", "Storage", "MarketplaceCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Outbound", "Storage", "MarketplaceCore", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

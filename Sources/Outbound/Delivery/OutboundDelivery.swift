@@ -78,12 +78,12 @@ public final class OutboundDelivery: Service {
                     let claimed: [ClaimedWebhookMessage]
                     let endpoints: [UUID: WebhookEndpointRecord]
                     do {
-                        (claimed, endpoints) = try await database.withConnection { db in
-                            let claimed = try await WebhookMessagesTable.claimDue(
-                                owner: owner, lease: configuration.timeout + .seconds(10), inFlight: gates.inFlight, maxInFlight: gates.maxInFlight,
-                                limit: limit, on: db, logger: logger)
-                            let ids = Array(Set(claimed.map(\.endpointId)))
-                            return (claimed, try await WebhookEndpointsTable.get(ids: ids, on: db, logger: logger))
+                        claimed = try await WebhookMessagesTable.claimDue(
+                            owner: owner, lease: configuration.timeout + .seconds(10), inFlight: gates.inFlight, maxInFlight: gates.maxInFlight,
+                            limit: limit, database: database, logger: logger)
+                        let ids = Array(Set(claimed.map(\.endpointId)))
+                        endpoints = ids.isEmpty ? [:] : try await database.withConnection { db in
+                            try await WebhookEndpointsTable.get(ids: ids, on: db, logger: logger)
                         }
                     } catch {
                         logger.warning("outbound: claiming messages failed", metadata: ["error": "\(String(reflecting: error))"])

@@ -72,16 +72,19 @@ public struct OutboundDispatcher: Service {
     public func dispatchOnce() async throws -> Bool {
         try await database.withTransaction(logger: logger) { db -> Bool in
             guard let position = try await OutboundLogTable.lockPosition(on: db, logger: logger) else { return false }
+            // Where the logs end, read before the endpoints: every write below it had ended before the endpoints were
+            // read, so an endpoint this round does not see (registered since) is owed none of what it passes over.
+            // Read after them, a write committed after an endpoint's registration could be passed over without it.
+            let head = try await ChangesTable.head(on: db, logger: logger)
             let endpoints = try await WebhookEndpointsTable.allLocked(on: db, logger: logger)
             guard !endpoints.isEmpty else {
                 // Nobody to tell: the position follows the end of the logs.
-                let head = try await ChangesTable.head(on: db, logger: logger)
                 if position < head { try await OutboundLogTable.movePosition(to: head, on: db, logger: logger) }
                 return false
             }
             let changes = try await ChangesTable.read(companyId: nil, after: position, resources: nil, limit: batch, on: db, logger: logger)
             let events = try await OutboundLogTable.events(after: position, limit: batch, on: db, logger: logger)
-            let end = min(changes.end, events.end)
+            let end = min(changes.end, events.end, head)
             let taken = changes.changes.filter { $0.position <= end }
             let lifecycle = events.events.filter { $0.position <= end }
             guard position < end else { return false }
