@@ -119,7 +119,8 @@ public enum WebhookMessagesTable {
     /// two attempts), which can only run per row through the stream index: as `NOT EXISTS`, stale statistics after a
     /// burst of messages turned it into a scan of every pending message per row (367 ms a claim on 8,500 pending, 1 ms
     /// this way). And sorting is off for the statement: with fresh statistics the planner otherwise tests every due
-    /// message, then sorts (41 ms on the same backlog).
+    /// message, then sorts (41 ms on the same backlog). Sorting off makes the estimated cost huge, which would make
+    /// Postgres compile the statement with LLVM each time (480 ms): the connections run with `jit` off (``Database``).
     public static func claimDue(
         owner: String, lease: Duration, inFlight: [UUID: Int], maxInFlight: Int, limit: Int, database: Database, logger: Logger
     ) async throws -> [ClaimedWebhookMessage] {
@@ -127,7 +128,7 @@ public enum WebhookMessagesTable {
         let full = inFlight.filter { $0.value >= maxInFlight }.map(\.key)
         let partly = inFlight.filter { $0.value < maxInFlight }
         let rows = try await database.withTransaction(logger: logger) { connection in
-            try await connection.query("SET LOCAL enable_sort = off", logger: logger)
+            try await connection.query("SELECT set_config('enable_sort', 'off', true)", logger: logger)
             return try await connection.query("""
                 WITH candidates AS (
                     SELECT m.id, m.endpoint_id, m.next_attempt_at FROM webhook_messages m
