@@ -223,9 +223,11 @@ import TestSupport
             _ = try await stack.sql("UPDATE companies SET status = 'active', status_reason = NULL WHERE id = '\(company)'")
             _ = try await stack.sql("UPDATE companies SET last_synced_at = now() WHERE id = '\(company)'")
             _ = try await stack.sql("UPDATE companies SET status = 'disconnected', status_reason = 'test' WHERE id = '\(company)'")
+            // Due in an hour, so no worker claims it before the test marks it dead (a worker that did held it running).
             _ = try await stack.sql("""
-                INSERT INTO jobs (kind, payload, status, attempts, max_attempts, last_error)
-                VALUES ('sync.run', '{"integration_id": "xero", "connection_id": "life-co", "model": "Contact"}', 'failed', 2, 2, 'boom')
+                INSERT INTO jobs (kind, payload, status, attempts, max_attempts, last_error, run_at)
+                VALUES ('sync.run', '{"integration_id": "xero", "connection_id": "life-co", "model": "Contact"}', 'failed', 2, 2, 'boom',
+                        now() + interval '1 hour')
                 """)
             _ = try await stack.sql("UPDATE jobs SET status = 'dead' WHERE last_error = 'boom'")
             let expected = ["connection.created", "connection.refresh_failed", "connection.recovered", "connection.disconnected", "sync.failed"]
