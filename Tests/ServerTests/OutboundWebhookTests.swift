@@ -128,6 +128,11 @@ import TestSupport
             #expect(shown["status"]?.string == "disabled")
             #expect(shown["disabled_reason"]?.string?.contains("410") == true)
             try await stack.eventually("no message pending") { try await Self.pending(stack, endpoint.id) == 0 }
+            // Every change has its message (a disabled endpoint's are stored failed, for `recover`): the dispatcher has
+            // read past the last change.
+            try await stack.eventually("the dispatcher past the last change") {
+                try await stack.int("SELECT count(*)::int FROM changes c, outbound_dispatch d WHERE (c.xid, c.seq) > (d.xid, d.seq)") == 0
+            }
             let kept = try await stack.int("SELECT count(*)::int FROM webhook_messages WHERE endpoint_id = '\(endpoint.id)' AND status = 'failed'")
             #expect(kept > 0)
             // Requests already in flight when the 410 came may still arrive; nothing is sent after them.

@@ -35,7 +35,8 @@ public final class SchedulerService: Service {
     public func run() async throws {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             await runDueTasks()
-            try? await Task.sleep(for: tick)
+            // The services after this one stop only once it has: a shutdown does not wait out the tick.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.tick) }
         }
     }
 
