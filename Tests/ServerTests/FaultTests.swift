@@ -14,7 +14,8 @@ import TestSupport
 @testable import Server
 
 /// Real faults against the real `marketplace` process, on a Postgres cluster and a Redis of the test's own.
-@Suite(.serialized, .timeLimit(.minutes(5))) struct FaultTests {
+// The limit counts the wait for `OneAtATime` too: behind the chaos slice and the browser test that is minutes.
+@Suite(.serialized, .timeLimit(.minutes(15))) struct FaultTests {
     static func environment(_ postgres: PostgresCluster, _ redis: RedisProcess, _ overrides: [String: String] = [:]) -> [String: String] {
         TestEnvironment.values([
             "DATABASE_URL": postgres.databaseURL,

@@ -16,7 +16,8 @@ import TestSupport
 /// stopped with SIGSTOP) and while Redis is down: the webhook queue and the read budget answer 503 with
 /// `Retry-After` at their byte bounds, the fallback cache evicts at its own, and the process's memory ends within
 /// 30 MiB of its figure before the flood plus those bounds.
-@Suite(.serialized, .timeLimit(.minutes(5))) struct FloodTests {
+// The limit counts the wait for `OneAtATime` too: behind the chaos slice and the browser test that is minutes.
+@Suite(.serialized, .timeLimit(.minutes(15))) struct FloodTests {
     static let mebibyte = 1 << 20
     /// Smaller than 16 senders × 129 KiB in flight: the queue must refuse some while Postgres hangs.
     static let queueBytes = 1 * mebibyte
