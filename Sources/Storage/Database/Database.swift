@@ -31,9 +31,6 @@ public struct Database: Sendable {
         settings.options.additionalStartupParameters = [
             ("application_name", "marketplace"),
             ("statement_timeout", String(configuration.statementTimeout / .milliseconds(1))),
-            // Every statement here is short: LLVM compiling one (when its estimated cost passes `jit_above_cost`) costs
-            // hundreds of milliseconds that the statement itself never would (the outbound claim went from 2.5 ms to 480).
-            ("jit", "off"),
         ]
         self.client = PostgresClient(configuration: settings, backgroundLogger: logger)
         self.configuration = configuration
