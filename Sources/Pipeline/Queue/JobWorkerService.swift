@@ -56,7 +56,7 @@ public final class JobWorkerService: Service {
         let (events, emit) = AsyncStream.makeStream(of: Event.self)
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await self.listen(emit) }
+                group.addTask { await self.database.listen("jobs", logger: self.logger) { _ in emit.yield(.wake) } }
                 group.addTask { await self.tick(emit) }
                 var running = 0
                 emit.yield(.wake)
@@ -81,22 +81,6 @@ public final class JobWorkerService: Service {
             emit.yield(.stop)
         }
         logger.info("job workers stopped", metadata: ["owner": "\(owner)"])
-    }
-
-    /// Wakes the dispatcher on each notification; reconnects when the connection drops.
-    func listen(_ emit: AsyncStream<Event>.Continuation) async {
-        while !Task.isCancelled {
-            do {
-                try await database.client.withConnection { connection in
-                    let notifications = try await connection.listen("jobs")
-                    for try await _ in notifications { emit.yield(.wake) }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                logger.debug("job notifications interrupted; listening again shortly", metadata: ["error": "\(error)"])
-            }
-            try? await Task.sleep(for: .seconds(1))
-        }
     }
 
     /// The poll, and the reaper of leases whose worker vanished.
