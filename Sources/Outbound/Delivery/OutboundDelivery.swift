@@ -10,13 +10,15 @@ import ServiceLifecycle
 import Storage
 import Synchronization
 
-/// Sends due messages: claims them (the oldest of each stream first, no more of an endpoint's than it has slots free),
-/// signs each attempt as Standard Webhooks says, posts it with `OUTBOUND_TIMEOUT`, records the attempt and judges it
-/// (``DeliveryJudge``); 2xx answers are recorded together (``DeliveryRecorder``). Up to `concurrency` messages at once
-/// in this instance, at most `OUTBOUND_MAX_IN_FLIGHT` requests of them to one endpoint. Wakes when the dispatcher
-/// stores messages (`NOTIFY outbound`), when a delivery ends, and every `pollInterval` (retries fall due by time). At
-/// shutdown it claims nothing more and lets the messages in hand finish (a lease that lapses hands a message to
-/// another instance).
+/// Sends due messages: claims them (the oldest of each stream first, no more of an endpoint's than this instance may
+/// hold of it), holds them per endpoint until a request slot is free (``HeldMessages``), signs each attempt as Standard
+/// Webhooks says, posts it with `OUTBOUND_TIMEOUT`, records the attempt and judges it (``DeliveryJudge``); 2xx answers
+/// are recorded together (``DeliveryRecorder``). At most `OUTBOUND_MAX_IN_FLIGHT` requests to one endpoint at once;
+/// up to `concurrency` messages held or in hand in this instance. Claims run beside the sending: a slot freed by an
+/// answer takes the next held message at once, while a claim fetches more. Claims run when the dispatcher stores
+/// messages (`NOTIFY outbound`), when a delivery ends, and every `pollInterval` (retries fall due by time). At shutdown
+/// it claims nothing more, hands back what it holds, and lets the messages in flight finish (a lease that lapses
+/// hands a message to another instance).
 public final class OutboundDelivery: Service {
     let database: Database
     let cipher: CredentialCipher
@@ -24,19 +26,25 @@ public final class OutboundDelivery: Service {
     let policy: EndpointURLPolicy
     let judge: DeliveryJudge
     let gates: EndpointGates
+    let held = HeldMessages()
     let concurrency: Int
     let pollInterval: Duration
     let metrics: any MetricsFactory
     let logger: Logger
     public let owner: String
     let stopping = Atomic<Bool>(false)
-    /// Messages claimed and not yet recorded.
+    /// Messages started and not yet recorded.
     let running = Atomic<Int>(0)
 
     /// The most messages one claim takes.
     static let claimBatch = 256
+    /// Of one endpoint, an instance holds (in flight and waiting for a slot) at most this many times its slots.
+    static let heldPerSlot = 8
 
-    public init(database: Database, cipher: CredentialCipher, configuration: AppConfiguration.Outbound, concurrency: Int = 64,
+    /// The lease a claim takes: long enough for the request, and for a wait behind the endpoint's other held messages.
+    var lease: Duration { configuration.timeout + .seconds(10) }
+
+    public init(database: Database, cipher: CredentialCipher, configuration: AppConfiguration.Outbound, concurrency: Int = 256,
                 pollInterval: Duration = .milliseconds(200), metrics: any MetricsFactory, logger: Logger) {
         self.metrics = metrics
         self.database = database
@@ -55,63 +63,80 @@ public final class OutboundDelivery: Service {
         // Redirects are never followed: a 3xx is an answer like any other non-2xx.
         let clients = PinnedClients()
         let recorder = DeliveryRecorder(database: database, owner: owner, logger: logger)
-        // Wakes coalesce: a claim after many deliveries ended is one claim.
-        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // Both kinds of wake coalesce: a claim after many deliveries ended is one claim, and one pass starts every held
+        // message that has a slot.
+        let (claims, claim) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (starts, start) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: self.pollInterval)
-                        wake.yield()
+                        claim.yield()
                     }
                 }
                 // The dispatcher's `NOTIFY`: messages stored are sent without waiting for the poll.
-                group.addTask { await self.database.listen(WebhookMessagesTable.channel, logger: self.logger) { _ in wake.yield() } }
+                group.addTask { await self.database.listen(WebhookMessagesTable.channel, logger: self.logger) { _ in claim.yield() } }
                 group.addTask { await recorder.run() }
-                for await _ in wakes {
+                group.addTask {
+                    for await _ in claims {
+                        if self.stopping.load(ordering: .relaxed) { break }
+                        if await self.claimMore() { claim.yield() }
+                        start.yield()
+                    }
+                }
+                for await _ in starts {
                     if stopping.load(ordering: .relaxed) {
+                        for item in held.removeAll() { await handBack(item.message) }
                         if running.load(ordering: .relaxed) == 0 { break }
                         continue
                     }
-                    let limit = min(Self.claimBatch, concurrency - running.load(ordering: .relaxed))
-                    guard limit > 0 else { continue }
-                    let claimed: [ClaimedWebhookMessage]
-                    let endpoints: [UUID: WebhookEndpointRecord]
-                    do {
-                        claimed = try await WebhookMessagesTable.claimDue(
-                            owner: owner, lease: configuration.timeout + .seconds(10), inFlight: gates.inFlight, maxInFlight: gates.maxInFlight,
-                            limit: limit, database: database, logger: logger)
-                        let ids = Array(Set(claimed.map(\.endpointId)))
-                        endpoints = ids.isEmpty ? [:] : try await database.withConnection { db in
-                            try await WebhookEndpointsTable.get(ids: ids, on: db, logger: logger)
-                        }
-                    } catch {
-                        logger.warning("outbound: claiming messages failed", metadata: ["error": "\(String(reflecting: error))"])
-                        continue
-                    }
-                    for message in claimed {
-                        // The claim left room for each message; an endpoint deleted since took its messages with it.
-                        guard let endpoint = endpoints[message.endpointId], let wait = gates.enter(endpoint.id, rateLimit: endpoint.rateLimit) else {
-                            await handBack(message)
-                            continue
-                        }
+                    for (item, wait) in held.startable(gates) {
                         running.add(1, ordering: .relaxed)
                         group.addTask {
-                            await self.deliver(message, to: endpoint, after: wait, clients: clients, recorder: recorder)
+                            await self.deliver(item, after: wait, clients: clients, recorder: recorder)
                             self.running.subtract(1, ordering: .relaxed)
-                            wake.yield()
+                            start.yield()
+                            claim.yield()
                         }
                     }
-                    // A full claim: more may be due at once.
-                    if claimed.count == limit { wake.yield() }
                 }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
-            wake.yield()
+            start.yield()
         }
         await clients.shutdown()
+    }
+
+    /// One claim into ``held``, as much as there is room for; true when it was full (more may be due at once).
+    func claimMore() async -> Bool {
+        let counts = held.counts.merging(gates.inFlight, uniquingKeysWith: +)
+        let limit = min(Self.claimBatch, concurrency - held.total - running.load(ordering: .relaxed))
+        guard limit > 0 else { return false }
+        do {
+            let claimedAt = ContinuousClock.now
+            let claimed = try await WebhookMessagesTable.claimDue(
+                owner: owner, lease: lease, held: counts, maxHeld: gates.maxInFlight * Self.heldPerSlot, limit: limit, database: database, logger: logger)
+            guard !claimed.isEmpty else { return false }
+            let ids = Array(Set(claimed.map(\.endpointId)))
+            let endpoints = try await database.withConnection { db in try await WebhookEndpointsTable.get(ids: ids, on: db, logger: logger) }
+            var taken: [HeldMessages.Held] = []
+            for message in claimed {
+                // An endpoint deleted since took its messages with it.
+                guard let endpoint = endpoints[message.endpointId] else {
+                    await handBack(message)
+                    continue
+                }
+                taken.append(HeldMessages.Held(message: message, endpoint: endpoint, claimedAt: claimedAt))
+            }
+            held.add(taken)
+            return claimed.count == limit
+        } catch {
+            logger.warning("outbound: claiming messages failed", metadata: ["error": "\(String(reflecting: error))"])
+            return false
+        }
     }
 
     func handBack(_ message: ClaimedWebhookMessage) async {
@@ -123,10 +148,16 @@ public final class OutboundDelivery: Service {
     }
 
     /// One attempt: waits out the endpoint's rate limit, posts, frees the endpoint's slot as soon as the answer is in,
-    /// then records it.
-    func deliver(_ message: ClaimedWebhookMessage, to endpoint: WebhookEndpointRecord, after wait: Duration, clients: PinnedClients,
-                 recorder: DeliveryRecorder) async {
+    /// then records it. A message that waited so long for its slot that its lease could lapse during the request is
+    /// handed back instead: past its lease another instance may be sending it too.
+    func deliver(_ item: HeldMessages.Held, after wait: Duration, clients: PinnedClients, recorder: DeliveryRecorder) async {
+        let (message, endpoint) = (item.message, item.endpoint)
         if wait > .zero { try? await Task.sleep(for: wait) }
+        guard ContinuousClock.now + configuration.timeout + .seconds(2) < item.claimedAt + lease else {
+            gates.leave(endpoint.id)
+            await handBack(message)
+            return
+        }
         let attempt = await post(message, to: endpoint, clients: clients)
         gates.leave(endpoint.id)
         do {
@@ -176,7 +207,7 @@ public final class OutboundDelivery: Service {
         for header in WebhookSigner.headers(id: message.messageId, timestamp: Int(Date().timeIntervalSince1970), body: message.body, keys: keys) {
             request.headers.add(name: header.name, value: header.value)
         }
-        request.body = .bytes(ByteBuffer(string: message.body))
+        request.body = .bytes(message.body)
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(Int64(configuration.timeout / .nanoseconds(1))))
             var excerpt = ByteBuffer()

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOCore
 
 /// Standard Webhooks signing (standard-webhooks/standard-webhooks, `spec/standard-webhooks.md`): the secret is
 /// `whsec_` + base64 of random bytes; a signature is `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")), and
@@ -23,17 +24,28 @@ public enum WebhookSigner {
 
     /// `v1,<base64 signature>` of one message attempt.
     public static func signature(id: String, timestamp: Int, body: String, key: SymmetricKey) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(id).\(timestamp).\(body)".utf8), using: key)
-        return "v1," + Data(mac).base64EncodedString()
+        signature(id: id, timestamp: timestamp, body: ByteBuffer(string: body), key: key)
+    }
+
+    /// The same over the body's bytes as stored and sent: no copy of the body is made to sign it.
+    public static func signature(id: String, timestamp: Int, body: ByteBuffer, key: SymmetricKey) -> String {
+        var mac = HMAC<SHA256>(key: key)
+        mac.update(data: Array("\(id).\(timestamp).".utf8))
+        body.withUnsafeReadableBytes { mac.update(data: $0) }
+        return "v1," + Data(mac.finalize()).base64EncodedString()
     }
 
     /// The three headers of one attempt, signed with every key given (the current one first).
-    public static func headers(id: String, timestamp: Int, body: String, keys: [SymmetricKey]) -> [(name: String, value: String)] {
+    public static func headers(id: String, timestamp: Int, body: ByteBuffer, keys: [SymmetricKey]) -> [(name: String, value: String)] {
         [
             ("webhook-id", id),
             ("webhook-timestamp", String(timestamp)),
             ("webhook-signature", keys.map { signature(id: id, timestamp: timestamp, body: body, key: $0) }.joined(separator: " ")),
         ]
+    }
+
+    public static func headers(id: String, timestamp: Int, body: String, keys: [SymmetricKey]) -> [(name: String, value: String)] {
+        headers(id: id, timestamp: timestamp, body: ByteBuffer(string: body), keys: keys)
     }
 
     /// A new message id: `msg_` and 32 hex digits.

@@ -33,7 +33,8 @@ public struct ClaimedWebhookMessage: Sendable, Equatable {
     public var messageId: String
     public var endpointId: UUID
     public var eventType: String
-    public var body: String
+    /// The stored bytes, sent and signed as they are (never decoded as text on the way).
+    public var body: ByteBuffer
     /// This attempt's number, from 1.
     public var attempt: Int
 }
@@ -110,8 +111,8 @@ public enum WebhookMessagesTable {
 
     /// Up to `limit` due messages of enabled endpoints, leased to `owner` for `lease`, each the oldest of its stream
     /// unless an older one has already had its first retry (so one failing message holds its stream back no longer than
-    /// that); and of each endpoint no more than the slots it has free here (`maxInFlight` less `inFlight[endpoint]`), so
-    /// nothing claimed has to be handed back.
+    /// that); and of each endpoint no more than this instance may still hold of it (`maxHeld` less `held[endpoint]`:
+    /// messages in flight and claimed ones queued for a free request slot).
     ///
     /// The plan must walk the due index in order and test each message's stream as it goes, stopping at `limit`: a
     /// backlog of thousands then costs a claim what the first few dozen rows cost. Two ways Postgres leaves that plan
@@ -123,11 +124,11 @@ public enum WebhookMessagesTable {
     /// Postgres compile the statement with LLVM each time (480 ms), so `jit` is off for it too. (Only here: off for
     /// every connection, a sync of 100,000 records ran 5,832 records/s against 6,334 with it on, one run each.)
     public static func claimDue(
-        owner: String, lease: Duration, inFlight: [UUID: Int], maxInFlight: Int, limit: Int, database: Database, logger: Logger
+        owner: String, lease: Duration, held: [UUID: Int], maxHeld: Int, limit: Int, database: Database, logger: Logger
     ) async throws -> [ClaimedWebhookMessage] {
         let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
-        let full = inFlight.filter { $0.value >= maxInFlight }.map(\.key)
-        let partly = inFlight.filter { $0.value < maxInFlight }
+        let full = held.filter { $0.value >= maxHeld }.map(\.key)
+        let partly = held.filter { $0.value < maxHeld }
         let rows = try await database.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)", logger: logger)
             return try await connection.query("""
@@ -152,13 +153,13 @@ public enum WebhookMessagesTable {
                 )
                 UPDATE webhook_messages m SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(seconds)),
                        attempts = m.attempts + 1
-                FROM ranked r WHERE m.id = r.id AND r.slot <= \(maxInFlight)
+                FROM ranked r WHERE m.id = r.id AND r.slot <= \(maxHeld)
                 RETURNING m.id, m.message_id, m.endpoint_id, m.event_type, m.body, m.attempts
                 """, logger: logger).collect()
         }
         var claimed: [ClaimedWebhookMessage] = []
         for row in rows {
-            let (id, messageId, endpoint, type, body, attempt) = try row.decode((Int64, String, UUID, String, String, Int).self)
+            let (id, messageId, endpoint, type, body, attempt) = try row.decode((Int64, String, UUID, String, ByteBuffer, Int).self)
             claimed.append(ClaimedWebhookMessage(id: id, messageId: messageId, endpointId: endpoint, eventType: type, body: body, attempt: attempt))
         }
         return claimed.sorted { $0.id < $1.id }
