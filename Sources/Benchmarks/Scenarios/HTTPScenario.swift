@@ -34,7 +34,7 @@ enum HTTPScenario {
         result.rows.append(Row(
             section: .http, name: "`GET /health`, every middleware (request id, access log, metrics, security headers)",
             figure: .quantity(health), ceiling: Ceiling(name: "bare Hummingbird, one route, no middleware", quantity: bare),
-            target: .shareAtLeast(85), note: healthNote))
+            target: .shareAtLeast(92), note: healthNote))
         result.rows.append(Row(section: .http, name: "bare Hummingbird `GET /health` (`bare-ceiling`)", figure: .quantity(bare), note: bareNote))
 
         for (path, what) in [("/health/live", "same work as `/health`"), ("/health/detailed", "Postgres + Redis PING per request"),

@@ -35,6 +35,8 @@ public final class OutboundDelivery: Service {
     let stopping = Atomic<Bool>(false)
     /// Messages started and not yet recorded.
     let running = Atomic<Int>(0)
+    /// The stream the last claim ended at (nil: start from the first).
+    let claimCursor = Mutex<WebhookMessagesTable.StreamKey?>(nil)
 
     /// The most messages one claim takes.
     static let claimBatch = 256
@@ -110,15 +112,28 @@ public final class OutboundDelivery: Service {
         await clients.shutdown()
     }
 
-    /// One claim into ``held``, as much as there is room for; true when it was full (more may be due at once).
+    /// One claim into ``held``, as much as there is room for, going on from the stream the last claim ended at and
+    /// around to the first; true when it was full (more may be due at once).
     func claimMore() async -> Bool {
         let counts = held.counts.merging(gates.inFlight, uniquingKeysWith: +)
         let limit = min(Self.claimBatch, concurrency - held.total - running.load(ordering: .relaxed))
         guard limit > 0 else { return false }
         do {
             let claimedAt = ContinuousClock.now
-            let claimed = try await WebhookMessagesTable.claimDue(
-                owner: owner, lease: lease, held: counts, maxHeld: gates.maxInFlight * Self.heldPerSlot, limit: limit, database: database, logger: logger)
+            let maxHeld = gates.maxInFlight * Self.heldPerSlot
+            let start = claimCursor.withLock { $0 }
+            var (claimed, last) = try await WebhookMessagesTable.claimDue(
+                owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: start, limit: limit, database: database, logger: logger)
+            if start != nil, claimed.count < limit {
+                // The walk reached the last stream: the rest of the room goes to the streams before where it started.
+                var counts = counts
+                for message in claimed { counts[message.endpointId, default: 0] += 1 }
+                let (more, moreLast) = try await WebhookMessagesTable.claimDue(
+                    owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: nil, limit: limit - claimed.count, database: database, logger: logger)
+                claimed += more
+                if moreLast != nil { last = moreLast }
+            }
+            claimCursor.withLock { $0 = last }
             guard !claimed.isEmpty else { return false }
             let ids = Array(Set(claimed.map(\.endpointId)))
             let endpoints = try await database.withConnection { db in try await WebhookEndpointsTable.get(ids: ids, on: db, logger: logger) }

@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import TestSupport
+
+@testable import Storage
+
+/// `WebhookMessagesTable.claimDue` against a real Postgres: which messages a claim may take, and that claims take the
+/// streams in turn.
+@Suite(.timeLimit(.minutes(3))) struct MessageClaimTests {
+    static let logger = TestEnvironment.logger
+
+    @Test func aClaimTakesEachStreamsHeadAndTheNextClaimGoesOnFromWhereItStopped() async throws {
+        try await TestDatabase.withClient { database in try await Self.headsInTurn(database) }
+    }
+
+    static func headsInTurn(_ database: Database) async throws {
+        let endpoint = try await database.withConnection { db in
+            try await OutboundDispatcherTests.endpoint("claims", on: db)
+        }
+        // Stream a has three messages, b two, c one: ids in this order.
+        let ids = try await Self.insert(["a", "a", "b", "a", "b", "c"], endpoint: endpoint, database)
+        #expect(ids.count == 6)
+        let (a1, a2, b1, a3, b2, c1) = (ids[0], ids[1], ids[2], ids[3], ids[4], ids[5])
+
+        func claim(after: WebhookMessagesTable.StreamKey?, maxHeld: Int = 10) async throws -> ([Int64], WebhookMessagesTable.StreamKey?) {
+            let (claimed, last) = try await WebhookMessagesTable.claimDue(
+                owner: "claim-test", lease: .seconds(60), held: [:], maxHeld: maxHeld, after: after, limit: 10, database: database, logger: logger)
+            return (claimed.map(\.id), last)
+        }
+
+        // One of an endpoint's messages at a time: the walk stops at stream a's head, and the next claim goes on from a.
+        let (first, afterFirst) = try await claim(after: nil, maxHeld: 1)
+        #expect(first == [a1])
+        #expect(afterFirst == .init(endpointId: endpoint, stream: "a"))
+        let (second, afterSecond) = try await claim(after: afterFirst, maxHeld: 1)
+        #expect(second == [b1], "stream b's turn, not a's next message (a1 is out, a2 waits behind it)")
+        #expect(afterSecond == .init(endpointId: endpoint, stream: "b"))
+        let (third, afterThird) = try await claim(after: afterSecond, maxHeld: 1)
+        #expect(third == [c1])
+        #expect(afterThird == .init(endpointId: endpoint, stream: "c"))
+        let (fourth, afterFourth) = try await claim(after: afterThird)
+        #expect(fourth.isEmpty, "past the last stream nothing is left")
+        #expect(afterFourth == nil)
+
+        // Every head is out: nothing behind them may go, whatever the room.
+        let (none, _) = try await claim(after: nil)
+        #expect(none.isEmpty)
+
+        // a1 and b1 delivered: a2 and b2 are their streams' heads now; a3 still waits behind a2.
+        try await database.query("""
+            UPDATE webhook_messages SET status = 'delivered', lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(\([a1, b1]))
+            """, logger: logger)
+        let (next, _) = try await claim(after: nil)
+        #expect(next == [a2, b2])
+
+        // a2's first attempt failed and its retry is not due: a3 waits for that retry; after it, a3 may go.
+        try await database.query("""
+            UPDATE webhook_messages SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now() + interval '1 hour' WHERE id = \(a2)
+            """, logger: logger)
+        let (waiting, _) = try await claim(after: nil)
+        #expect(waiting.isEmpty, "a3 waits while a2 has had one attempt")
+        try await database.query("UPDATE webhook_messages SET attempts = 2 WHERE id = \(a2)", logger: logger)
+        let (afterRetry, _) = try await claim(after: nil)
+        #expect(afterRetry == [a3])
+    }
+
+    static func insert(_ streams: [String], endpoint: UUID, _ database: Database) async throws -> [Int64] {
+        var ids: [Int64] = []
+        for (index, stream) in streams.enumerated() {
+            let rows = try await database.query("""
+                INSERT INTO webhook_messages (message_id, endpoint_id, event_type, stream, body)
+                VALUES (\("msg_claim_\(index)"), \(endpoint), 'contacts.changed', \(stream), '{}') RETURNING id
+                """, logger: logger)
+            ids.append(try #require(rows.first).decode(Int64.self))
+        }
+        return ids
+    }
+}
