@@ -41,7 +41,7 @@ import TestSupport
         #expect(third == [c1])
         #expect(afterThird == .init(endpointId: endpoint, stream: "c"))
         let (fourth, afterFourth) = try await claim(after: afterThird)
-        #expect(fourth.isEmpty, "past the last stream nothing is left")
+        #expect(fourth.isEmpty, "around every stream, every head is out")
         #expect(afterFourth == nil)
 
         // Every head is out: nothing behind them may go, whatever the room.
@@ -52,8 +52,12 @@ import TestSupport
         try await database.query("""
             UPDATE webhook_messages SET status = 'delivered', lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(\([a1, b1]))
             """, logger: logger)
-        let (next, _) = try await claim(after: nil)
-        #expect(next == [a2, b2])
+        // From after stream c the walk goes around: a's turn first, then b's.
+        let (wrapped, afterWrapped) = try await claim(after: afterThird, maxHeld: 1)
+        #expect(wrapped == [a2], "past the last stream the walk goes on from the first")
+        #expect(afterWrapped == .init(endpointId: endpoint, stream: "a"))
+        let (next, _) = try await claim(after: afterWrapped)
+        #expect(next == [b2])
 
         // a2's first attempt failed and its retry is not due: a3 waits for that retry; after it, a3 may go.
         try await database.query("""

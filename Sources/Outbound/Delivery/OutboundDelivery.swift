@@ -96,8 +96,10 @@ public final class OutboundDelivery: Service {
                     for (item, wait) in held.startable(gates) {
                         running.add(1, ordering: .relaxed)
                         group.addTask {
-                            await self.deliver(item, after: wait, clients: clients, recorder: recorder)
+                            // The slot goes to the next held message as soon as the answer is in, not after it is recorded.
+                            await self.deliver(item, after: wait, clients: clients, recorder: recorder) { start.yield() }
                             self.running.subtract(1, ordering: .relaxed)
+                            // At shutdown the loop ends once nothing is running: it needs this wake too.
                             start.yield()
                             claim.yield()
                         }
@@ -112,8 +114,8 @@ public final class OutboundDelivery: Service {
         await clients.shutdown()
     }
 
-    /// One claim into ``held``, as much as there is room for, going on from the stream the last claim ended at and
-    /// around to the first; true when it was full (more may be due at once).
+    /// One claim into ``held``, as much as there is room for, going on from the stream the last claim ended at (and
+    /// around); true when it was full (more may be due at once).
     func claimMore() async -> Bool {
         let counts = held.counts.merging(gates.inFlight, uniquingKeysWith: +)
         let limit = min(Self.claimBatch, concurrency - held.total - running.load(ordering: .relaxed))
@@ -122,17 +124,8 @@ public final class OutboundDelivery: Service {
             let claimedAt = ContinuousClock.now
             let maxHeld = gates.maxInFlight * Self.heldPerSlot
             let start = claimCursor.withLock { $0 }
-            var (claimed, last) = try await WebhookMessagesTable.claimDue(
+            let (claimed, last) = try await WebhookMessagesTable.claimDue(
                 owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: start, limit: limit, database: database, logger: logger)
-            if start != nil, claimed.count < limit {
-                // The walk reached the last stream: the rest of the room goes to the streams before where it started.
-                var counts = counts
-                for message in claimed { counts[message.endpointId, default: 0] += 1 }
-                let (more, moreLast) = try await WebhookMessagesTable.claimDue(
-                    owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: nil, limit: limit - claimed.count, database: database, logger: logger)
-                claimed += more
-                if moreLast != nil { last = moreLast }
-            }
             claimCursor.withLock { $0 = last }
             guard !claimed.isEmpty else { return false }
             let ids = Array(Set(claimed.map(\.endpointId)))
@@ -165,16 +158,19 @@ public final class OutboundDelivery: Service {
     /// One attempt: waits out the endpoint's rate limit, posts, frees the endpoint's slot as soon as the answer is in,
     /// then records it. A message that waited so long for its slot that its lease could lapse during the request is
     /// handed back instead: past its lease another instance may be sending it too.
-    func deliver(_ item: HeldMessages.Held, after wait: Duration, clients: PinnedClients, recorder: DeliveryRecorder) async {
+    func deliver(_ item: HeldMessages.Held, after wait: Duration, clients: PinnedClients, recorder: DeliveryRecorder,
+                 slotFreed: () -> Void) async {
         let (message, endpoint) = (item.message, item.endpoint)
         if wait > .zero { try? await Task.sleep(for: wait) }
         guard ContinuousClock.now + configuration.timeout + .seconds(2) < item.claimedAt + lease else {
             gates.leave(endpoint.id)
+            slotFreed()
             await handBack(message)
             return
         }
         let attempt = await post(message, to: endpoint, clients: clients)
         gates.leave(endpoint.id)
+        slotFreed()
         do {
             if let status = attempt.status, judge.judge(attempt: message.attempt, status: status, retryAfter: nil, random: 0) == .delivered {
                 let delivered = WebhookMessagesTable.Delivered(id: message.id, statusCode: status, latency: attempt.latency, responseExcerpt: attempt.excerpt)
