@@ -5,7 +5,7 @@
 # Knobs: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (64), BENCH_PORT (18090), BENCH_WEBHOOKS (300000),
 # BENCH_NANGO_RECORDS (100000), BENCH_SYNC_RECORDS (100000), BENCH_SYNC_LARGE (1000000; 0 skips), BENCH_LOG_LEVEL (info),
 # BENCH_ONLY (some of http,webhooks,redis,nango,sync,reads,changes,outbound,console,drift; all when unset), BENCH_REPORT (the report's path),
-# BENCH_CHANGE_LOG (on; off runs every sync with the change log's triggers disabled), BENCH_WAKEUPS (300 long polls timed),
+# BENCH_CHANGE_LOG (on; off runs every sync with the change log's triggers disabled), BENCH_CHANGE_LOG_PAIRS (2 pairs of syncs without and with the log), BENCH_WAKEUPS (300 long polls timed),
 # BENCH_DELIVERIES (10000 outbound messages delivered, timed), BENCH_OUTBOUND_SAMPLES (300 changes timed from commit to delivery),
 # BENCH_DATABASE (marketplace_bench; two benches at once need one each, and a BENCH_PORT each).
 set -euo pipefail

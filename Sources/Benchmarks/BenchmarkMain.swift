@@ -47,7 +47,7 @@ enum BenchmarkMain {
             "load: wrk -t2 -c\(settings.connections) -d\(settings.duration)s on the same machine (it shares the cores with the server); \(build); LOG_LEVEL=\(settings.logLevel) (access log lines written)",
             "rate limits raised to \(BenchSettings.raisedRateLimit) requests a window (RATE_LIMIT, AUTH_, PUBLIC_, WEBHOOK_FAILURE_, CONSOLE_SIGNIN_RATE_LIMIT_REQUESTS): the figures measure the work, not the limiter's refusals",
             settings.changeLog
-                ? "change log: on, as in production (the `*_changes_*` triggers write a change row for every visible write); the sync scenario measures one sync with them disabled beside it"
+                ? "change log: on, as in production (the `*_changes_*` triggers write a change row for every visible write); the sync scenario times syncs with them disabled and enabled in alternating pairs (`BENCH_CHANGE_LOG_PAIRS`)"
                 : "change log: **off** (BENCH_CHANGE_LOG=off): every sync ran with the `*_changes_*` triggers disabled; the change feed scenario writes its own changes",
             "a target's \"met\" says how this run came out; single runs move by several points, and ratios hold better than absolute figures",
         ]

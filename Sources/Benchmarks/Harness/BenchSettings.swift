@@ -23,6 +23,9 @@ struct BenchSettings: Sendable {
     /// sync scenario measures one more sync with them disabled beside it; `off` runs every sync of the bench with them
     /// disabled (re-enabled after each), for comparing runs by hand.
     let changeLog: Bool
+    /// `BENCH_CHANGE_LOG_PAIRS`: how many pairs of syncs (one without the change log, one with it) the sync scenario
+    /// times for the log's cost, alternating which of a pair goes first.
+    let changeLogPairs: Int
     /// `BENCH_WAKEUPS`: how many long polls the change feed scenario times from commit to answer (0 skips them).
     let wakeUps: Int
     /// `BENCH_DELIVERIES`: how many pending messages the outbound scenario has delivered to its receiver, timed.
@@ -72,6 +75,7 @@ struct BenchSettings: Sendable {
         case "off": changeLog = false
         case let text: throw BenchFailure("BENCH_CHANGE_LOG=\(text): on or off")
         }
+        changeLogPairs = try number("BENCH_CHANGE_LOG_PAIRS", 2)
         wakeUps = try number("BENCH_WAKEUPS", 300)
         deliveries = try number("BENCH_DELIVERIES", 10_000)
         outboundSamples = try number("BENCH_OUTBOUND_SAMPLES", 300)
