@@ -32,9 +32,15 @@ struct BenchRun: Sendable {
     }
 
     /// Polls `condition` every 50 ms until it holds, failing when `process` dies meanwhile.
-    func waitUntil(watching process: Spawned, _ condition: () async throws -> Bool) async throws {
+    /// Fails after `limit` with the process's log tail: a server that stays up but never gets there (a pipelines file
+    /// it cannot read, a sync that never starts) would otherwise hold the bench for good.
+    func waitUntil(watching process: Spawned, limit: Duration = .seconds(900), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + limit
         while try await !condition() {
             try process.checkAlive()
+            guard ContinuousClock.now < deadline else {
+                throw BenchFailure("\(process.name) did not get there in \(Int(limit.seconds)) s:\n\(process.logTail())")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
     }

@@ -82,6 +82,10 @@ struct BenchSettings: Sendable {
         binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         work = FileManager.default.temporaryDirectory.appendingPathComponent("marketplace-bench-\(getpid())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        // The servers read the bench's pipelines by a path relative to the project's root.
+        guard FileManager.default.fileExists(atPath: "bench/pipelines-sync.yaml") else {
+            throw BenchFailure("bench/pipelines-sync.yaml is not in \(FileManager.default.currentDirectoryPath): run marketplace-bench from the project's root (make bench does)")
+        }
         report = environment["BENCH_REPORT"] ?? "bench/results/latest.md"
         let scenarios: Set<String> = ["http", "webhooks", "redis", "nango", "sync", "reads", "changes", "outbound", "console", "drift"]
         only = try environment["BENCH_ONLY"].flatMap { text -> Set<String>? in
