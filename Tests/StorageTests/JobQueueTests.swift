@@ -153,4 +153,34 @@ import TestSupport
             #expect(try await Self.count("jobs WHERE status = 'queued'", database) == 1)
         }
     }
+
+    /// Many jobs asked for at once (ops' drift check of every company) each get their key's waiting job or a new one,
+    /// in input order: a queued one with the payload merged in, a failed one waiting for its retry as it is, and one
+    /// new job for a key asked twice in the batch.
+    @Test func manyJobsAtOnceEachGetTheirKeysWaitingJobOrOneNewJob() async throws {
+        try await TestDatabase.withClient { database in
+            func job(_ key: String, _ reason: String) -> NewJob {
+                NewJob(kind: "drift.check", payload: ["reason": .string(reason)], concurrencyKey: key)
+            }
+            let (queued, failed) = try await database.withConnection { db in
+                let queued = try await JobsTable.enqueue(job("drift:a", "earlier"), eventID: nil, on: db, logger: Self.logger)
+                let failed = try await JobsTable.enqueue(job("drift:b", "earlier"), eventID: nil, on: db, logger: Self.logger)
+                _ = try await db.query("UPDATE jobs SET status = 'failed', attempts = 1 WHERE id = \(failed)", logger: Self.logger)
+                return (queued, failed)
+            }
+            let ids = try await database.withTransaction(logger: Self.logger) { db in
+                try await JobsTable.enqueueOrWaiting(
+                    [job("drift:a", "ops"), job("drift:b", "ops"), job("drift:c", "ops"), job("drift:c", "ops again")], on: db, logger: Self.logger)
+            }
+            try #require(ids.count == 4)
+            #expect(ids[0] == queued)
+            #expect(ids[1] == failed)
+            #expect(ids[2] == ids[3])
+            #expect(ids[2] != queued && ids[2] != failed)
+            #expect(try await Self.count("jobs", database) == 3)
+            #expect(try await Self.count("jobs WHERE id = \(queued) AND status = 'queued' AND payload->>'reason' = 'ops'", database) == 1)
+            #expect(try await Self.count("jobs WHERE id = \(failed) AND status = 'failed' AND payload->>'reason' = 'earlier'", database) == 1)
+            #expect(try await Self.count("jobs WHERE id = \(ids[2]) AND status = 'queued' AND payload->>'reason' = 'ops again'", database) == 1)
+        }
+    }
 }

@@ -85,10 +85,9 @@ import TestSupport
             let job = NewJob(kind: "sync.run", payload: ["model": "Contact"], concurrencyKey: busyKey)
             let busy = ConnectionIdentity(integrationId: "xero", connectionId: "busy")
             // Each statement, and what its plan must show besides no sequential scan: the index, or the condition, that
-            // reads only what it needs (before, `waiting` filtered every waiting job of every key).
+            // reads only what it needs (before, the waiting-job lookup filtered every waiting job of every key).
             let statements: [(String, PostgresQuery, shows: String?)] = [
-                ("JobsTable.waiting", JobsTable.waitingQuery(concurrencyKey: busyKey, kind: "sync.run", status: nil), "Index Cond: (concurrency_key = "),
-                ("JobsTable.waiting(failed)", JobsTable.waitingQuery(concurrencyKey: busyKey, kind: "sync.run", status: .failed), "Index Cond: (concurrency_key = "),
+                ("JobsTable.retrying", JobsTable.retryingQuery([job, job]), "Index Cond: (concurrency_key = k.concurrency_key)"),
                 ("JobsTable.enqueueUnlessWaiting", JobsTable.enqueueUnlessWaitingQuery([job], orRunning: false), "Index Cond: (concurrency_key = j.concurrency_key)"),
                 ("JobsTable.enqueueUnlessWaiting(orRunning)", JobsTable.enqueueUnlessWaitingQuery([job], orRunning: true), "Index Cond: (concurrency_key = j.concurrency_key)"),
                 ("JobsTable.countsByStatus", JobsTable.countsQuery(), " using jobs_status_id_idx on "),

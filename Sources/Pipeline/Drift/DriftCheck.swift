@@ -164,11 +164,7 @@ public struct DriftCheck: Sendable {
     public func enqueue(companyId: UUID?, logger: Logger) async throws -> [Int64] {
         let pairs = try await pairs(companyId: companyId, logger: logger)
         return try await database.withTransaction(logger: logger) { db in
-            var ids: [Int64] = []
-            for pair in pairs {
-                ids.append(try await JobsTable.enqueueOrWaiting(DriftCheckJob(pair.identity, model: pair.model).newJob(), on: db, logger: logger))
-            }
-            return ids
+            try await JobsTable.enqueueOrWaiting(pairs.map { DriftCheckJob($0.identity, model: $0.model).newJob() }, on: db, logger: logger)
         }
     }
 }

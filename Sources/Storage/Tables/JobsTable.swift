@@ -70,10 +70,23 @@ public enum JobsTable {
 
     /// The job, or the id of one of its kind and key already waiting (its payload merged in): asking twice queues one job.
     public static func enqueueOrWaiting(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        if let retrying = try await waiting(concurrencyKey: job.concurrencyKey ?? "", kind: job.kind, status: .failed, on: connection, logger: logger) {
-            return retrying
-        }
-        return try await enqueue(job, eventID: nil, on: connection, logger: logger)
+        guard let id = try await enqueueOrWaiting([job], on: connection, logger: logger).first else { throw StorageError.noRowReturned("jobs insert") }
+        return id
+    }
+
+    /// Each job, or the id of one of its kind and key already waiting (a failed one due for its retry as it is, a
+    /// queued one with the payload merged in), in input order: two statements however many jobs (ops' drift check of
+    /// every company asks for thousands at once).
+    public static func enqueueOrWaiting(_ jobs: [NewJob], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        guard !jobs.isEmpty else { return [] }
+        let retrying = try await connection.query(retryingQuery(jobs), logger: logger)
+        var ids = [Int64?](repeating: nil, count: jobs.count)
+        for try await (n, id) in retrying.decode((Int, Int64).self) { ids[n - 1] = id }
+        let fresh = jobs.indices.filter { ids[$0] == nil }
+        let queued = try await enqueueBatch(fresh.map { (jobs[$0], nil) }, on: connection, logger: logger)
+        guard queued.count == fresh.count else { throw StorageError.noRowReturned("jobs insert") }
+        for (index, id) in zip(fresh, queued) { ids[index] = id }
+        return ids.compactMap { $0 }
     }
 
     /// Each job unless one of its kind and key is already waiting (or, with `orRunning`, running), in one
@@ -151,21 +164,17 @@ enum WaitingKeyMerge {
 }
 
 extension JobsTable {
-    /// The id of a job of this key still waiting to run (queued or failed and due for a retry; or only `status`), if any.
-    public static func waiting(
-        concurrencyKey: String, kind: String, status: JobStatus? = nil, on connection: PostgresConnection, logger: Logger
-    ) async throws -> Int64? {
-        let rows = try await connection.query(waitingQuery(concurrencyKey: concurrencyKey, kind: kind, status: status), logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        return nil
-    }
-
-    /// Read from `jobs_key_pending_idx`: a key's jobs still to run, not every job it ever had.
-    static func waitingQuery(concurrencyKey: String, kind: String, status: JobStatus?) -> PostgresQuery {
+    /// For each job, the first failed job of its kind and key waiting for a retry, as (its job's 1-based position, id);
+    /// read from `jobs_key_pending_idx` (a key's jobs still to run, not every job it ever had), whose predicate the
+    /// `IN` matches.
+    static func retryingQuery(_ jobs: [NewJob]) -> PostgresQuery {
         """
-        SELECT id FROM jobs WHERE concurrency_key = \(concurrencyKey) AND kind = \(kind) AND status IN ('queued', 'failed')
-          AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
-        ORDER BY id LIMIT 1
+        SELECT k.n, f.id FROM UNNEST(\(jobs.map { $0.concurrencyKey ?? "" })::text[], \(jobs.map(\.kind))::text[])
+            WITH ORDINALITY AS k(concurrency_key, kind, n)
+        CROSS JOIN LATERAL (
+            SELECT j.id FROM jobs j
+            WHERE j.concurrency_key = k.concurrency_key AND j.kind = k.kind AND j.status IN ('queued', 'failed') AND j.status = 'failed'
+            ORDER BY j.id LIMIT 1) f
         """
     }
 }
