@@ -19,10 +19,20 @@ public struct FullResyncs: Sendable {
     public func request(
         _ identity: ConnectionIdentity, model: String, reason: String, on db: PostgresConnection, logger: Logger
     ) async throws -> Int64 {
-        try await FullResyncsTable.request(identity, model: model, reason: reason, on: db, logger: logger)
-        let job = FullResyncJob(identity, model: model, reason: reason)
+        guard let id = try await request(all: [(identity, model, reason)], on: db, logger: logger).first else {
+            throw StorageError.noRowReturned("jobs insert")
+        }
+        return id
+    }
+
+    /// Many (connection, model) pairs, in three statements however many. Returns the job ids, in input order.
+    func request(
+        all requests: [(identity: ConnectionIdentity, model: String, reason: String)], on db: PostgresConnection, logger: Logger
+    ) async throws -> [Int64] {
+        try await FullResyncsTable.request(all: requests, on: db, logger: logger)
+        let maxAttempts = registry.current?.defaults.retry.maxAttempts ?? 8
         return try await JobsTable.enqueueOrWaiting(
-            job.newJob(maxAttempts: registry.current?.defaults.retry.maxAttempts ?? 8), on: db, logger: logger)
+            requests.map { FullResyncJob($0.identity, model: $0.model, reason: $0.reason).newJob(maxAttempts: maxAttempts) }, on: db, logger: logger)
     }
 
     /// Ops: the model a pipeline reads, for every company it reads (or one). Returns the job ids.
@@ -31,11 +41,8 @@ public struct FullResyncs: Sendable {
         guard let pipeline = set.pipeline(named: name) else { throw PipelineActionError.unknownPipeline(name) }
         guard pipeline.enabled else { throw PipelineActionError.disabledPipeline(name) }
         return try await database.withTransaction(logger: logger) { db in
-            var ids: [Int64] = []
-            for company in try await CompaniesTable.syncable(pipeline.source.selector, companyId: companyId, on: db, logger: logger) {
-                ids.append(try await request(company.identity, model: pipeline.source.model, reason: "ops request", on: db, logger: logger))
-            }
-            return ids
+            let companies = try await CompaniesTable.syncable(pipeline.source.selector, companyId: companyId, on: db, logger: logger)
+            return try await request(all: companies.map { ($0.identity, pipeline.source.model, "ops request") }, on: db, logger: logger)
         }
     }
 
@@ -47,11 +54,8 @@ public struct FullResyncs: Sendable {
         }
         guard !scheduled.isEmpty else { return [] }
         return try await database.withTransaction(logger: logger) { db in
-            var ids: [Int64] = []
-            for due in try await FullResyncsTable.due(scheduled, on: db, logger: logger) {
-                ids.append(try await request(due.identity, model: due.model, reason: "schedule", on: db, logger: logger))
-            }
-            return ids
+            let due = try await FullResyncsTable.due(scheduled, on: db, logger: logger)
+            return try await request(all: due.map { ($0.identity, $0.model, "schedule") }, on: db, logger: logger)
         }
     }
 }

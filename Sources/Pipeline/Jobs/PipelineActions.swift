@@ -38,13 +38,9 @@ public struct PipelineActions: Sendable {
         guard let set = registry.current else { throw PipelineActionError.noPipelinesLoaded }
         guard let pipeline = set.pipeline(named: name) else { throw PipelineActionError.unknownPipeline(name) }
         guard pipeline.enabled else { throw PipelineActionError.disabledPipeline(name) }
-        return try await database.withConnection { db in
+        return try await database.withTransaction(logger: logger) { db in
             let companies = try await CompaniesTable.syncable(pipeline.source.selector, companyId: companyId, on: db, logger: logger)
-            var ids: [Int64] = []
-            for company in companies {
-                ids.append(try await enqueue(action, pipeline: pipeline, company: company.identity, companyId: company.companyId, on: db, logger: logger))
-            }
-            return ids
+            return try await enqueue(action, companies.map { (pipeline, $0.identity, $0.companyId) }, on: db, logger: logger)
         }
     }
 
@@ -71,14 +67,13 @@ public struct PipelineActions: Sendable {
         let before = Set(previous?.pipelines.filter(\.enabled).map(\.name) ?? [])
         let added = current.pipelines.filter { $0.enabled && !before.contains($0.name) }
         guard previous != nil, !added.isEmpty else { return [] }
-        return try await database.withConnection { db in
-            var ids: [Int64] = []
+        return try await database.withTransaction(logger: logger) { db in
+            var targets: [(pipeline: PipelineDefinition, identity: ConnectionIdentity, companyId: UUID)] = []
             for pipeline in added {
                 let companies = try await CompaniesTable.syncable(pipeline.source.selector, companyId: nil, on: db, logger: logger)
-                for company in companies where company.synced {
-                    ids.append(try await enqueue(.backfill, pipeline: pipeline, company: company.identity, companyId: company.companyId, on: db, logger: logger))
-                }
+                targets += companies.filter(\.synced).map { (pipeline, $0.identity, $0.companyId) }
             }
+            let ids = try await enqueue(.backfill, targets, on: db, logger: logger)
             if !ids.isEmpty { logger.info("new pipelines backfill already-synced models", metadata: ["jobs": "\(ids.count)"]) }
             return ids
         }
@@ -88,24 +83,27 @@ public struct PipelineActions: Sendable {
     /// so the records the fixed pipeline now accepts land, without calling Nango. Returns the job ids.
     public func rerunQuarantine(pipeline name: String?, companyId: UUID?, logger: Logger) async throws -> [Int64] {
         guard let set = registry.current else { throw PipelineActionError.noPipelinesLoaded }
-        return try await database.withConnection { db in
-            var ids: [Int64] = []
-            for source in try await QuarantineTable.openSources(pipeline: name, companyId: companyId, on: db, logger: logger) {
-                guard let pipeline = set.pipeline(named: source.pipeline), pipeline.enabled else { continue }
-                ids.append(try await enqueue(.rederive, pipeline: pipeline, company: source.identity, companyId: source.companyId, on: db, logger: logger))
+        return try await database.withTransaction(logger: logger) { db in
+            let sources = try await QuarantineTable.openSources(pipeline: name, companyId: companyId, on: db, logger: logger)
+            let targets = sources.compactMap { source -> (pipeline: PipelineDefinition, identity: ConnectionIdentity, companyId: UUID)? in
+                guard let pipeline = set.pipeline(named: source.pipeline), pipeline.enabled else { return nil }
+                return (pipeline, source.identity, source.companyId)
             }
-            return ids
+            return try await enqueue(.rederive, targets, on: db, logger: logger)
         }
     }
 
+    /// The action's jobs for each (pipeline, company), in two or three statements however many (a backfill's
+    /// cursors first). Returns the job ids, in input order.
     func enqueue(
-        _ action: PipelineActionJob.Action, pipeline: PipelineDefinition, company identity: ConnectionIdentity, companyId: UUID,
+        _ action: PipelineActionJob.Action, _ targets: [(pipeline: PipelineDefinition, identity: ConnectionIdentity, companyId: UUID)],
         on db: PostgresConnection, logger: Logger
-    ) async throws -> Int64 {
+    ) async throws -> [Int64] {
         if action == .backfill {
-            try await BackfillsTable.request(pipeline: pipeline.name, companyId: companyId, model: pipeline.source.model, on: db, logger: logger)
+            try await BackfillsTable.request(all: targets.map { ($0.pipeline.name, $0.companyId, $0.pipeline.source.model) }, on: db, logger: logger)
         }
-        let job = PipelineActionJob(action, pipeline: pipeline.name, identity)
-        return try await JobsTable.enqueueOrWaiting(job.newJob(maxAttempts: pipeline.retry.maxAttempts), on: db, logger: logger)
+        return try await JobsTable.enqueueOrWaiting(
+            targets.map { PipelineActionJob(action, pipeline: $0.pipeline.name, $0.identity).newJob(maxAttempts: $0.pipeline.retry.maxAttempts) },
+            on: db, logger: logger)
     }
 }

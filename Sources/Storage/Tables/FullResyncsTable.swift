@@ -15,9 +15,18 @@ public enum FullResyncsTable {
     public static func request(
         _ identity: ConnectionIdentity, model: String, reason: String, on connection: PostgresConnection, logger: Logger
     ) async throws {
+        try await request(all: [(identity, model, reason)], on: connection, logger: logger)
+    }
+
+    /// Many at once, in one statement (ops' resync of a model for every company).
+    public static func request(
+        all requests: [(identity: ConnectionIdentity, model: String, reason: String)], on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard !requests.isEmpty else { return }
         try await connection.query("""
             INSERT INTO full_resyncs (integration_id, connection_id, model, reason)
-            VALUES (\(identity.integrationId), \(identity.connectionId), \(model), \(reason))
+            SELECT * FROM UNNEST(\(requests.map(\.identity.integrationId))::text[], \(requests.map(\.identity.connectionId))::text[],
+                                 \(requests.map(\.model))::text[], \(requests.map(\.reason))::text[])
             ON CONFLICT (integration_id, connection_id, model) WHERE finished_at IS NULL DO NOTHING
             """, logger: logger)
     }
