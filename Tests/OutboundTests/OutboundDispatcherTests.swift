@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import Metrics
 import PostgresNIO
 import Testing
@@ -61,6 +62,60 @@ import TestSupport
         }
         #expect(try await Self.messages(to: first, carrying: "after-registration", database) == 1)
         #expect(try await Self.messages(to: second, carrying: "before-registration", database) == 0, "committed before it was registered")
+    }
+
+    /// A stream's first message starts where the company's feed (filtered to the resource) stood before it: at the
+    /// change written before any endpoint existed for one company, at the origin for another with none, and each
+    /// stream's start found by one statement however many streams the round starts.
+    @Test func aStreamsFirstMessageStartsAtItsFeedsEarlierChange() async throws {
+        try await TestDatabase.withClient { database in
+            let secret = "dispatcher-test-secret-0123456789"
+            let dispatcher = OutboundDispatcher(
+                database: database, cursorSecret: secret, retention: .seconds(86_400), metrics: NOOPMetricsHandler.instance, logger: Self.logger)
+            let (older, newer) = try await database.withConnection { db in
+                var ids: [UUID] = []
+                for name in ["older", "newer"] {
+                    ids.append(try #require(try await db.query(
+                        "INSERT INTO companies (connection_id, integration_id, provider, name) VALUES (\(name), 'hubspot', 'hubspot', 'Acme') RETURNING id",
+                        logger: Self.logger).collect().first?.decode(UUID.self)))
+                }
+                try await Self.contact("unannounced", company: ids[0], on: db)
+                return (ids[0], ids[1])
+            }
+            // Nobody to tell: a round moves past the change without a message (once no transaction anywhere in the
+            // cluster, another test's too, is older than it).
+            try await eventually("the dispatcher has passed the unannounced change") {
+                _ = try await dispatcher.dispatchOnce()
+                return try await database.query("""
+                    SELECT count(*)::int FROM outbound_dispatch d, changes c
+                    WHERE c.data->>'external_id' = 'unannounced' AND (d.xid, d.seq) >= (c.xid, c.seq)
+                    """, logger: Self.logger).first?.decode(Int.self) == 1
+            }
+            let endpoint = try await database.withConnection { db in try await Self.endpoint("late", on: db) }
+            try await database.withConnection { db in
+                try await Self.contact("announced-older", company: older, on: db)
+                try await Self.contact("announced-newer", company: newer, on: db)
+            }
+            try await eventually("both companies' contacts are announced") {
+                _ = try await dispatcher.dispatchOnce()
+                let older = try await Self.messages(to: endpoint, carrying: "announced-older", database)
+                let newer = try await Self.messages(to: endpoint, carrying: "announced-newer", database)
+                return older == 1 && newer == 1
+            }
+            #expect(try await Self.messages(to: endpoint, carrying: "unannounced", database) == 0)
+            let earlier = try #require(try await database.query("""
+                SELECT xid::text, seq FROM changes WHERE company_id = \(older) AND resource = 'contacts' AND data->>'external_id' = 'unannounced'
+                """, logger: Self.logger).first?.decode((String, Int64).self))
+            let cursors = ChangeCursor(secret: secret)
+            func cursorFrom(_ company: UUID) async throws -> String? {
+                let body = try #require(try await database.query("""
+                    SELECT body FROM webhook_messages WHERE endpoint_id = \(endpoint) AND company_id = \(company) AND event_type = 'contacts.changed'
+                    """, logger: Self.logger).first?.decode(String.self))
+                return try JSONValue.parse(Array(body.utf8))["data"]?["cursor_from"]?.string
+            }
+            #expect(try await cursorFrom(older) == cursors.encode(ChangePosition(xid: UInt64(earlier.0)!, seq: earlier.1), companyId: older))
+            #expect(try await cursorFrom(newer) == cursors.encode(ChangePosition(xid: 0, seq: 0), companyId: newer))
+        }
     }
 
     static func endpoint(_ name: String, on db: PostgresConnection) async throws -> UUID {

@@ -95,11 +95,17 @@ public struct OutboundDispatcher: Service {
                 keys.append((change.companyId, change.resource))
             }
             var starts = try await OutboundLogTable.streams(keys, on: db, logger: logger)
-            for key in keys where starts[OutboundLogTable.streamKey(key.companyId, key.resource.rawValue)] == nil {
-                let first = taken.first { $0.companyId == key.companyId && $0.resource == key.resource }!.position
-                starts[OutboundLogTable.streamKey(key.companyId, key.resource.rawValue)] =
-                    try await OutboundLogTable.previousChange(before: first, companyId: key.companyId, resource: key.resource, on: db, logger: logger)
+            // A stream with no position yet starts where its feed stood before its first change here.
+            var firsts: [String: ChangePosition] = [:]
+            for change in taken where firsts[OutboundLogTable.streamKey(change.companyId, change.resource.rawValue)] == nil {
+                firsts[OutboundLogTable.streamKey(change.companyId, change.resource.rawValue)] = change.position
             }
+            let unstarted = keys.compactMap { key -> (companyId: UUID, resource: Resource, position: ChangePosition)? in
+                let streamKey = OutboundLogTable.streamKey(key.companyId, key.resource.rawValue)
+                guard starts[streamKey] == nil, let first = firsts[streamKey] else { return nil }
+                return (key.companyId, key.resource, first)
+            }
+            starts.merge(try await OutboundLogTable.previousChanges(before: unstarted, on: db, logger: logger)) { current, _ in current }
             let built = OutboundMessageBuilder.payloads(changes: taken, events: lifecycle, streamStarts: starts, cursors: cursors)
             let messages = OutboundMessageBuilder.messages(built.payloads, endpoints: endpoints, newId: WebhookSigner.newMessageId)
             try await WebhookMessagesTable.insert(messages, on: db, logger: logger)

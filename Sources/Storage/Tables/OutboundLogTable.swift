@@ -69,17 +69,27 @@ public enum OutboundLogTable {
         return positions
     }
 
-    /// The position of the change before `position` in a company's feed filtered to `resource` (origin when none).
-    public static func previousChange(
-        before position: ChangePosition, companyId: UUID, resource: Resource, on connection: PostgresConnection, logger: Logger
-    ) async throws -> ChangePosition {
+    /// For each stream, the position of the change before `position` in the company's feed filtered to the resource
+    /// (origin when none), keyed by ``streamKey(_:_:)``: one statement however many streams a batch starts.
+    public static func previousChanges(
+        before starts: [(companyId: UUID, resource: Resource, position: ChangePosition)], on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String: ChangePosition] {
+        var positions: [String: ChangePosition] = [:]
+        for start in starts { positions[streamKey(start.companyId, start.resource.rawValue)] = ChangePosition(xid: 0, seq: 0) }
+        guard !starts.isEmpty else { return positions }
         let rows = try await connection.query("""
-            SELECT xid::text, seq FROM changes
-            WHERE company_id = \(companyId) AND resource = \(resource.rawValue) AND (xid, seq) < (\(String(position.xid))::xid8, \(position.seq)::bigint)
-            ORDER BY company_id, xid DESC, seq DESC LIMIT 1
+            SELECT k.c, k.r, p.xid::text, p.seq
+            FROM UNNEST(\(starts.map(\.companyId))::uuid[], \(starts.map(\.resource.rawValue))::text[],
+                        \(starts.map { String($0.position.xid) })::text[], \(starts.map(\.position.seq))::int8[]) AS k(c, r, x, s)
+            CROSS JOIN LATERAL (
+                SELECT xid, seq FROM changes
+                WHERE company_id = k.c AND resource = k.r AND (xid, seq) < (k.x::xid8, k.s)
+                ORDER BY company_id, xid DESC, seq DESC LIMIT 1) p
             """, logger: logger)
-        for try await (xid, seq) in rows.decode((String, Int64).self) { return ChangePosition(xid: UInt64(xid) ?? 0, seq: seq) }
-        return ChangePosition(xid: 0, seq: 0)
+        for try await (company, resource, xid, seq) in rows.decode((UUID, String, String, Int64).self) {
+            positions[streamKey(company, resource)] = ChangePosition(xid: UInt64(xid) ?? 0, seq: seq)
+        }
+        return positions
     }
 
     public static func saveStreams(_ positions: [(companyId: UUID, resource: Resource, position: ChangePosition)],
