@@ -98,27 +98,24 @@ public enum Inbox {
     }
 
     /// Replays stored events (one by id, or every event of a filter, oldest first): each event's stored bytes
-    /// go through the same classification as on arrival and the same consequences, in one transaction.
+    /// go through the same classification as on arrival and the same consequences, as one batch of the inbox's
+    /// (a few statements however many events), in one transaction.
     public static func replay(
         _ filter: WebhookEventFilter, id: Int64?, database: Database, logger: Logger
     ) async throws -> [Replayed] {
         try await database.withTransaction(logger: logger) { db in
-            var replayed: [Replayed] = []
-            for (event, body) in try await WebhookEventsTable.replayable(filter, id: id, bodies: true, on: db, logger: logger) {
-                let (eventId, body) = (event.id, body ?? "")
-                guard let classification = try? WebhookClassification.classify(body: Array(body.utf8)) else {
-                    replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "invalid"))
-                    continue
-                }
-                let jobIds = try await consequences(of: [(classification, eventId)], on: db, logger: logger)
-                guard let jobId = jobIds[eventId] else {
-                    replayed.append(Replayed(eventId: eventId, jobId: nil, outcome: "no_job"))
-                    continue
-                }
-                try await WebhookEventsTable.markReplayed(id: eventId, on: db, logger: logger)
-                replayed.append(Replayed(eventId: eventId, jobId: jobId, outcome: "enqueued"))
+            let stored = try await WebhookEventsTable.replayable(filter, id: id, bodies: true, on: db, logger: logger)
+            let classified = stored.compactMap { event, body in
+                (try? WebhookClassification.classify(body: Array((body ?? "").utf8))).map { ($0, event.id) }
             }
-            return replayed
+            let jobIds = try await consequences(of: classified, on: db, logger: logger)
+            let valid = Set(classified.map(\.1))
+            try await WebhookEventsTable.markReplayed(ids: stored.map(\.event.id).filter { jobIds[$0] != nil }, on: db, logger: logger)
+            return stored.map { event, _ in
+                guard valid.contains(event.id) else { return Replayed(eventId: event.id, jobId: nil, outcome: "invalid") }
+                guard let jobId = jobIds[event.id] else { return Replayed(eventId: event.id, jobId: nil, outcome: "no_job") }
+                return Replayed(eventId: event.id, jobId: jobId, outcome: "enqueued")
+            }
         }
     }
 }

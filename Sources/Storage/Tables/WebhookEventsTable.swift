@@ -205,8 +205,11 @@ extension WebhookEventsTable {
         return events.map { (event: $0.0, body: $0.1) }
     }
 
-    public static func markReplayed(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE webhook_events SET status = 'received', error = NULL, processed_at = NULL WHERE id = \(id)", logger: logger)
+    public static func markReplayed(ids: [Int64], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !ids.isEmpty else { return }
+        try await connection.query("""
+            UPDATE webhook_events SET status = 'received', error = NULL, processed_at = NULL WHERE id = ANY(\(ids)::int8[])
+            """, logger: logger)
     }
 }
 
