@@ -84,7 +84,7 @@ enum SyncScenario {
         let loggedSyncs = changeLog ? withLog + [sync] : [sync]
         let headline = Quantity.rate(median(loggedSyncs) ?? sync.rate.value, "records/s")
         let headlineNote = loggedSyncs.count > 1
-            ? "median of the \(loggedSyncs.count) syncs with the change log (\(loggedSyncs.map { String(Int($0.rate.value.rounded())) }.joined(separator: ", ")) records/s; the last is this one); "
+            ? "median of the \(loggedSyncs.count) syncs with the change log (\(rates(loggedSyncs)) records/s; the last is this one); "
             : ""
         let perThousand = Double(sync.cpuMilliseconds) * 1000 / Double(max(1, sync.fetched))
         let syncCeiling = Ceiling(name: "the sync", quantity: sync.rate)
@@ -134,7 +134,6 @@ enum SyncScenario {
         func perThousand(_ syncs: [Sync]) -> Int {
             syncs.map(\.cpuMilliseconds).reduce(0, +) * 1000 / max(1, syncs.map(\.fetched).reduce(0, +))
         }
-        func rates(_ syncs: [Sync]) -> String { syncs.map { String(Int($0.rate.value.rounded())) }.joined(separator: ", ") }
         return Row(section: .sync, name: name, figure: .quantity(.rate(withMedian, "records/s")),
                    ceiling: Ceiling(name: "the same sync, `*_changes_*` triggers disabled", quantity: .rate(withoutMedian, "records/s")),
                    target: .shareAtLeast(95),
@@ -142,6 +141,9 @@ enum SyncScenario {
                        + "without \(rates(without)) records/s; \(with.last?.changes ?? 0) changes written by one sync with, \(without.last?.changes ?? 0) without; "
                        + "server CPU per 1,000 records \(perThousand(with)) ms with, \(perThousand(without)) ms without (the triggers' work is Postgres's)")
     }
+
+    /// Each sync's records/s, rounded, in run order: a note's list beside a median.
+    static func rates(_ syncs: [Sync]) -> String { syncs.map { String(Int($0.rate.value.rounded())) }.joined(separator: ", ") }
 
     /// The median records/s of some syncs (the mean of the middle two for an even count); nil for none.
     static func median(_ syncs: [Sync]) -> Double? {

@@ -89,22 +89,15 @@ public struct OutboundDispatcher: Service {
             let lifecycle = events.events.filter { $0.position <= end }
             guard position < end else { return false }
 
-            var keys: [(companyId: UUID, resource: Resource)] = []
+            // Each stream of the batch, with its first change here: a stream with no position yet starts where its
+            // feed stood before that change.
+            var keys: [(companyId: UUID, resource: Resource, position: ChangePosition)] = []
             var seen = Set<String>()
             for change in taken where seen.insert(OutboundLogTable.streamKey(change.companyId, change.resource.rawValue)).inserted {
-                keys.append((change.companyId, change.resource))
+                keys.append((change.companyId, change.resource, change.position))
             }
-            var starts = try await OutboundLogTable.streams(keys, on: db, logger: logger)
-            // A stream with no position yet starts where its feed stood before its first change here.
-            var firsts: [String: ChangePosition] = [:]
-            for change in taken where firsts[OutboundLogTable.streamKey(change.companyId, change.resource.rawValue)] == nil {
-                firsts[OutboundLogTable.streamKey(change.companyId, change.resource.rawValue)] = change.position
-            }
-            let unstarted = keys.compactMap { key -> (companyId: UUID, resource: Resource, position: ChangePosition)? in
-                let streamKey = OutboundLogTable.streamKey(key.companyId, key.resource.rawValue)
-                guard starts[streamKey] == nil, let first = firsts[streamKey] else { return nil }
-                return (key.companyId, key.resource, first)
-            }
+            var starts = try await OutboundLogTable.streams(keys.map { ($0.companyId, $0.resource) }, on: db, logger: logger)
+            let unstarted = keys.filter { starts[OutboundLogTable.streamKey($0.companyId, $0.resource.rawValue)] == nil }
             starts.merge(try await OutboundLogTable.previousChanges(before: unstarted, on: db, logger: logger)) { current, _ in current }
             let built = OutboundMessageBuilder.payloads(changes: taken, events: lifecycle, streamStarts: starts, cursors: cursors)
             let messages = OutboundMessageBuilder.messages(built.payloads, endpoints: endpoints, newId: WebhookSigner.newMessageId)
