@@ -15,6 +15,78 @@ import TestSupport
         try await TestDatabase.withClient { database in try await Self.headsInTurn(database) }
     }
 
+    @Test func aClaimTakesAChainBehindEachHeadWholeFromTheHeadAndHeadsFirst() async throws {
+        try await TestDatabase.withClient { database in try await Self.chains(database) }
+    }
+
+    static func chains(_ database: Database) async throws {
+        let endpoint = try await database.withConnection { db in
+            try await OutboundDispatcherTests.endpoint("chains", on: db)
+        }
+        // Stream a has four messages, b two: ids in this order.
+        let ids = try await Self.insert(["a", "a", "b", "a", "b", "a"], endpoint: endpoint, database)
+        #expect(ids.count == 6)
+        let (a1, a2, b1, a3, b2, a4) = (ids[0], ids[1], ids[2], ids[3], ids[4], ids[5])
+
+        func claim(maxHeld: Int = 10, chain: Int = 3) async throws -> [(id: Int64, after: Int64?)] {
+            let (claimed, _) = try await WebhookMessagesTable.claimDue(
+                owner: "chain-test", lease: .seconds(60), held: [:], maxHeld: maxHeld, after: nil, limit: 10, chain: chain,
+                database: database, logger: logger)
+            return claimed.map { ($0.id, $0.after) }
+        }
+        func reset() async throws {
+            try await database.query("""
+                UPDATE webhook_messages SET lease_owner = NULL, lease_expires_at = NULL, attempts = 0, next_attempt_at = now() - interval '1 second'
+                WHERE endpoint_id = \(endpoint)
+                """, logger: logger)
+        }
+        func expect(_ claimed: [(id: Int64, after: Int64?)], _ expected: [(Int64, Int64?)], _ comment: Comment, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(claimed.map(\.id) == expected.map(\.0), comment, sourceLocation: sourceLocation)
+            #expect(claimed.map(\.after) == expected.map(\.1), comment, sourceLocation: sourceLocation)
+        }
+
+        // Up to three of a stream, each after the one before it; the heads after nothing.
+        expect(try await claim(), [(a1, nil), (a2, a1), (b1, nil), (a3, a2), (b2, b1)], "a's chain is cut at three, b's is whole")
+        #expect(try await claim().isEmpty, "every head is out: nothing behind a chain goes")
+
+        // Room for three of the endpoint: both heads first, then the second of the chain with the lower id.
+        try await reset()
+        expect(try await claim(maxHeld: 3), [(a1, nil), (a2, a1), (b1, nil)], "heads first, then seconds")
+
+        // A message leased elsewhere ends its chain: nothing behind it goes.
+        try await reset()
+        try await database.query("""
+            UPDATE webhook_messages SET lease_owner = 'elsewhere', lease_expires_at = now() + interval '1 minute', attempts = 1 WHERE id = \(a2)
+            """, logger: logger)
+        expect(try await claim(chain: 4), [(a1, nil), (b1, nil), (b2, b1)], "a's chain stops before a2")
+
+        // A message tried before (its retry due) ends the chain too: it is nobody's follower.
+        try await reset()
+        try await database.query("UPDATE webhook_messages SET attempts = 1 WHERE id = \(a3)", logger: logger)
+        expect(try await claim(chain: 4), [(a1, nil), (a2, a1), (b1, nil), (b2, b1)], "a3 was tried: the chain stops before it")
+
+        // A chain message another claim is locking right now (not yet leased) is passed over, and so is everything
+        // behind it: a3 would otherwise go out before a2.
+        try await reset()
+        let whileLocked = try await database.withTransaction(logger: logger) { db in
+            try await db.query("SELECT id FROM webhook_messages WHERE id = \(a2) FOR UPDATE", logger: logger)
+            return try await claim(chain: 4)
+        }
+        expect(whileLocked, [(a1, nil), (b1, nil), (b2, b1)], "a2 locked elsewhere: a3 and a4 stay")
+
+        // A head whose first retry is not due holds its stream: nothing behind it goes. Past its first retry it holds
+        // nothing back: it goes alone when due, and the next message heads a chain.
+        try await reset()
+        try await database.query("""
+            UPDATE webhook_messages SET attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = \(b1)
+            """, logger: logger)
+        expect(try await claim(chain: 4), [(a1, nil), (a2, a1), (a3, a2), (a4, a3)], "b waits for b1's retry")
+        try await reset()
+        try await database.query("UPDATE webhook_messages SET attempts = 2 WHERE id = \(a1)", logger: logger)
+        expect(try await claim(chain: 4), [(a1, nil), (a2, nil), (b1, nil), (a3, a2), (b2, b1), (a4, a3)],
+               "a1 is a retry on its own; a2 heads a's chain")
+    }
+
     static func headsInTurn(_ database: Database) async throws {
         let endpoint = try await database.withConnection { db in
             try await OutboundDispatcherTests.endpoint("claims", on: db)

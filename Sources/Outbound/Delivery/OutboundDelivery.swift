@@ -10,15 +10,16 @@ import ServiceLifecycle
 import Storage
 import Synchronization
 
-/// Sends due messages: claims them (the oldest of each stream first, no more of an endpoint's than this instance may
-/// hold of it), holds them per endpoint until a request slot is free (``HeldMessages``), signs each attempt as Standard
-/// Webhooks says, posts it with `OUTBOUND_TIMEOUT`, records the attempt and judges it (``DeliveryJudge``); 2xx answers
-/// are recorded together (``DeliveryRecorder``). At most `OUTBOUND_MAX_IN_FLIGHT` requests to one endpoint at once;
-/// up to `concurrency` messages held or in hand in this instance. Claims run beside the sending: a slot freed by an
-/// answer takes the next held message at once, while a claim fetches more. Claims run when the dispatcher stores
-/// messages (`NOTIFY outbound`), when a delivery ends, and every `pollInterval` (retries fall due by time). At shutdown
-/// it claims nothing more, hands back what it holds, and lets the messages in flight finish (a lease that lapses
-/// hands a message to another instance).
+/// Sends due messages: claims them (each stream's oldest, with the never-tried ones behind it, sent one after another,
+/// each once the one before was answered 2xx; no more of an endpoint's than this instance may hold of it), holds them
+/// per endpoint until a request slot is free (``HeldMessages``), signs each attempt as Standard Webhooks says, posts it
+/// with `OUTBOUND_TIMEOUT`, records the attempt and judges it (``DeliveryJudge``); 2xx answers are recorded together
+/// (``DeliveryRecorder``). A message answered otherwise takes the rest of its chain back with it. At most
+/// `OUTBOUND_MAX_IN_FLIGHT` requests to one endpoint at once; up to `concurrency` messages held or in hand in this
+/// instance. Claims run beside the sending: a slot freed by an answer takes the next held message at once, while a
+/// claim fetches more. Claims run when the dispatcher stores messages (`NOTIFY outbound`), when a delivery ends, and
+/// every `pollInterval` (retries fall due by time). At shutdown it claims nothing more, hands back what it holds, and
+/// lets the messages in flight finish (a lease that lapses hands a message to another instance).
 public final class OutboundDelivery: Service {
     let database: Database
     let cipher: CredentialCipher
@@ -42,6 +43,8 @@ public final class OutboundDelivery: Service {
     static let claimBatch = 256
     /// Of one endpoint, an instance holds (in flight and waiting for a slot) at most this many times its slots.
     static let heldPerSlot = 8
+    /// Of one stream, a claim takes at most this many messages, sent one after another.
+    static let chainLength = 16
 
     /// The lease a claim takes: long enough for the request, and for a wait behind the endpoint's other held messages.
     var lease: Duration { configuration.timeout + .seconds(10) }
@@ -125,7 +128,8 @@ public final class OutboundDelivery: Service {
             let maxHeld = gates.maxInFlight * Self.heldPerSlot
             let start = claimCursor.withLock { $0 }
             let (claimed, last) = try await WebhookMessagesTable.claimDue(
-                owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: start, limit: limit, database: database, logger: logger)
+                owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: start, limit: limit, chain: Self.chainLength,
+                database: database, logger: logger)
             claimCursor.withLock { $0 = last }
             guard !claimed.isEmpty else { return false }
             let ids = Array(Set(claimed.map(\.endpointId)))
@@ -163,16 +167,22 @@ public final class OutboundDelivery: Service {
         let (message, endpoint) = (item.message, item.endpoint)
         if wait > .zero { try? await Task.sleep(for: wait) }
         guard ContinuousClock.now + configuration.timeout + .seconds(2) < item.claimedAt + lease else {
+            let behind = held.answered(message, delivered: false)
             gates.leave(endpoint.id)
             slotFreed()
             await handBack(message)
+            for follower in behind { await handBack(follower.message) }
             return
         }
         let attempt = await post(message, to: endpoint, clients: clients)
+        let delivered = attempt.status.map { judge.judge(attempt: message.attempt, status: $0, retryAfter: nil, random: 0) == .delivered } ?? false
+        // The stream's next message may start as soon as this one is answered 2xx; after anything else it goes back.
+        let behind = held.answered(message, delivered: delivered)
         gates.leave(endpoint.id)
         slotFreed()
+        for follower in behind { await handBack(follower.message) }
         do {
-            if let status = attempt.status, judge.judge(attempt: message.attempt, status: status, retryAfter: nil, random: 0) == .delivered {
+            if delivered, let status = attempt.status {
                 let delivered = WebhookMessagesTable.Delivered(id: message.id, statusCode: status, latency: attempt.latency, responseExcerpt: attempt.excerpt)
                 guard try await recorder.record(delivered) else { return }
                 Counter(label: "outbound_deliveries_total", dimensions: [("outcome", "delivered")], factory: metrics).increment()

@@ -37,6 +37,11 @@ public struct ClaimedWebhookMessage: Sendable, Equatable {
     public var body: ByteBuffer
     /// This attempt's number, from 1.
     public var attempt: Int
+    /// Messages of one stream go out in order: `endpoint` and `stream` name it.
+    public var stream: String = ""
+    /// The message of this claim that must be answered 2xx before this one is sent (the one before it in its stream),
+    /// or nil when it may go at once (a stream's head, or a retry past its first, which holds nothing back).
+    public var after: Int64? = nil
 }
 
 /// A message as the admin API lists it.
@@ -110,7 +115,7 @@ public enum WebhookMessagesTable {
     }
 
     /// Where a claim's walk over the streams stopped: the next claim goes on after it, so every stream gets its turn.
-    public struct StreamKey: Sendable, Equatable {
+    public struct StreamKey: Sendable, Hashable {
         public var endpointId: UUID
         public var stream: String
 
@@ -120,28 +125,37 @@ public enum WebhookMessagesTable {
         }
     }
 
-    /// Up to `limit` due messages of enabled endpoints, leased to `owner` for `lease`, each the oldest of its stream
-    /// unless an older one has already had its first retry (so one failing message holds its stream back no longer than
-    /// that); and of each endpoint no more than this instance may still hold of it (`maxHeld` less `held[endpoint]`:
-    /// messages in flight and claimed ones queued for a free request slot). Streams are taken in (endpoint, stream)
-    /// order from just after `after` to the last, then around from the first up to `after` (from the first to the last
-    /// when nil); the caller starts the next claim after the last stream this one took. Returns the messages, by id, and
-    /// the last stream taken in that walk.
+    /// Up to `limit` due messages of enabled endpoints, leased to `owner` for `lease`; of each endpoint no more than this
+    /// instance may still hold of it (`maxHeld` less `held[endpoint]`: messages in flight and claimed ones queued for a
+    /// free request slot). Of each stream: its head (its oldest message with fewer than two attempts, so one failing
+    /// message holds its stream back no longer than its first retry) when due and free, with the never-tried messages
+    /// right behind it (up to `chain`), which the caller sends one after another, each once the one before it was
+    /// answered 2xx (``ClaimedWebhookMessage/after``); and, apart, older messages past their first retry that are due.
+    /// A chain is always whole from its head: a message is taken only with every message before it in its stream up to
+    /// the head (another claim holding one of them leaves the rest). Streams are taken in (endpoint, stream) order
+    /// from just after `after` to the last, then around from the first up to `after` (from the first to the last when
+    /// nil), and the messages of the streams taken are shared out heads first, then the second of each chain, and so
+    /// on, so that many streams' heads go out side by side; the caller starts the next claim after the last stream this
+    /// one took. Returns the messages, by id, and the last stream taken in that walk.
     ///
-    /// The walk goes stream by stream, not message by message: each stream costs three short index descents (the next
-    /// stream with a pending message, its first message with fewer than two attempts, the messages up to it), however
-    /// many messages wait behind its head. Walking the due index instead tested every pending message, and a backlog's
-    /// messages wait behind their streams' heads: with 8 of 64 streams free and 10,000 messages pending, a claim took
-    /// 41 ms to find its 8; this way 1.8 ms. Sorting is off for the statement, so the planner keeps to the walk rather
-    /// than collecting and sorting; that makes the estimated cost huge, which would make Postgres compile the
-    /// statement with LLVM each time (480 ms), so `jit` is off for it too. (Only here: off for every connection, a sync
-    /// of 100,000 records ran 5,832 records/s against 6,334 with it on, one run each.)
+    /// The walk goes stream by stream, not message by message: each stream costs a few short index descents (the next
+    /// stream with a pending message, its head, the chain behind it), however many messages wait behind its head.
+    /// Walking the due index instead tested every pending message, and a backlog's messages wait behind their
+    /// streams' heads: with 8 of 64 streams free and 10,000 messages pending, a claim took 41 ms to find its 8; this
+    /// way 1.8 ms. Taking a chain rather than the head alone means a stream's backlog costs a claim per `chain`
+    /// messages, not per message (the claim's round trips were what bounded one stream's rate). Sorting is off for
+    /// the statement, so the planner keeps to the walk rather than collecting and sorting; that makes the estimated
+    /// cost huge, which would make Postgres compile the statement with LLVM each time (480 ms), so `jit` is off for it
+    /// too. (Only here: off for every connection, a sync of 100,000 records ran 5,832 records/s against 6,334 with it
+    /// on, one run each.)
     public static func claimDue(
-        owner: String, lease: Duration, held: [UUID: Int], maxHeld: Int, after: StreamKey?, limit: Int, database: Database, logger: Logger
+        owner: String, lease: Duration, held: [UUID: Int], maxHeld: Int, after: StreamKey?, limit: Int, chain: Int = 1,
+        database: Database, logger: Logger
     ) async throws -> (claimed: [ClaimedWebhookMessage], last: StreamKey?) {
         let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
         let full = held.filter { $0.value >= maxHeld }.map(\.key)
         let partly = held.filter { $0.value < maxHeld }
+        let chain = max(1, min(chain, maxHeld))
         // Every endpoint id is above the nil UUID: from there, the walk starts at the first stream (and has no second lap).
         let origin = StreamKey(endpointId: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), stream: "")
         let start = after ?? origin
@@ -174,44 +188,81 @@ public enum WebhookMessagesTable {
                     SELECT 0 AS lap, endpoint_id, stream FROM after_start
                     UNION ALL
                     SELECT 1 AS lap, endpoint_id, stream FROM up_to_start WHERE (endpoint_id, stream) <= (\(start.endpointId), \(start.stream))
-                ), eligible AS (
-                    SELECT e.id, s.lap FROM streams s CROSS JOIN LATERAL (
-                        SELECT m.id, m.endpoint_id, m.next_attempt_at, m.lease_expires_at FROM webhook_messages m
-                        WHERE m.endpoint_id = s.endpoint_id AND m.stream = s.stream AND m.status = 'pending'
-                          AND m.id <= coalesce((
-                              SELECT o.id FROM webhook_messages o
-                              WHERE o.endpoint_id = s.endpoint_id AND o.stream = s.stream AND o.status = 'pending' AND o.attempts < 2
-                              ORDER BY o.id LIMIT 1), 9223372036854775807)
-                        ORDER BY m.id
-                    ) e
-                    WHERE e.next_attempt_at <= now() AND (e.lease_expires_at IS NULL OR e.lease_expires_at < now())
-                      AND NOT (e.endpoint_id = ANY(\(full)::uuid[]))
-                      AND NOT EXISTS (SELECT 1 FROM webhook_endpoints p WHERE p.id = e.endpoint_id AND p.status <> 'enabled')
+                ), open_streams AS (
+                    -- Each stream with something to send: its due retries past the first, and its chain (the head and the
+                    -- never-tried messages behind it, up to the first that is not due or not free).
+                    SELECT s.lap, s.endpoint_id, s.stream, o.retries, o.chain FROM streams s
+                    CROSS JOIN LATERAL (
+                        SELECT coalesce((SELECT o.id FROM webhook_messages o
+                            WHERE o.endpoint_id = s.endpoint_id AND o.stream = s.stream AND o.status = 'pending' AND o.attempts < 2
+                            ORDER BY o.id LIMIT 1), 9223372036854775807) AS head
+                    ) h
+                    CROSS JOIN LATERAL (
+                        SELECT
+                            (SELECT array_agg(r.id ORDER BY r.id) FROM webhook_messages r
+                             WHERE r.endpoint_id = s.endpoint_id AND r.stream = s.stream AND r.status = 'pending' AND r.id < h.head
+                               AND r.next_attempt_at <= now() AND (r.lease_expires_at IS NULL OR r.lease_expires_at < now())) AS retries,
+                            (SELECT array_agg(c.id ORDER BY c.id) FROM (
+                                SELECT m.id, bool_and(m.next_attempt_at <= now() AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+                                                      AND (m.id = h.head OR m.attempts = 0)) OVER (ORDER BY m.id) AS free
+                                FROM (SELECT m.id, m.next_attempt_at, m.lease_expires_at, m.attempts FROM webhook_messages m
+                                      WHERE m.endpoint_id = s.endpoint_id AND m.stream = s.stream AND m.status = 'pending' AND m.id >= h.head
+                                        -- A head out or not due: nothing behind it is read (a test once per stream, not per row).
+                                        AND EXISTS (SELECT 1 FROM webhook_messages hd WHERE hd.id = h.head AND hd.next_attempt_at <= now()
+                                                    AND (hd.lease_expires_at IS NULL OR hd.lease_expires_at < now()))
+                                      ORDER BY m.id LIMIT \(chain)) m
+                             ) c WHERE c.free) AS chain
+                    ) o
+                    WHERE (o.retries IS NOT NULL OR o.chain IS NOT NULL)
+                      AND NOT (s.endpoint_id = ANY(\(full)::uuid[]))
+                      AND NOT EXISTS (SELECT 1 FROM webhook_endpoints p WHERE p.id = s.endpoint_id AND p.status <> 'enabled')
                     LIMIT \(limit)
-                ), candidates AS (
-                    SELECT m.id, m.endpoint_id, m.next_attempt_at, e.lap FROM webhook_messages m JOIN eligible e ON e.id = m.id
-                    WHERE m.status = 'pending' AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
-                    FOR UPDATE OF m SKIP LOCKED
+                ), picked AS (
+                    -- Place 0: a retry; 1: a head; 2, 3 …: the chain behind it.
+                    SELECT o.lap, o.endpoint_id, o.stream, u.id, u.place FROM open_streams o
+                    CROSS JOIN LATERAL (
+                        SELECT r.id, 0::bigint AS place FROM unnest(o.retries) AS r(id)
+                        UNION ALL
+                        SELECT c.id, c.place FROM unnest(o.chain) WITH ORDINALITY AS c(id, place)
+                    ) u
                 ), ranked AS (
-                    SELECT c.id, c.lap, row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) + coalesce(busy.used, 0) AS slot
-                    FROM candidates c
+                    -- Heads first, then seconds …: a cut keeps each chain whole from its head.
+                    SELECT p.*, row_number() OVER (PARTITION BY p.endpoint_id ORDER BY p.place, p.id) + coalesce(busy.used, 0) AS slot,
+                           row_number() OVER (ORDER BY p.place, p.id) AS overall
+                    FROM picked p
                     LEFT JOIN UNNEST(\(Array(partly.keys))::uuid[], \(Array(partly.values))::int[]) AS busy(endpoint_id, used)
-                      ON busy.endpoint_id = c.endpoint_id
+                      ON busy.endpoint_id = p.endpoint_id
+                ), candidates AS (
+                    SELECT m.id, r.lap, r.endpoint_id, r.stream, r.place FROM webhook_messages m JOIN ranked r ON r.id = m.id
+                    WHERE r.slot <= \(maxHeld) AND r.overall <= \(limit)
+                      AND m.status = 'pending' AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+                    FOR UPDATE OF m SKIP LOCKED
+                ), whole AS (
+                    -- A chain's message is taken only if every one before it was locked here too: another claim holding
+                    -- one of them would otherwise see this one sent before it.
+                    SELECT c.*, c.place = 0 OR c.place = row_number() OVER (PARTITION BY c.endpoint_id, c.stream, c.place > 0 ORDER BY c.place) AS whole
+                    FROM candidates c
                 ), claimed AS (
                     UPDATE webhook_messages m SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(seconds)),
                            attempts = m.attempts + 1
-                    FROM ranked r WHERE m.id = r.id AND r.slot <= \(maxHeld)
-                    RETURNING m.id, m.message_id, m.endpoint_id, m.stream, m.event_type, m.body, m.attempts, r.lap
+                    FROM whole w WHERE m.id = w.id AND w.whole
+                    RETURNING m.id, m.message_id, m.endpoint_id, m.stream, m.event_type, m.body, m.attempts, w.place, w.lap
                 )
-                SELECT id, message_id, endpoint_id, stream, event_type, body, attempts FROM claimed ORDER BY lap, endpoint_id, stream, id
+                SELECT id, message_id, endpoint_id, stream, event_type, body, attempts, place FROM claimed ORDER BY lap, endpoint_id, stream, id
                 """, logger: logger).collect()
         }
         var claimed: [ClaimedWebhookMessage] = []
         var last: StreamKey?
+        var previous: [StreamKey: Int64] = [:]
         for row in rows {
-            let (id, messageId, endpoint, stream, type, body, attempt) = try row.decode((Int64, String, UUID, String, String, ByteBuffer, Int).self)
-            claimed.append(ClaimedWebhookMessage(id: id, messageId: messageId, endpointId: endpoint, eventType: type, body: body, attempt: attempt))
-            last = StreamKey(endpointId: endpoint, stream: stream)
+            let (id, messageId, endpoint, stream, type, body, attempt, place) = try row.decode((Int64, String, UUID, String, String, ByteBuffer, Int, Int64).self)
+            let key = StreamKey(endpointId: endpoint, stream: stream)
+            // Rows come by stream and id, and a chain is whole: the chain's message before this one is the last one seen.
+            let after = place > 1 ? previous[key] : nil
+            if place > 0 { previous[key] = id }
+            claimed.append(ClaimedWebhookMessage(id: id, messageId: messageId, endpointId: endpoint, eventType: type, body: body,
+                                                 attempt: attempt, stream: stream, after: after))
+            last = key
         }
         return (claimed.sorted { $0.id < $1.id }, last)
     }
