@@ -28,4 +28,20 @@ import Testing
         #expect(gates.enter(endpoint, rateLimit: 4, now: now) == .milliseconds(500))
         #expect(gates.enter(endpoint, rateLimit: 4, now: now + .seconds(2)) == .zero, "a quiet second later starts at once")
     }
+
+    @Test func aSlowEndpointIsHeldOnlyWhatItCanBeSentInTime() {
+        let gates = EndpointGates(maxInFlight: 8)
+        let fast = UUID(), slow = UUID(), dead = UUID(), slowing = UUID()
+        gates.answered(fast, after: .milliseconds(1))
+        gates.answered(slow, after: .seconds(2))
+        gates.answered(dead, after: .seconds(15))
+        gates.answered(slowing, after: .seconds(1))
+        gates.answered(slowing, after: .seconds(6))
+        let holdings = gates.holdings(within: .milliseconds(12_500), ceiling: 256)
+        #expect(holdings[fast] == 256, "fast: as many as the ceiling")
+        #expect(holdings[slow] == 50, "8 slots, 2 s an answer: 50 start within 12.5 s")
+        #expect(holdings[dead] == 8, "never fewer than its slots")
+        #expect(holdings[slowing] == 50, "a moving average: 0.8 × 1 s + 0.2 × 6 s is 2 s")
+        #expect(holdings.count == 4, "only endpoints answered lately")
+    }
 }

@@ -12,6 +12,8 @@ public final class EndpointGates: Sendable {
 
     public let maxInFlight: Int
     private let gates = Mutex<[UUID: Gate]>([:])
+    /// Each endpoint's recent time from a slot taken to its answer (a moving average; rate-limit waits included).
+    private let paces = Mutex<[UUID: Duration]>([:])
 
     public init(maxInFlight: Int) {
         self.maxInFlight = maxInFlight
@@ -37,6 +39,27 @@ public final class EndpointGates: Sendable {
             }
             gates[endpoint] = gate
             return wait
+        }
+    }
+
+    /// Notes how long a request to `endpoint` held its slot, from taking it to the answer.
+    public func answered(_ endpoint: UUID, after time: Duration) {
+        paces.withLock { paces in
+            paces[endpoint] = paces[endpoint].map { $0 * 0.8 + time * 0.2 } ?? time
+        }
+    }
+
+    /// For each endpoint answered lately: how many of its messages may be held (in flight and waiting for a slot) so
+    /// that the last one starts within `within` at the endpoint's recent pace, from `maxInFlight` up to `ceiling`. A
+    /// slow or rate-limited endpoint is held less of: what it could not be sent before its lease runs short would only
+    /// go back.
+    public func holdings(within: Duration, ceiling: Int) -> [UUID: Int] {
+        paces.withLock { paces in
+            paces.mapValues { pace in
+                guard pace > .zero else { return ceiling }
+                let fits = Double(maxInFlight) * (within / pace)
+                return fits >= Double(ceiling) ? ceiling : max(maxInFlight, Int(fits))
+            }
         }
     }
 

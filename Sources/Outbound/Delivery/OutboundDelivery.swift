@@ -41,8 +41,9 @@ public final class OutboundDelivery: Service {
 
     /// The most messages one claim takes.
     static let claimBatch = 256
-    /// Of one endpoint, an instance holds (in flight and waiting for a slot) at most this many times its slots.
-    static let heldPerSlot = 8
+    /// Of one endpoint, an instance holds (in flight and waiting for a slot) at most this many times its slots, and
+    /// less of an endpoint that could not be sent that many before their lease runs short (``EndpointGates/holdings``).
+    static let heldPerSlot = 32
     /// Of one stream, a claim takes at most this many messages, sent one after another.
     static let chainLength = 16
 
@@ -120,12 +121,16 @@ public final class OutboundDelivery: Service {
     /// One claim into ``held``, as much as there is room for, going on from the stream the last claim ended at (and
     /// around); true when it was full (more may be due at once).
     func claimMore() async -> Bool {
-        let counts = held.counts.merging(gates.inFlight, uniquingKeysWith: +)
+        let maxHeld = gates.maxInFlight * Self.heldPerSlot
+        var counts = held.counts.merging(gates.inFlight, uniquingKeysWith: +)
+        // An endpoint answering slowly is held less of: counted as holding what it may not be given.
+        for (endpoint, holding) in gates.holdings(within: lease / 2, ceiling: maxHeld) where holding < maxHeld {
+            counts[endpoint, default: 0] += maxHeld - holding
+        }
         let limit = min(Self.claimBatch, concurrency - held.total - running.load(ordering: .relaxed))
         guard limit > 0 else { return false }
         do {
             let claimedAt = ContinuousClock.now
-            let maxHeld = gates.maxInFlight * Self.heldPerSlot
             let start = claimCursor.withLock { $0 }
             let (claimed, last) = try await WebhookMessagesTable.claimDue(
                 owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: start, limit: limit, chain: Self.chainLength,
@@ -175,6 +180,7 @@ public final class OutboundDelivery: Service {
             return
         }
         let attempt = await post(message, to: endpoint, clients: clients)
+        gates.answered(endpoint.id, after: wait + attempt.latency)
         let delivered = attempt.status.map { judge.judge(attempt: message.attempt, status: $0, retryAfter: nil, random: 0) == .delivered } ?? false
         // The stream's next message may start as soon as this one is answered 2xx; after anything else it goes back.
         let behind = held.answered(message, delivered: delivered)
