@@ -92,7 +92,7 @@ enum SyncScenario {
         var rows = [
             Row(section: .sync, name: "sync of \(sync.fetched) records (pipeline run: fetch, stages, upsert, checkpoint)\(logOff)", figure: .quantity(headline),
                 ceiling: lower, target: .shareAtLeast(75), note: headlineNote + "\(sync.fetched) fetched / \(sync.written) written / \(sync.quarantined) quarantined"),
-            changeLogRow(records: sync.fetched, with: withLog, without: withoutLog),
+            changeLogRow(records: sync.fetched, with: withLog, without: withoutLog, changeLog: changeLog),
         ]
         rows += outboundRows(sync, with: withEndpoint, lower: lower, logged: withLog)
         rows += [
@@ -126,10 +126,12 @@ enum SyncScenario {
 
     /// The syncs with the change log against the same syncs without it, median against median (no row figures when
     /// `BENCH_CHANGE_LOG=off`).
-    private static func changeLogRow(records: Int, with: [Sync], without: [Sync]) -> Row {
+    private static func changeLogRow(records: Int, with: [Sync], without: [Sync], changeLog: Bool) -> Row {
         let name = "sync of \(records) records with the change log (a `changes` row per visible write, in the writer's transaction)"
         guard let withMedian = median(with), let withoutMedian = median(without) else {
-            return Row(section: .sync, name: name, figure: .text("not measured: BENCH_CHANGE_LOG=off, every sync of this run ran without the change log"))
+            return Row(section: .sync, name: name, figure: .text(with.isEmpty && without.isEmpty && changeLog
+                ? "not measured: BENCH_CHANGE_LOG_PAIRS=0, no syncs without the change log to compare with"
+                : "not measured: BENCH_CHANGE_LOG=off, every sync of this run ran without the change log"))
         }
         func perThousand(_ syncs: [Sync]) -> Int {
             syncs.map(\.cpuMilliseconds).reduce(0, +) * 1000 / max(1, syncs.map(\.fetched).reduce(0, +))
