@@ -43,5 +43,12 @@ import Testing
         #expect(holdings[dead] == 8, "never fewer than its slots")
         #expect(holdings[slowing] == 50, "a moving average: 0.8 × 1 s + 0.2 × 6 s is 2 s")
         #expect(holdings.count == 4, "only endpoints answered lately")
+
+        // One stream's chain goes one message at a time: as many as its pace sends within the window.
+        let chains = gates.chainLengths(within: .seconds(8), ceiling: 16)
+        #expect(chains[fast] == nil, "fast: the whole chain fits")
+        #expect(chains[slow] == 4, "2 s an answer: four within 8 s")
+        #expect(chains[dead] == 1, "never shorter than its head")
+        #expect(chains[slowing] == 4)
     }
 }

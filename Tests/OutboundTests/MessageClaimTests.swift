@@ -28,10 +28,10 @@ import TestSupport
         #expect(ids.count == 6)
         let (a1, a2, b1, a3, b2, a4) = (ids[0], ids[1], ids[2], ids[3], ids[4], ids[5])
 
-        func claim(maxHeld: Int = 10, chain: Int = 3) async throws -> [(id: Int64, after: Int64?)] {
+        func claim(maxHeld: Int = 10, chain: Int = 3, chains: [UUID: Int] = [:]) async throws -> [(id: Int64, after: Int64?)] {
             let (claimed, _) = try await WebhookMessagesTable.claimDue(
                 owner: "chain-test", lease: .seconds(60), held: [:], maxHeld: maxHeld, after: nil, limit: 10, chain: chain,
-                database: database, logger: logger)
+                chains: chains, database: database, logger: logger)
             return claimed.map { ($0.id, $0.after) }
         }
         func reset() async throws {
@@ -52,6 +52,10 @@ import TestSupport
         // Room for three of the endpoint: both heads first, then the second of the chain with the lower id.
         try await reset()
         expect(try await claim(maxHeld: 3), [(a1, nil), (a2, a1), (b1, nil)], "heads first, then seconds")
+
+        // An endpoint answering slowly gets shorter chains: two of each stream here.
+        try await reset()
+        expect(try await claim(chain: 4, chains: [endpoint: 2, UUID(): 1]), [(a1, nil), (a2, a1), (b1, nil), (b2, b1)], "two of a, two of b")
 
         // A message leased elsewhere ends its chain: nothing behind it goes.
         try await reset()

@@ -63,6 +63,18 @@ public final class EndpointGates: Sendable {
         }
     }
 
+    /// For each endpoint answered lately at a pace that would not send `ceiling` messages one after another within
+    /// `within`: how many would be (at least one). A chain of one stream goes out one message at a time.
+    public func chainLengths(within: Duration, ceiling: Int) -> [UUID: Int] {
+        paces.withLock { paces in
+            paces.compactMapValues { pace in
+                guard pace > .zero else { return nil }
+                let fits = within / pace
+                return fits >= Double(ceiling) ? nil : max(1, Int(fits))
+            }
+        }
+    }
+
     public func leave(_ endpoint: UUID) {
         gates.withLock { gates in
             guard var gate = gates[endpoint] else { return }

@@ -49,6 +49,9 @@ public final class OutboundDelivery: Service {
 
     /// The lease a claim takes: long enough for the request, and for a wait behind the endpoint's other held messages.
     var lease: Duration { configuration.timeout + .seconds(10) }
+    /// How long after its claim a held message may still start: its request must end before its lease does. A claim
+    /// takes no more of an endpoint (nor of one of its streams) than its recent pace starts within this.
+    var startWindow: Duration { lease - configuration.timeout - .seconds(2) }
 
     public init(database: Database, cipher: CredentialCipher, configuration: AppConfiguration.Outbound, concurrency: Int = 256,
                 pollInterval: Duration = .milliseconds(200), metrics: any MetricsFactory, logger: Logger) {
@@ -124,7 +127,7 @@ public final class OutboundDelivery: Service {
         let maxHeld = gates.maxInFlight * Self.heldPerSlot
         var counts = held.counts.merging(gates.inFlight, uniquingKeysWith: +)
         // An endpoint answering slowly is held less of: counted as holding what it may not be given.
-        for (endpoint, holding) in gates.holdings(within: lease / 2, ceiling: maxHeld) where holding < maxHeld {
+        for (endpoint, holding) in gates.holdings(within: startWindow, ceiling: maxHeld) where holding < maxHeld {
             counts[endpoint, default: 0] += maxHeld - holding
         }
         let limit = min(Self.claimBatch, concurrency - held.total - running.load(ordering: .relaxed))
@@ -134,7 +137,7 @@ public final class OutboundDelivery: Service {
             let start = claimCursor.withLock { $0 }
             let (claimed, last) = try await WebhookMessagesTable.claimDue(
                 owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: start, limit: limit, chain: Self.chainLength,
-                database: database, logger: logger)
+                chains: gates.chainLengths(within: startWindow, ceiling: Self.chainLength), database: database, logger: logger)
             claimCursor.withLock { $0 = last }
             guard !claimed.isEmpty else { return false }
             let ids = Array(Set(claimed.map(\.endpointId)))
@@ -165,13 +168,13 @@ public final class OutboundDelivery: Service {
     }
 
     /// One attempt: waits out the endpoint's rate limit, posts, frees the endpoint's slot as soon as the answer is in,
-    /// then records it. A message that waited so long for its slot that its lease could lapse during the request is
+    /// then records it; the message behind it in its chain may start once a 2xx is recorded, and goes back otherwise. A message that waited so long for its slot that its lease could lapse during the request is
     /// handed back instead: past its lease another instance may be sending it too.
     func deliver(_ item: HeldMessages.Held, after wait: Duration, clients: PinnedClients, recorder: DeliveryRecorder,
                  slotFreed: () -> Void) async {
         let (message, endpoint) = (item.message, item.endpoint)
         if wait > .zero { try? await Task.sleep(for: wait) }
-        guard ContinuousClock.now + configuration.timeout + .seconds(2) < item.claimedAt + lease else {
+        guard ContinuousClock.now < item.claimedAt + startWindow else {
             let behind = held.answered(message, delivered: false)
             gates.leave(endpoint.id)
             slotFreed()
@@ -181,24 +184,32 @@ public final class OutboundDelivery: Service {
         }
         let attempt = await post(message, to: endpoint, clients: clients)
         gates.answered(endpoint.id, after: wait + attempt.latency)
-        let delivered = attempt.status.map { judge.judge(attempt: message.attempt, status: $0, retryAfter: nil, random: 0) == .delivered } ?? false
-        // The stream's next message may start as soon as this one is answered 2xx; after anything else it goes back.
-        let behind = held.answered(message, delivered: delivered)
         gates.leave(endpoint.id)
         slotFreed()
-        for follower in behind { await handBack(follower.message) }
-        do {
-            if delivered, let status = attempt.status {
+        if let status = attempt.status, judge.judge(attempt: message.attempt, status: status, retryAfter: nil, random: 0) == .delivered {
+            // The stream's next message starts once this one is recorded delivered, not merely answered: were the
+            // record lost, this one would be sent again after it.
+            var recorded = false
+            do {
                 let delivered = WebhookMessagesTable.Delivered(id: message.id, statusCode: status, latency: attempt.latency, responseExcerpt: attempt.excerpt)
-                guard try await recorder.record(delivered) else { return }
-                Counter(label: "outbound_deliveries_total", dimensions: [("outcome", "delivered")], factory: metrics).increment()
-                Timer(label: "outbound_delivery_seconds", factory: metrics).record(duration: attempt.latency)
-            } else {
-                try await record(message, endpoint: endpoint, attempt)
+                recorded = try await recorder.record(delivered)
+            } catch {
+                logger.warning("outbound: a delivery could not be recorded; its lease lapses and it is tried again",
+                               metadata: ["message_id": "\(message.messageId)", "error": "\(String(reflecting: error))"])
             }
-        } catch {
-            logger.warning("outbound: a delivery could not be recorded; its lease lapses and it is tried again",
-                           metadata: ["message_id": "\(message.messageId)", "error": "\(String(reflecting: error))"])
+            for follower in held.answered(message, delivered: recorded) { await handBack(follower.message) }
+            guard recorded else { return }
+            Counter(label: "outbound_deliveries_total", dimensions: [("outcome", "delivered")], factory: metrics).increment()
+            Timer(label: "outbound_delivery_seconds", factory: metrics).record(duration: attempt.latency)
+        } else {
+            // The rest of its chain goes back while this one is still leased, so no claim takes them before it.
+            for follower in held.answered(message, delivered: false) { await handBack(follower.message) }
+            do {
+                try await record(message, endpoint: endpoint, attempt)
+            } catch {
+                logger.warning("outbound: a delivery could not be recorded; its lease lapses and it is tried again",
+                               metadata: ["message_id": "\(message.messageId)", "error": "\(String(reflecting: error))"])
+            }
         }
     }
 

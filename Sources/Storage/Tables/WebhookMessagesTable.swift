@@ -129,7 +129,7 @@ public enum WebhookMessagesTable {
     /// instance may still hold of it (`maxHeld` less `held[endpoint]`: messages in flight and claimed ones queued for a
     /// free request slot). Of each stream: its head (its oldest message with fewer than two attempts, so one failing
     /// message holds its stream back no longer than its first retry) when due and free, with the never-tried messages
-    /// right behind it (up to `chain`), which the caller sends one after another, each once the one before it was
+    /// right behind it (up to `chain`, or `chains[endpoint]` when shorter), which the caller sends one after another, each once the one before it was
     /// answered 2xx (``ClaimedWebhookMessage/after``); and, apart, older messages past their first retry that are due.
     /// A chain is always whole from its head: a message is taken only with every message before it in its stream up to
     /// the head (another claim holding one of them leaves the rest). Streams are taken in (endpoint, stream) order
@@ -150,12 +150,13 @@ public enum WebhookMessagesTable {
     /// on, one run each.)
     public static func claimDue(
         owner: String, lease: Duration, held: [UUID: Int], maxHeld: Int, after: StreamKey?, limit: Int, chain: Int = 1,
-        database: Database, logger: Logger
+        chains: [UUID: Int] = [:], database: Database, logger: Logger
     ) async throws -> (claimed: [ClaimedWebhookMessage], last: StreamKey?) {
         let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
         let full = held.filter { $0.value >= maxHeld }.map(\.key)
         let partly = held.filter { $0.value < maxHeld }
         let chain = max(1, min(chain, maxHeld))
+        let shorter = chains.filter { $0.value < chain }
         // Every endpoint id is above the nil UUID: from there, the walk starts at the first stream (and has no second lap).
         let origin = StreamKey(endpointId: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), stream: "")
         let start = after ?? origin
@@ -198,20 +199,25 @@ public enum WebhookMessagesTable {
                             ORDER BY o.id LIMIT 1), 9223372036854775807) AS head
                     ) h
                     CROSS JOIN LATERAL (
+                        SELECT coalesce((SELECT x.length FROM UNNEST(\(Array(shorter.keys))::uuid[], \(Array(shorter.values))::int[]) AS x(endpoint_id, length)
+                                         WHERE x.endpoint_id = s.endpoint_id), \(chain)) AS length
+                    ) cl
+                    CROSS JOIN LATERAL (
                         SELECT
                             (SELECT array_agg(r.id ORDER BY r.id) FROM webhook_messages r
                              WHERE r.endpoint_id = s.endpoint_id AND r.stream = s.stream AND r.status = 'pending' AND r.id < h.head
                                AND r.next_attempt_at <= now() AND (r.lease_expires_at IS NULL OR r.lease_expires_at < now())) AS retries,
                             (SELECT array_agg(c.id ORDER BY c.id) FROM (
-                                SELECT m.id, bool_and(m.next_attempt_at <= now() AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
-                                                      AND (m.id = h.head OR m.attempts = 0)) OVER (ORDER BY m.id) AS free
+                                SELECT m.id, row_number() OVER (ORDER BY m.id) AS n,
+                                       bool_and(m.next_attempt_at <= now() AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+                                                AND (m.id = h.head OR m.attempts = 0)) OVER (ORDER BY m.id) AS free
                                 FROM (SELECT m.id, m.next_attempt_at, m.lease_expires_at, m.attempts FROM webhook_messages m
                                       WHERE m.endpoint_id = s.endpoint_id AND m.stream = s.stream AND m.status = 'pending' AND m.id >= h.head
                                         -- A head out or not due: nothing behind it is read (a test once per stream, not per row).
                                         AND EXISTS (SELECT 1 FROM webhook_messages hd WHERE hd.id = h.head AND hd.next_attempt_at <= now()
                                                     AND (hd.lease_expires_at IS NULL OR hd.lease_expires_at < now()))
                                       ORDER BY m.id LIMIT \(chain)) m
-                             ) c WHERE c.free) AS chain
+                             ) c WHERE c.free AND c.n <= cl.length) AS chain
                     ) o
                     WHERE (o.retries IS NOT NULL OR o.chain IS NOT NULL)
                       AND NOT (s.endpoint_id = ANY(\(full)::uuid[]))
@@ -235,7 +241,8 @@ public enum WebhookMessagesTable {
                 ), candidates AS (
                     SELECT m.id, r.lap, r.endpoint_id, r.stream, r.place FROM webhook_messages m JOIN ranked r ON r.id = m.id
                     WHERE r.slot <= \(maxHeld) AND r.overall <= \(limit)
-                      AND m.status = 'pending' AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+                      -- Tested again once locked: another claim may have sent it since this statement's snapshot.
+                      AND m.status = 'pending' AND m.next_attempt_at <= now() AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
                     FOR UPDATE OF m SKIP LOCKED
                 ), whole AS (
                     -- A chain's message is taken only if every one before it was locked here too: another claim holding
