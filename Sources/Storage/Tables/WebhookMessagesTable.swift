@@ -238,17 +238,20 @@ public enum WebhookMessagesTable {
                     FROM picked p
                     LEFT JOIN UNNEST(\(Array(partly.keys))::uuid[], \(Array(partly.values))::int[]) AS busy(endpoint_id, used)
                       ON busy.endpoint_id = p.endpoint_id
-                ), candidates AS (
-                    SELECT m.id, r.lap, r.endpoint_id, r.stream, r.place FROM webhook_messages m JOIN ranked r ON r.id = m.id
+                ), candidates AS MATERIALIZED (
+                    -- Tested again once locked (the newest version of each row): another claim may have sent it, or
+                    -- tried it and set its next attempt, since this statement's snapshot.
+                    SELECT m.id, m.next_attempt_at, r.lap, r.endpoint_id, r.stream, r.place FROM webhook_messages m JOIN ranked r ON r.id = m.id
                     WHERE r.slot <= \(maxHeld) AND r.overall <= \(limit)
-                      -- Tested again once locked: another claim may have sent it since this statement's snapshot.
-                      AND m.status = 'pending' AND m.next_attempt_at <= now() AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+                      AND m.status = 'pending' AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
                     FOR UPDATE OF m SKIP LOCKED
                 ), whole AS (
-                    -- A chain's message is taken only if every one before it was locked here too: another claim holding
-                    -- one of them would otherwise see this one sent before it.
+                    -- A chain's message is taken only if every one before it was locked here, and is still due: another
+                    -- claim holding or having tried one of them would otherwise see this one sent before it. (The due
+                    -- test is here, not in the locking scan: there it led the planner to the due index, a scan of
+                    -- every pending message per claim.)
                     SELECT c.*, c.place = 0 OR c.place = row_number() OVER (PARTITION BY c.endpoint_id, c.stream, c.place > 0 ORDER BY c.place) AS whole
-                    FROM candidates c
+                    FROM candidates c WHERE c.next_attempt_at <= now()
                 ), claimed AS (
                     UPDATE webhook_messages m SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(seconds)),
                            attempts = m.attempts + 1
