@@ -168,8 +168,9 @@ public final class OutboundDelivery: Service {
     }
 
     /// One attempt: waits out the endpoint's rate limit, posts, frees the endpoint's slot as soon as the answer is in,
-    /// then records it; the message behind it in its chain may start once a 2xx is recorded, and goes back otherwise. A message that waited so long for its slot that its lease could lapse during the request is
-    /// handed back instead: past its lease another instance may be sending it too.
+    /// then records it; the message behind it in its chain may start once a 2xx is recorded, and goes back otherwise.
+    /// A message that waited so long for its slot that its lease could lapse during the request is handed back
+    /// instead: past its lease another instance may be sending it too.
     func deliver(_ item: HeldMessages.Held, after wait: Duration, clients: PinnedClients, recorder: DeliveryRecorder,
                  slotFreed: () -> Void) async {
         let (message, endpoint) = (item.message, item.endpoint)
@@ -194,8 +195,7 @@ public final class OutboundDelivery: Service {
                 let delivered = WebhookMessagesTable.Delivered(id: message.id, statusCode: status, latency: attempt.latency, responseExcerpt: attempt.excerpt)
                 recorded = try await recorder.record(delivered)
             } catch {
-                logger.warning("outbound: a delivery could not be recorded; its lease lapses and it is tried again",
-                               metadata: ["message_id": "\(message.messageId)", "error": "\(String(reflecting: error))"])
+                unrecorded(message, error)
             }
             for follower in held.answered(message, delivered: recorded) { await handBack(follower.message) }
             guard recorded else { return }
@@ -207,10 +207,14 @@ public final class OutboundDelivery: Service {
             do {
                 try await record(message, endpoint: endpoint, attempt)
             } catch {
-                logger.warning("outbound: a delivery could not be recorded; its lease lapses and it is tried again",
-                               metadata: ["message_id": "\(message.messageId)", "error": "\(String(reflecting: error))"])
+                unrecorded(message, error)
             }
         }
+    }
+
+    func unrecorded(_ message: ClaimedWebhookMessage, _ error: any Error) {
+        logger.warning("outbound: a delivery could not be recorded; its lease lapses and it is tried again",
+                       metadata: ["message_id": "\(message.messageId)", "error": "\(String(reflecting: error))"])
     }
 
     struct Attempt {
