@@ -152,114 +152,10 @@ public enum WebhookMessagesTable {
         owner: String, lease: Duration, held: [UUID: Int], maxHeld: Int, after: StreamKey?, limit: Int, chain: Int = 1,
         chains: [UUID: Int] = [:], database: Database, logger: Logger
     ) async throws -> (claimed: [ClaimedWebhookMessage], last: StreamKey?) {
-        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
-        let full = held.filter { $0.value >= maxHeld }.map(\.key)
-        let partly = held.filter { $0.value < maxHeld }
-        let chain = max(1, min(chain, maxHeld))
-        let shorter = chains.filter { $0.value < chain }
-        // Every endpoint id is above the nil UUID: from there, the walk starts at the first stream (and has no second lap).
-        let origin = StreamKey(endpointId: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), stream: "")
-        let start = after ?? origin
+        let query = claimQuery(owner: owner, lease: lease, held: held, maxHeld: maxHeld, after: after, limit: limit, chain: chain, chains: chains)
         let rows = try await database.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)", logger: logger)
-            return try await connection.query("""
-                WITH RECURSIVE after_start AS (
-                    (SELECT m.endpoint_id, m.stream FROM webhook_messages m
-                     WHERE m.status = 'pending' AND (m.endpoint_id, m.stream) > (\(start.endpointId), \(start.stream))
-                     ORDER BY m.endpoint_id, m.stream, m.id LIMIT 1)
-                    UNION ALL
-                    SELECT n.endpoint_id, n.stream FROM after_start s, LATERAL (
-                        SELECT m.endpoint_id, m.stream FROM webhook_messages m
-                        WHERE m.status = 'pending' AND (m.endpoint_id, m.stream) > (s.endpoint_id, s.stream)
-                        ORDER BY m.endpoint_id, m.stream, m.id LIMIT 1) n
-                ), up_to_start AS (
-                    -- Bounded by the walk itself, not by an upper bound in the scans: with one, Postgres took another
-                    -- index and sorted (58 ms a claim on 10,000 pending messages instead of 3).
-                    (SELECT m.endpoint_id, m.stream FROM webhook_messages m
-                     WHERE m.status = 'pending' AND (m.endpoint_id, m.stream) > (\(origin.endpointId), \(origin.stream))
-                     ORDER BY m.endpoint_id, m.stream, m.id LIMIT 1)
-                    UNION ALL
-                    SELECT n.endpoint_id, n.stream FROM up_to_start s, LATERAL (
-                        SELECT m.endpoint_id, m.stream FROM webhook_messages m
-                        WHERE m.status = 'pending' AND (m.endpoint_id, m.stream) > (s.endpoint_id, s.stream)
-                        ORDER BY m.endpoint_id, m.stream, m.id LIMIT 1) n
-                    WHERE (s.endpoint_id, s.stream) < (\(start.endpointId), \(start.stream))
-                ), streams AS (
-                    -- The walk's order: the streams after the start, then around to the first and up to the start.
-                    SELECT 0 AS lap, endpoint_id, stream FROM after_start
-                    UNION ALL
-                    SELECT 1 AS lap, endpoint_id, stream FROM up_to_start WHERE (endpoint_id, stream) <= (\(start.endpointId), \(start.stream))
-                ), open_streams AS (
-                    -- Each stream with something to send: its due retries past the first, and its chain (the head and the
-                    -- never-tried messages behind it, up to the first that is not due or not free).
-                    SELECT s.lap, s.endpoint_id, s.stream, o.retries, o.chain FROM streams s
-                    CROSS JOIN LATERAL (
-                        SELECT coalesce((SELECT o.id FROM webhook_messages o
-                            WHERE o.endpoint_id = s.endpoint_id AND o.stream = s.stream AND o.status = 'pending' AND o.attempts < 2
-                            ORDER BY o.id LIMIT 1), 9223372036854775807) AS head
-                    ) h
-                    CROSS JOIN LATERAL (
-                        SELECT coalesce((SELECT x.length FROM UNNEST(\(Array(shorter.keys))::uuid[], \(Array(shorter.values))::int[]) AS x(endpoint_id, length)
-                                         WHERE x.endpoint_id = s.endpoint_id), \(chain)) AS length
-                    ) cl
-                    CROSS JOIN LATERAL (
-                        SELECT
-                            (SELECT array_agg(r.id ORDER BY r.id) FROM webhook_messages r
-                             WHERE r.endpoint_id = s.endpoint_id AND r.stream = s.stream AND r.status = 'pending' AND r.id < h.head
-                               AND r.next_attempt_at <= now() AND (r.lease_expires_at IS NULL OR r.lease_expires_at < now())) AS retries,
-                            (SELECT array_agg(c.id ORDER BY c.id) FROM (
-                                SELECT m.id, row_number() OVER (ORDER BY m.id) AS n,
-                                       bool_and(m.next_attempt_at <= now() AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
-                                                AND (m.id = h.head OR m.attempts = 0)) OVER (ORDER BY m.id) AS free
-                                FROM (SELECT m.id, m.next_attempt_at, m.lease_expires_at, m.attempts FROM webhook_messages m
-                                      WHERE m.endpoint_id = s.endpoint_id AND m.stream = s.stream AND m.status = 'pending' AND m.id >= h.head
-                                        -- A head out or not due: nothing behind it is read (a test once per stream, not per row).
-                                        AND EXISTS (SELECT 1 FROM webhook_messages hd WHERE hd.id = h.head AND hd.next_attempt_at <= now()
-                                                    AND (hd.lease_expires_at IS NULL OR hd.lease_expires_at < now()))
-                                      ORDER BY m.id LIMIT \(chain)) m
-                             ) c WHERE c.free AND c.n <= cl.length) AS chain
-                    ) o
-                    WHERE (o.retries IS NOT NULL OR o.chain IS NOT NULL)
-                      AND NOT (s.endpoint_id = ANY(\(full)::uuid[]))
-                      AND NOT EXISTS (SELECT 1 FROM webhook_endpoints p WHERE p.id = s.endpoint_id AND p.status <> 'enabled')
-                    LIMIT \(limit)
-                ), picked AS (
-                    -- Place 0: a retry; 1: a head; 2, 3 …: the chain behind it.
-                    SELECT o.lap, o.endpoint_id, o.stream, u.id, u.place FROM open_streams o
-                    CROSS JOIN LATERAL (
-                        SELECT r.id, 0::bigint AS place FROM unnest(o.retries) AS r(id)
-                        UNION ALL
-                        SELECT c.id, c.place FROM unnest(o.chain) WITH ORDINALITY AS c(id, place)
-                    ) u
-                ), ranked AS (
-                    -- Heads first, then seconds …: a cut keeps each chain whole from its head.
-                    SELECT p.*, row_number() OVER (PARTITION BY p.endpoint_id ORDER BY p.place, p.id) + coalesce(busy.used, 0) AS slot,
-                           row_number() OVER (ORDER BY p.place, p.id) AS overall
-                    FROM picked p
-                    LEFT JOIN UNNEST(\(Array(partly.keys))::uuid[], \(Array(partly.values))::int[]) AS busy(endpoint_id, used)
-                      ON busy.endpoint_id = p.endpoint_id
-                ), candidates AS MATERIALIZED (
-                    -- Tested again once locked (the newest version of each row): another claim may have sent it, or
-                    -- tried it and set its next attempt, since this statement's snapshot.
-                    SELECT m.id, m.next_attempt_at, r.lap, r.endpoint_id, r.stream, r.place FROM webhook_messages m JOIN ranked r ON r.id = m.id
-                    WHERE r.slot <= \(maxHeld) AND r.overall <= \(limit)
-                      AND m.status = 'pending' AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
-                    FOR UPDATE OF m SKIP LOCKED
-                ), whole AS (
-                    -- A chain's message is taken only if every one before it was locked here, and is still due: another
-                    -- claim holding or having tried one of them would otherwise see this one sent before it. (The due
-                    -- test is here, not in the locking scan: there it led the planner to the due index, a scan of
-                    -- every pending message per claim.)
-                    SELECT c.*, c.place = 0 OR c.place = row_number() OVER (PARTITION BY c.endpoint_id, c.stream, c.place > 0 ORDER BY c.place) AS whole
-                    FROM candidates c WHERE c.next_attempt_at <= now()
-                ), claimed AS (
-                    UPDATE webhook_messages m SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(seconds)),
-                           attempts = m.attempts + 1
-                    FROM whole w WHERE m.id = w.id AND w.whole
-                    RETURNING m.id, m.message_id, m.endpoint_id, m.stream, m.event_type, m.body, m.attempts, w.place, w.lap
-                )
-                SELECT id, message_id, endpoint_id, stream, event_type, body, attempts, place FROM claimed ORDER BY lap, endpoint_id, stream, id
-                """, logger: logger).collect()
+            try await connection.query(claimSettings, logger: logger)
+            return try await connection.query(query, logger: logger).collect()
         }
         var claimed: [ClaimedWebhookMessage] = []
         var last: StreamKey?
@@ -275,6 +171,122 @@ public enum WebhookMessagesTable {
             last = key
         }
         return (claimed.sorted { $0.id < $1.id }, last)
+    }
+
+    /// What ``claimDue(owner:lease:held:maxHeld:after:limit:chain:chains:database:logger:)`` sets for its transaction
+    /// (see there).
+    static let claimSettings: PostgresQuery = "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
+
+    /// The statement ``claimDue(owner:lease:held:maxHeld:after:limit:chain:chains:database:logger:)`` sends.
+    static func claimQuery(
+        owner: String, lease: Duration, held: [UUID: Int], maxHeld: Int, after: StreamKey?, limit: Int, chain: Int, chains: [UUID: Int]
+    ) -> PostgresQuery {
+        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let full = held.filter { $0.value >= maxHeld }.map(\.key)
+        let partly = held.filter { $0.value < maxHeld }
+        let chain = max(1, min(chain, maxHeld))
+        let shorter = chains.filter { $0.value < chain }
+        // Every endpoint id is above the nil UUID: from there, the walk starts at the first stream (and has no second lap).
+        let origin = StreamKey(endpointId: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), stream: "")
+        let start = after ?? origin
+        return """
+            WITH RECURSIVE after_start AS (
+                (SELECT m.endpoint_id, m.stream FROM webhook_messages m
+                 WHERE m.status = 'pending' AND (m.endpoint_id, m.stream) > (\(start.endpointId), \(start.stream))
+                 ORDER BY m.endpoint_id, m.stream, m.id LIMIT 1)
+                UNION ALL
+                SELECT n.endpoint_id, n.stream FROM after_start s, LATERAL (
+                    SELECT m.endpoint_id, m.stream FROM webhook_messages m
+                    WHERE m.status = 'pending' AND (m.endpoint_id, m.stream) > (s.endpoint_id, s.stream)
+                    ORDER BY m.endpoint_id, m.stream, m.id LIMIT 1) n
+            ), up_to_start AS (
+                -- Bounded by the walk itself, not by an upper bound in the scans: with one, Postgres took another
+                -- index and sorted (58 ms a claim on 10,000 pending messages instead of 3).
+                (SELECT m.endpoint_id, m.stream FROM webhook_messages m
+                 WHERE m.status = 'pending' AND (m.endpoint_id, m.stream) > (\(origin.endpointId), \(origin.stream))
+                 ORDER BY m.endpoint_id, m.stream, m.id LIMIT 1)
+                UNION ALL
+                SELECT n.endpoint_id, n.stream FROM up_to_start s, LATERAL (
+                    SELECT m.endpoint_id, m.stream FROM webhook_messages m
+                    WHERE m.status = 'pending' AND (m.endpoint_id, m.stream) > (s.endpoint_id, s.stream)
+                    ORDER BY m.endpoint_id, m.stream, m.id LIMIT 1) n
+                WHERE (s.endpoint_id, s.stream) < (\(start.endpointId), \(start.stream))
+            ), streams AS (
+                -- The walk's order: the streams after the start, then around to the first and up to the start.
+                SELECT 0 AS lap, endpoint_id, stream FROM after_start
+                UNION ALL
+                SELECT 1 AS lap, endpoint_id, stream FROM up_to_start WHERE (endpoint_id, stream) <= (\(start.endpointId), \(start.stream))
+            ), open_streams AS (
+                -- Each stream with something to send: its due retries past the first, and its chain (the head and the
+                -- never-tried messages behind it, up to the first that is not due or not free).
+                SELECT s.lap, s.endpoint_id, s.stream, o.retries, o.chain FROM streams s
+                CROSS JOIN LATERAL (
+                    SELECT coalesce((SELECT o.id FROM webhook_messages o
+                        WHERE o.endpoint_id = s.endpoint_id AND o.stream = s.stream AND o.status = 'pending' AND o.attempts < 2
+                        ORDER BY o.id LIMIT 1), 9223372036854775807) AS head
+                ) h
+                CROSS JOIN LATERAL (
+                    SELECT coalesce((SELECT x.length FROM UNNEST(\(Array(shorter.keys))::uuid[], \(Array(shorter.values))::int[]) AS x(endpoint_id, length)
+                                     WHERE x.endpoint_id = s.endpoint_id), \(chain)) AS length
+                ) cl
+                CROSS JOIN LATERAL (
+                    SELECT
+                        (SELECT array_agg(r.id ORDER BY r.id) FROM webhook_messages r
+                         WHERE r.endpoint_id = s.endpoint_id AND r.stream = s.stream AND r.status = 'pending' AND r.id < h.head
+                           AND r.next_attempt_at <= now() AND (r.lease_expires_at IS NULL OR r.lease_expires_at < now())) AS retries,
+                        (SELECT array_agg(c.id ORDER BY c.id) FROM (
+                            SELECT m.id, row_number() OVER (ORDER BY m.id) AS n,
+                                   bool_and(m.next_attempt_at <= now() AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+                                            AND (m.id = h.head OR m.attempts = 0)) OVER (ORDER BY m.id) AS free
+                            FROM (SELECT m.id, m.next_attempt_at, m.lease_expires_at, m.attempts FROM webhook_messages m
+                                  WHERE m.endpoint_id = s.endpoint_id AND m.stream = s.stream AND m.status = 'pending' AND m.id >= h.head
+                                    -- A head out or not due: nothing behind it is read (a test once per stream, not per row).
+                                    AND EXISTS (SELECT 1 FROM webhook_messages hd WHERE hd.id = h.head AND hd.next_attempt_at <= now()
+                                                AND (hd.lease_expires_at IS NULL OR hd.lease_expires_at < now()))
+                                  ORDER BY m.id LIMIT \(chain)) m
+                         ) c WHERE c.free AND c.n <= cl.length) AS chain
+                ) o
+                WHERE (o.retries IS NOT NULL OR o.chain IS NOT NULL)
+                  AND NOT (s.endpoint_id = ANY(\(full)::uuid[]))
+                  AND NOT EXISTS (SELECT 1 FROM webhook_endpoints p WHERE p.id = s.endpoint_id AND p.status <> 'enabled')
+                LIMIT \(limit)
+            ), picked AS (
+                -- Place 0: a retry; 1: a head; 2, 3 …: the chain behind it.
+                SELECT o.lap, o.endpoint_id, o.stream, u.id, u.place FROM open_streams o
+                CROSS JOIN LATERAL (
+                    SELECT r.id, 0::bigint AS place FROM unnest(o.retries) AS r(id)
+                    UNION ALL
+                    SELECT c.id, c.place FROM unnest(o.chain) WITH ORDINALITY AS c(id, place)
+                ) u
+            ), ranked AS (
+                -- Heads first, then seconds …: a cut keeps each chain whole from its head.
+                SELECT p.*, row_number() OVER (PARTITION BY p.endpoint_id ORDER BY p.place, p.id) + coalesce(busy.used, 0) AS slot,
+                       row_number() OVER (ORDER BY p.place, p.id) AS overall
+                FROM picked p
+                LEFT JOIN UNNEST(\(Array(partly.keys))::uuid[], \(Array(partly.values))::int[]) AS busy(endpoint_id, used)
+                  ON busy.endpoint_id = p.endpoint_id
+            ), candidates AS MATERIALIZED (
+                -- Tested again once locked (the newest version of each row): another claim may have sent it, or
+                -- tried it and set its next attempt, since this statement's snapshot.
+                SELECT m.id, m.next_attempt_at, r.lap, r.endpoint_id, r.stream, r.place FROM webhook_messages m JOIN ranked r ON r.id = m.id
+                WHERE r.slot <= \(maxHeld) AND r.overall <= \(limit)
+                  AND m.status = 'pending' AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+                FOR UPDATE OF m SKIP LOCKED
+            ), whole AS (
+                -- A chain's message is taken only if every one before it was locked here, and is still due: another
+                -- claim holding or having tried one of them would otherwise see this one sent before it. (The due
+                -- test is here, not in the locking scan: there, claims on the bench's backlog ran at half the rate,
+                -- though the plan on a fresh table of the same size is the same either way.)
+                SELECT c.*, c.place = 0 OR c.place = row_number() OVER (PARTITION BY c.endpoint_id, c.stream, c.place > 0 ORDER BY c.place) AS whole
+                FROM candidates c WHERE c.next_attempt_at <= now()
+            ), claimed AS (
+                UPDATE webhook_messages m SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(seconds)),
+                       attempts = m.attempts + 1
+                FROM whole w WHERE m.id = w.id AND w.whole
+                RETURNING m.id, m.message_id, m.endpoint_id, m.stream, m.event_type, m.body, m.attempts, w.place, w.lap
+            )
+            SELECT id, message_id, endpoint_id, stream, event_type, body, attempts, place FROM claimed ORDER BY lap, endpoint_id, stream, id
+            """
     }
 
     /// A 2xx attempt of a claimed message, for ``finishDelivered``.
