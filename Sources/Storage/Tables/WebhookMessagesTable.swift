@@ -37,8 +37,6 @@ public struct ClaimedWebhookMessage: Sendable, Equatable {
     public var body: ByteBuffer
     /// This attempt's number, from 1.
     public var attempt: Int
-    /// Messages of one stream go out in order: `endpoint` and `stream` name it.
-    public var stream: String = ""
     /// The message of this claim that must be answered 2xx before this one is sent (the one before it in its stream),
     /// or nil when it may go at once (a stream's head, or a retry past its first, which holds nothing back).
     public var after: Int64? = nil
@@ -129,8 +127,9 @@ public enum WebhookMessagesTable {
     /// instance may still hold of it (`maxHeld` less `held[endpoint]`: messages in flight and claimed ones queued for a
     /// free request slot). Of each stream: its head (its oldest message with fewer than two attempts, so one failing
     /// message holds its stream back no longer than its first retry) when due and free, with the never-tried messages
-    /// right behind it (up to `chain`, or `chains[endpoint]` when shorter), which the caller sends one after another, each once the one before it was
-    /// answered 2xx (``ClaimedWebhookMessage/after``); and, apart, older messages past their first retry that are due.
+    /// right behind it (up to `chain`, or `chains[endpoint]` when shorter), which the caller sends one after another,
+    /// each once the one before it was answered 2xx (``ClaimedWebhookMessage/after``); and, apart, older messages past
+    /// their first retry that are due.
     /// A chain is always whole from its head: a message is taken only with every message before it in its stream up to
     /// the head (another claim holding one of them leaves the rest). Streams are taken in (endpoint, stream) order
     /// from just after `after` to the last, then around from the first up to `after` (from the first to the last when
@@ -167,7 +166,7 @@ public enum WebhookMessagesTable {
             let after = place > 1 ? previous[key] : nil
             if place > 0 { previous[key] = id }
             claimed.append(ClaimedWebhookMessage(id: id, messageId: messageId, endpointId: endpoint, eventType: type, body: body,
-                                                 attempt: attempt, stream: stream, after: after))
+                                                 attempt: attempt, after: after))
             last = key
         }
         return (claimed.sorted { $0.id < $1.id }, last)
