@@ -272,8 +272,28 @@ import Tokens
                   let models = try? await models(cluster) else { continue }
             converged = ChaosInvariants.check({ var s = ChaosSnapshot(); s.models = models; return s }()).isEmpty
         }
-        #expect(converged, "round \(round) (\(fault?.rawValue ?? "final")): not converged within 60 s of healing (CHAOS_SEED=\(seed))")
+        if converged { return }
+        // What held it: a failure in CI has only this message to go on.
+        let waiting = (try? await cluster.strings(Self.unfinishedJobs)) ?? ["(the jobs could not be read)"]
+        let differing = ((try? await models(cluster)).map { models in
+            ChaosInvariants.check({ var s = ChaosSnapshot(); s.models = models; return s }()).map(\.detail)
+        }) ?? ["(the models could not be read)"]
+        let logs = (0..<2).map { index in "instance \(index): \(cluster.instance(index)?.logTail(lines: 8) ?? "(down)")" }
+        Issue.record("""
+            round \(round) (\(fault?.rawValue ?? "final")): not converged within 60 s of healing (CHAOS_SEED=\(seed))
+            jobs unfinished: \(waiting.isEmpty ? "none" : waiting.joined(separator: "\n  "))
+            models differing: \(differing.isEmpty ? "none" : differing.joined(separator: "\n  "))
+            \(logs.joined(separator: "\n"))
+            """)
     }
+
+    static let unfinishedJobs = """
+        SELECT concat_ws(' ', id, kind, status, 'attempts', attempts, 'key', coalesce(concurrency_key, '-'),
+                         'runs in', round(extract(epoch FROM run_at - now()))::text || ' s',
+                         'lease', coalesce(lease_owner || ' for ' || round(extract(epoch FROM lease_expires_at - now()))::text || ' s', '-'),
+                         'last error', coalesce(left(last_error, 240), '-'))
+        FROM jobs WHERE status IN ('queued', 'running', 'failed') AND kind <> 'forward.received' ORDER BY id LIMIT 20
+        """
 
     static func models(_ cluster: Cluster) async throws -> [ChaosSnapshot.Model] {
         let tables = ["Contact": "contacts", "Company": "locations", "Product": "products", "Item": "products"]

@@ -11,7 +11,7 @@ import TestSupport
 /// a mapping fixed on disk and its quarantine re-run, an error on its line, a dry run, the change log's series and a
 /// company's last changes, an outbound endpoint's attempts and actions, CSRF, the viewer role and sign-out. Screenshots
 /// of each page at 1280×800 land in `.build/console-screenshots/`.
-@Suite(.serialized, .timeLimit(.minutes(10))) struct ConsoleBrowserTests {
+@Suite(.serialized, .timeLimit(.minutes(15))) struct ConsoleBrowserTests {
     static let viewerToken = "test-console-viewer-token-0123"
 
     /// The shipped pipelines with a broken contacts mapping (display_name read from fields that do not exist) and
