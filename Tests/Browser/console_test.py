@@ -78,6 +78,11 @@ def until(what, check, timeout=WAIT, interval=0.5):
     raise Failed("not within %d s: %s%s" % (timeout, what, " (last error: %s)" % last_error if last_error else ""))
 
 
+def click(driver, by, value):
+    """Clicks an element found afresh until the click lands: a live refresh can replace it between lookup and click."""
+    until("clicking %s" % value, lambda: driver.find_element(by, value).click() or True)
+
+
 def shot(driver, name):
     os.makedirs(SHOTS, exist_ok=True)
     driver.save_screenshot(os.path.join(SHOTS, name + ".png"))
@@ -106,7 +111,7 @@ def sign_in(driver, token):
     driver.get(BASE + "/console")
     until("the sign-in page", lambda: driver.find_elements(By.ID, "token"))
     driver.find_element(By.ID, "token").send_keys(token)
-    driver.find_element(By.ID, "sign-in").click()
+    click(driver, By.ID, "sign-in")
     until("signed in", lambda: driver.find_elements(By.CSS_SELECTOR, "header.top nav"))
 
 
@@ -124,11 +129,11 @@ def run(driver):
     driver.get(BASE + "/console/jobs")
     until("redirected to sign-in", lambda: "/console/sign-in" in driver.current_url)
     driver.find_element(By.ID, "token").send_keys("not-the-token-at-all")
-    driver.find_element(By.ID, "sign-in").click()
+    click(driver, By.ID, "sign-in")
     until("a refused sign-in says so", lambda: "opens nothing" in text(driver, "#sign-in-error"))
     step("a wrong token is refused")
     driver.find_element(By.ID, "token").send_keys(ADMIN_TOKEN)
-    driver.find_element(By.ID, "sign-in").click()
+    click(driver, By.ID, "sign-in")
     until("back on the page asked for", lambda: driver.current_url.endswith("/console/jobs"))
     cookie = driver.get_cookie("marketplace_console")
     if not cookie or not cookie.get("httpOnly") or cookie.get("sameSite") != "Strict":
@@ -173,10 +178,10 @@ def run(driver):
     shot(driver, "events")
 
     # Open it: its raw body, pretty-printed, and what it caused.
-    driver.find_element(By.CSS_SELECTOR, "#events a[href='/console/events/%d']" % event_id).click()
+    click(driver, By.CSS_SELECTOR, "#events a[href='/console/events/%d']" % event_id)
     until("the event's body", lambda: '"browser": "live"' in text(driver, "#event-body"))
     shot(driver, "event")
-    driver.find_element(By.ID, "replay").click()
+    click(driver, By.ID, "replay")
     driver.switch_to.alert.accept()
     until("the replay's notice", lambda: text(driver, ".notice").startswith("Replayed"))
     step("event %d opened and replayed: %s" % (event_id, text(driver, ".notice")))
@@ -196,7 +201,7 @@ def run(driver):
         raise Failed("the dead job shows its 2 failed attempts, found %d rows" % len(attempts))
     shot(driver, "job-dead")
     emulator("DELETE", "/faults")
-    driver.find_element(By.ID, "retry").click()
+    click(driver, By.ID, "retry")
     until("the retry's notice", lambda: "queued again" in text(driver, ".notice"))
     until("the job succeeded (live)", lambda: text(driver, "#job-status") == "succeeded", timeout=120)
     step("job %s: dead after 2 attempts, retried, succeeded" % job_id)
@@ -208,10 +213,10 @@ def run(driver):
     shot(driver, "quarantine")
     replace_in_file("join: [firstNam, lastNam]", "join: [firstName, lastName]")
     driver.get(BASE + "/console/pipelines")
-    driver.find_element(By.ID, "reload").click()
+    click(driver, By.ID, "reload")
     until("the reload's notice", lambda: "reloaded" in text(driver, ".notice"))
     driver.get(BASE + "/console/quarantine?pipeline=hubspot-contacts")
-    driver.find_element(By.ID, "rerun").click()
+    click(driver, By.ID, "rerun")
     driver.switch_to.alert.accept()
     until("the re-run's notice", lambda: "Re-run queued" in text(driver, ".notice"))
     # Contacts with neither first nor last name still fail display_name; every other one passes now.
@@ -244,7 +249,7 @@ def run(driver):
         {"id": "dry-1", "firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"},
         {"id": "dry-2", "firstName": "Bad", "lastName": "Email", "email": "not an email"},
     ]}))
-    driver.find_element(By.ID, "run-dry-run").click()
+    click(driver, By.ID, "run-dry-run")
     until("the dry run's summary", lambda: driver.find_elements(By.ID, "dry-run-summary"))
     written, quarantined = text(driver, "#dry-run-written"), text(driver, "#dry-run-quarantined")
     if (written, quarantined) != ("1", "1"):
@@ -259,8 +264,8 @@ def run(driver):
         driver.get(BASE + "/console/" + page)
         until(page, lambda: driver.find_elements(By.CSS_SELECTOR, "main table"))
         shot(driver, page)
-    driver.find_element(By.CSS_SELECTOR, "a[href='/console/companies']").click()
-    driver.find_element(By.CSS_SELECTOR, "#companies a").click()
+    click(driver, By.CSS_SELECTOR, "a[href='/console/companies']")
+    click(driver, By.CSS_SELECTOR, "#companies a")
     until("a company's page", lambda: driver.find_elements(By.ID, "runs"))
     # Its change feed: the re-run quarantine's contacts are its newest changes, the head is the first of them. Read
     # at once (a live refresh replaces the rows).
@@ -308,7 +313,7 @@ def run(driver):
         raise Failed("the first Tab reaches 'Skip to content'")
     step("readable at 390 px; the skip link is the first stop")
 
-    driver.find_element(By.CSS_SELECTOR, "form[action='/console/sign-out'] button").click()
+    click(driver, By.CSS_SELECTOR, "form[action='/console/sign-out'] button")
     until("signed out", lambda: "/console/sign-in" in driver.current_url)
     driver.get(BASE + "/console/tokens")
     until("a signed-out visit goes to sign-in", lambda: "/console/sign-in" in driver.current_url)
@@ -341,13 +346,13 @@ def outbound(driver):
     row = until("the endpoint listed", lambda: driver.find_elements(By.CSS_SELECTOR, "#endpoints tr[data-endpoint-id='%s']" % endpoint_id))[0]
     if HOOK_URL not in row.text or "enabled" not in row.text:
         raise Failed("the endpoint's row: %r" % row.text)
-    driver.find_element(By.CSS_SELECTOR, "#endpoints a[href='/console/outbound/%s']" % endpoint_id).click()
+    click(driver, By.CSS_SELECTOR, "#endpoints a[href='/console/outbound/%s']" % endpoint_id)
     until("the endpoint's page", lambda: text(driver, "#endpoint-status") == "enabled")
     step("outbound: endpoint %s listed, enabled, secret shown as %s" % (endpoint_id, text(driver, "#secret")))
 
     # Send test from the page; then a second test through the API while the page follows the feed: its attempts arrive
     # without a reload.
-    driver.find_element(By.ID, "send-test").click()
+    click(driver, By.ID, "send-test")
     until("the test's notice", lambda: "webhook.test message is queued" in text(driver, ".notice"))
     until("the live feed connected", lambda: driver.execute_script("return document.body.getAttribute('data-live')") == "connected")
     driver.execute_script("window.__sameDocument = true")
@@ -372,17 +377,17 @@ def outbound(driver):
     shot(driver, "outbound-endpoint")
 
     # Rotate: the new secret once, on the answer's page; masked everywhere after.
-    driver.find_element(By.ID, "rotate").click()
+    click(driver, By.ID, "rotate")
     driver.switch_to.alert.accept()
     secret = until("the new secret", lambda: text(driver, "#new-secret") if text(driver, "#new-secret").startswith("whsec_") else None)
-    driver.find_element(By.ID, "back-to-endpoint").click()
+    click(driver, By.ID, "back-to-endpoint")
     until("the endpoint's page again", lambda: driver.find_elements(By.ID, "secret"))
     if text(driver, "#secret") != "whsec_…" + secret[-4:] or secret in driver.page_source:
         raise Failed("after the rotation the secret is masked: %r" % text(driver, "#secret"))
     step("outbound: secret rotated, shown once, masked after (%s)" % text(driver, "#secret"))
 
     # Recover the failed messages (the form asks for a time, 24 hours ago by default); disable, enable.
-    driver.find_element(By.ID, "recover").click()
+    click(driver, By.ID, "recover")
     driver.switch_to.alert.accept()
     notice = until("the recover's notice", lambda: text(driver, ".notice") if "Recovered" in text(driver, ".notice") else None)
     recovered = int(notice.split()[1])
@@ -390,10 +395,10 @@ def outbound(driver):
         raise Failed("recover re-queues (at least) the %d failed messages: %r" % (failed, notice))
     # The status button is in the live region, which the recovered messages' new attempts refresh: clicked again if a
     # refresh replaced it under the click.
-    until("Disable clicked", lambda: driver.find_element(By.ID, "disable").click() or True)
+    click(driver, By.ID, "disable")
     driver.switch_to.alert.accept()
     until("disabled", lambda: text(driver, "#endpoint-status") == "disabled" and "Endpoint disabled" in text(driver, ".notice"))
-    until("Enable clicked", lambda: driver.find_element(By.ID, "enable").click() or True)
+    click(driver, By.ID, "enable")
     until("enabled again", lambda: text(driver, "#endpoint-status") == "enabled" and "Endpoint enabled" in text(driver, ".notice"))
     step("outbound: %s; disabled, enabled" % notice)
 

@@ -16,6 +16,20 @@ public func withTimeout<Result: Sendable>(
     _ timeout: Duration,
     operation: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
+    try await withWatchdog(operation: operation) {
+        try await Task.sleep(for: timeout)
+        throw TimeoutError(timeout: timeout)
+    }
+}
+
+/// Runs `operation` beside `watchdog`: the operation's result, or the error the watchdog throws first (or
+/// `CancellationError` when the caller is cancelled). Whichever loses is cancelled and left behind, not waited for,
+/// as ``withTimeout(_:operation:)`` leaves a stuck query; a watchdog that returns without throwing has nothing to
+/// say, and the operation's result is awaited alone.
+public func withWatchdog<Result: Sendable>(
+    operation: @escaping @Sendable () async throws -> Result,
+    watchdog: @escaping @Sendable () async throws -> Void
+) async throws -> Result {
     let answer = Answer<Result>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
@@ -23,18 +37,17 @@ public func withTimeout<Result: Sendable>(
             let work = Task {
                 do { answer.finish(.success(try await operation())) } catch { answer.finish(.failure(error)) }
             }
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                if answer.finish(.failure(TimeoutError(timeout: timeout))) { work.cancel() }
+            let watch = Task {
+                do { try await watchdog() } catch { if answer.finish(.failure(error)) { work.cancel() } }
             }
-            answer.onFinish { timer.cancel(); work.cancel() }
+            answer.onFinish { watch.cancel(); work.cancel() }
         }
     } onCancel: {
         answer.finish(.failure(CancellationError()))
     }
 }
 
-/// The first of the operation, the deadline and cancellation to finish resumes the caller; the others find it taken.
+/// The first of the operation, the watchdog and cancellation to finish resumes the caller; the others find it taken.
 private final class Answer<Result: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<Result, any Error>?

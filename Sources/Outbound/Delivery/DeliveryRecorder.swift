@@ -67,8 +67,11 @@ final class DeliveryRecorder: Sendable {
             }
             guard !batch.isEmpty else { return }
             do {
-                let recorded = try await database.withConnection { db in
-                    try await WebhookMessagesTable.finishDelivered(batch.map(\.delivered), owner: owner, on: db, logger: logger)
+                let delivered = batch.map(\.delivered)
+                let recorded = try await ConnectionWatch.givingUp { [database, owner, logger] in
+                    try await database.withConnection { db in
+                        try await WebhookMessagesTable.finishDelivered(delivered, owner: owner, on: db, logger: logger)
+                    }
                 }
                 for entry in batch { entry.waiter.resume(returning: recorded.contains(entry.delivered.id)) }
             } catch {

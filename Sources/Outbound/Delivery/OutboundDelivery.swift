@@ -135,9 +135,12 @@ public final class OutboundDelivery: Service {
         do {
             let claimedAt = ContinuousClock.now
             let start = claimCursor.withLock { $0 }
-            let (claimed, last) = try await WebhookMessagesTable.claimDue(
-                owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: start, limit: limit, chain: Self.chainLength,
-                chains: gates.chainLengths(within: startWindow, ceiling: Self.chainLength), database: database, logger: logger)
+            let chains = gates.chainLengths(within: startWindow, ceiling: Self.chainLength)
+            let (claimed, last) = try await ConnectionWatch.givingUp { [owner, lease, counts, database, logger] in
+                try await WebhookMessagesTable.claimDue(
+                    owner: owner, lease: lease, held: counts, maxHeld: maxHeld, after: start, limit: limit, chain: Self.chainLength,
+                    chains: chains, database: database, logger: logger)
+            }
             claimCursor.withLock { $0 = last }
             guard !claimed.isEmpty else { return false }
             let ids = Array(Set(claimed.map(\.endpointId)))

@@ -47,7 +47,7 @@ public struct OutboundDispatcher: Service {
                 var more = true
                 while more, !Task.isShuttingDownGracefully, !Task.isCancelled {
                     do {
-                        more = try await dispatchOnce()
+                        more = try await ConnectionWatch.givingUp { try await self.dispatchOnce() }
                         if ContinuousClock.now - lastCleanup > .seconds(3600) {
                             lastCleanup = .now
                             try await cleanup()

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import Metrics
 import PostgresNIO
 import ServiceLifecycle
@@ -91,7 +92,10 @@ public final class JobWorkerService: Service {
             ticks += 1
             if ticks % 5 == 0 {
                 do {
-                    let reaped = try await database.withConnection { db in try await JobsTable.reapExpiredLeases(maxAttempts: retryPolicy().maxAttempts, on: db, logger: logger) }
+                    let maxAttempts = retryPolicy().maxAttempts
+                    let reaped = try await ConnectionWatch.givingUp { [database, logger] in
+                        try await database.withConnection { db in try await JobsTable.reapExpiredLeases(maxAttempts: maxAttempts, on: db, logger: logger) }
+                    }
                     if reaped > 0 {
                         Counter(label: "jobs_leases_expired_total").increment(by: reaped)
                         logger.warning("took back jobs whose lease expired", metadata: ["count": "\(reaped)"])
@@ -106,8 +110,11 @@ public final class JobWorkerService: Service {
 
     func claim() async -> ClaimedJob? {
         do {
-            return try await database.withConnection { db in
-                try await JobsTable.claim(owner: owner, lease: configuration.lease, on: db, logger: logger)
+            // Awaited by the loop that starts every job: a claim stuck on a dropped connection would stop them all.
+            return try await ConnectionWatch.givingUp { [database, owner, configuration, logger] in
+                try await database.withConnection { db in
+                    try await JobsTable.claim(owner: owner, lease: configuration.lease, on: db, logger: logger)
+                }
             }
         } catch let error as PSQLError where error.isUniqueViolation {
             return nil   // another worker took a job of the same key at the same moment
@@ -134,15 +141,15 @@ public final class JobWorkerService: Service {
             switch result {
             case .success(.succeeded):
                 outcome = JobStatus.succeeded.rawValue
-                try await database.withConnection { db in try await JobsTable.succeed(id: job.id, owner: owner, on: db, logger: logger) }
+                try await record { [owner, logger] db in try await JobsTable.succeed(id: job.id, owner: owner, on: db, logger: logger) }
             case .success(.released(let runAt, let note)):
                 outcome = "released"
-                try await database.withConnection { db in
+                try await record { [owner, logger] db in
                     try await JobsTable.release(id: job.id, owner: owner, runAt: runAt, note: note, on: db, logger: logger)
                 }
             case .success(.cancelled(let reason)):
                 outcome = JobStatus.cancelled.rawValue
-                try await database.withConnection { db in
+                try await record { [owner, logger] db in
                     try await JobsTable.cancel(id: job.id, owner: owner, reason: reason, on: db, logger: logger)
                 }
             case .failure(JobError.leaseLost):
@@ -157,8 +164,9 @@ public final class JobWorkerService: Service {
                 case JobError.retryAfter(let delay, _): retryAt = Date().addingTimeInterval(Self.seconds(delay))
                 default: retryAt = Date().addingTimeInterval(Self.seconds(Backoff.delay(attempt: job.attempts, policy: policy)))
                 }
-                let status = try await database.withConnection { db in
-                    try await JobsTable.fail(id: job.id, owner: owner, error: String(describing: error), retryAt: retryAt, on: db, logger: logger)
+                let message = String(describing: error)
+                let status = try await record { [owner, logger] db in
+                    try await JobsTable.fail(id: job.id, owner: owner, error: message, retryAt: retryAt, on: db, logger: logger)
                 }
                 outcome = (status ?? .failed).rawValue
                 logger.warning("job failed", metadata: [
@@ -174,39 +182,64 @@ public final class JobWorkerService: Service {
         Timer(label: "job_duration_seconds", dimensions: [("kind", job.kind)]).record(duration: ContinuousClock.now - started)
     }
 
-    /// Runs `body` while renewing the job's lease; losing the lease cancels it.
+    /// A job's outcome written, given up if its connection is dropped under it: the lease then lapses and the reaper
+    /// puts the job back, where a write stuck on the dead connection would hold the worker's slot for good.
+    func record<Written: Sendable>(_ write: @escaping @Sendable (PostgresConnection) async throws -> Written) async throws -> Written {
+        try await ConnectionWatch.givingUp { [database] in try await database.withConnection { db in try await write(db) } }
+    }
+
+    /// Runs `body` while renewing the job's lease. Losing the lease, or a connection the job holds being closed under
+    /// it for longer than `lease`, cancels the body and leaves it behind rather than waiting for it: a postgres-nio call
+    /// on a connection the server dropped never returns (see `ConnectionWatch`), and waiting for one kept a job running,
+    /// its lease renewed and its key blocked, for minutes. Whatever it still sends is fenced by the lease.
     func withLease(_ job: ClaimedJob, _ body: @escaping @Sendable () async throws -> JobOutcome) async -> Result<JobOutcome, any Error> {
-        await withTaskGroup(of: Result<JobOutcome, any Error>?.self) { group in
-            group.addTask {
-                do { return .success(try await body()) } catch is LeaseLostError { return .failure(JobError.leaseLost) } catch { return .failure(error) }
+        let watch = ConnectionWatch()
+        do {
+            return .success(try await withWatchdog {
+                try await ConnectionWatch.$current.withValue(watch) { try await body() }
+            } watchdog: {
+                try await self.keepLease(job, watch: watch)
+            })
+        } catch is LeaseLostError {
+            return .failure(JobError.leaseLost)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Renews the job's lease every third of it until cancelled; throws once the lease is lost, or once a connection
+    /// the job's work holds has been closed under it for a whole lease.
+    func keepLease(_ job: ClaimedJob, watch: ConnectionWatch) async throws {
+        let lease = configuration.lease
+        // The lease as this worker last knew it held; past it (renewals failing), the job may be another's.
+        var heldUntil = ContinuousClock.now + lease
+        while true {
+            try await Task.sleep(for: lease / 3)
+            if watch.closedUnderWork(for: lease) {
+                logger.warning("a job's database connection closed under it; the job is given up and retried",
+                               metadata: ["job_id": "\(job.id)", "job_kind": "\(job.kind)"])
+                throw ConnectionClosedError()
             }
-            group.addTask {
-                let interval = self.configuration.lease / 3
-                // The lease as this worker last knew it held; past it (renewals failing), the job may be another's.
-                var heldUntil = ContinuousClock.now + self.configuration.lease
-                while !Task.isCancelled {
-                    do {
-                        try await Task.sleep(for: interval)
-                        let asked = ContinuousClock.now
-                        let held = try await self.database.withConnection { db in
-                            try await JobsTable.renewLease(id: job.id, owner: self.owner, lease: self.configuration.lease, on: db, logger: self.logger)
-                        }
-                        if !held { return .failure(JobError.leaseLost) }
-                        heldUntil = asked + self.configuration.lease
-                    } catch is CancellationError {
-                        return nil
-                    } catch {
-                        // Postgres is unreachable: keep trying until the lease lapses, then stop the job (its commits
-                        // are fenced anyway: each checks the lease in its own transaction).
-                        self.logger.debug("lease renewal failed", metadata: ["error": "\(error)"])
-                        if ContinuousClock.now >= heldUntil { return .failure(JobError.leaseLost) }
+            let asked = ContinuousClock.now
+            do {
+                // A renewal stuck on a connection the server dropped is given up as failed at the lease's end.
+                let held = try await withTimeout(lease) { [database, owner, logger] in
+                    try await database.withConnection { db in
+                        try await JobsTable.renewLease(id: job.id, owner: owner, lease: lease, on: db, logger: logger)
                     }
                 }
-                return nil
+                if !held { throw JobError.leaseLost }
+                heldUntil = asked + lease
+            } catch let error as JobError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                // Postgres is unreachable: keep trying until the lease lapses, then stop the job (its commits are
+                // fenced anyway: each checks the lease in its own transaction).
+                logger.debug("lease renewal failed", metadata: ["error": "\(error)"])
+                if ContinuousClock.now >= heldUntil { throw JobError.leaseLost }
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? .failure(CancellationError())
         }
     }
 

@@ -55,22 +55,37 @@ public struct Database: Sendable {
     ) async throws -> sending Result {
         usage.inUse.add(1, ordering: .relaxed)
         defer { usage.inUse.subtract(1, ordering: .relaxed) }
-        return try await client.withConnection(isolation: isolation, body)
+        return try await client.withConnection(isolation: isolation) { connection in
+            let watch = ConnectionWatch.current
+            let token = watch?.hold(connection)
+            defer { if let token { watch?.release(token) } }
+            // A statement sent on a closed connection never returns (see ConnectionWatch): one the pool handed out
+            // just as the server dropped it is refused here instead.
+            guard !connection.isClosed else { throw ConnectionClosedError() }
+            return try await body(connection)
+        }
     }
 
-    /// Runs `body` in a transaction; errors thrown by `body` come back unwrapped
-    /// (postgres-nio wraps them in `PostgresTransactionError`).
+    /// Runs `body` in a transaction; the error `body` throws comes back as it is. Written here rather than taken from
+    /// postgres-nio, whose `withTransaction` sends `ROLLBACK` on a connection the server has closed, a call that never
+    /// returns (see ConnectionWatch): a closed connection has no transaction left to end, so nothing is sent on it.
     public func withTransaction<Result>(
         logger: Logger,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        usage.inUse.add(1, ordering: .relaxed)
-        defer { usage.inUse.subtract(1, ordering: .relaxed) }
-        do {
-            return try await client.withTransaction(logger: logger, isolation: isolation, body)
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error.beginError ?? error.commitError ?? error
+        try await withConnection(isolation: isolation) { connection in
+            try await connection.query("BEGIN", logger: logger)
+            let value: Result
+            do {
+                value = try await body(connection)
+            } catch {
+                if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
+                throw error
+            }
+            guard !connection.isClosed else { throw ConnectionClosedError() }
+            try await connection.query("COMMIT", logger: logger)
+            return value
         }
     }
 

@@ -1,0 +1,65 @@
+import Foundation
+import MarketplaceCore
+import PostgresNIO
+import Storage
+import Testing
+import TestSupport
+
+/// A transaction whose connection the server dropped (a crash, a restart, a terminated backend) ends with an error.
+/// postgres-nio's own `withTransaction` sent `ROLLBACK` on the dead connection, a call that never returned; each case
+/// is bounded by a timeout so a regression fails instead of hanging the run.
+@Suite struct DeadConnectionTests {
+    @Test func aTransactionWhoseConnectionDiedEndsWithTheBodysError() async throws {
+        try await TestDatabase.withClient(migrated: false) { database in
+            let outcome = try await withTimeout(.seconds(30)) {
+                do {
+                    try await database.withTransaction(logger: TestEnvironment.logger) { connection in
+                        try await DeadConnection.kill(connection, database: database)
+                        throw CancellationError()   // the body's own failure, as a statement failing with the close would be
+                    }
+                    return "committed"
+                } catch is CancellationError {
+                    return "the body's error"
+                } catch {
+                    return "\(type(of: error))"
+                }
+            }
+            #expect(outcome == "the body's error")
+        }
+    }
+
+    @Test func aCommitOnADeadConnectionFailsAsClosed() async throws {
+        try await TestDatabase.withClient(migrated: false) { database in
+            let outcome = try await withTimeout(.seconds(30)) {
+                do {
+                    try await database.withTransaction(logger: TestEnvironment.logger) { connection in
+                        try await DeadConnection.kill(connection, database: database)
+                    }
+                    return "committed"
+                } catch is ConnectionClosedError {
+                    return "closed"
+                } catch {
+                    return "\(type(of: error))"
+                }
+            }
+            #expect(outcome == "closed")
+        }
+    }
+
+    @Test func aWatchSeesAConnectionClosedUnderItOnlyAfterTheGrace() async throws {
+        try await TestDatabase.withClient(migrated: false) { database in
+            let watch = ConnectionWatch()
+            try await ConnectionWatch.$current.withValue(watch) {
+                try await database.withConnection { connection in
+                    let start = ContinuousClock.now
+                    #expect(!watch.closedUnderWork(for: .seconds(5), now: start), "open")
+                    try await DeadConnection.kill(connection, database: database)
+                    #expect(!watch.closedUnderWork(for: .seconds(5), now: start + .seconds(1)), "closed, first seen now")
+                    #expect(!watch.closedUnderWork(for: .seconds(5), now: start + .seconds(5)), "closed 4 s")
+                    #expect(watch.closedUnderWork(for: .seconds(5), now: start + .seconds(6)), "closed 5 s")
+                }
+            }
+            #expect(!watch.closedUnderWork(for: .seconds(5), now: .now + .seconds(60)), "released")
+        }
+    }
+}
