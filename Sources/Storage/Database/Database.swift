@@ -113,6 +113,7 @@ public struct Database: Sendable {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
+                    guard !connection.isClosed else { throw ConnectionClosedError() }   // see ConnectionWatch
                     for try await notification in try await connection.listen(channel) { notified(notification.payload) }
                 }
             } catch {
