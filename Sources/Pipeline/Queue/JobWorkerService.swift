@@ -28,7 +28,9 @@ public final class JobWorkerService: Service {
     let configuration: Configuration
     let retryPolicy: @Sendable () -> RetryPolicy
     let logger: Logger
+    /// This worker's name; each claim's lease owner is it and the claim's number.
     public let owner: String
+    let claims = Atomic<Int>(0)
     let stopping = StopFlag()
 
     final class StopFlag: Sendable {
@@ -67,10 +69,10 @@ public final class JobWorkerService: Service {
                         if running == 0 { break }
                         continue
                     }
-                    while running < configuration.concurrency, !stopping.isSet, let job = await claim() {
+                    while running < configuration.concurrency, !stopping.isSet, let (job, owner) = await claim() {
                         running += 1
                         group.addTask {
-                            await self.execute(job)
+                            await self.execute(job, owner: owner)
                             emit.yield(.finished)
                         }
                     }
@@ -108,14 +110,17 @@ public final class JobWorkerService: Service {
         }
     }
 
-    func claim() async -> ClaimedJob? {
+    /// The next job and the lease owner of this claim: the worker's name and the claim's number, so a run given up
+    /// (left behind on a dropped connection) cannot pass the fence of a later claim of the same job by this worker.
+    func claim() async -> (ClaimedJob, String)? {
+        let owner = "\(self.owner)-\(claims.add(1, ordering: .relaxed).newValue)"
         do {
             // Awaited by the loop that starts every job: a claim stuck on a dropped connection would stop them all.
             return try await ConnectionWatch.givingUp { [database, owner, configuration, logger] in
                 try await database.withConnection { db in
                     try await JobsTable.claim(owner: owner, lease: configuration.lease, on: db, logger: logger)
                 }
-            }
+            }.map { ($0, owner) }
         } catch let error as PSQLError where error.isUniqueViolation {
             return nil   // another worker took a job of the same key at the same moment
         } catch {
@@ -124,7 +129,7 @@ public final class JobWorkerService: Service {
         }
     }
 
-    func execute(_ job: ClaimedJob) async {
+    func execute(_ job: ClaimedJob, owner: String) async {
         var logger = self.logger
         logger[metadataKey: "job_id"] = "\(job.id)"
         logger[metadataKey: "job_kind"] = "\(job.kind)"
@@ -132,7 +137,7 @@ public final class JobWorkerService: Service {
         let result: Result<JobOutcome, any Error>
         if let handler = handlers[job.kind] {
             let context = JobContext(job: job, owner: owner, isStopping: { [stopping] in stopping.isSet })
-            result = await withLease(job) { try await handler.run(context) }
+            result = await withLease(job, owner: owner) { try await handler.run(context) }
         } else {
             result = .failure(JobError.permanent("no handler for job kind '\(job.kind)'"))
         }
@@ -192,13 +197,13 @@ public final class JobWorkerService: Service {
     /// it for longer than `lease`, cancels the body and leaves it behind rather than waiting for it: a postgres-nio call
     /// on a connection the server dropped never returns (see `ConnectionWatch`), and waiting for one kept a job running,
     /// its lease renewed and its key blocked, for minutes. Whatever it still sends is fenced by the lease.
-    func withLease(_ job: ClaimedJob, _ body: @escaping @Sendable () async throws -> JobOutcome) async -> Result<JobOutcome, any Error> {
+    func withLease(_ job: ClaimedJob, owner: String, _ body: @escaping @Sendable () async throws -> JobOutcome) async -> Result<JobOutcome, any Error> {
         let watch = ConnectionWatch()
         do {
             return .success(try await withWatchdog {
                 try await ConnectionWatch.$current.withValue(watch) { try await body() }
             } watchdog: {
-                try await self.keepLease(job, watch: watch)
+                try await self.keepLease(job, owner: owner, watch: watch)
             })
         } catch is LeaseLostError {
             return .failure(JobError.leaseLost)
@@ -209,7 +214,7 @@ public final class JobWorkerService: Service {
 
     /// Renews the job's lease every third of it until cancelled; throws once the lease is lost, or once a connection
     /// the job's work holds has been closed under it for a whole lease.
-    func keepLease(_ job: ClaimedJob, watch: ConnectionWatch) async throws {
+    func keepLease(_ job: ClaimedJob, owner: String, watch: ConnectionWatch) async throws {
         let lease = configuration.lease
         // The lease as this worker last knew it held; past it (renewals failing), the job may be another's.
         var heldUntil = ContinuousClock.now + lease
@@ -223,7 +228,7 @@ public final class JobWorkerService: Service {
             let asked = ContinuousClock.now
             do {
                 // A renewal stuck on a connection the server dropped is given up as failed at the lease's end.
-                let held = try await withTimeout(lease) { [database, owner, logger] in
+                let held = try await withTimeout(lease) { [database, logger] in
                     try await database.withConnection { db in
                         try await JobsTable.renewLease(id: job.id, owner: owner, lease: lease, on: db, logger: logger)
                     }
