@@ -221,7 +221,7 @@ public final class JobWorkerService: Service {
         while true {
             try await Task.sleep(for: lease / 3)
             if watch.closedUnderWork(for: lease) {
-                logger.warning("a job's database connection closed under it; the job is given up and retried",
+                logger.warning("a job's database connection closed under it; its run is given up and recorded failed",
                                metadata: ["job_id": "\(job.id)", "job_kind": "\(job.kind)"])
                 throw ConnectionClosedError()
             }

@@ -96,7 +96,7 @@ extension APIError {
             self.init(error.status, code: Self.code(for: error.status), message: Self.message(for: error.status))
         case let error as PSQLError:
             self.init(postgres: error, logger: logger)
-        case is TimeoutError:
+        case is TimeoutError, is ConnectionClosedError:
             logger.error("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
             self = .unavailable
         default:

@@ -80,7 +80,9 @@ public struct Database: Sendable {
             do {
                 value = try await body(connection)
             } catch {
-                if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
+                // The error can come back while the channel still reads open, its close under way: the error says so.
+                let lost = (error as? PSQLError)?.isConnectionLost ?? false
+                if !lost, !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
                 throw error
             }
             guard !connection.isClosed else { throw ConnectionClosedError() }

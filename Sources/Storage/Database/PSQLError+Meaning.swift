@@ -48,6 +48,13 @@ extension PSQLError {
     /// means for the caller is `meaning`.
     public var isRefusedByServer: Bool { serverInfo != nil }
 
+    /// The connection itself is gone (closed by either side, or broken): nothing more can be sent on it, and a
+    /// statement sent anyway would never be answered (see ConnectionWatch).
+    public var isConnectionLost: Bool {
+        [PSQLError.Code.serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .connectionError].contains(code)
+            || serverInfo?[.severity] == "FATAL"
+    }
+
     /// A unique index refused the row (23505).
     public var isUniqueViolation: Bool { serverInfo?[.sqlState] == "23505" }
 
