@@ -43,6 +43,13 @@ import TestSupport
             try await connection.close()
             return "connected"
         }
+        router.get("/dropped") { _, _ in
+            // The server drops the connection under the request's transaction, before its commit.
+            try await database.withTransaction(logger: logger) { connection in
+                try await DeadConnection.kill(connection, database: database)
+            }
+            return "committed"
+        }
         return router
     }
 
@@ -95,12 +102,14 @@ import TestSupport
         }
     }
 
-    /// A connection that never got an answer is still "retry later".
+    /// A connection that never got an answer, or that the server dropped under the request, is still "retry later".
     @Test func noAnswerFromPostgresIs503WithRetryAfter() async throws {
         try await TestDatabase.withClient(migrated: false) { database in
             try await Application(router: Self.router(database)).test(.router) { client in
                 let unreachable = try await Self.answer(client, "/unreachable")
                 #expect(unreachable == Answer(status: 503, code: "unavailable", retryAfter: "5"))
+                let dropped = try await Self.answer(client, "/dropped")
+                #expect(dropped == Answer(status: 503, code: "unavailable", retryAfter: "5"), "a connection dropped under the request")
             }
         }
     }

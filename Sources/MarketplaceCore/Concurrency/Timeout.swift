@@ -33,7 +33,8 @@ public func withWatchdog<Result: Sendable>(
     let answer = Answer<Result>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
-            answer.start(continuation)
+            // Cancelled before it began: nothing is started.
+            guard answer.start(continuation) else { return }
             let work = Task {
                 do { answer.finish(.success(try await operation())) } catch { answer.finish(.failure(error)) }
             }
@@ -57,7 +58,8 @@ private final class Answer<Result: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    func start(_ continuation: CheckedContinuation<Result, any Error>) {
+    /// False when the caller was cancelled before the continuation existed (it is resumed at once, throwing).
+    func start(_ continuation: CheckedContinuation<Result, any Error>) -> Bool {
         let early = state.withLock { state -> Bool in
             if state.finished { return true }
             state.continuation = continuation
@@ -65,6 +67,7 @@ private final class Answer<Result: Sendable>: Sendable {
         }
         // Cancelled before the continuation existed.
         if early { continuation.resume(throwing: CancellationError()) }
+        return !early
     }
 
     /// Runs `cleanup` once the answer is given (at once if it already was).
