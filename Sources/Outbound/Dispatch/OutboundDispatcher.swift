@@ -50,7 +50,7 @@ public struct OutboundDispatcher: Service {
                         more = try await ConnectionWatch.givingUp { try await self.dispatchOnce() }
                         if ContinuousClock.now - lastCleanup > .seconds(3600) {
                             lastCleanup = .now
-                            try await cleanup()
+                            try await ConnectionWatch.givingUp { try await self.cleanup() }
                         }
                     } catch {
                         logger.warning("outbound: dispatching failed; trying again", metadata: ["error": "\(String(reflecting: error))"])

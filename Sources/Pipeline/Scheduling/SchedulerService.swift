@@ -44,29 +44,35 @@ public final class SchedulerService: Service {
     public func runDueTasks() async {
         for task in tasks {
             do {
-                let claimed = try await database.withConnection { db in
-                    try await ScheduledTasksTable.claim(name: task.name, every: task.interval, on: db, logger: self.logger)
-                }
-                guard claimed else { continue }
-                var logger = self.logger
-                logger[metadataKey: "task"] = "\(task.name)"
-                let summary: String
-                do {
-                    summary = try await task.body(logger)
-                    try await recordFinish(task.name, outcome: .succeeded, error: nil, logger: logger)
-                    Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", RunOutcome.succeeded.rawValue)]).increment()
-                    logger.info("scheduled task ran", metadata: ["summary": "\(summary)"])
-                } catch {
-                    Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", RunOutcome.failed.rawValue)]).increment()
-                    logger.warning("scheduled task failed", metadata: ["error": "\(error)"])
-                    do {
-                        try await recordFinish(task.name, outcome: .failed, error: "\(error)", logger: logger)
-                    } catch {
-                        logger.warning("could not record the scheduled task's failure", metadata: ["error": "\(error)"])
-                    }
-                }
+                // A round stuck on a connection Postgres dropped would stop every later one (see ConnectionWatch).
+                try await ConnectionWatch.givingUp { try await self.runIfDue(task) }
             } catch {
                 logger.debug("scheduler could not reach Postgres this round", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Claims `task` if due and runs it, recording its outcome.
+    func runIfDue(_ task: ScheduledTask) async throws {
+        let claimed = try await database.withConnection { db in
+            try await ScheduledTasksTable.claim(name: task.name, every: task.interval, on: db, logger: self.logger)
+        }
+        guard claimed else { return }
+        var logger = self.logger
+        logger[metadataKey: "task"] = "\(task.name)"
+        let summary: String
+        do {
+            summary = try await task.body(logger)
+            try await recordFinish(task.name, outcome: .succeeded, error: nil, logger: logger)
+            Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", RunOutcome.succeeded.rawValue)]).increment()
+            logger.info("scheduled task ran", metadata: ["summary": "\(summary)"])
+        } catch {
+            Counter(label: "scheduled_tasks_total", dimensions: [("task", task.name), ("outcome", RunOutcome.failed.rawValue)]).increment()
+            logger.warning("scheduled task failed", metadata: ["error": "\(error)"])
+            do {
+                try await recordFinish(task.name, outcome: .failed, error: "\(error)", logger: logger)
+            } catch {
+                logger.warning("could not record the scheduled task's failure", metadata: ["error": "\(error)"])
             }
         }
     }
