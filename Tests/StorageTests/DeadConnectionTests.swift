@@ -9,41 +9,30 @@ import TestSupport
 /// postgres-nio's own `withTransaction` sent `ROLLBACK` on the dead connection, a call that never returned; each case
 /// is bounded by a timeout so a regression fails instead of hanging the run.
 @Suite struct DeadConnectionTests {
-    @Test func aTransactionWhoseConnectionDiedEndsWithTheBodysError() async throws {
+    /// How a transaction whose connection the server drops inside `body` ends: "committed", or the error's type.
+    static func ending(_ body: @escaping @Sendable () async throws -> Void) async throws -> String {
         try await TestDatabase.withClient(migrated: false) { database in
-            let outcome = try await withTimeout(.seconds(30)) {
+            try await withTimeout(.seconds(30)) {
                 do {
                     try await database.withTransaction(logger: TestEnvironment.logger) { connection in
                         try await DeadConnection.kill(connection, database: database)
-                        throw CancellationError()   // the body's own failure, as a statement failing with the close would be
+                        try await body()
                     }
                     return "committed"
-                } catch is CancellationError {
-                    return "the body's error"
                 } catch {
                     return "\(type(of: error))"
                 }
             }
-            #expect(outcome == "the body's error")
         }
     }
 
+    @Test func aTransactionWhoseConnectionDiedEndsWithTheBodysError() async throws {
+        // The body's own failure, as a statement failing with the close would be.
+        #expect(try await Self.ending { throw CancellationError() } == "CancellationError")
+    }
+
     @Test func aCommitOnADeadConnectionFailsAsClosed() async throws {
-        try await TestDatabase.withClient(migrated: false) { database in
-            let outcome = try await withTimeout(.seconds(30)) {
-                do {
-                    try await database.withTransaction(logger: TestEnvironment.logger) { connection in
-                        try await DeadConnection.kill(connection, database: database)
-                    }
-                    return "committed"
-                } catch is ConnectionClosedError {
-                    return "closed"
-                } catch {
-                    return "\(type(of: error))"
-                }
-            }
-            #expect(outcome == "closed")
-        }
+        #expect(try await Self.ending {} == "ConnectionClosedError")
     }
 
     @Test func aWatchSeesAConnectionClosedUnderItOnlyAfterTheGrace() async throws {

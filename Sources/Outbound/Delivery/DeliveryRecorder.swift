@@ -68,10 +68,8 @@ final class DeliveryRecorder: Sendable {
             guard !batch.isEmpty else { return }
             do {
                 let delivered = batch.map(\.delivered)
-                let recorded = try await ConnectionWatch.givingUp { [database, owner, logger] in
-                    try await database.withConnection { db in
-                        try await WebhookMessagesTable.finishDelivered(delivered, owner: owner, on: db, logger: logger)
-                    }
+                let recorded = try await database.withConnectionUnlessDropped { [owner, logger] db in
+                    try await WebhookMessagesTable.finishDelivered(delivered, owner: owner, on: db, logger: logger)
                 }
                 for entry in batch { entry.waiter.resume(returning: recorded.contains(entry.delivered.id)) }
             } catch {

@@ -144,8 +144,8 @@ public final class OutboundDelivery: Service {
             claimCursor.withLock { $0 = last }
             guard !claimed.isEmpty else { return false }
             let ids = Array(Set(claimed.map(\.endpointId)))
-            let endpoints = try await ConnectionWatch.givingUp { [database, logger] in
-                try await database.withConnection { db in try await WebhookEndpointsTable.get(ids: ids, on: db, logger: logger) }
+            let endpoints = try await database.withConnectionUnlessDropped { [logger] db in
+                try await WebhookEndpointsTable.get(ids: ids, on: db, logger: logger)
             }
             var taken: [HeldMessages.Held] = []
             for message in claimed {

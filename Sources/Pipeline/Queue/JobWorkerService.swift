@@ -95,8 +95,8 @@ public final class JobWorkerService: Service {
             if ticks % 5 == 0 {
                 do {
                     let maxAttempts = retryPolicy().maxAttempts
-                    let reaped = try await ConnectionWatch.givingUp { [database, logger] in
-                        try await database.withConnection { db in try await JobsTable.reapExpiredLeases(maxAttempts: maxAttempts, on: db, logger: logger) }
+                    let reaped = try await database.withConnectionUnlessDropped { [logger] db in
+                        try await JobsTable.reapExpiredLeases(maxAttempts: maxAttempts, on: db, logger: logger)
                     }
                     if reaped > 0 {
                         Counter(label: "jobs_leases_expired_total").increment(by: reaped)
@@ -116,10 +116,8 @@ public final class JobWorkerService: Service {
         let owner = "\(self.owner)-\(claims.add(1, ordering: .relaxed).newValue)"
         do {
             // Awaited by the loop that starts every job: a claim stuck on a dropped connection would stop them all.
-            return try await ConnectionWatch.givingUp { [database, owner, configuration, logger] in
-                try await database.withConnection { db in
-                    try await JobsTable.claim(owner: owner, lease: configuration.lease, on: db, logger: logger)
-                }
+            return try await database.withConnectionUnlessDropped { [configuration, logger] db in
+                try await JobsTable.claim(owner: owner, lease: configuration.lease, on: db, logger: logger)
             }.map { ($0, owner) }
         } catch let error as PSQLError where error.isUniqueViolation {
             return nil   // another worker took a job of the same key at the same moment
@@ -142,19 +140,21 @@ public final class JobWorkerService: Service {
             result = .failure(JobError.permanent("no handler for job kind '\(job.kind)'"))
         }
         var outcome = "unrecorded"
+        // Each write is given up if its connection is dropped under it: the lease then lapses and the reaper puts the
+        // job back, where a write stuck on the dead connection would hold the worker's slot for good.
         do {
             switch result {
             case .success(.succeeded):
                 outcome = JobStatus.succeeded.rawValue
-                try await record { [owner, logger] db in try await JobsTable.succeed(id: job.id, owner: owner, on: db, logger: logger) }
+                try await database.withConnectionUnlessDropped { [owner, logger] db in try await JobsTable.succeed(id: job.id, owner: owner, on: db, logger: logger) }
             case .success(.released(let runAt, let note)):
                 outcome = "released"
-                try await record { [owner, logger] db in
+                try await database.withConnectionUnlessDropped { [owner, logger] db in
                     try await JobsTable.release(id: job.id, owner: owner, runAt: runAt, note: note, on: db, logger: logger)
                 }
             case .success(.cancelled(let reason)):
                 outcome = JobStatus.cancelled.rawValue
-                try await record { [owner, logger] db in
+                try await database.withConnectionUnlessDropped { [owner, logger] db in
                     try await JobsTable.cancel(id: job.id, owner: owner, reason: reason, on: db, logger: logger)
                 }
             case .failure(JobError.leaseLost):
@@ -170,7 +170,7 @@ public final class JobWorkerService: Service {
                 default: retryAt = Date().addingTimeInterval(Self.seconds(Backoff.delay(attempt: job.attempts, policy: policy)))
                 }
                 let message = String(describing: error)
-                let status = try await record { [owner, logger] db in
+                let status = try await database.withConnectionUnlessDropped { [owner, logger] db in
                     try await JobsTable.fail(id: job.id, owner: owner, error: message, retryAt: retryAt, on: db, logger: logger)
                 }
                 outcome = (status ?? .failed).rawValue
@@ -185,12 +185,6 @@ public final class JobWorkerService: Service {
         }
         Counter(label: "jobs_processed_total", dimensions: [("kind", job.kind), ("outcome", outcome)]).increment()
         Timer(label: "job_duration_seconds", dimensions: [("kind", job.kind)]).record(duration: ContinuousClock.now - started)
-    }
-
-    /// A job's outcome written, given up if its connection is dropped under it: the lease then lapses and the reaper
-    /// puts the job back, where a write stuck on the dead connection would hold the worker's slot for good.
-    func record<Written: Sendable>(_ write: @escaping @Sendable (PostgresConnection) async throws -> Written) async throws -> Written {
-        try await ConnectionWatch.givingUp { [database] in try await database.withConnection { db in try await write(db) } }
     }
 
     /// Runs `body` while renewing the job's lease. Losing the lease, or a connection the job holds being closed under

@@ -14,7 +14,7 @@ public struct ConnectionClosedError: Error, Sendable, Equatable, CustomStringCon
 /// lost its handlers (a Postgres crash or restart, a terminated backend), the write is dropped and the call never
 /// returns, cancelled or not. A job stuck there kept its lease renewed by the worker, so its key stayed blocked for
 /// minutes. ``Database`` notes here each connection it hands out while a watch is the task's ``current``; whoever runs
-/// the work asks ``closedUnderWork(since:)`` from time to time and gives the work up when a connection has been closed
+/// the work asks ``closedUnderWork(for:now:)`` from time to time and gives the work up when a connection has been closed
 /// under it for longer than a failing call takes to come back.
 public final class ConnectionWatch: Sendable {
     @TaskLocal public static var current: ConnectionWatch?
@@ -72,5 +72,15 @@ extension ConnectionWatch {
                 if watch.closedUnderWork(for: grace) { throw ConnectionClosedError() }
             }
         }
+    }
+}
+
+extension Database {
+    /// ``withConnection(isolation:_:)`` for the loops that must go on after Postgres restarts: given up
+    /// (``ConnectionClosedError``) once its connection has been closed under it for `grace`.
+    public func withConnectionUnlessDropped<Result: Sendable>(
+        after grace: Duration = .seconds(5), _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await ConnectionWatch.givingUp(after: grace) { try await self.withConnection { db in try await body(db) } }
     }
 }
