@@ -51,4 +51,21 @@ import Testing
         #expect(chains[dead] == 1, "never shorter than its head")
         #expect(chains[slowing] == 4)
     }
+
+    @Test func anEndpointNotAnsweredForTenMinutesIsForgotten() {
+        let gates = EndpointGates(maxInFlight: 8)
+        let quiet = UUID(), busy = UUID()
+        let start = ContinuousClock.now
+        gates.answered(quiet, after: .seconds(2), now: start)
+        gates.answered(busy, after: .seconds(2), now: start)
+        gates.answered(busy, after: .seconds(2), now: start + .seconds(590))
+        #expect(gates.holdings(within: .milliseconds(12_500), ceiling: 256, now: start + .seconds(599)) == [quiet: 50, busy: 50])
+        #expect(gates.holdings(within: .milliseconds(12_500), ceiling: 256, now: start + .seconds(600)) == [busy: 50],
+            "ten minutes without an answer: its pace is dropped")
+        #expect(gates.chainLengths(within: .seconds(8), ceiling: 16, now: start + .seconds(1_189)) == [busy: 4])
+        #expect(gates.holdings(within: .seconds(8), ceiling: 16, now: start + .seconds(1_190)).isEmpty)
+        gates.answered(quiet, after: .milliseconds(1), now: start + .seconds(1_200))
+        #expect(gates.holdings(within: .seconds(8), ceiling: 16, now: start + .seconds(1_200)) == [quiet: 16],
+            "an endpoint answered again starts a new pace, not the forgotten one's average")
+    }
 }

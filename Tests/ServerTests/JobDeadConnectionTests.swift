@@ -61,4 +61,106 @@ import TestSupport
             }
         }
     }
+
+    /// A run left behind goes on unobserved. When the same worker claims the job again, whatever the old run still
+    /// writes must fail the lease's fence: each claim leases under an owner of its own (the worker's name alone would
+    /// let the old run write beside the new one).
+    struct LeftBehindThenWrites: JobHandler {
+        let database: Database
+        let table: String
+        let runs = ManagedCounter()
+        let secondRunStarted = Gate()
+        let firstRunFinished = Gate()
+        /// What became of the first run's late write.
+        let firstRunWrite = Recorded()
+        var kinds: [String] { ["test.fence"] }
+
+        func run(_ context: JobContext) async throws -> JobOutcome {
+            if runs.next() == 0 {
+                // Holds a connection the server drops until the job's next claim runs: the worker gives this run up.
+                try? await database.withConnection { connection in
+                    try await DeadConnection.kill(connection, database: database)
+                    await secondRunStarted.wait()
+                }
+                // Work that did not heed the cancellation: a write of its own, not cancelled.
+                let outcome: String
+                switch await Task(operation: { try await mark(1, context) }).result {
+                case .success: outcome = "written"
+                case .failure(JobError.leaseLost): outcome = "lease lost"
+                case .failure(let error): outcome = "\(error)"
+                }
+                firstRunWrite.value.withLock { $0 = outcome }
+                firstRunFinished.open()
+                return .succeeded
+            }
+            secondRunStarted.open()
+            await firstRunFinished.wait()
+            try await mark(2, context)
+            return .succeeded
+        }
+
+        func mark(_ run: Int, _ context: JobContext) async throws {
+            try await context.write(database, logger: TestEnvironment.logger) { transaction in
+                _ = try await transaction.connection.query("INSERT INTO \(unescaped: table) (run) VALUES (\(run))", logger: TestEnvironment.logger)
+            }
+        }
+    }
+
+    @Test func aRunLeftBehindCannotWriteOnceTheSameWorkerClaimsTheJobAgain() async throws {
+        try await TestDatabase.withClient { database in
+            let table = "fence_marks_\(UInt32.random(in: 0...UInt32.max))"
+            try await database.query("CREATE TABLE \(unescaped: table) (run int NOT NULL)", logger: TestEnvironment.logger)
+            let handler = LeftBehindThenWrites(database: database, table: table)
+            let worker = JobWorkerService(
+                database: database, handlers: [handler], configuration: .init(concurrency: 1, lease: .seconds(2), pollInterval: .milliseconds(100)),
+                logger: TestEnvironment.logger)
+            let id = try await database.withConnection { db in
+                try await JobsTable.enqueue(NewJob(kind: "test.fence", payload: [:], concurrencyKey: "fence"), eventID: nil, on: db, logger: TestEnvironment.logger)
+            }
+            let group = ServiceGroup(configuration: .init(services: [worker], logger: TestEnvironment.logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await eventually("the job succeeds on its second claim") {
+                    try await database.withConnection { db in try await JobsTable.find(id: id, on: db, logger: TestEnvironment.logger) }?.status == "succeeded"
+                }
+                #expect(handler.runs.value.withLock { $0 } == 2)
+                #expect(handler.firstRunWrite.value.withLock { $0 } == "lease lost", "the old run's write was fenced off")
+                let marks = try await database.query("SELECT run FROM \(unescaped: table) ORDER BY run", logger: TestEnvironment.logger)
+                    .map { try $0.decode(Int.self) }
+                #expect(marks == [2], "only the claim that holds the lease wrote")
+                try await database.query("DROP TABLE \(unescaped: table)", logger: TestEnvironment.logger)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+    }
+}
+
+/// Opens once; every waiter, before or after, goes on. Cancellation does not end a wait (a run left behind ignores it).
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+}
+
+final class Recorded: Sendable {
+    let value = Mutex<String?>(nil)
 }

@@ -10,10 +10,18 @@ public final class EndpointGates: Sendable {
         var nextStart: ContinuousClock.Instant?
     }
 
+    private struct Pace {
+        /// From a slot taken to the answer, a moving average (rate-limit waits included).
+        var time: Duration
+        var lastAnswered: ContinuousClock.Instant
+    }
+
     public let maxInFlight: Int
     private let gates = Mutex<[UUID: Gate]>([:])
-    /// Each endpoint's recent time from a slot taken to its answer (a moving average; rate-limit waits included).
-    private let paces = Mutex<[UUID: Duration]>([:])
+    /// Each endpoint's recent pace. An endpoint not answered for ``paceMemory`` is forgotten: it may have been deleted
+    /// (the map would otherwise keep every endpoint this instance ever sent to), and a pace that old says little.
+    private let paces = Mutex<[UUID: Pace]>([:])
+    static let paceMemory: Duration = .seconds(600)
 
     public init(maxInFlight: Int) {
         self.maxInFlight = maxInFlight
@@ -43,9 +51,17 @@ public final class EndpointGates: Sendable {
     }
 
     /// Notes how long a request to `endpoint` held its slot, from taking it to the answer.
-    public func answered(_ endpoint: UUID, after time: Duration) {
+    public func answered(_ endpoint: UUID, after time: Duration, now: ContinuousClock.Instant = .now) {
         paces.withLock { paces in
-            paces[endpoint] = paces[endpoint].map { $0 * 0.8 + time * 0.2 } ?? time
+            paces[endpoint] = Pace(time: paces[endpoint].map { $0.time * 0.8 + time * 0.2 } ?? time, lastAnswered: now)
+        }
+    }
+
+    /// The paces of endpoints answered within ``paceMemory``; older ones are dropped.
+    private func recentPaces(now: ContinuousClock.Instant) -> [UUID: Duration] {
+        paces.withLock { paces in
+            paces = paces.filter { now - $0.value.lastAnswered < Self.paceMemory }
+            return paces.mapValues(\.time)
         }
     }
 
@@ -53,25 +69,21 @@ public final class EndpointGates: Sendable {
     /// that the last one starts within `within` at the endpoint's recent pace, from `maxInFlight` up to `ceiling`. A
     /// slow or rate-limited endpoint is held less of: what it could not be sent before its lease runs short would only
     /// go back.
-    public func holdings(within: Duration, ceiling: Int) -> [UUID: Int] {
-        paces.withLock { paces in
-            paces.mapValues { pace in
-                guard pace > .zero else { return ceiling }
-                let fits = Double(maxInFlight) * (within / pace)
-                return fits >= Double(ceiling) ? ceiling : max(maxInFlight, Int(fits))
-            }
+    public func holdings(within: Duration, ceiling: Int, now: ContinuousClock.Instant = .now) -> [UUID: Int] {
+        recentPaces(now: now).mapValues { pace in
+            guard pace > .zero else { return ceiling }
+            let fits = Double(maxInFlight) * (within / pace)
+            return fits >= Double(ceiling) ? ceiling : max(maxInFlight, Int(fits))
         }
     }
 
     /// For each endpoint answered lately at a pace that would not send `ceiling` messages one after another within
     /// `within`: how many would be (at least one). A chain of one stream goes out one message at a time.
-    public func chainLengths(within: Duration, ceiling: Int) -> [UUID: Int] {
-        paces.withLock { paces in
-            paces.compactMapValues { pace in
-                guard pace > .zero else { return nil }
-                let fits = within / pace
-                return fits >= Double(ceiling) ? nil : max(1, Int(fits))
-            }
+    public func chainLengths(within: Duration, ceiling: Int, now: ContinuousClock.Instant = .now) -> [UUID: Int] {
+        recentPaces(now: now).compactMapValues { pace in
+            guard pace > .zero else { return nil }
+            let fits = within / pace
+            return fits >= Double(ceiling) ? nil : max(1, Int(fits))
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import MarketplaceCore
+import NIOPosix
 import Pipeline
 import Storage
 
@@ -80,7 +81,7 @@ extension ConsoleController {
         let snapshot = registry.snapshot
         let parameters = Self.parameters(request)
         let errors = (snapshot.lastError?.diagnostics ?? []).map { PipelinesPage.Diagnostic(line: $0.line, column: $0.column, message: $0.message + ($0.hint.map { " (\($0))" } ?? "")) }
-        let text = Self.readFile(registry.path)
+        let text = await Self.readFile(registry.path)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map { index, line in
             PipelinesPage.Line(number: index + 1, text: String(line), errors: errors.filter { $0.line == index + 1 }.map { "column \($0.column): \($0.message)" })
         }
@@ -157,11 +158,14 @@ extension ConsoleController {
             pruned: batch.pruned.count, duplicates: batch.duplicates)
     }
 
-    /// The file as it is now (it may be an edit that was refused), at most 1 MiB of it.
-    static func readFile(_ path: String) -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: 1 << 20)) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+    /// The file as it is now (it may be an edit that was refused), at most 1 MiB of it. Read on NIO's thread pool: the
+    /// request runs on its connection's event loop, which a file read must not hold up.
+    static func readFile(_ path: String) async -> String {
+        let data = try? await NIOThreadPool.singleton.runIfActive { () -> Data in
+            guard let handle = FileHandle(forReadingAtPath: path) else { return Data() }
+            defer { try? handle.close() }
+            return (try? handle.read(upToCount: 1 << 20)) ?? Data()
+        }
+        return String(decoding: data ?? Data(), as: UTF8.self)
     }
 }
