@@ -51,4 +51,29 @@ import TestSupport
             #expect(!watch.closedUnderWork(for: .seconds(5), now: .now + .seconds(60)), "released")
         }
     }
+
+    /// A call stuck on a connection the server dropped may never return; the pool has already let that connection go,
+    /// and the in-use figure (`db_pool_connections_in_use`, `/health/detailed`) lets it go too instead of creeping up.
+    @Test func aConnectionClosedUnderAStuckCallIsNoLongerCountedInUse() async throws {
+        try await TestDatabase.withClient(migrated: false) { database in
+            #expect(database.poolFigures.inUse == 0)
+            let (killed, signalKilled) = AsyncStream.makeStream(of: Void.self)
+            let (finish, signalFinish) = AsyncStream.makeStream(of: Void.self)
+            async let stuck: Void = database.withConnection { connection in
+                #expect(database.poolFigures.inUse == 1, "leased and open")
+                try await DeadConnection.kill(connection, database: database)
+                signalKilled.yield()
+                // Stands for the statement that never returns: held until the test has read the figure.
+                for await _ in finish { break }
+            }
+            for await _ in killed { break }
+            #expect(database.poolFigures.inUse == 0, "its connection is closed: the pool no longer counts it")
+            try await database.withConnection { _ in
+                #expect(database.poolFigures.inUse == 1, "a new lease is counted beside the stuck call")
+            }
+            signalFinish.finish()
+            try await stuck
+            #expect(database.poolFigures.inUse == 0)
+        }
+    }
 }

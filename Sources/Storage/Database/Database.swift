@@ -11,9 +11,28 @@ public struct Database: Sendable {
     public let configuration: AppConfiguration.Database
     private let usage: Usage
 
-    /// Counts leases in flight: postgres-nio keeps its own pool figures internal.
+    /// Calls waiting for a connection and the connections leased: postgres-nio keeps its own pool figures internal.
+    /// A leased connection the server closes leaves the pool's count at once (postgres-nio's `connectionClosed`), and
+    /// so this one, though a call stuck on it may never return (see ConnectionWatch).
     private final class Usage: Sendable {
-        let inUse = Atomic<Int>(0)
+        let waiting = Atomic<Int>(0)
+        private let leases = Mutex<(next: Int, connections: [Int: PostgresConnection])>((0, [:]))
+
+        func lease(_ connection: PostgresConnection) -> Int {
+            leases.withLock { leases in
+                leases.next += 1
+                leases.connections[leases.next] = connection
+                return leases.next
+            }
+        }
+
+        func release(_ lease: Int) {
+            _ = leases.withLock { $0.connections.removeValue(forKey: lease) }
+        }
+
+        var open: Int {
+            leases.withLock { $0.connections.values.count(where: { !$0.isClosed }) }
+        }
     }
 
     public struct PoolFigures: Sendable, Equatable {
@@ -46,16 +65,21 @@ public struct Database: Sendable {
     }
 
     public var poolFigures: PoolFigures {
-        PoolFigures(maxConnections: configuration.poolSize, inUse: usage.inUse.load(ordering: .relaxed))
+        PoolFigures(maxConnections: configuration.poolSize, inUse: usage.waiting.load(ordering: .relaxed) + usage.open)
     }
 
     public func withConnection<Result>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        usage.inUse.add(1, ordering: .relaxed)
-        defer { usage.inUse.subtract(1, ordering: .relaxed) }
+        usage.waiting.add(1, ordering: .relaxed)
+        var waiting = true
+        defer { if waiting { usage.waiting.subtract(1, ordering: .relaxed) } }
         return try await client.withConnection(isolation: isolation) { connection in
+            waiting = false
+            usage.waiting.subtract(1, ordering: .relaxed)
+            let lease = usage.lease(connection)
+            defer { usage.release(lease) }
             let watch = ConnectionWatch.current
             let token = watch?.hold(connection)
             defer { if let token { watch?.release(token) } }
