@@ -9,7 +9,7 @@ import TestSupport
 
 /// The inbox's two ways of storing a batch, against real Postgres: the one statement for fresh events, and the
 /// transaction it hands over to when a key repeats, is held, or is taken by a concurrent delivery mid-statement.
-@Suite(.timeLimit(.minutes(2))) struct InboxPathsTests {
+@Suite(.timeLimit(.minutes(10))) struct InboxPathsTests {
     static let logger = TestEnvironment.logger
 
     static func classification(connection: String, added: Int) throws -> WebhookClassification {

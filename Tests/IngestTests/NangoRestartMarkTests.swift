@@ -12,7 +12,7 @@ import TestSupport
 /// complete full re-read that started after it clears it. Before, the decision compared the restart with the model's
 /// last successful incremental run: the run in flight when the webhook came (or a reconciliation, or an API sync)
 /// ended after the restart and hid it, and a crash between the success and the resync request lost it.
-@Suite(.timeLimit(.minutes(2))) struct NangoRestartMarkTests {
+@Suite(.timeLimit(.minutes(10))) struct NangoRestartMarkTests {
     static let logger = TestEnvironment.logger
     static let identity = ConnectionIdentity(integrationId: "xero", connectionId: "so-1")
 

@@ -10,7 +10,7 @@ import TestSupport
 
 /// Ops replaying a range of stored webhooks: each event's stored bytes classified again and their consequences
 /// written as one batch, each event answered with its own outcome, oldest first.
-@Suite(.timeLimit(.minutes(2))) struct ReplayTests {
+@Suite(.timeLimit(.minutes(10))) struct ReplayTests {
     static let logger = TestEnvironment.logger
 
     static func sync(_ connection: String, modifiedAfter: String) throws -> WebhookClassification {

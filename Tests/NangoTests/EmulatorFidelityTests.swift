@@ -14,7 +14,7 @@ import TestSupport
 
 /// The emulator where real deployments part from the common path (docs/nango.md §5): every URL, the circuit breaker,
 /// auth webhook bytes, `end_user` in the API's shape, 424, `{}` credentials, pruned and hard-deleted records.
-@Suite(.timeLimit(.minutes(2))) struct EmulatorFidelityTests {
+@Suite(.timeLimit(.minutes(10))) struct EmulatorFidelityTests {
     static func control(_ baseURL: String, _ path: String, _ body: String) async throws -> JSONValue {
         var request = HTTPClientRequest(url: "\(baseURL)/_emulator\(path)")
         request.method = .POST

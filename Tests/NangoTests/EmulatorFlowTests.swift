@@ -44,7 +44,7 @@ actor WebhookInbox {
     }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct EmulatorFlowTests {
+@Suite(.timeLimit(.minutes(10))) struct EmulatorFlowTests {
     func post(_ url: String, json: String? = nil, form: String? = nil) async throws -> (status: Int, body: String) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST

@@ -9,7 +9,7 @@ import TestSupport
 
 @testable import NangoEmulator
 
-@Suite(.timeLimit(.minutes(2))) struct NangoClientTests {
+@Suite(.timeLimit(.minutes(10))) struct NangoClientTests {
     let quickbooks = NangoRecordsQuery(connectionId: "demo-quickbooks", providerConfigKey: "quickbooks", model: "Customer", limit: 7)
 
     @Test func pagingToTheEndYieldsExactlyTheEmulatorsRecords() async throws {

@@ -14,7 +14,7 @@ import TestSupport
 
 /// `GET /sync/status` (docs/nango.md §2.12): the client against Nango's answer as its source builds it, the emulator
 /// against the same shape, record counts, late commits behind the cursor and the status control.
-@Suite(.timeLimit(.minutes(2))) struct SyncStatusTests {
+@Suite(.timeLimit(.minutes(10))) struct SyncStatusTests {
     /// Written by hand from `ReportedSyncJobStatus` (`packages/types/lib/sync/index.ts`) and the object
     /// `syncManager.syncStatus` returns, serialised as Express does (`JSON.stringify`: dates as `toISOString()`,
     /// `undefined` fields left out): a sync after a successful run with a checkpoint, one whose run is under way

@@ -9,7 +9,7 @@ import TestSupport
 
 @testable import NangoEmulator
 
-@Suite(.timeLimit(.minutes(2))) struct WebhookSignatureTests {
+@Suite(.timeLimit(.minutes(10))) struct WebhookSignatureTests {
     // Nango's own unit-test vectors and the worked example of docs/nango.md §1.2, computed independently of this code.
     @Test func signaturesMatchNangosVectors() {
         let body = Array("payload".utf8)

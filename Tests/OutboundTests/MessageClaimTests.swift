@@ -8,7 +8,7 @@ import TestSupport
 
 /// `WebhookMessagesTable.claimDue` against a real Postgres: which messages a claim may take, and that claims take the
 /// streams in turn.
-@Suite(.timeLimit(.minutes(3))) struct MessageClaimTests {
+@Suite(.timeLimit(.minutes(10))) struct MessageClaimTests {
     static let logger = TestEnvironment.logger
 
     @Test func aClaimTakesEachStreamsHeadAndTheNextClaimGoesOnFromWhereItStopped() async throws {

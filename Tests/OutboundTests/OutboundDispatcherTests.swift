@@ -10,7 +10,7 @@ import TestSupport
 @testable import Storage
 
 /// The dispatcher against a real Postgres, at the interleavings its one transaction must survive.
-@Suite(.timeLimit(.minutes(3))) struct OutboundDispatcherTests {
+@Suite(.timeLimit(.minutes(10))) struct OutboundDispatcherTests {
     static let logger = TestEnvironment.logger
 
     /// A round that has read its endpoints without one registered meanwhile must not pass over a change committed

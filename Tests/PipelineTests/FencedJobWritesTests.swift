@@ -11,7 +11,7 @@ import TestSupport
 
 /// A job's writes are fenced by its lease, its last one included: a worker that stalls past its lease and wakes up
 /// after another worker took the job over writes nothing. The interleavings are driven step by step, not raced.
-@Suite(.timeLimit(.minutes(2))) struct FencedJobWritesTests {
+@Suite(.timeLimit(.minutes(10))) struct FencedJobWritesTests {
     static let logger = TestEnvironment.logger
     static let identity = ConnectionIdentity(integrationId: "salesforce", connectionId: "c1")
 

@@ -10,7 +10,7 @@ import TestSupport
 
 /// No write to a table clients read commits without its cache version bump in the same transaction: a page cached
 /// before the write is never served after it, whether the writer stops halfway or the bump itself fails.
-@Suite(.timeLimit(.minutes(2))) struct VersionedWriteTests {
+@Suite(.timeLimit(.minutes(10))) struct VersionedWriteTests {
     static let logger = TestEnvironment.logger
 
     static func version(_ database: Database, company: UUID, _ resource: CachedResource) async throws -> Int64 {

@@ -12,7 +12,7 @@ final class Answered: Sendable {
     var isMarked: Bool { value.withLock { $0 } }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct RedisClientTests {
+@Suite(.timeLimit(.minutes(10))) struct RedisClientTests {
     /// The shared test Redis; every key is prefixed with a fresh id so parallel tests never collide.
     func withClient<Result: Sendable>(
         _ configure: (inout AppConfiguration.Redis) -> Void = { _ in },

@@ -13,7 +13,7 @@ import TestSupport
 @testable import Server
 
 /// Every admin endpoint refuses without the token and answers with it.
-@Suite(.timeLimit(.minutes(2))) struct AdminEndpointsTests {
+@Suite(.timeLimit(.minutes(10))) struct AdminEndpointsTests {
     static let token: HTTPFields = [.adminToken: "test-admin-token-0123456789"]
 
     @Test func everyAdminEndpointNeedsTheTokenAndWorksWithIt() async throws {

@@ -15,7 +15,7 @@ import Tokens
 /// while it starts, a new connection's first syncs run side by side; then change sets on two models sync at once, a
 /// mapping fix is re-derived, and a full re-read finds records Nango dropped outright. It ends up holding exactly the
 /// rows Postgres holds.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ChangeFeedClientTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct ChangeFeedClientTests {
     /// What the client holds: every row by "resource/id", as the API renders it.
     struct FeedClient {
         let stack: PipelineStack

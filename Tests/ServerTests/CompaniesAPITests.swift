@@ -17,7 +17,7 @@ import TestSupport
 @testable import Server
 
 /// The business endpoints against real Postgres: scoping, tokens, keyset pages, ETags.
-@Suite(.timeLimit(.minutes(3))) struct CompaniesAPITests {
+@Suite(.timeLimit(.minutes(10))) struct CompaniesAPITests {
     static let secret = "test-jwt-secret-that-is-long-enough-0123456789"
 
     struct Seeded: Sendable {

@@ -13,7 +13,7 @@ import TestSupport
 
 /// The console's guards over HTTP (the browser test drives its pages), what its change-log and outbound views show and
 /// what the outbound actions do, and its pure parts.
-@Suite(.timeLimit(.minutes(3))) struct ConsoleTests {
+@Suite(.timeLimit(.minutes(10))) struct ConsoleTests {
     static let admin = "test-admin-token-0123456789"
     static let viewer = "test-console-viewer-token-0123"
 

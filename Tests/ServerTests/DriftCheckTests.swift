@@ -16,7 +16,7 @@ import TestSupport
 
 /// The drift check end to end (docs/drift.md): the emulator as Nango with its `GET /sync/status` counts, its records
 /// that commit late behind the cursor, and the app's workers.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct DriftCheckTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct DriftCheckTests {
     static func drift(_ stack: PipelineStack, _ company: String, _ model: String) async throws -> (state: String, nango: Int, ours: Int)? {
         let rows = try await stack.sql("SELECT state, nango_count::int, our_count::int FROM sync_drift WHERE company_id = '\(company)' AND model = '\(model)'")
         return try rows.first?.decode((String, Int, Int).self)

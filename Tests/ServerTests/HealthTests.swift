@@ -8,7 +8,7 @@ import TestSupport
 
 @testable import Server
 
-@Suite(.timeLimit(.minutes(2))) struct HealthTests {
+@Suite(.timeLimit(.minutes(10))) struct HealthTests {
     @Test(arguments: [TestingSetup.router, .live])
     func everyHealthEndpointIsUpWithPostgresAndRedis(_ setup: TestingSetup) async throws {
         try await TestApp.test(setup) { client in

@@ -14,7 +14,7 @@ import TestSupport
 /// A webhook is answered 200 only once its commit is known to have held. The one-statement inbox batch commits at the
 /// Sync that follows its statement, after its rows have come back; a commit that fails there must not have been
 /// answered "stored", and Nango's retry (sent because no 200 came) must store the event.
-@Suite(.timeLimit(.minutes(2))) struct InboxCommitTests {
+@Suite(.timeLimit(.minutes(10))) struct InboxCommitTests {
     static let logger = TestEnvironment.logger
 
     /// A test-only deferred check on the inbox that refuses the first commit inserting an event (a sequence counts

@@ -8,7 +8,7 @@ import TestSupport
 
 @testable import Server
 
-@Suite(.timeLimit(.minutes(2))) struct MiddlewareTests {
+@Suite(.timeLimit(.minutes(10))) struct MiddlewareTests {
     @Test func requestIDIsEchoedGeneratedOrReplaced() async throws {
         try await TestApp.test { client in
             try await client.execute(uri: "/health", method: .get, headers: [.xRequestID: "req-42.abc"]) { response in

@@ -10,7 +10,7 @@ import TestSupport
 
 /// The migration service starts the services that query the schema only once it is current: applied by itself, or
 /// (`serve --no-migrate`) by another process it waits for.
-@Suite(.timeLimit(.minutes(2))) struct MigrationGateTests {
+@Suite(.timeLimit(.minutes(10))) struct MigrationGateTests {
     /// Lines logged, kept for the test to read.
     final class Lines: Sendable {
         let lines = Mutex<[String]>([])

@@ -11,7 +11,7 @@ import TestSupport
 @testable import Server
 
 /// Nango's own test fixtures (docs/nango.md §4), byte for byte with their signatures, through intake and the parsers.
-@Suite(.timeLimit(.minutes(2))) struct NangoFixtureTests {
+@Suite(.timeLimit(.minutes(10))) struct NangoFixtureTests {
     static let vectorKey = "00000000-0000-4000-8000-000000000000"
 
     struct Vector: Sendable {

@@ -18,7 +18,7 @@ import Tokens
 /// The service against Nango as real deployments meet it (docs/nango.md §5): rate-limit windows, pruned and
 /// hard-deleted records, full resyncs, records Postgres cannot hold, connections' lives, scoped keys.
 /// Each test runs the whole stack: the emulator sending signed webhooks to the live app and its workers.
-@Suite(.serialized, .timeLimit(.minutes(4))) struct NangoRealityTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct NangoRealityTests {
     typealias Stack = PipelineStack
 
     /// A xero connection at the emulator, its two models' first syncs done and the queue settled.

@@ -18,7 +18,7 @@ import TestSupport
 @testable import Server
 
 /// The OAuth endpoints end to end: a live emulator as Nango, the real app, a database of the test's own.
-@Suite(.timeLimit(.minutes(2))) struct OAuthTests {
+@Suite(.timeLimit(.minutes(10))) struct OAuthTests {
     static let nangoKey = "6f1c3a52-5a0e-4b43-9a55-2b8e0d4c1e77"
 
     static func withStack(

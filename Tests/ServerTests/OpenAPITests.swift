@@ -15,7 +15,7 @@ import TestSupport
 
 /// The OpenAPI document against the server: every registered route is in it and every route in it is
 /// registered, real answers of every operation match their documented schema, and a standard validator accepts it.
-@Suite(.timeLimit(.minutes(3))) struct OpenAPITests {
+@Suite(.timeLimit(.minutes(10))) struct OpenAPITests {
     static let document = APIDocument.render()
     static let validator = SchemaValidator(document: document)
 

@@ -15,7 +15,7 @@ import TestSupport
 
 /// Outbound webhooks end to end: the whole product (emulator as Nango, the app's workers, dispatcher and delivery) and
 /// a receiver that verifies every message with PyPI's `standardwebhooks` and `svix` (Tests/Outbound/receiver.py).
-@Suite(.serialized, .timeLimit(.minutes(3))) struct OutboundWebhookTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct OutboundWebhookTests {
     /// Every receiver here is on loopback over http; retries a second apart, ten of them.
     static let settings = [
         "OUTBOUND_ALLOW_HTTP": "true", "OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true", "OUTBOUND_RETRY_SCHEDULE": "0s,1s,1s,1s,1s,1s,1s,1s,1s,1s",

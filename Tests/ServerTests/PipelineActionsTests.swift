@@ -11,7 +11,7 @@ import TestSupport
 /// Ops' two actions on a pipeline, end to end with the emulator as Nango: a pipeline enabled later for a
 /// model already synced backfills by itself (its own cursor; the checkpoint stays), and a mapping fix
 /// reaches every stored row and the quarantined records it now accepts without a call to Nango.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct PipelineActionsTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct PipelineActionsTests {
     static let disabledAccounts: @Sendable (String) -> String = {
         $0.replacingOccurrences(of: "  - name: salesforce-accounts\n", with: "  - name: salesforce-accounts\n    enabled: false\n")
     }

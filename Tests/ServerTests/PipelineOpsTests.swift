@@ -15,7 +15,7 @@ import TestSupport
 @testable import Server
 
 /// Operating the pipeline: hot reload, the check command, admin views, and leases released at shutdown.
-@Suite(.timeLimit(.minutes(2))) struct PipelineOpsTests {
+@Suite(.timeLimit(.minutes(10))) struct PipelineOpsTests {
     static func temporaryFile(_ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pipelines-\(UUID().uuidString).yaml").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)

@@ -21,7 +21,7 @@ import TestSupport
 
 /// The pipeline end to end: the emulator as Nango sending real signed webhooks to the live app, the
 /// app's own workers and scheduler, a database of the test's own.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct PipelineSyncTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct PipelineSyncTests {
     @Test func aNewConnectionsInitialSyncLandsExactlyTheEmulatorsRecords() async throws {
         try await PipelineStack.with { stack in
             _ = try await stack.control(.POST, "/connections", #"{"provider_config_key": "hubspot", "connection_id": "acme"}"#)

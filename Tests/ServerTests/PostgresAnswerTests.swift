@@ -12,7 +12,7 @@ import TestSupport
 
 /// Real Postgres refusals through the app's error edge: each answer is what its SQLSTATE means, in the one error
 /// shape, and only what a retry may cure is a 503 with Retry-After.
-@Suite(.timeLimit(.minutes(2))) struct PostgresAnswerTests {
+@Suite(.timeLimit(.minutes(10))) struct PostgresAnswerTests {
     static let logger = TestEnvironment.logger
 
     /// A router with the app's error edge and routes that make Postgres refuse: `/raise/:state` raises that SQLSTATE,

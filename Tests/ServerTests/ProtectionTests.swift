@@ -15,7 +15,7 @@ import TestSupport
 @testable import Server
 
 /// Rate limits shared through Redis, and CORS.
-@Suite(.timeLimit(.minutes(2))) struct ProtectionTests {
+@Suite(.timeLimit(.minutes(10))) struct ProtectionTests {
     @Test func theLimitIs429WithHeadersAndSharedByTwoInstances() async throws {
         try await TestDatabase.with { configuration in
             try await Database.running(configuration) { database in

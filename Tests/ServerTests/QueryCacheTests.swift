@@ -15,7 +15,7 @@ import TestSupport
 @testable import Server
 
 /// The read cache against real Redis: versioned keys, compression, and the fallback when Redis dies.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct QueryCacheTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct QueryCacheTests {
     /// With Redis down, the in-process fallback keeps at most its byte budget: the oldest pages go first, and a page
     /// larger than the whole budget is answered but not kept (`limit=500&include=raw` pages cannot grow memory).
     @Test func theFallbackCacheIsBoundedInBytes() async throws {

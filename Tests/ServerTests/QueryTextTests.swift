@@ -11,7 +11,7 @@ import TestSupport
 
 /// U+0000 in a query parameter, on every GET route the OpenAPI document lists: refused at the edge with a 400 that
 /// names the parameter, before any route parses it or Postgres refuses it.
-@Suite(.timeLimit(.minutes(5))) struct QueryTextTests {
+@Suite(.timeLimit(.minutes(10))) struct QueryTextTests {
     /// One documented query parameter of one GET operation, with a path that reaches the operation.
     struct Target: CustomStringConvertible {
         let operation: APIOperation

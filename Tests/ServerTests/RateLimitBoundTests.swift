@@ -10,7 +10,7 @@ import TestSupport
 /// at most the limit per window; while it is slower than the limiter's timeout, each instance counts alone against
 /// the full limit, so N instances admit at most N × the limit. A lease never outlives Redis' window, and a new
 /// window's `RateLimit-Remaining` owes nothing to the last one.
-@Suite(.timeLimit(.minutes(2))) struct RateLimitBoundTests {
+@Suite(.timeLimit(.minutes(10))) struct RateLimitBoundTests {
     static func limiter(limit: Int, port: Int? = nil, timeout: Duration = .seconds(10)) throws -> RateLimiter {
         var configuration = try TestEnvironment.configuration()
         if let port { configuration.redis.port = port }

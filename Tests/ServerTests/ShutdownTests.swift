@@ -11,7 +11,7 @@ import TestSupport
 
 @testable import Server
 
-@Suite(.timeLimit(.minutes(2))) struct ShutdownTests {
+@Suite(.timeLimit(.minutes(10))) struct ShutdownTests {
     @Test func gracefulShutdownFinishesInFlightRequestsThenStops() async throws {
         try await TestDatabase.with { database in
             let dependencies = try await TestApp.dependencies(database: database)
@@ -61,7 +61,7 @@ import TestSupport
 }
 
 /// A client that started a request and went quiet cannot hold the process past `SHUTDOWN_TIMEOUT`.
-@Suite(.timeLimit(.minutes(2))) struct StuckConnectionShutdownTests {
+@Suite(.timeLimit(.minutes(10))) struct StuckConnectionShutdownTests {
     @Test func shutdownNeverWaitsPastItsDeadlineForAStuckConnection() async throws {
         try await TestDatabase.with { database in
             var configuration = try TestEnvironment.configuration(["SHUTDOWN_TIMEOUT": "2", "HTTP_IDLE_TIMEOUT": "120"])

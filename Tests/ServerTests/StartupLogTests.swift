@@ -8,7 +8,7 @@ import TestSupport
 
 /// The real `marketplace serve` on a brand-new database: its first start logs no warning and no error. Workers,
 /// scheduler and listeners query tables the migrations create, so they must wait for them.
-@Suite(.timeLimit(.minutes(5))) struct StartupLogTests {
+@Suite(.timeLimit(.minutes(10))) struct StartupLogTests {
     static let logger = TestEnvironment.logger
 
     /// `postgres://user:password@host:port/name` of a test database.

@@ -13,7 +13,7 @@ import TestSupport
 
 @testable import Server
 
-@Suite(.timeLimit(.minutes(2))) struct WebhookTests {
+@Suite(.timeLimit(.minutes(10))) struct WebhookTests {
     static let key = "test-nango-webhook-signing-key"   // TestEnvironment's NANGO_WEBHOOK_SECRET
 
     static let syncBody = #"{"connectionId":"user-123","from":"nango","model":"Customer","modifiedAfter":"2026-05-01T10:00:00.000Z","providerConfigKey":"quickbooks","queryTimeStamp":"2026-05-01T10:00:00.000Z","responseResults":{"added":2,"deleted":0,"updated":1},"success":true,"syncName":"customers","syncType":"INCREMENTAL","syncVariant":"base","type":"sync"}"#

@@ -9,7 +9,7 @@ import TestSupport
 
 /// Ops' actions on every company ask for thousands of backfills and full resyncs at once: one statement each, with
 /// the same rules as asking for one (a running request joined, a finished one started over).
-@Suite(.timeLimit(.minutes(2))) struct BatchRequestsTests {
+@Suite(.timeLimit(.minutes(10))) struct BatchRequestsTests {
     static let logger = TestEnvironment.logger
 
     static func rows(_ sql: String, _ database: Database) async throws -> [String] {

@@ -10,7 +10,7 @@ import TestSupport
 /// A company whose feed holds a million changes, beside a hundred thousand of other companies': the reads the feed
 /// sends (from the start, from the middle, near the end, filtered to one resource, and the all-company feed) walk an
 /// index, never the table, and never sort. Each statement is the one the code sends, explained with its binds.
-@Suite(.timeLimit(.minutes(5))) struct ChangeLogScaleTests {
+@Suite(.timeLimit(.minutes(10))) struct ChangeLogScaleTests {
     static let logger = TestEnvironment.logger
     static let rows = 1_000_000
 

@@ -12,7 +12,7 @@ import TestSupport
 ///
 /// The feed trails the oldest transaction running in the whole cluster; the transactions these tests hold open last a
 /// few statements, so other suites' feeds only wait that long.
-@Suite(.timeLimit(.minutes(3))) struct ChangeLogTests {
+@Suite(.timeLimit(.minutes(10))) struct ChangeLogTests {
     static let logger = TestEnvironment.logger
 
     static func company(_ db: PostgresConnection, _ connection: String = "c1") async throws -> UUID {

@@ -7,7 +7,7 @@ import TestSupport
 
 /// Migration 7 makes (integration, connection) the company's identity: data written under the earlier
 /// schema is kept whole and still linked, and the same connection id under a second integration fits.
-@Suite(.timeLimit(.minutes(2))) struct CompanyIdentityMigrationTests {
+@Suite(.timeLimit(.minutes(10))) struct CompanyIdentityMigrationTests {
     let logger = TestEnvironment.logger
 
     func count(_ database: Database, _ sql: String) async throws -> Int {

@@ -8,7 +8,7 @@ import TestSupport
 @testable import Storage
 
 /// A worker's commits are fenced by its lease, and an incremental checkpoint moves only from the version its run read.
-@Suite(.timeLimit(.minutes(2))) struct FencingTests {
+@Suite(.timeLimit(.minutes(10))) struct FencingTests {
     static let logger = TestEnvironment.logger
     static let identity = ConnectionIdentity(integrationId: "xero", connectionId: "c1")
 

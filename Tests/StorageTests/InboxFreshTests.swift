@@ -9,7 +9,7 @@ import TestSupport
 
 /// The inbox's one-statement path: fresh events, their jobs merged into their keys' waiting ones, each event naming
 /// its job; any key the inbox already holds and it writes nothing.
-@Suite(.timeLimit(.minutes(2))) struct InboxFreshTests {
+@Suite(.timeLimit(.minutes(10))) struct InboxFreshTests {
     static let logger = TestEnvironment.logger
 
     static func sync(_ connection: String, _ reason: String, extra: [String: JSONValue] = [:]) -> NewJob {

@@ -7,7 +7,7 @@ import TestSupport
 
 /// The inbox's reservation: which keys of a batch are new (and the ids their events take), decided against the
 /// redelivery window and the batch itself, before any job or event is written.
-@Suite(.timeLimit(.minutes(2))) struct InboxReserveTests {
+@Suite(.timeLimit(.minutes(10))) struct InboxReserveTests {
     static let logger = TestEnvironment.logger
 
     static func event(_ key: String, status: WebhookEventStatus = .received) -> (event: InboxEvent, status: WebhookEventStatus) {

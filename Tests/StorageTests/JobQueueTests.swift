@@ -9,7 +9,7 @@ import TestSupport
 
 /// One queued job per (kind, key), decided by Postgres: concurrent enqueues, webhook events sharing a job,
 /// and a job given back while another of its key waits.
-@Suite(.timeLimit(.minutes(2))) struct JobQueueTests {
+@Suite(.timeLimit(.minutes(10))) struct JobQueueTests {
     static let logger = TestEnvironment.logger
 
     static func syncJob(_ reason: String, extra: [String: JSONValue] = [:]) -> NewJob {

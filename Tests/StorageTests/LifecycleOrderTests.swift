@@ -10,7 +10,7 @@ import TestSupport
 /// A connection's lifecycle jobs run in the order their events arrived: a failed `connection.upsert` waiting for its
 /// retry holds back the `connection.refresh_failed` that came after it, or the upsert's retry would force the company
 /// back to `active` over Nango's latest word. Dead and cancelled jobs hold nothing back.
-@Suite(.timeLimit(.minutes(2))) struct LifecycleOrderTests {
+@Suite(.timeLimit(.minutes(10))) struct LifecycleOrderTests {
     static let logger = TestEnvironment.logger
     static let identity = ConnectionIdentity(integrationId: "xero", connectionId: "c1")
 

@@ -4,7 +4,7 @@ import Storage
 import Testing
 import TestSupport
 
-@Suite(.timeLimit(.minutes(2))) struct MigratorTests {
+@Suite(.timeLimit(.minutes(10))) struct MigratorTests {
     let logger = TestEnvironment.logger
 
     func tables(_ database: Database) async throws -> Set<String> {

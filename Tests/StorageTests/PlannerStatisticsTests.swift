@@ -8,7 +8,7 @@ import TestSupport
 
 /// A synced table that grew from nothing has no planner statistics until autovacuum comes round: taken once, then left
 /// alone until a fifth of it changes again.
-@Suite(.timeLimit(.minutes(2))) struct PlannerStatisticsTests {
+@Suite(.timeLimit(.minutes(10))) struct PlannerStatisticsTests {
     static let logger = TestEnvironment.logger
 
     @Test func aTableThatGrewFromNothingIsAnalyzedOnceThenLeftAlone() async throws {

@@ -9,7 +9,7 @@ import TestSupport
 
 /// An open quarantine entry closes when its record passes or is deleted, as of that version's time: an older version
 /// (a page fetched before the invalid one was quarantined) leaves it open.
-@Suite(.timeLimit(.minutes(2))) struct QuarantineResolveTests {
+@Suite(.timeLimit(.minutes(10))) struct QuarantineResolveTests {
     static let logger = TestEnvironment.logger
 
     @Test func anEntryClosesOnlyForAVersionAtLeastAsNewAsItsOwn() async throws {

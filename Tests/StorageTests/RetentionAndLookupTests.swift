@@ -9,7 +9,7 @@ import TestSupport
 
 /// What the rewrites for scale (StorageScaleTests) still answer: batched retention deletes exactly what the single
 /// statement did, the bounded count stops at its cap, the skip scan finds every sync name.
-@Suite(.timeLimit(.minutes(2))) struct RetentionAndLookupTests {
+@Suite(.timeLimit(.minutes(10))) struct RetentionAndLookupTests {
     static let logger = TestEnvironment.logger
     static let week = Duration.seconds(7 * 24 * 3600)
 

@@ -7,7 +7,7 @@ import TestSupport
 
 /// Postgres cancels a statement that runs past `DB_STATEMENT_TIMEOUT_MS`: a slow query cannot hold a pooled
 /// connection; migrations lift the bound for their own transaction.
-@Suite(.timeLimit(.minutes(2))) struct StatementTimeoutTests {
+@Suite(.timeLimit(.minutes(10))) struct StatementTimeoutTests {
     @Test func aStatementPastTheTimeoutIsCancelledAndMigrationsAreExempt() async throws {
         try await TestDatabase.with { configuration in
             var bounded = configuration

@@ -11,7 +11,7 @@ import TestSupport
 /// finished or handled, and none of the statements the service runs on every view, round or cleanup reads either table
 /// from end to end. Each statement is the one the code sends (its SQL and binds), explained with the planner's view of
 /// the data (ANALYZE) and of those binds.
-@Suite(.timeLimit(.minutes(5))) struct StorageScaleTests {
+@Suite(.timeLimit(.minutes(10))) struct StorageScaleTests {
     static let logger = TestEnvironment.logger
     static let rows = 1_000_000
     static let retention = Duration.seconds(7 * 24 * 3600)

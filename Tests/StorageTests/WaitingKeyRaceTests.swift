@@ -11,7 +11,7 @@ import TestSupport
 /// that queues a job of the same key while that statement runs must end merged, not in a unique violation that
 /// leaves the job running until its lease lapses. The webhook's job is held uncommitted until the statement waits on
 /// it, then committed: the interleaving is driven, not raced.
-@Suite(.timeLimit(.minutes(2))) struct WaitingKeyRaceTests {
+@Suite(.timeLimit(.minutes(10))) struct WaitingKeyRaceTests {
     static let logger = TestEnvironment.logger
     static let job = NewJob(kind: "sync.run", payload: ["model": "Contact"], concurrencyKey: "sync:xero:c1:Contact")
 
