@@ -66,20 +66,26 @@ import Glibc
         }
     }
 
-    /// A client that sends a whole 12 MiB body before reading gets its 413; one that stalls mid-head is cut off.
+    /// A client that sends a whole 12 MiB body before reading gets its 413; one that stalls mid-head is cut off. Two
+    /// servers: with a short idle timeout, a loaded machine that paused the handler for seconds cut the upload off
+    /// before its 413 (the server had stopped reading meanwhile). The bounds are generous for the same reason: what is
+    /// tested is that an answer or a close comes, not how fast.
     @Test func oversizedAndStalledRequestsCannotHoldAConnection() async throws {
-        try await TestApp.test(.live, ["HTTP_IDLE_TIMEOUT": "3"]) { client in
+        try await TestApp.test(.live) { client in
             let port = try #require(client.port)
             let body = [UInt8](repeating: UInt8(ascii: "x"), count: 12 << 20)
             let head = "POST /api/auth/exchange HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
-            let oversized = try await RawClient.exchange(port: port, send: Array(head.utf8) + body, timeout: 10)
+            let oversized = try await RawClient.exchange(port: port, send: Array(head.utf8) + body, timeout: 60)
             #expect(oversized.answer.hasPrefix("HTTP/1.1 413"), "\(oversized.answer.prefix(80))")
-            #expect(oversized.seconds < 10)
-            // A head that never ends: closed after the idle timeout, well within 10 s.
-            let stalled = try await RawClient.exchange(port: port, send: Array("GET /health HTTP/1.1\r\nHost: test\r\n".utf8), timeout: 10)
+            #expect(oversized.seconds < 60)
+        }
+        try await TestApp.test(.live, ["HTTP_IDLE_TIMEOUT": "2"]) { client in
+            let port = try #require(client.port)
+            // A head that never ends: closed after the idle timeout, long before the client would give up.
+            let stalled = try await RawClient.exchange(port: port, send: Array("GET /health HTTP/1.1\r\nHost: test\r\n".utf8), timeout: 60)
             #expect(stalled.answer.isEmpty, "no answer, the connection closed")
             #expect(stalled.closed)
-            #expect(stalled.seconds < 10)
+            #expect(stalled.seconds < 60)
         }
     }
 }
