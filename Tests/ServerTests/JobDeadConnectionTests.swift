@@ -27,18 +27,30 @@ import TestSupport
         }
     }
 
+    /// Queues one job of `kind` and runs `body` with its id beside a worker with `handler`: one slot, so the job's
+    /// retry needs the slot its stuck run held; a 6-s lease, which a loaded machine rarely lets lapse between renewals.
+    static func withWorker(
+        _ handler: some JobHandler, kind: String, on database: Database, _ body: (Int64) async throws -> Void
+    ) async throws {
+        let worker = JobWorkerService(
+            database: database, handlers: [handler], configuration: .init(concurrency: 1, lease: .seconds(6), pollInterval: .milliseconds(100)),
+            logger: TestEnvironment.logger)
+        let id = try await database.withConnection { db in
+            try await JobsTable.enqueue(NewJob(kind: kind, payload: [:], concurrencyKey: kind), eventID: nil, on: db, logger: TestEnvironment.logger)
+        }
+        let group = ServiceGroup(configuration: .init(services: [worker], logger: TestEnvironment.logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await body(id)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
     @Test func aRunStuckOnAConnectionTheServerDroppedIsGivenUpAndTheJobRetried() async throws {
         try await TestDatabase.withClient { database in
             let handler = StuckOnADeadConnection(database: database)
-            let worker = JobWorkerService(
-                database: database, handlers: [handler], configuration: .init(concurrency: 1, lease: .seconds(6), pollInterval: .milliseconds(100)),
-                logger: TestEnvironment.logger)
-            let id = try await database.withConnection { db in
-                try await JobsTable.enqueue(NewJob(kind: "test.dead-connection", payload: [:], concurrencyKey: "dead"), eventID: nil, on: db, logger: TestEnvironment.logger)
-            }
-            let group = ServiceGroup(configuration: .init(services: [worker], logger: TestEnvironment.logger))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
+            try await Self.withWorker(handler, kind: "test.dead-connection", on: database) { id in
                 let started = ContinuousClock.now
                 let deadline = started + .seconds(120)
                 var job = try await database.withConnection { db in try await JobsTable.find(id: id, on: db, logger: TestEnvironment.logger) }
@@ -57,8 +69,6 @@ import TestSupport
                 // as lost: either way the worker's slot is free again, which the success above needs (concurrency 1).
                 let errors = try history.first?.decode(String.self) ?? ""
                 #expect(errors.contains("the database connection closed while the work still waited on it") || errors.contains("expired"), "\(errors)")
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
             }
         }
     }
@@ -112,16 +122,8 @@ import TestSupport
             let table = "fence_marks_\(UInt32.random(in: 0...UInt32.max))"
             try await database.query("CREATE TABLE \(unescaped: table) (run int NOT NULL)", logger: TestEnvironment.logger)
             let handler = LeftBehindThenWrites(database: database, table: table)
-            let worker = JobWorkerService(
-                database: database, handlers: [handler], configuration: .init(concurrency: 1, lease: .seconds(6), pollInterval: .milliseconds(100)),
-                logger: TestEnvironment.logger)
-            let id = try await database.withConnection { db in
-                try await JobsTable.enqueue(NewJob(kind: "test.fence", payload: [:], concurrencyKey: "fence"), eventID: nil, on: db, logger: TestEnvironment.logger)
-            }
-            let group = ServiceGroup(configuration: .init(services: [worker], logger: TestEnvironment.logger))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                try await eventually("the job succeeds on its second claim") {
+            try await Self.withWorker(handler, kind: "test.fence", on: database) { id in
+                try await eventually("the job succeeds on a later claim") {
                     try await database.withConnection { db in try await JobsTable.find(id: id, on: db, logger: TestEnvironment.logger) }?.status == "succeeded"
                 }
                 #expect(handler.runs.value.withLock { $0 } >= 2)
@@ -130,9 +132,6 @@ import TestSupport
                     .map { try $0.decode(Int.self) }
                 // The later claims' runs write 2 (a loaded machine can let a lease lapse, and a third run write again).
                 #expect(!marks.isEmpty && marks.allSatisfy { $0 == 2 }, "only claims that held the lease wrote: \(marks)")
-                try await database.query("DROP TABLE \(unescaped: table)", logger: TestEnvironment.logger)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
             }
         }
     }

@@ -60,6 +60,7 @@ import TestSupport
             let (killed, signalKilled) = AsyncStream.makeStream(of: Void.self)
             let (finish, signalFinish) = AsyncStream.makeStream(of: Void.self)
             async let stuck: Void = database.withConnection { connection in
+                defer { signalKilled.finish() }   // a failed kill ends the test's wait too, and `stuck` throws
                 #expect(database.poolFigures.inUse == 1, "leased and open")
                 try await DeadConnection.kill(connection, database: database)
                 signalKilled.yield()

@@ -158,8 +158,8 @@ extension ConsoleController {
             pruned: batch.pruned.count, duplicates: batch.duplicates)
     }
 
-    /// The file as it is now (it may be an edit that was refused), at most 1 MiB of it. Read on NIO's thread pool: the
-    /// request runs on its connection's event loop, which a file read must not hold up.
+    /// The file as it is now (it may be an edit that was refused), at most 1 MiB of it. Read on NIO's thread pool: a
+    /// blocking read would hold one of the few threads every request's task runs on.
     static func readFile(_ path: String) async -> String {
         let data = try? await NIOThreadPool.singleton.runIfActive { () -> Data in
             guard let handle = FileHandle(forReadingAtPath: path) else { return Data() }

@@ -16,22 +16,11 @@ public struct Database: Sendable {
     /// so this one, though a call stuck on it may never return (see ConnectionWatch).
     private final class Usage: Sendable {
         let waiting = Atomic<Int>(0)
-        private let leases = Mutex<(next: Int, connections: [Int: PostgresConnection])>((0, [:]))
-
-        func lease(_ connection: PostgresConnection) -> Int {
-            leases.withLock { leases in
-                leases.next += 1
-                leases.connections[leases.next] = connection
-                return leases.next
-            }
-        }
-
-        func release(_ lease: Int) {
-            _ = leases.withLock { $0.connections.removeValue(forKey: lease) }
-        }
+        /// A connection is leased to one call at a time, so it is its own key.
+        let leased = Mutex<[ObjectIdentifier: PostgresConnection]>([:])
 
         var open: Int {
-            leases.withLock { $0.connections.values.count(where: { !$0.isClosed }) }
+            leased.withLock { $0.values.count(where: { !$0.isClosed }) }
         }
     }
 
@@ -78,8 +67,9 @@ public struct Database: Sendable {
         return try await client.withConnection(isolation: isolation) { connection in
             waiting = false
             usage.waiting.subtract(1, ordering: .relaxed)
-            let lease = usage.lease(connection)
-            defer { usage.release(lease) }
+            let key = ObjectIdentifier(connection)
+            usage.leased.withLock { $0[key] = connection }
+            defer { _ = usage.leased.withLock { $0.removeValue(forKey: key) } }
             let watch = ConnectionWatch.current
             let token = watch?.hold(connection)
             defer { if let token { watch?.release(token) } }
