@@ -131,9 +131,9 @@ import Tokens
             }
             try await stack.eventually("jobs settled") { try await stack.jobsSettled() }
 
-            // Everything written is readable (below the oldest running transaction); one last follow.
+            // Everything written is readable (below `change_log_bound()`); one last follow.
             try await stack.eventually("every change readable") {
-                try await stack.int("SELECT count(*)::int FROM changes WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())") == 0
+                try await stack.int("SELECT count(*)::int FROM changes WHERE xid >= change_log_bound()") == 0
             }
             try await client.follow()
             let database = try await FeedClient.lists(stack, company: company, token: token)

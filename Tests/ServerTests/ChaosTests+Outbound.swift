@@ -43,7 +43,7 @@ extension ChaosTests {
             var refused = 0
             let found = await ChaosTests.waitFor(.seconds(90)) { () -> Bool? in
                 let owed = Set(try await cluster.strings("""
-                    SELECT seq::text FROM changes WHERE xid >= '\(self.baseline)'::xid8 AND xid < pg_snapshot_xmin(pg_current_snapshot())
+                    SELECT seq::text FROM changes WHERE xid >= '\(self.baseline)'::xid8 AND xid < change_log_bound()
                     """))
                 let received = try await self.receiver.received("chaos")
                 refused = received.filter { !($0.standard && $0.svix) }.count

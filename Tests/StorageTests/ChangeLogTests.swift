@@ -10,8 +10,8 @@ import TestSupport
 /// The change log's guarantees, each driven deterministically: transactions are held open on connections of their own
 /// and stepped one statement at a time, so no interleaving depends on timing.
 ///
-/// The feed trails the oldest transaction running in the whole cluster; the transactions these tests hold open last a
-/// few statements, so other suites' feeds only wait that long.
+/// The feed trails the oldest transaction running in its own database (`change_log_bound()`, migration 0029): other
+/// suites, each in a database of its own, hold none of these feeds back, and these hold none of theirs.
 @Suite(.timeLimit(.minutes(10))) struct ChangeLogTests {
     static let logger = TestEnvironment.logger
 
@@ -108,6 +108,31 @@ import TestSupport
                 #expect(try Self.names(changes.filter { $0.resource == .contacts }) == ["r:created:A", "r:updated:B", "r:updated:C"])
                 let versions = changes.filter { $0.resource == .contacts }.map(\.position.seq)
                 #expect(versions == versions.sorted() && Set(versions).count == 3)
+            }
+        }
+    }
+
+    /// A transaction of another database that took its xid first and stays open does not hold this database's feed
+    /// back: it can never write a change here. Under the old bound (the oldest transaction running in the whole
+    /// cluster) the follow below read nothing until the other transaction ended, and ran out of time.
+    @Test func aTransactionInAnotherDatabaseHoldsNothingBack() async throws {
+        try await TestDatabase.withClient(migrated: false) { elsewhere in
+            try await elsewhere.withConnection { other in
+                try await other.query("BEGIN", logger: Self.logger)
+                let heldRows = try await other.query("SELECT pg_current_xact_id()::text", logger: Self.logger).collect()
+                let held = try #require(try heldRows.first.flatMap { UInt64(try $0.decode(String.self)) })
+                try await TestDatabase.withClient { database in
+                    try await database.withConnection { db in
+                        let company = try await Self.company(db)
+                        try await Self.insertContact(db, company, "x", name: "X")
+                        let changes = try await Self.follow(db, companyId: company, from: .origin, count: 2).changes
+                        let contacts = changes.filter { $0.resource == .contacts }
+                        #expect(try Self.names(contacts) == ["x:created:X"])
+                        #expect(contacts.allSatisfy { $0.position.xid > held }, "written after the other transaction took its xid")
+                        #expect(try await ChangesTable.head(on: db, logger: Self.logger) >= (contacts.last?.position ?? .origin))
+                    }
+                }
+                try await other.query("COMMIT", logger: Self.logger)
             }
         }
     }

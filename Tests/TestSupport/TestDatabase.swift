@@ -8,10 +8,9 @@ import Storage
 /// parallel (and runs after each other) never see each other's rows.
 public enum TestDatabase {
     public static func with<Result: Sendable>(
-        on server: String = TestEnvironment.databaseURL,
         _ body: @Sendable (AppConfiguration.Database) async throws -> Result
     ) async throws -> Result {
-        let admin = try AppConfiguration.Database.load(environment: ["DATABASE_URL": server])
+        let admin = try AppConfiguration.Database.load(environment: ["DATABASE_URL": TestEnvironment.databaseURL])
         let name = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         try await execute("CREATE DATABASE \(name)", on: admin)
         var configuration = admin

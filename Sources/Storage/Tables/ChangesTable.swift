@@ -14,9 +14,9 @@ public struct ChangePosition: Sendable, Hashable, Comparable, CustomStringConver
         self.seq = seq
     }
 
-    /// Past every change written by transactions whose id is below `xmin`: where a reader that has read them all stands.
-    public static func end(belowXmin xmin: UInt64) -> ChangePosition {
-        ChangePosition(xid: xmin == 0 ? 0 : xmin - 1, seq: .max)
+    /// Past every change written by transactions whose id is below `bound`: where a reader that has read them all stands.
+    public static func end(below bound: UInt64) -> ChangePosition {
+        ChangePosition(xid: bound == 0 ? 0 : bound - 1, seq: .max)
     }
 
     public static func < (lhs: ChangePosition, rhs: ChangePosition) -> Bool {
@@ -57,7 +57,7 @@ public struct ChangeRead: Sendable {
     public var changes: [ChangeRecord]
     /// Whether more changes were readable after the last one returned.
     public var hasMore: Bool
-    /// Every change below the oldest transaction still running is final: the position past all of them.
+    /// Every change below the bound (`change_log_bound()`, migration 0029) is final: the position past all of them.
     public var end: ChangePosition
 
     public init(changes: [ChangeRecord], hasMore: Bool, end: ChangePosition) {
@@ -71,7 +71,7 @@ public struct ChangeRead: Sendable {
 /// own transaction; this reads them, and retention deletes them.
 public enum ChangesTable {
     /// Up to `limit` changes after `after`, oldest first: of one company, or of every company when `companyId` is
-    /// nil; of `resources` only when given. Only positions below the snapshot's xmin are read, so a transaction that
+    /// nil; of `resources` only when given. Only positions below `change_log_bound()` are read, so a transaction that
     /// commits later can never add a change before one already handed out.
     public static func read(
         companyId: UUID?, after: ChangePosition, resources: Set<Resource>?, limit: Int,
@@ -79,12 +79,12 @@ public enum ChangesTable {
     ) async throws -> ChangeRead {
         let query = readQuery(companyId: companyId, after: after, resources: resources, limit: limit)
         let rows = try await connection.query(query, logger: logger)
-        var xmin: UInt64 = 0
+        var bound: UInt64 = 0
         var changes: [ChangeRecord] = []
         for try await row in rows {
-            let (bound, xid, seq, company, resource, resourceId, externalId, kind, occurredAt, data) =
+            let (boundText, xid, seq, company, resource, resourceId, externalId, kind, occurredAt, data) =
                 try row.decode((String, String?, Int64?, UUID?, String?, UUID?, String?, String?, String?, String?).self)
-            xmin = UInt64(bound) ?? 0
+            bound = UInt64(boundText) ?? 0
             guard let xid, let seq, let company, let resource, let resourceId, let kind, let occurredAt, let data,
                   let position = UInt64(xid).map({ ChangePosition(xid: $0, seq: seq) }),
                   let typedResource = Resource(rawValue: resource), let typedKind = ChangeKind(rawValue: kind) else { continue }
@@ -94,7 +94,7 @@ public enum ChangesTable {
         let hasMore = changes.count > limit
         if hasMore { changes.removeLast() }
         let last = changes.last?.position ?? after
-        let end = hasMore ? last : max(last, .end(belowXmin: xmin))
+        let end = hasMore ? last : max(last, .end(below: bound))
         return ChangeRead(changes: changes, hasMore: hasMore, end: end)
     }
 
@@ -108,13 +108,13 @@ public enum ChangesTable {
         bindings.append(resources.map { $0.map(\.rawValue).sorted() })
         if let companyId { bindings.append(companyId) }
         let sql = """
-            WITH bound AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-            SELECT bound.xmin::text, c.xid::text, c.seq, c.company_id, c.resource, c.resource_id, c.external_id, c.kind,
+            WITH bound AS (SELECT change_log_bound() AS xid)
+            SELECT bound.xid::text, c.xid::text, c.seq, c.company_id, c.resource, c.resource_id, c.external_id, c.kind,
                    to_char(c.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), c.data::text
             FROM bound LEFT JOIN LATERAL (
                 SELECT * FROM changes c
                 WHERE \(companyId == nil ? "" : "c.company_id = $5 AND ")(c.xid, c.seq) > ($1::xid8, $2::bigint)
-                  AND c.xid < bound.xmin
+                  AND c.xid < bound.xid
                   AND ($4::text[] IS NULL OR c.resource = ANY($4::text[]))
                 ORDER BY \(companyId == nil ? "" : "c.company_id, ")c.xid, c.seq
                 LIMIT $3
@@ -128,9 +128,9 @@ public enum ChangesTable {
 
     /// Where the log ends now: past every change a reader can already read.
     public static func head(on connection: PostgresConnection, logger: Logger) async throws -> ChangePosition {
-        let rows = try await connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", logger: logger)
-        for try await xmin in rows.decode(String.self) { return .end(belowXmin: UInt64(xmin) ?? 0) }
-        return .end(belowXmin: 0)
+        let rows = try await connection.query("SELECT change_log_bound()::text", logger: logger)
+        for try await bound in rows.decode(String.self) { return .end(below: UInt64(bound) ?? 0) }
+        return .end(below: 0)
     }
 
     /// The last position retention deleted: a reader behind it may have missed changes.

@@ -15,24 +15,24 @@ public struct OutboundEventRecord: Sendable, Equatable {
 /// SQL for `outbound_events`, `outbound_dispatch` and `outbound_streams`: what the dispatcher reads besides the change
 /// log, where it stands, and each (company, resource) stream's last position.
 public enum OutboundLogTable {
-    /// Lifecycle events after `after`, below the oldest running transaction (as the change log is read), up to `limit`;
+    /// Lifecycle events after `after`, below `change_log_bound()` (as the change log is read), up to `limit`;
     /// and the position past all of them when fewer came back.
     public static func events(after: ChangePosition, limit: Int, on connection: PostgresConnection, logger: Logger)
         async throws -> (events: [OutboundEventRecord], end: ChangePosition) {
         let rows = try await connection.query("""
-            WITH bound AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-            SELECT bound.xmin::text, e.xid::text, e.seq, e.type, e.company_id, e.data::text,
+            WITH bound AS (SELECT change_log_bound() AS xid)
+            SELECT bound.xid::text, e.xid::text, e.seq, e.type, e.company_id, e.data::text,
                    to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
             FROM bound LEFT JOIN LATERAL (
                 SELECT * FROM outbound_events e
-                WHERE (e.xid, e.seq) > (\(String(after.xid))::xid8, \(after.seq)::bigint) AND e.xid < bound.xmin
+                WHERE (e.xid, e.seq) > (\(String(after.xid))::xid8, \(after.seq)::bigint) AND e.xid < bound.xid
                 ORDER BY e.xid, e.seq LIMIT \(limit + 1)
             ) e ON true
             """, logger: logger)
-        var xmin: UInt64 = 0
+        var bound: UInt64 = 0
         var events: [OutboundEventRecord] = []
-        for try await (bound, xid, seq, type, company, data, occurred) in rows.decode((String, String?, Int64?, String?, UUID?, String?, String?).self) {
-            xmin = UInt64(bound) ?? 0
+        for try await (boundText, xid, seq, type, company, data, occurred) in rows.decode((String, String?, Int64?, String?, UUID?, String?, String?).self) {
+            bound = UInt64(boundText) ?? 0
             guard let xid = xid.flatMap(UInt64.init), let seq, let type, let data, let occurred else { continue }
             events.append(OutboundEventRecord(position: ChangePosition(xid: xid, seq: seq), type: type, companyId: company, data: data, occurredAt: occurred))
         }
@@ -40,7 +40,7 @@ public enum OutboundLogTable {
             events.removeLast()
             return (events, events[events.count - 1].position)
         }
-        return (events, max(events.last?.position ?? after, .end(belowXmin: xmin)))
+        return (events, max(events.last?.position ?? after, .end(below: bound)))
     }
 
     /// The dispatcher's position, locked until the transaction ends; nil when another instance's dispatcher holds it.

@@ -58,7 +58,7 @@ struct PipelineStack: Sendable {
     func diagnosis() async -> String {
         let probes = [
             ("jobs", "SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM jobs GROUP BY status) s"),
-            ("xmin", "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"),
+            ("change log bound", "SELECT change_log_bound()::text"),
             ("dispatch position", "SELECT xid::text || '.' || seq FROM outbound_dispatch"),
             ("outbound events", "SELECT string_agg(type || '@' || xid::text || '.' || seq, ', ' ORDER BY xid, seq) FROM outbound_events"),
             ("messages", """
