@@ -343,9 +343,11 @@ def outbound(driver):
     enable. Returns the endpoint's id."""
     endpoint_id = admin("POST", "/api/admin/webhook-endpoints", {"url": HOOK_URL, "description": "browser test"})["id"]
     driver.get(BASE + "/console/outbound")
-    row = until("the endpoint listed", lambda: driver.find_elements(By.CSS_SELECTOR, "#endpoints tr[data-endpoint-id='%s']" % endpoint_id))[0]
-    if HOOK_URL not in row.text or "enabled" not in row.text:
-        raise Failed("the endpoint's row: %r" % row.text)
+    # The row's text read inside the check: the page is live, and a row kept past a refresh is stale.
+    row = until("the endpoint listed", lambda: [row.text for row in driver.find_elements(
+        By.CSS_SELECTOR, "#endpoints tr[data-endpoint-id='%s']" % endpoint_id)])[0]
+    if HOOK_URL not in row or "enabled" not in row:
+        raise Failed("the endpoint's row: %r" % row)
     click(driver, By.CSS_SELECTOR, "#endpoints a[href='/console/outbound/%s']" % endpoint_id)
     until("the endpoint's page", lambda: text(driver, "#endpoint-status") == "enabled")
     step("outbound: endpoint %s listed, enabled, secret shown as %s" % (endpoint_id, text(driver, "#secret")))
@@ -362,14 +364,16 @@ def outbound(driver):
     first = until("the first test's attempt", tested)
     admin("POST", "/api/admin/webhook-endpoints/%s/test" % endpoint_id, {})
     def second_failed():
+        # The cells' texts, read inside the check: a live refresh replaces the rows, and an element kept past it is stale.
         rows = driver.find_elements(By.CSS_SELECTOR, "#attempts tr[data-message-id]")
-        fresh = [row for row in rows if "webhook.test" in row.text and row.get_attribute("data-message-id") not in first]
-        failed = [row for row in fresh if "failed" in row.find_elements(By.TAG_NAME, "td")[-2].text]
+        fresh = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows
+                 if "webhook.test" in row.text and row.get_attribute("data-message-id") not in first]
+        failed = [cells for cells in fresh if "failed" in cells[-2]]
         return fresh if len(fresh) == 2 and len(failed) == 2 else None
     attempts = until("the second test's two attempts (live), its message failed", second_failed)
     if not driver.execute_script("return window.__sameDocument === true"):
         raise Failed("the endpoint's page reloaded instead of updating live")
-    cells = [cell.text for cell in attempts[0].find_elements(By.TAG_NAME, "td")]
+    cells = attempts[0]
     if cells[2] != "—" or not cells[3].endswith(" ms") or not cells[4]:
         raise Failed("an attempt nobody answered: no code, its latency, the error: %r" % cells)
     failed = int(text(driver, "#failed-count"))
