@@ -175,9 +175,7 @@ import TestSupport
             let feed = "\(url)/api/companies/\(seeded.a)/changes"
             async let answer = Self.get(feed + "?after=now&wait=30", seeded.tokenA)
             try await eventually("the poll is held") { dependencies.changeSignals.held == 1 }
-            try await database.withConnection { db in
-                try await db.query("UPDATE contacts SET display_name = 'Woken', content_hash = 'w' WHERE external_id = 'c-3'", logger: Self.logger)
-            }
+            try await database.query("UPDATE contacts SET display_name = 'Woken', content_hash = 'w' WHERE external_id = 'c-3'", logger: Self.logger)
             let started = ContinuousClock.now
             let woken = try await answer
             #expect(woken.status == 200)

@@ -29,7 +29,7 @@ import TestSupport
             let port = FreePort.next()   // below the ephemeral range other tests bind into
             let app = Application(
                 router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
-                services: [dependencies.database.client, dependencies.redis,
+                services: [dependencies.database, dependencies.redis,
                            MigrationService(database: dependencies.database, migrator: dependencies.migrator, logger: dependencies.logger)],
                 logger: dependencies.logger
             )

@@ -66,14 +66,14 @@ import TestSupport
                     try await connection.query("SELECT pg_advisory_unlock(\(Migrator.lockKey))", logger: Self.logger)
                     return server
                 }
-                // Ready, then the background services at work: the workers listen for jobs and the scheduler ran a round.
+                // Ready, then the background services at work: the instance's listening connection is up and the scheduler ran a round.
                 let deadline = ContinuousClock.now + .seconds(60)
                 var started = false
                 while !started, ContinuousClock.now < deadline, server.isRunning {
                     if await RawClient.status(port: server.port, path: "/health/ready") == 200 {
                         started = try await database.withConnection { connection in
                             let listening = try await Self.count(
-                                "pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN \"jobs\";'", on: connection)
+                                "pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'", on: connection)
                             let ran = try await Self.count("scheduled_tasks WHERE last_finished_at IS NOT NULL", on: connection)
                             return listening >= 1 && ran >= 1
                         }

@@ -79,7 +79,7 @@ extension Database {
     ) async throws -> Result {
         let database = Database(configuration: configuration, logger: TestEnvironment.logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.client.run() }
+            group.addTask { await database.run() }
             defer { group.cancelAll() }
             return try await body(database)
         }

@@ -85,7 +85,7 @@ public final class OutboundDelivery: Service {
                     }
                 }
                 // The dispatcher's `NOTIFY`: messages stored are sent without waiting for the poll.
-                group.addTask { await self.database.listen(WebhookMessagesTable.channel, logger: self.logger) { _ in claim.yield() } }
+                group.addTask { await self.database.listen(WebhookMessagesTable.channel, listening: { claim.yield() }) { _ in claim.yield() } }
                 group.addTask { await recorder.run() }
                 group.addTask {
                     for await _ in claims {

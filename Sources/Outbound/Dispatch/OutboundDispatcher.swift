@@ -33,7 +33,7 @@ public struct OutboundDispatcher: Service {
         // sync's commits share a batch; and every `pollInterval` (lifecycle events, and a lost listening connection).
         let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await database.listen(ChangesTable.channel, logger: logger) { _ in wake.yield() } }
+            group.addTask { await database.listen(ChangesTable.channel, listening: { wake.yield() }) { _ in wake.yield() } }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: pollInterval)

@@ -59,7 +59,7 @@ public final class JobWorkerService: Service {
         let (events, emit) = AsyncStream.makeStream(of: Event.self)
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await self.database.listen("jobs", logger: self.logger) { _ in emit.yield(.wake) } }
+                group.addTask { await self.database.listen("jobs", listening: { emit.yield(.wake) }) { _ in emit.yield(.wake) } }
                 group.addTask { await self.tick(emit) }
                 var running = 0
                 emit.yield(.wake)

@@ -111,8 +111,8 @@ func buildApplication(
             availableConnectionsDelegate: .maximum(http.maxConnections, logger: dependencies.logger)),
         // Reverse order on shutdown: the server drains, the inbox writes what it holds, then the pools close.
         services: [
-            dependencies.database.client, dependencies.redis, dependencies.inbox,
-            ChangeListener(database: dependencies.database, signals: dependencies.changeSignals, logger: dependencies.logger),
+            dependencies.database, dependencies.redis, dependencies.inbox,
+            ChangeListener(database: dependencies.database, signals: dependencies.changeSignals),
         ],
         logger: dependencies.logger
     )

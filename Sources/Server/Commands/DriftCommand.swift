@@ -38,7 +38,7 @@ struct DriftCommand: AsyncParsableCommand {
             let nango = NangoClient(configuration: nangoConfiguration, logger: logger)
             let check = DriftCheck(database: database, nango: nango, registry: registry)
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await database.client.run() }
+                group.addTask { await database.run() }
                 defer { group.cancelAll() }
                 let pairs = try await check.pairs(companyId: company, logger: logger)
                 var drifts = 0

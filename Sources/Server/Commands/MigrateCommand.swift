@@ -22,7 +22,7 @@ struct MigrateCommand: AsyncParsableCommand {
         let client = Database(configuration: database, logger: logger)
         let migrator = Migrator(migrations: try Migration.bundled())
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.client.run() }
+            group.addTask { await client.run() }
             defer { group.cancelAll() }
             do {
                 _ = try await client.ping(timeout: database.fastTimeout * 5, logger: logger)

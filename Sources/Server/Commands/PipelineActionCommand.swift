@@ -43,7 +43,7 @@ extension PipelineActionCommand {
         }
         let client = Database(configuration: database, logger: logger)
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.client.run() }
+            group.addTask { await client.run() }
             defer { group.cancelAll() }
             do {
                 let ids = switch Self.action {

@@ -2,14 +2,16 @@ import Logging
 import MarketplaceCore
 import NIOSSL
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
-/// The service's Postgres: postgres-nio's pooled client plus what the health and metrics endpoints
-/// need to know about it. Run ``client`` as a service (it is one) before the first query.
-public struct Database: Sendable {
+/// The service's Postgres: postgres-nio's pooled client, the one connection every `LISTEN` shares, and what the
+/// health and metrics endpoints need to know about them. Run it as a service (``run()``) before the first query.
+public struct Database: Service {
     public let client: PostgresClient
     public let configuration: AppConfiguration.Database
     private let usage: Usage
+    private let notifications: NotificationHub
 
     /// Calls waiting for a connection and the connections leased: postgres-nio keeps its own pool figures internal.
     /// A leased connection the server closes leaves the pool's count at once (postgres-nio's `connectionClosed`), and
@@ -43,6 +45,16 @@ public struct Database: Sendable {
         self.client = PostgresClient(configuration: settings, backgroundLogger: logger)
         self.configuration = configuration
         self.usage = Usage()
+        self.notifications = NotificationHub(logger: logger)
+    }
+
+    /// The pool, and the listening connection while anyone listens, until cancelled or shut down.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            // Stopped with the pool: its listeners, who stop before it, have left by then.
+            group.addTask { await cancelWhenGracefulShutdown { await notifications.run(database: self) } }
+        }
     }
 
     private static func tls(_ mode: AppConfiguration.Database.TLSMode) -> PostgresClient.Configuration.TLS {
@@ -123,20 +135,19 @@ public struct Database: Sendable {
         }
     }
 
-    /// Calls `notified` with each notification's payload on `channel` until cancelled, on a connection of its own,
-    /// listening again a second after the connection drops (what was notified meanwhile is the caller's poll's to find).
-    public func listen(_ channel: String, logger: Logger, _ notified: @Sendable (String) -> Void) async {
-        while !Task.isCancelled {
-            do {
-                try await client.withConnection { connection in
-                    guard !connection.isClosed else { throw ConnectionClosedError() }   // see ConnectionWatch
-                    for try await notification in try await connection.listen(channel) { notified(notification.payload) }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                logger.debug("notifications interrupted; listening again shortly", metadata: ["channel": "\(channel)", "error": "\(error)"])
-            }
-            try? await Task.sleep(for: .seconds(1))
+    /// Calls `notified` with each notification's payload on `channel` until cancelled, and `listening` whenever
+    /// listening on it (re)starts: what was notified while no one listened is the caller's to find then (its poll's).
+    /// Every channel of the process shares one connection (``NotificationHub``).
+    public func listen(
+        _ channel: String, listening: @escaping @Sendable () -> Void = {}, _ notified: @escaping @Sendable (String) -> Void
+    ) async {
+        let id = notifications.add(.init(channel: channel, listening: listening, notified: notified))
+        defer { notifications.remove(id) }
+        let (cancelled, cancel) = AsyncStream.makeStream(of: Never.self)
+        await withTaskCancellationHandler {
+            for await _ in cancelled {}
+        } onCancel: {
+            cancel.finish()
         }
     }
 }
