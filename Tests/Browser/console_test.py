@@ -344,10 +344,10 @@ def outbound(driver):
     endpoint_id = admin("POST", "/api/admin/webhook-endpoints", {"url": HOOK_URL, "description": "browser test"})["id"]
     driver.get(BASE + "/console/outbound")
     # The row's text read inside the check: the page is live, and a row kept past a refresh is stale.
-    row = until("the endpoint listed", lambda: [row.text for row in driver.find_elements(
-        By.CSS_SELECTOR, "#endpoints tr[data-endpoint-id='%s']" % endpoint_id)])[0]
-    if HOOK_URL not in row or "enabled" not in row:
-        raise Failed("the endpoint's row: %r" % row)
+    def listed():
+        rows = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#endpoints tr[data-endpoint-id='%s']" % endpoint_id)]
+        return rows if rows and HOOK_URL in rows[0] and "enabled" in rows[0] else None
+    until("the endpoint listed with its URL, enabled", listed)
     click(driver, By.CSS_SELECTOR, "#endpoints a[href='/console/outbound/%s']" % endpoint_id)
     until("the endpoint's page", lambda: text(driver, "#endpoint-status") == "enabled")
     step("outbound: endpoint %s listed, enabled, secret shown as %s" % (endpoint_id, text(driver, "#secret")))

@@ -133,7 +133,7 @@ import Tokens
 
             // Everything written is readable (below `change_log_bound()`); one last follow.
             try await stack.eventually("every change readable") {
-                try await stack.int("SELECT count(*)::int FROM changes WHERE xid >= change_log_bound()") == 0
+                try await stack.int("SELECT count(*)::int FROM changes WHERE xid >= (SELECT change_log_bound())") == 0
             }
             try await client.follow()
             let database = try await FeedClient.lists(stack, company: company, token: token)

@@ -56,7 +56,7 @@ import TestSupport
     static func settled(_ database: Database) async throws {
         try await eventually("the seeded changes are readable") {
             try await database.query("""
-                SELECT count(*)::int FROM changes WHERE xid >= change_log_bound()
+                SELECT count(*)::int FROM changes WHERE xid >= (SELECT change_log_bound())
                 """, logger: logger).first?.decode(Int.self) == 0
         }
     }

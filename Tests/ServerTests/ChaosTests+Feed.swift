@@ -114,7 +114,7 @@ extension ChaosTests {
             var problems: [String] = []
             for _ in 0..<3 {
                 _ = await ChaosTests.waitFor(.seconds(60)) { () -> Bool? in
-                    try await cluster.int("SELECT count(*)::int FROM changes WHERE xid >= change_log_bound()") == 0 ? true : nil
+                    try await cluster.int("SELECT count(*)::int FROM changes WHERE xid >= (SELECT change_log_bound())") == 0 ? true : nil
                 }
                 let mark = caughtUp.load(ordering: .relaxed)
                 _ = await ChaosTests.waitFor(.seconds(60)) { () -> Bool? in self.caughtUp.load(ordering: .relaxed) >= mark + 2 ? true : nil }

@@ -36,14 +36,14 @@ extension ChaosTests {
             return OutboundWitness(receiver: receiver, baseline: try #require(xmax.first))
         }
 
-        /// The changes owed and not yet received, once 90 s have passed or none are missing; and any message a library
+        /// The changes owed and not yet received, once `wait` has passed or none are missing; and any message a library
         /// refused.
-        func check(_ cluster: Cluster) async throws -> [String] {
+        func check(_ cluster: Cluster, wait: Duration = .seconds(90)) async throws -> [String] {
             var missing: Set<String> = []
             var refused = 0
-            let found = await ChaosTests.waitFor(.seconds(90)) { () -> Bool? in
+            let found = await ChaosTests.waitFor(wait) { () -> Bool? in
                 let owed = Set(try await cluster.strings("""
-                    SELECT seq::text FROM changes WHERE xid >= '\(self.baseline)'::xid8 AND xid < change_log_bound()
+                    SELECT seq::text FROM changes WHERE xid >= '\(self.baseline)'::xid8 AND xid < (SELECT change_log_bound())
                     """))
                 let received = try await self.receiver.received("chaos")
                 refused = received.filter { !($0.standard && $0.svix) }.count

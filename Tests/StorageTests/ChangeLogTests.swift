@@ -137,6 +137,30 @@ import TestSupport
         }
     }
 
+    /// A reader inside a transaction that wrote a change itself does not read past it before it commits: the reader's
+    /// own xid is never in its snapshot's list of running transactions, so the bound takes it in by name.
+    @Test func aReaderNeverPassesItsOwnUncommittedChange() async throws {
+        try await TestDatabase.withClient { database in
+            try await database.withConnection { db in
+                let company = try await Self.company(db)
+                let start = try await Self.follow(db, companyId: company, from: .origin, count: 1).end
+                try await db.query("BEGIN", logger: Self.logger)
+                try await Self.insertContact(db, company, "mine", name: "Mine")
+                let own = try await db.query("SELECT pg_current_xact_id()::text", logger: Self.logger).collect()
+                let xid = try #require(try own.first.flatMap { UInt64(try $0.decode(String.self)) })
+                // A later transaction ends first, so the snapshot's horizon (`xmax`) lies past the reader's own xid.
+                try await database.query("SELECT pg_current_xact_id()", logger: Self.logger)
+                let inside = try await ChangesTable.read(companyId: company, after: start, resources: nil, limit: 10, on: db, logger: Self.logger)
+                let read = try Self.names(inside.changes)
+                #expect(read.isEmpty, "its own change, not committed yet: \(read)")
+                #expect(inside.end < ChangePosition(xid: xid, seq: 0), "the read stops below its own transaction")
+                #expect(try await ChangesTable.head(on: db, logger: Self.logger) < ChangePosition(xid: xid, seq: 0))
+                try await db.query("COMMIT", logger: Self.logger)
+                #expect(try Self.names(try await Self.follow(db, companyId: company, from: inside.end, count: 1).changes) == ["mine:created:Mine"])
+            }
+        }
+    }
+
     /// Writes that change nothing a client sees write no change; a rolled-back write writes none; a delete gives the
     /// row's last state with `deleted_at` set.
     @Test func onlyCommittedVisibleChangesAreRecorded() async throws {

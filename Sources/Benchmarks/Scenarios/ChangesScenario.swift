@@ -37,7 +37,7 @@ enum ChangesScenario {
             SELECT count(*) FROM changed
             """)
         let full = feed + "?after=\(start)&limit=1000"
-        // The feed shows a change once every older transaction of the cluster has ended (docs/changes.md): wait for all.
+        // The feed shows a change once every older transaction of this database has ended (docs/changes.md): wait for all.
         var first = try await page(run, full, authorization)
         let deadline = ContinuousClock.now + .seconds(30)
         while first.count < written {
@@ -85,7 +85,7 @@ enum ChangesScenario {
     struct WakeUps {
         var samples: [Double]
         var empty: [Duration]
-        /// The samples (milliseconds) whose commit found an older write transaction open elsewhere in the cluster.
+        /// The samples (milliseconds) whose commit found an older write transaction of this database open.
         var behindOlder: [Double]
     }
 
@@ -133,15 +133,15 @@ enum ChangesScenario {
         ]
     }
 
-    /// How many commits found an older write transaction open elsewhere in the cluster (another database's too: a test
-    /// suite or a bench beside this one), which holds their changes back until it ends, and the samples without one.
+    /// How many commits found an older write transaction of this database open (the bench's own writers beside it),
+    /// which holds their changes back until it ends, and the samples without one.
     static func olderNote(_ timed: WakeUps) -> String {
-        guard !timed.behindOlder.isEmpty else { return "no commit found an older write transaction open elsewhere in the cluster" }
+        guard !timed.behindOlder.isEmpty else { return "no commit found an older write transaction of this database open" }
         var others = timed.samples
         for value in timed.behindOlder { if let index = others.firstIndex(of: value) { others.remove(at: index) } }
         let slowest = timed.behindOlder.max() ?? 0
         let rest = others.isEmpty ? "" : String(format: "; without them p99 %.1f ms", others[others.count * 99 / 100])
-        return "\(timed.behindOlder.count) commits found an older write transaction open elsewhere in the cluster (the feed waits for it: "
+        return "\(timed.behindOlder.count) commits found an older write transaction of this database open (the feed waits for it: "
             + String(format: "the slowest of them %.1f ms)", slowest) + rest
     }
 
@@ -160,14 +160,14 @@ enum ChangesScenario {
 
     /// One visible change of `contact`, committed; the time just before its `COMMIT` by Postgres's clock (seconds since
     /// 1970), so the latency measured errs long by the commit itself, never short.
-    /// Also whether a write transaction older than this one was open elsewhere in the cluster (any database) just before
-    /// the `COMMIT`: the feed shows the change only once that one has ended too (docs/changes.md).
+    /// Also whether a write transaction of this database older than this one was open just before the `COMMIT`: the feed
+    /// shows the change only once that one has ended too (docs/changes.md).
     static func commit(_ run: BenchRun, contact: String, _ index: Int) async throws -> (time: Double, olderOpen: Bool) {
         let text = try await run.tools.sql(
             "BEGIN", "UPDATE contacts SET title = 'bench wake-up \(index)' WHERE id = '\(contact)'",
             """
             SELECT extract(epoch FROM clock_timestamp()) || ' ' || (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()
-              AND backend_xid IS NOT NULL AND age(backend_xid) > age(pg_current_xact_id()::xid))
+              AND datname = current_database() AND backend_xid IS NOT NULL AND age(backend_xid) > age(pg_current_xact_id()::xid))
             """, "COMMIT")
         let fields = text.split(separator: " ")
         guard fields.count == 2, let seconds = Double(fields[0]), let older = Int(fields[1]) else {

@@ -26,8 +26,9 @@ final class NotificationHub: Sendable {
     private struct State {
         var listeners: [Int: Listener] = [:]
         var next = 0
-        /// The channels `LISTEN`ed on the connection held now.
+        /// The channels `LISTEN`ed on the connection held now, and since when the first was.
         var listening: Set<String> = []
+        var listeningSince: ContinuousClock.Instant?
         /// The connection loop's events for the connection it holds (or waits to take) now.
         var events: AsyncStream<Event>.Continuation?
     }
@@ -82,14 +83,14 @@ final class NotificationHub: Sendable {
                 logger.warning("the listening connection was lost; listening again shortly",
                                metadata: ["error": "\(String(reflecting: error))"])
             }
-            let wasListening = state.withLock { state in
-                defer { state.listening = [] }
-                state.events = nil
-                return !state.listening.isEmpty
+            let since = state.withLock { state in
+                defer { (state.listening, state.listeningSince, state.events) = ([], nil, nil) }
+                return state.listeningSince
             }
             post.finish()
             guard !Task.isCancelled else { break }
-            if wasListening { backoff = .milliseconds(250) }   // a connection that worked: lost, not refused
+            // A connection that listened a while was lost, not refused: listen again soon.
+            if let since, ContinuousClock.now - since >= .seconds(5) { backoff = .milliseconds(250) }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))
         }
@@ -127,6 +128,7 @@ final class NotificationHub: Sendable {
     private func began(_ channel: String) {
         let told = state.withLock { state in
             state.listening.insert(channel)
+            if state.listeningSince == nil { state.listeningSince = .now }
             return state.listeners.values.filter { $0.channel == channel }
         }
         for listener in told { listener.listening() }

@@ -14,15 +14,30 @@
 -- (its transaction ended meanwhile, a prepared transaction, a backend whose database is unknown) stays in and holds
 -- the readers back as before. Never above `xmax` nor below the old bound.
 --
--- STABLE, so it reads the calling statement's snapshot: the bound and the rows read with it come from the same one.
+-- The reader's own transaction, when it has an xid, is never in its snapshot's list: the bound stays at or below it,
+-- as the old one did, so a reader never passes a change it wrote itself and has not committed.
+--
+-- STABLE, so its statements read the calling statement's snapshot: the bound and the rows read with it come from the
+-- same one. The activity is read afresh (`pg_stat_clear_snapshot`): a copy cached earlier in a longer transaction could
+-- pair an xid with the database of a backend that held its slot before, and one read after the snapshot can only pair
+-- that way an xid drawn after it, which no reader takes anyway. A standby keeps running xids out of the snapshot's list,
+-- so it reads below the old bound.
 CREATE FUNCTION change_log_bound() RETURNS xid8
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT coalesce(
-        (SELECT min(running) FROM pg_snapshot_xip(snapshot) AS running
-         WHERE xid(running) NOT IN (
-             SELECT other.backend_xid FROM pg_stat_get_activity(NULL) AS other
-             WHERE other.backend_xid IS NOT NULL AND other.datid IS NOT NULL AND other.datid <> 0
-               AND other.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
-        pg_snapshot_xmax(snapshot))
-    FROM pg_current_snapshot() AS snapshot
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE AS $$
+DECLARE
+    snapshot pg_snapshot := pg_current_snapshot();
+    oldest xid8;
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RETURN pg_snapshot_xmin(snapshot);
+    END IF;
+    PERFORM pg_stat_clear_snapshot();
+    SELECT min(running) INTO oldest
+    FROM pg_snapshot_xip(snapshot) AS running
+    WHERE xid(running) NOT IN (
+        SELECT other.backend_xid FROM pg_stat_get_activity(NULL) AS other
+        WHERE other.backend_xid IS NOT NULL AND other.datid IS NOT NULL AND other.datid <> 0
+          AND other.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()));
+    RETURN least(coalesce(oldest, pg_snapshot_xmax(snapshot)), pg_current_xact_id_if_assigned());
+END
 $$;
