@@ -99,7 +99,8 @@ public enum ChangesTable {
     }
 
     /// The statement ``read(companyId:after:resources:limit:on:logger:)`` sends (`limit + 1` rows: the extra one says
-    /// whether more follow).
+    /// whether more follow). The bound is `MATERIALIZED`: inlined, Postgres called `change_log_bound()` once per row
+    /// returned, and a page of 1,000 changes read at a quarter of the rate.
     static func readQuery(companyId: UUID?, after: ChangePosition, resources: Set<Resource>?, limit: Int) -> PostgresQuery {
         var bindings = PostgresBindings()
         bindings.append(String(after.xid))
@@ -108,7 +109,7 @@ public enum ChangesTable {
         bindings.append(resources.map { $0.map(\.rawValue).sorted() })
         if let companyId { bindings.append(companyId) }
         let sql = """
-            WITH bound AS (SELECT change_log_bound() AS xid)
+            WITH bound AS MATERIALIZED (SELECT change_log_bound() AS xid)
             SELECT bound.xid::text, c.xid::text, c.seq, c.company_id, c.resource, c.resource_id, c.external_id, c.kind,
                    to_char(c.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), c.data::text
             FROM bound LEFT JOIN LATERAL (

@@ -20,7 +20,7 @@ public enum OutboundLogTable {
     public static func events(after: ChangePosition, limit: Int, on connection: PostgresConnection, logger: Logger)
         async throws -> (events: [OutboundEventRecord], end: ChangePosition) {
         let rows = try await connection.query("""
-            WITH bound AS (SELECT change_log_bound() AS xid)
+            WITH bound AS MATERIALIZED (SELECT change_log_bound() AS xid)
             SELECT bound.xid::text, e.xid::text, e.seq, e.type, e.company_id, e.data::text,
                    to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
             FROM bound LEFT JOIN LATERAL (
