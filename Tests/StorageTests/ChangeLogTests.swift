@@ -58,6 +58,12 @@ import TestSupport
         }
     }
 
+    /// The xid of the transaction open on `db`, assigned now if it had none.
+    static func transactionId(_ db: PostgresConnection) async throws -> UInt64 {
+        let rows = try await db.query("SELECT pg_current_xact_id()::text", logger: logger).collect()
+        return try #require(try rows.first.flatMap { UInt64(try $0.decode(String.self)) })
+    }
+
     static func names(_ changes: [ChangeRecord]) throws -> [String] {
         try changes.map { change in
             let data = try JSONValue.parse(Array(change.data.utf8))
@@ -75,7 +81,7 @@ import TestSupport
                 let start = try await Self.follow(db, companyId: company, from: .origin, count: 1).end
                 try await database.withConnection { late in
                     try await late.query("BEGIN", logger: Self.logger)
-                    try await late.query("SELECT pg_current_xact_id()", logger: Self.logger)
+                    _ = try await Self.transactionId(late)
                     try await Self.insertContact(db, company, "early", name: "Early")   // commits (autocommit)
                     let between = try await Self.follow(db, companyId: company, from: start)   // sees at most "early"
                     try await Self.insertContact(late, company, "late", name: "Late")
@@ -99,7 +105,7 @@ import TestSupport
                 try await Self.insertContact(db, company, "r", name: "A")
                 try await database.withConnection { older in
                     try await older.query("BEGIN", logger: Self.logger)
-                    try await older.query("SELECT pg_current_xact_id()", logger: Self.logger)
+                    _ = try await Self.transactionId(older)
                     try await Self.rename(db, company, "r", to: "B")           // a younger transaction, committed
                     try await Self.rename(older, company, "r", to: "C")        // the older one writes the row after it
                     try await older.query("COMMIT", logger: Self.logger)
@@ -119,8 +125,7 @@ import TestSupport
         try await TestDatabase.withClient(migrated: false) { elsewhere in
             try await elsewhere.withConnection { other in
                 try await other.query("BEGIN", logger: Self.logger)
-                let heldRows = try await other.query("SELECT pg_current_xact_id()::text", logger: Self.logger).collect()
-                let held = try #require(try heldRows.first.flatMap { UInt64(try $0.decode(String.self)) })
+                let held = try await Self.transactionId(other)
                 try await TestDatabase.withClient { database in
                     try await database.withConnection { db in
                         let company = try await Self.company(db)
@@ -146,8 +151,7 @@ import TestSupport
                 let start = try await Self.follow(db, companyId: company, from: .origin, count: 1).end
                 try await db.query("BEGIN", logger: Self.logger)
                 try await Self.insertContact(db, company, "mine", name: "Mine")
-                let own = try await db.query("SELECT pg_current_xact_id()::text", logger: Self.logger).collect()
-                let xid = try #require(try own.first.flatMap { UInt64(try $0.decode(String.self)) })
+                let xid = try await Self.transactionId(db)
                 // A later transaction ends first, so the snapshot's horizon (`xmax`) lies past the reader's own xid.
                 try await database.query("SELECT pg_current_xact_id()", logger: Self.logger)
                 let inside = try await ChangesTable.read(companyId: company, after: start, resources: nil, limit: 10, on: db, logger: Self.logger)
