@@ -142,6 +142,46 @@ import TestSupport
         }
     }
 
+    /// The interleaving CI met: a transaction of another database, older than a change here, ends between the moment a
+    /// statement takes its snapshot and the moment it reads who is running. No longer seen, it holds that statement's
+    /// bound below the change; the statement says its holder had ended, and a new statement reads past it. A
+    /// `REPEATABLE READ` reader keeps the snapshot it took while the other transaction ran, so the interleaving is
+    /// stepped, not raced. (Other suites' transactions may end in such a moment too: a bound they hold also says so.)
+    @Test func aBoundHeldByATransactionThatHadEndedSaysSo() async throws {
+        try await TestDatabase.withClient(migrated: false) { elsewhere in
+            try await elsewhere.withConnection { other in
+                try await other.query("BEGIN", logger: Self.logger)
+                let held = try await Self.transactionId(other)
+                try await TestDatabase.withClient { database in
+                    try await database.withConnection { db in
+                        let company = try await Self.company(db)
+                        try await Self.insertContact(db, company, "later", name: "Later")
+                        let changes = try await Self.follow(db, companyId: company, from: .origin, count: 2).changes
+                        let contact = try #require(changes.last { $0.resource == .contacts })
+                        #expect(contact.position.xid > held, "written after the other transaction took its xid")
+                        try await database.withConnection { reader in
+                            try await reader.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: Self.logger)
+                            let running = try await ChangeLogBound.take(on: reader, logger: Self.logger)
+                            #expect(running.ended || running.xid > contact.position.xid, "seen running in another database: left out")
+                            try await other.query("COMMIT", logger: Self.logger)
+                            let ended = try await ChangeLogBound.take(on: reader, logger: Self.logger)
+                            #expect(ended.xid <= held, "no longer seen: it holds the same snapshot's bound back")
+                            #expect(ended.ended, "and the bound says its holder had ended")
+                            let pinned = try await ChangesTable.head(on: reader, logger: Self.logger)
+                            #expect(pinned < contact.position, "taken again on the same snapshot, the bound errs low and the retakes stop")
+                            let read = try await ChangesTable.read(companyId: company, after: .origin, resources: nil, limit: 10, on: reader, logger: Self.logger)
+                            #expect(read.changes.allSatisfy { $0.resource != .contacts } && read.end < contact.position)
+                            try await reader.query("COMMIT", logger: Self.logger)
+                        }
+                        let fresh = try await ChangeLogBound.take(on: db, logger: Self.logger)
+                        #expect(fresh.ended || fresh.xid > contact.position.xid, "a new snapshot no longer lists it")
+                        #expect(try await ChangesTable.head(on: db, logger: Self.logger) > contact.position)
+                    }
+                }
+            }
+        }
+    }
+
     /// A reader inside a transaction that wrote a change itself does not read past it before it commits: the reader's
     /// own xid is never in its snapshot's list of running transactions, so the bound takes it in by name.
     @Test func aReaderNeverPassesItsOwnUncommittedChange() async throws {

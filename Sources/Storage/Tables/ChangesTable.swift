@@ -78,29 +78,33 @@ public enum ChangesTable {
         on connection: PostgresConnection, logger: Logger
     ) async throws -> ChangeRead {
         let query = readQuery(companyId: companyId, after: after, resources: resources, limit: limit)
-        let rows = try await connection.query(query, logger: logger)
-        var bound: UInt64 = 0
-        var changes: [ChangeRecord] = []
-        for try await row in rows {
-            let (boundText, xid, seq, company, resource, resourceId, externalId, kind, occurredAt, data) =
-                try row.decode((String, String?, Int64?, UUID?, String?, UUID?, String?, String?, String?, String?).self)
-            bound = UInt64(boundText) ?? 0
-            guard let xid, let seq, let company, let resource, let resourceId, let kind, let occurredAt, let data,
-                  let position = UInt64(xid).map({ ChangePosition(xid: $0, seq: seq) }),
-                  let typedResource = Resource(rawValue: resource), let typedKind = ChangeKind(rawValue: kind) else { continue }
-            changes.append(ChangeRecord(position: position, companyId: company, resource: typedResource, resourceId: resourceId,
-                                        externalId: externalId, kind: typedKind, occurredAt: occurredAt, data: data))
+        return try await ChangeLogBound.reading {
+            let rows = try await connection.query(query, logger: logger)
+            var bound: UInt64 = 0
+            var ended = false
+            var changes: [ChangeRecord] = []
+            for try await row in rows {
+                let (boundText, boundEnded, xid, seq, company, resource, resourceId, externalId, kind, occurredAt, data) =
+                    try row.decode((String, Bool, String?, Int64?, UUID?, String?, UUID?, String?, String?, String?, String?).self)
+                bound = UInt64(boundText) ?? 0
+                ended = boundEnded
+                guard let xid, let seq, let company, let resource, let resourceId, let kind, let occurredAt, let data,
+                      let position = UInt64(xid).map({ ChangePosition(xid: $0, seq: seq) }),
+                      let typedResource = Resource(rawValue: resource), let typedKind = ChangeKind(rawValue: kind) else { continue }
+                changes.append(ChangeRecord(position: position, companyId: company, resource: typedResource, resourceId: resourceId,
+                                            externalId: externalId, kind: typedKind, occurredAt: occurredAt, data: data))
+            }
+            let hasMore = changes.count > limit
+            if hasMore { changes.removeLast() }
+            let last = changes.last?.position ?? after
+            let end = hasMore ? last : max(last, .end(below: bound))
+            // A full page ends at its last change, wherever the bound stands.
+            return (ChangeRead(changes: changes, hasMore: hasMore, end: end), retake: ended && !hasMore)
         }
-        let hasMore = changes.count > limit
-        if hasMore { changes.removeLast() }
-        let last = changes.last?.position ?? after
-        let end = hasMore ? last : max(last, .end(below: bound))
-        return ChangeRead(changes: changes, hasMore: hasMore, end: end)
     }
 
     /// The statement ``read(companyId:after:resources:limit:on:logger:)`` sends (`limit + 1` rows: the extra one says
-    /// whether more follow). The bound is `MATERIALIZED`: inlined, Postgres called `change_log_bound()` once per row
-    /// returned, and a page of 1,000 changes read at a quarter of the rate.
+    /// whether more follow), after ``ChangeLogBound/cte``.
     static func readQuery(companyId: UUID?, after: ChangePosition, resources: Set<Resource>?, limit: Int) -> PostgresQuery {
         var bindings = PostgresBindings()
         bindings.append(String(after.xid))
@@ -108,9 +112,9 @@ public enum ChangesTable {
         bindings.append(limit + 1)
         bindings.append(resources.map { $0.map(\.rawValue).sorted() })
         if let companyId { bindings.append(companyId) }
-        let sql = """
-            WITH bound AS MATERIALIZED (SELECT change_log_bound() AS xid)
-            SELECT bound.xid::text, c.xid::text, c.seq, c.company_id, c.resource, c.resource_id, c.external_id, c.kind,
+        let sql = ChangeLogBound.cte + """
+
+            SELECT bound.xid::text, bound.ended, c.xid::text, c.seq, c.company_id, c.resource, c.resource_id, c.external_id, c.kind,
                    to_char(c.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), c.data::text
             FROM bound LEFT JOIN LATERAL (
                 SELECT * FROM changes c
@@ -129,9 +133,10 @@ public enum ChangesTable {
 
     /// Where the log ends now: past every change a reader can already read.
     public static func head(on connection: PostgresConnection, logger: Logger) async throws -> ChangePosition {
-        let rows = try await connection.query("SELECT change_log_bound()::text", logger: logger)
-        for try await bound in rows.decode(String.self) { return .end(below: UInt64(bound) ?? 0) }
-        return .end(below: 0)
+        try await ChangeLogBound.reading {
+            let bound = try await ChangeLogBound.take(on: connection, logger: logger)
+            return (.end(below: bound.xid), retake: bound.ended)
+        }
     }
 
     /// The last position retention deleted: a reader behind it may have missed changes.

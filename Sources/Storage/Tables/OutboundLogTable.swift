@@ -19,28 +19,38 @@ public enum OutboundLogTable {
     /// and the position past all of them when fewer came back.
     public static func events(after: ChangePosition, limit: Int, on connection: PostgresConnection, logger: Logger)
         async throws -> (events: [OutboundEventRecord], end: ChangePosition) {
-        let rows = try await connection.query("""
-            WITH bound AS MATERIALIZED (SELECT change_log_bound() AS xid)
-            SELECT bound.xid::text, e.xid::text, e.seq, e.type, e.company_id, e.data::text,
+        var bindings = PostgresBindings()
+        bindings.append(String(after.xid))
+        bindings.append(after.seq)
+        bindings.append(limit + 1)
+        let query = PostgresQuery(unsafeSQL: ChangeLogBound.cte + """
+
+            SELECT bound.xid::text, bound.ended, e.xid::text, e.seq, e.type, e.company_id, e.data::text,
                    to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
             FROM bound LEFT JOIN LATERAL (
                 SELECT * FROM outbound_events e
-                WHERE (e.xid, e.seq) > (\(String(after.xid))::xid8, \(after.seq)::bigint) AND e.xid < bound.xid
-                ORDER BY e.xid, e.seq LIMIT \(limit + 1)
+                WHERE (e.xid, e.seq) > ($1::xid8, $2::bigint) AND e.xid < bound.xid
+                ORDER BY e.xid, e.seq LIMIT $3
             ) e ON true
-            """, logger: logger)
-        var bound: UInt64 = 0
-        var events: [OutboundEventRecord] = []
-        for try await (boundText, xid, seq, type, company, data, occurred) in rows.decode((String, String?, Int64?, String?, UUID?, String?, String?).self) {
-            bound = UInt64(boundText) ?? 0
-            guard let xid = xid.flatMap(UInt64.init), let seq, let type, let data, let occurred else { continue }
-            events.append(OutboundEventRecord(position: ChangePosition(xid: xid, seq: seq), type: type, companyId: company, data: data, occurredAt: occurred))
+            """, binds: bindings)
+        return try await ChangeLogBound.reading {
+            let rows = try await connection.query(query, logger: logger)
+            var bound: UInt64 = 0
+            var ended = false
+            var events: [OutboundEventRecord] = []
+            for try await (boundText, boundEnded, xid, seq, type, company, data, occurred)
+                in rows.decode((String, Bool, String?, Int64?, String?, UUID?, String?, String?).self) {
+                bound = UInt64(boundText) ?? 0
+                ended = boundEnded
+                guard let xid = xid.flatMap(UInt64.init), let seq, let type, let data, let occurred else { continue }
+                events.append(OutboundEventRecord(position: ChangePosition(xid: xid, seq: seq), type: type, companyId: company, data: data, occurredAt: occurred))
+            }
+            if events.count > limit {
+                events.removeLast()
+                return ((events, events[events.count - 1].position), retake: false)
+            }
+            return ((events, max(events.last?.position ?? after, .end(below: bound))), retake: ended)
         }
-        if events.count > limit {
-            events.removeLast()
-            return (events, events[events.count - 1].position)
-        }
-        return (events, max(events.last?.position ?? after, .end(below: bound)))
     }
 
     /// The dispatcher's position, locked until the transaction ends; nil when another instance's dispatcher holds it.
