@@ -18,7 +18,7 @@ public enum ChildProcess {
         if let environment { process.environment = environment }
         // A file, not a pipe: a daemon the command starts (pg_ctl start) would hold a pipe open after the command exits.
         let outputPath = NSTemporaryDirectory() + "child-\(UUID().uuidString).log"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         defer { try? output.close() }

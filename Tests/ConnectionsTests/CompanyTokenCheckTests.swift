@@ -31,7 +31,7 @@ import TestSupport
             #expect(try await check.verdict(companyId: company, tokenGeneration: 0, logger: Self.logger) == .revoked, "seen at once, not after the ttl")
             #expect(try await check.verdict(companyId: company, tokenGeneration: 1, logger: Self.logger) == .allowed)
             #expect(try await check.revokeAll(companyId: UUID(), logger: Self.logger) == nil)
-            try await database.withConnection { db in
+            _ = try await database.withConnection { db in
                 try await db.query("UPDATE companies SET status = 'disconnected' WHERE id = \(company)", logger: Self.logger)
             }
             let fresh = CompanyTokenCheck(database: database, ttl: .seconds(3600))

@@ -126,10 +126,10 @@ import TestSupport
 
     /// A job's reads run read-only: a write slipped into one is refused by Postgres, not committed unfenced.
     @Test func aWriteInsideAJobsReadIsRefused() async throws {
-        try await TestDatabase.withClient { database in
+        _ = try await TestDatabase.withClient { database in
             await #expect(throws: PSQLError.self) {
                 try await database.read(logger: Self.logger) { db in
-                    try await db.query("INSERT INTO companies (connection_id, integration_id, provider, name) VALUES ('x', 'y', 'z', 'n')", logger: Self.logger)
+                    _ = try await db.query("INSERT INTO companies (connection_id, integration_id, provider, name) VALUES ('x', 'y', 'z', 'n')", logger: Self.logger)
                 }
             }
         }

@@ -38,7 +38,7 @@ import TestSupport
             try await Self.eventually { registry.snapshot.lastError != nil }
             #expect(registry.current?.hash == good.hash)
             #expect(registry.snapshot.lastError?.diagnostics.first?.message == "unknown target 'product'")
-            let edited = try (try Self.shipped).replacingOccurrences(of: "page_size: 500", with: "page_size: 250")
+            let edited = try Self.shipped.replacingOccurrences(of: "page_size: 500", with: "page_size: 250")
             try edited.write(toFile: path, atomically: true, encoding: .utf8)
             try await Self.eventually { registry.current?.hash != good.hash }
             #expect(registry.snapshot.lastError == nil)

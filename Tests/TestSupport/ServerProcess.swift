@@ -25,7 +25,7 @@ public final class ServerProcess: Sendable {
     ) async throws -> ServerProcess {
         let port = port ?? FreePort.next()
         let logPath = NSTemporaryDirectory() + "marketplace-\(port)-\(UUID().uuidString.prefix(8)).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let process = Process()
         process.executableURL = try executable(name)
         process.arguments = arguments

@@ -57,8 +57,8 @@ public final class JobWorkerService: Service {
 
     public func run() async throws {
         let (events, emit) = AsyncStream.makeStream(of: Event.self)
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.database.listen("jobs", listening: { emit.yield(.wake) }) { _ in emit.yield(.wake) } }
                 group.addTask { await self.tick(emit) }
                 var running = 0

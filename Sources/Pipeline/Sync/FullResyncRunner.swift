@@ -115,7 +115,7 @@ public struct FullResyncRunner: JobHandler {
             try await PipelineRunsTable.finish(runIds: runIds, outcome: .succeeded, error: nil, on: db, logger: logger)
             try await FullResyncsTable.finish(id: resync.id, deleted: total, on: db, logger: logger)
             // A complete read: Nango's count and ours are compared again (a drift's re-read is judged by it).
-            try await JobsTable.enqueue(DriftCheckJob(company.identity, model: model).newJob(), eventID: nil, on: db, logger: logger)
+            _ = try await JobsTable.enqueue(DriftCheckJob(company.identity, model: model).newJob(), eventID: nil, on: db, logger: logger)
             try await SyncStateTable.clearNangoRestart(company.identity, model: model, readStartedAt: resync.startedAt, on: db, logger: logger)
             transaction.changed(companyId: company.id, Set(pipelines.map(\.target)))
             return total

@@ -70,7 +70,7 @@ public struct SyncRunner: JobHandler {
                 try await SyncStateTable.markSucceeded(identity, model: model, on: db, logger: logger)
                 try await CompaniesTable.markSynced(companyId: company.id, on: db, logger: logger)
                 // A complete read: Nango's record count and ours are compared (merged with a check already waiting).
-                try await JobsTable.enqueue(DriftCheckJob(identity, model: model).newJob(), eventID: nil, on: db, logger: logger)
+                _ = try await JobsTable.enqueue(DriftCheckJob(identity, model: model).newJob(), eventID: nil, on: db, logger: logger)
                 // The company's answer shows when each model was last confirmed current.
                 transaction.changed(companyId: company.id, [.companies])
                 // Nango started a model we hold over (marked when its webhook was stored): what it dropped is found by

@@ -128,7 +128,7 @@ extension JobsTable {
     /// of its waiting key was queued meanwhile, that one takes over: this one's payload and events are merged into it
     /// and this one ends `cancelled`, so the key still has one queued job.
     public static func release(id: Int64, owner: String, runAt: Date?, note: String?, on connection: PostgresConnection, logger: Logger) async throws {
-        try await arbitratingWaitingKey { try await connection.query("""
+        _ = try await arbitratingWaitingKey { try await connection.query("""
             WITH me AS (
                 SELECT id, waiting_key, payload FROM jobs WHERE id = \(id) AND lease_owner = \(owner) AND status = 'running'
             ), merged AS (
