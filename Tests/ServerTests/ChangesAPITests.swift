@@ -185,6 +185,34 @@ import TestSupport
         }
     }
 
+    /// A change committed beside an older transaction of this database is not readable at its commit, and the older
+    /// transaction's commit notifies nobody (it wrote no change). The listener's tick wakes a poll held meanwhile once
+    /// the change is readable, long before the wait runs out. Stepped: the change's own notification has come before
+    /// the poll starts, and the poll has read and is waiting when the older transaction commits.
+    @Test func aHeldPollIsWokenWhenAnOlderTransactionLetsItsChangeBeRead() async throws {
+        try await Self.withApp { url, seeded, database, dependencies, _ in
+            let feed = "\(url)/api/companies/\(seeded.a)/changes"
+            let signals = dependencies.changeSignals
+            let cursor = try #require(try await Self.get(feed + "?after=now", seeded.tokenA).body["next_cursor"]?.string)
+            try await database.withConnection { older in
+                try await older.query("BEGIN", logger: Self.logger)
+                try await older.query("SELECT pg_current_xact_id()", logger: Self.logger)
+                let notified = try #require(signals.hold(companyId: seeded.a))
+                try await database.query("UPDATE contacts SET display_name = 'Beside', content_hash = 'b' WHERE external_id = 'c-3'", logger: Self.logger)
+                await notified.wait(timeout: .seconds(60))
+                notified.release()
+                async let answer = Self.get(feed + "?after=\(cursor)&wait=30", seeded.tokenA)
+                try await eventually("the poll read and waits") { signals.waiting == 1 }
+                try await older.query("COMMIT", logger: Self.logger)
+                let started = ContinuousClock.now
+                let woken = try await answer
+                #expect(woken.status == 200)
+                #expect(Self.types(woken.body) == ["contact.updated"])
+                #expect(ContinuousClock.now - started < .seconds(20), "woken by the listener's tick, not by the wait running out")
+            }
+        }
+    }
+
     /// Past `CHANGES_MAX_WAITERS` held polls, another is refused with 503 and `Retry-After`; a request that does not
     /// wait is still answered; shutting down answers the held one at once.
     @Test func waitersAreBoundedAndShutdownAnswersThem() async throws {

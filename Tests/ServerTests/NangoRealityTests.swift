@@ -298,7 +298,7 @@ import Tokens
 
             // Nango no longer has the connection: disconnected, its rows kept.
             let rowsBefore = try await stack.int("SELECT count(*)::int FROM contacts WHERE company_id = '\(company)'")
-            #expect(try await stack.emulator.state.deleteConnection("life", integration: "xero"))
+            #expect(await stack.emulator.state.deleteConnection("life", integration: "xero"))
             let (syncStatus, _) = try await stack.admin(.POST, "/api/admin/pipelines/xero-contacts/backfill?company_id=\(company)")
             #expect(syncStatus == 202)
             try await stack.eventually("disconnected") {

@@ -182,6 +182,33 @@ import TestSupport
         }
     }
 
+    /// What the change feed's listener asks each tick: the companies whose changes became readable since an earlier
+    /// bound. A change committed beside an older transaction of this database becomes readable only when that one
+    /// ends, though the older one writes no change (so no notification tells of it).
+    @Test func theCompaniesWhoseChangesBecameReadableAreNamedOnce() async throws {
+        try await TestDatabase.withClient { database in
+            try await database.withConnection { db in
+                let company = try await Self.company(db)
+                _ = try await Self.follow(db, companyId: company, from: .origin, count: 1)
+                let start = try await ChangesTable.readable(since: nil, on: db, logger: Self.logger)
+                #expect(start.companies.isEmpty, "the bound alone")
+                try await database.withConnection { older in
+                    try await older.query("BEGIN", logger: Self.logger)
+                    let olderXid = try await Self.transactionId(older)
+                    try await Self.insertContact(db, company, "beside", name: "Beside")
+                    let held = try await ChangesTable.readable(since: start.bound, on: db, logger: Self.logger)
+                    #expect(held.companies.isEmpty, "not readable while the older transaction runs")
+                    #expect(held.bound <= olderXid)
+                    try await older.query("COMMIT", logger: Self.logger)
+                    let readable = try await ChangesTable.readable(since: max(start.bound, held.bound), on: db, logger: Self.logger)
+                    #expect(readable.companies == [company])
+                    let again = try await ChangesTable.readable(since: readable.bound, on: db, logger: Self.logger)
+                    #expect(again.companies.isEmpty, "named once")
+                }
+            }
+        }
+    }
+
     /// A reader inside a transaction that wrote a change itself does not read past it before it commits: the reader's
     /// own xid is never in its snapshot's list of running transactions, so the bound takes it in by name.
     @Test func aReaderNeverPassesItsOwnUncommittedChange() async throws {

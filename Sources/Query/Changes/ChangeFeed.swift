@@ -13,21 +13,19 @@ public enum ChangeFeedError: Error, Sendable, Equatable {
 }
 
 /// `GET /api/companies/{id}/changes` and `GET /api/changes`: pages of the change log after a cursor, held open
-/// (`wait`) until a change commits. A held request holds no database connection: it reads, waits for a signal or a
-/// second, and reads again.
+/// (`wait`) until a change commits. A held request holds no database connection: it reads, waits for a signal
+/// (``ChangeListener``: a commit's `NOTIFY`, or its tick when changes became readable later), and reads again. It
+/// reads only when signalled, so a thousand held requests cost the database the listener's one statement a second,
+/// not a thousand.
 public struct ChangeFeed: Sendable {
     let database: Database
     public let cursors: ChangeCursor
     let signals: ChangeSignals
-    /// How often a held request reads again without a signal: the fallback when `NOTIFY` is lost, and the bound on
-    /// how late a change whose transaction ran beside an older one is seen.
-    let pollInterval: Duration
 
-    public init(database: Database, cursorSecret: String, signals: ChangeSignals, pollInterval: Duration = .seconds(1)) {
+    public init(database: Database, cursorSecret: String, signals: ChangeSignals) {
         self.database = database
         self.cursors = ChangeCursor(secret: cursorSecret)
         self.signals = signals
-        self.pollInterval = pollInterval
     }
 
     public func request(_ parameters: [String: String], companyId: UUID?) throws(QueryParameterError) -> ChangeFeedRequest {
@@ -36,14 +34,16 @@ public struct ChangeFeed: Sendable {
 
     /// The answer's JSON body; nil when `companyId` names no company.
     public func answer(_ request: ChangeFeedRequest, companyId: UUID?, logger: Logger) async throws -> String? {
+        // A request that may wait takes its place before its first read, so a signal during that read is kept.
+        let hold = request.wait > .zero ? signals.hold(companyId: companyId) : nil
+        defer { hold?.release() }
         let first = try await read(request, companyId: companyId, logger: logger)
         guard let first else { return nil }
         guard first.changes.isEmpty, request.wait > .zero else { return render(first, companyId: companyId) }
-        guard let hold = signals.hold() else {
+        guard let hold else {
             if signals.isShuttingDown { return render(first, companyId: companyId) }
             throw ChangeFeedError.tooManyWaiters
         }
-        defer { hold.release() }
         // A stopping server answers every held request at once (the signal reaches handlers as it reaches services).
         return try await withGracefulShutdownHandler {
             try await follow(request, from: first, hold: hold, companyId: companyId, logger: logger)
@@ -57,7 +57,8 @@ public struct ChangeFeed: Sendable {
         var position = first.end
         var last = first
         while ContinuousClock.now < deadline, !signals.isShuttingDown {
-            await hold.wait(companyId: companyId, timeout: min(pollInterval, deadline - ContinuousClock.now))
+            // Woken or not, it reads once more when the wait runs out.
+            await hold.wait(timeout: deadline - ContinuousClock.now)
             var next = request
             next.start = .after(position)
             guard let read = try await read(next, companyId: companyId, logger: logger) else { return nil }

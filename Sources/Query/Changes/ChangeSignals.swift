@@ -1,17 +1,20 @@
 import Foundation
 import Synchronization
 
-/// Wakes held change-feed requests: one instance's long polls wait here, and the listener (Postgres `NOTIFY` on
-/// commit) or a shutdown wakes them. Bounded: past `capacity` held requests, ``hold(companyId:)`` refuses.
+/// Wakes held change-feed requests. A held request keeps its place here from before its first read until it answers,
+/// so a signal that comes while it reads (not parked) is kept for its next wait instead of lost. Signals come from
+/// ``ChangeListener`` (Postgres `NOTIFY` at commit, and a tick for changes that became readable later) and from
+/// shutdown. Bounded: past `capacity` held requests, ``hold(companyId:)`` refuses.
 public final class ChangeSignals: Sendable {
     private struct Waiter {
+        /// The company whose changes wake it; nil for the all-company feed, which any company's wake.
         let companyId: UUID?
         var continuation: CheckedContinuation<Void, Never>?
-        var woken: Bool
+        /// Signalled since its last wait returned.
+        var signalled: Bool
     }
 
     private struct State {
-        var held = 0
         var waiters: [UInt64: Waiter] = [:]
         var nextId: UInt64 = 0
         var shuttingDown = false
@@ -24,87 +27,92 @@ public final class ChangeSignals: Sendable {
         self.capacity = capacity
     }
 
-    /// A place among the held requests, or nil when `capacity` are held already (or the instance is stopping).
-    public func hold() -> Hold? {
+    /// A place among the held requests, for `companyId`'s feed (every company's when nil), or nil when `capacity` are
+    /// held already or the instance is stopping.
+    public func hold(companyId: UUID?) -> Hold? {
         state.withLock { state in
-            guard state.held < capacity, !state.shuttingDown else { return nil }
-            state.held += 1
-            return Hold(signals: self)
+            guard state.waiters.count < capacity, !state.shuttingDown else { return nil }
+            state.nextId += 1
+            state.waiters[state.nextId] = Waiter(companyId: companyId, continuation: nil, signalled: false)
+            return Hold(signals: self, id: state.nextId)
         }
     }
 
     /// How many requests are held now.
-    public var held: Int { state.withLock(\.held) }
+    public var held: Int { state.withLock { $0.waiters.count } }
+
+    /// How many of them are waiting for a signal now, rather than reading.
+    public var waiting: Int { state.withLock { $0.waiters.values.count { $0.continuation != nil } } }
 
     public var isShuttingDown: Bool { state.withLock(\.shuttingDown) }
 
     /// A held request's place; give it back with ``release()`` (once).
     public struct Hold: Sendable {
         let signals: ChangeSignals
+        let id: UInt64
 
-        /// Waits until a change of `companyId` (any company's when nil) is signalled, the instance stops, or `timeout`
-        /// passes, whichever comes first.
-        public func wait(companyId: UUID?, timeout: Duration) async {
-            await signals.wait(companyId: companyId, timeout: timeout)
+        /// Returns once the request's feed was signalled since the last wait returned (at once if it was meanwhile),
+        /// the instance stops, or `timeout` passes, whichever comes first.
+        public func wait(timeout: Duration) async {
+            await signals.wait(id, timeout: timeout)
         }
 
         public func release() {
-            signals.state.withLock { $0.held -= 1 }
+            _ = signals.state.withLock { $0.waiters.removeValue(forKey: id) }
         }
     }
 
     /// A commit changed `companyId`'s data: its waiters and the all-company waiters wake.
     public func signal(companyId: UUID) {
-        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            var woken: [CheckedContinuation<Void, Never>] = []
-            for (id, waiter) in state.waiters where waiter.companyId == nil || waiter.companyId == companyId {
-                if let continuation = waiter.continuation { woken.append(continuation) }
-                state.waiters[id] = Waiter(companyId: waiter.companyId, continuation: nil, woken: true)
-            }
-            return woken
-        }
-        for continuation in woken { continuation.resume() }
+        signal { $0 == nil || $0 == companyId }
     }
 
-    /// Every waiter wakes: the listener lost its connection (waiters re-read once), or the instance is stopping
-    /// (`stopping`: held requests answer now, and no new one is held).
+    /// Changes of `companies` became readable: their waiters wake, and the all-company waiters when there are any.
+    public func signal(companies: Set<UUID>) {
+        guard !companies.isEmpty else { return }
+        signal { $0.map(companies.contains) ?? true }
+    }
+
+    /// Every waiter wakes: changes may have been missed (listening restarted, a tick failed), or the instance is
+    /// stopping (`stopping`: held requests answer now, and no new one is held).
     public func signalAll(stopping: Bool = false) {
+        if stopping { state.withLock { $0.shuttingDown = true } }
+        signal { _ in true }
+    }
+
+    private func signal(_ wakes: (UUID?) -> Bool) {
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            if stopping { state.shuttingDown = true }
             var woken: [CheckedContinuation<Void, Never>] = []
-            for (id, waiter) in state.waiters {
+            for (id, var waiter) in state.waiters where wakes(waiter.companyId) {
                 if let continuation = waiter.continuation { woken.append(continuation) }
-                state.waiters[id] = Waiter(companyId: waiter.companyId, continuation: nil, woken: true)
+                waiter.continuation = nil
+                waiter.signalled = true
+                state.waiters[id] = waiter
             }
             return woken
         }
         for continuation in woken { continuation.resume() }
     }
 
-    private func wait(companyId: UUID?, timeout: Duration) async {
-        let id = state.withLock { state -> UInt64? in
-            guard !state.shuttingDown else { return nil }
-            state.nextId += 1
-            state.waiters[state.nextId] = Waiter(companyId: companyId, continuation: nil, woken: false)
-            return state.nextId
-        }
-        guard let id else { return }
-        defer { _ = state.withLock { $0.waiters.removeValue(forKey: id) } }
+    private func wait(_ id: UInt64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: timeout) }
-            group.addTask { await self.signalled(id) }
+            group.addTask { await self.parked(id) }
             await group.next()
             group.cancelAll()
             // The signal side: a cancelled sleep ends at once; a waiter still parked is resumed here.
-            self.wake(id)
+            self.unpark(id)
         }
+        // Taken: a signal from now on is for the next wait (the read that follows this one sees what came before).
+        state.withLock { $0.waiters[id]?.signalled = false }
     }
 
-    /// Parks until `wake`/`signal` resumes waiter `id` (at once if it was woken before parking).
-    private func signalled(_ id: UInt64) async {
+    /// Parks until a signal or ``unpark(_:)`` resumes waiter `id`; at once if it was signalled since its last wait,
+    /// is not held, or the instance is stopping.
+    private func parked(_ id: UInt64) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
-                guard var waiter = state.waiters[id], !waiter.woken else { return true }
+                guard var waiter = state.waiters[id], !waiter.signalled, !state.shuttingDown else { return true }
                 waiter.continuation = continuation
                 state.waiters[id] = waiter
                 return false
@@ -113,12 +121,14 @@ public final class ChangeSignals: Sendable {
         }
     }
 
-    private func wake(_ id: UInt64) {
+    /// Ends waiter `id`'s wait: resumes it if parked, or marks it so that it does not park (its task may not have
+    /// parked yet). The mark is taken with the wait's end.
+    private func unpark(_ id: UInt64) {
         let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard var waiter = state.waiters[id] else { return nil }
             let continuation = waiter.continuation
             waiter.continuation = nil
-            waiter.woken = true
+            waiter.signalled = true
             state.waiters[id] = waiter
             return continuation
         }

@@ -112,7 +112,7 @@ func buildApplication(
         // Reverse order on shutdown: the server drains, the inbox writes what it holds, then the pools close.
         services: [
             dependencies.database, dependencies.redis, dependencies.inbox,
-            ChangeListener(database: dependencies.database, signals: dependencies.changeSignals),
+            ChangeListener(database: dependencies.database, signals: dependencies.changeSignals, logger: dependencies.logger),
         ],
         logger: dependencies.logger
     )

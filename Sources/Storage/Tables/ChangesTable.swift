@@ -139,6 +139,38 @@ public enum ChangesTable {
         }
     }
 
+    /// The bound now, and the companies with changes below it and not below `since` (an earlier bound): whose
+    /// changes became readable since then; with no `since`, the bound alone. The change feed's listener asks once a
+    /// tick while requests are held.
+    public static func readable(since: UInt64?, on connection: PostgresConnection, logger: Logger) async throws -> (bound: UInt64, companies: Set<UUID>) {
+        guard let since else {
+            return try await ChangeLogBound.reading {
+                let bound = try await ChangeLogBound.take(on: connection, logger: logger)
+                return ((bound.xid, []), retake: bound.ended)
+            }
+        }
+        var bindings = PostgresBindings()
+        bindings.append(String(since))
+        let query = PostgresQuery(unsafeSQL: ChangeLogBound.cte + """
+
+            SELECT bound.xid::text, bound.ended, c.company_id
+            FROM bound LEFT JOIN LATERAL (
+                SELECT DISTINCT company_id FROM changes WHERE xid >= $1::xid8 AND xid < bound.xid
+            ) c ON true
+            """, binds: bindings)
+        return try await ChangeLogBound.reading {
+            var bound: UInt64 = 0
+            var ended = false
+            var companies = Set<UUID>()
+            for try await (boundText, boundEnded, company) in try await connection.query(query, logger: logger).decode((String, Bool, UUID?).self) {
+                bound = UInt64(boundText) ?? 0
+                ended = boundEnded
+                if let company { companies.insert(company) }
+            }
+            return ((bound, companies), retake: ended)
+        }
+    }
+
     /// The last position retention deleted: a reader behind it may have missed changes.
     public static func horizon(on connection: PostgresConnection, logger: Logger) async throws -> ChangePosition {
         let rows = try await connection.query("SELECT xid::text, seq FROM change_log_horizon", logger: logger)
