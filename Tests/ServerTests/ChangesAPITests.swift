@@ -174,7 +174,7 @@ import TestSupport
         try await Self.withApp { url, seeded, database, dependencies, _ in
             let feed = "\(url)/api/companies/\(seeded.a)/changes"
             async let answer = Self.get(feed + "?after=now&wait=30", seeded.tokenA)
-            try await eventually("the poll is held") { dependencies.changeSignals.held == 1 }
+            try await eventually("the poll read and waits") { dependencies.changeSignals.waiting == 1 }
             try await database.query("UPDATE contacts SET display_name = 'Woken', content_hash = 'w' WHERE external_id = 'c-3'", logger: Self.logger)
             let started = ContinuousClock.now
             let woken = try await answer
@@ -219,7 +219,7 @@ import TestSupport
         try await Self.withApp(["CHANGES_MAX_WAITERS": "1"]) { url, seeded, _, dependencies, stop in
             let feed = "\(url)/api/companies/\(seeded.a)/changes"
             async let held = Self.get(feed + "?after=now&wait=30", seeded.tokenA)
-            try await eventually("the poll is held") { dependencies.changeSignals.held == 1 }
+            try await eventually("the poll read and waits") { dependencies.changeSignals.waiting == 1 }
             let refused = try await Self.get(feed + "?after=now&wait=5", seeded.tokenA)
             #expect(refused.status == 503)
             #expect(refused.body["error"]?["code"]?.string == "too_many_waiters")

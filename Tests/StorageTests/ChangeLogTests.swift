@@ -118,10 +118,13 @@ import TestSupport
         }
     }
 
-    /// A transaction of another database that took its xid first and stays open does not hold this database's feed
-    /// back: it can never write a change here. Under the old bound (the oldest transaction running in the whole
-    /// cluster) the follow below read nothing until the other transaction ended, and ran out of time.
-    @Test func aTransactionInAnotherDatabaseHoldsNothingBack() async throws {
+    /// A transaction of another database, open (on `other`, with xid `held`) since before a contact was written in
+    /// this one (`database`, `db`): `body` gets them with the changes followed since the origin (the company's and the
+    /// contact's), and may commit the other transaction.
+    static func besideATransactionElsewhere(
+        _ body: @Sendable (_ other: PostgresConnection, _ held: UInt64, _ database: Database, _ db: PostgresConnection,
+                           _ company: UUID, _ changes: [ChangeRecord]) async throws -> Void
+    ) async throws {
         try await TestDatabase.withClient(migrated: false) { elsewhere in
             try await elsewhere.withConnection { other in
                 try await other.query("BEGIN", logger: Self.logger)
@@ -131,14 +134,23 @@ import TestSupport
                         let company = try await Self.company(db)
                         try await Self.insertContact(db, company, "x", name: "X")
                         let changes = try await Self.follow(db, companyId: company, from: .origin, count: 2).changes
-                        let contacts = changes.filter { $0.resource == .contacts }
-                        #expect(try Self.names(contacts) == ["x:created:X"])
-                        #expect(contacts.allSatisfy { $0.position.xid > held }, "written after the other transaction took its xid")
-                        #expect(try await ChangesTable.head(on: db, logger: Self.logger) >= (contacts.last?.position ?? .origin))
+                        try await body(other, held, database, db, company, changes)
                     }
                 }
-                try await other.query("COMMIT", logger: Self.logger)
             }
+        }
+    }
+
+    /// A transaction of another database that took its xid first and stays open does not hold this database's feed
+    /// back: it can never write a change here. Under the old bound (the oldest transaction running in the whole
+    /// cluster) the follow read nothing until the other transaction ended, and ran out of time.
+    @Test func aTransactionInAnotherDatabaseHoldsNothingBack() async throws {
+        try await Self.besideATransactionElsewhere { other, held, _, db, _, changes in
+            let contacts = changes.filter { $0.resource == .contacts }
+            #expect(try Self.names(contacts) == ["x:created:X"])
+            #expect(contacts.allSatisfy { $0.position.xid > held }, "written after the other transaction took its xid")
+            #expect(try await ChangesTable.head(on: db, logger: Self.logger) >= (contacts.last?.position ?? .origin))
+            try await other.query("COMMIT", logger: Self.logger)
         }
     }
 
@@ -148,37 +160,26 @@ import TestSupport
     /// `REPEATABLE READ` reader keeps the snapshot it took while the other transaction ran, so the interleaving is
     /// stepped, not raced. (Other suites' transactions may end in such a moment too: a bound they hold also says so.)
     @Test func aBoundHeldByATransactionThatHadEndedSaysSo() async throws {
-        try await TestDatabase.withClient(migrated: false) { elsewhere in
-            try await elsewhere.withConnection { other in
-                try await other.query("BEGIN", logger: Self.logger)
-                let held = try await Self.transactionId(other)
-                try await TestDatabase.withClient { database in
-                    try await database.withConnection { db in
-                        let company = try await Self.company(db)
-                        try await Self.insertContact(db, company, "later", name: "Later")
-                        let changes = try await Self.follow(db, companyId: company, from: .origin, count: 2).changes
-                        let contact = try #require(changes.last { $0.resource == .contacts })
-                        #expect(contact.position.xid > held, "written after the other transaction took its xid")
-                        try await database.withConnection { reader in
-                            try await reader.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: Self.logger)
-                            let running = try await ChangeLogBound.take(on: reader, logger: Self.logger)
-                            #expect(running.ended || running.xid > contact.position.xid, "seen running in another database: left out")
-                            try await other.query("COMMIT", logger: Self.logger)
-                            let ended = try await ChangeLogBound.take(on: reader, logger: Self.logger)
-                            #expect(ended.xid <= held, "no longer seen: it holds the same snapshot's bound back")
-                            #expect(ended.ended, "and the bound says its holder had ended")
-                            let pinned = try await ChangesTable.head(on: reader, logger: Self.logger)
-                            #expect(pinned < contact.position, "taken again on the same snapshot, the bound errs low and the retakes stop")
-                            let read = try await ChangesTable.read(companyId: company, after: .origin, resources: nil, limit: 10, on: reader, logger: Self.logger)
-                            #expect(read.changes.allSatisfy { $0.resource != .contacts } && read.end < contact.position)
-                            try await reader.query("COMMIT", logger: Self.logger)
-                        }
-                        let fresh = try await ChangeLogBound.take(on: db, logger: Self.logger)
-                        #expect(fresh.ended || fresh.xid > contact.position.xid, "a new snapshot no longer lists it")
-                        #expect(try await ChangesTable.head(on: db, logger: Self.logger) > contact.position)
-                    }
-                }
+        try await Self.besideATransactionElsewhere { other, held, database, db, company, changes in
+            let contact = try #require(changes.last { $0.resource == .contacts })
+            #expect(contact.position.xid > held, "written after the other transaction took its xid")
+            try await database.withConnection { reader in
+                try await reader.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: Self.logger)
+                let running = try await ChangeLogBound.take(on: reader, logger: Self.logger)
+                #expect(running.ended || running.xid > contact.position.xid, "seen running in another database: left out")
+                try await other.query("COMMIT", logger: Self.logger)
+                let ended = try await ChangeLogBound.take(on: reader, logger: Self.logger)
+                #expect(ended.xid <= held, "no longer seen: it holds the same snapshot's bound back")
+                #expect(ended.ended, "and the bound says its holder had ended")
+                let pinned = try await ChangesTable.head(on: reader, logger: Self.logger)
+                #expect(pinned < contact.position, "taken again on the same snapshot, the bound errs low and the retakes stop")
+                let read = try await ChangesTable.read(companyId: company, after: .origin, resources: nil, limit: 10, on: reader, logger: Self.logger)
+                #expect(read.changes.allSatisfy { $0.resource != .contacts } && read.end < contact.position)
+                try await reader.query("COMMIT", logger: Self.logger)
             }
+            let fresh = try await ChangeLogBound.take(on: db, logger: Self.logger)
+            #expect(fresh.ended || fresh.xid > contact.position.xid, "a new snapshot no longer lists it")
+            #expect(try await ChangesTable.head(on: db, logger: Self.logger) > contact.position)
         }
     }
 
