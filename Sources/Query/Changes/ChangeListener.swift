@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MarketplaceCore
 import PostgresNIO
 import ServiceLifecycle
 import Storage
@@ -56,8 +57,11 @@ public struct ChangeListener: Service {
                 continue
             }
             do {
-                let readable = try await database.withConnection { db in
-                    try await ChangesTable.readable(since: since, on: db, logger: logger)
+                // Given up, not waited for, when Postgres stops answering: shutdown must not wait on a stuck call.
+                let readable = try await withTimeout(max(tick * 5, .seconds(5))) { [since, database, logger] in
+                    try await database.withConnection { db in
+                        try await ChangesTable.readable(since: since, on: db, logger: logger)
+                    }
                 }
                 if since == nil { signals.signalAll() } else { signals.signal(companies: readable.companies) }
                 since = max(since ?? 0, readable.bound)
