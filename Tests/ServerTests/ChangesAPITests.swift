@@ -187,13 +187,18 @@ import TestSupport
 
     /// A change committed beside an older transaction of this database is not readable at its commit, and the older
     /// transaction's commit notifies nobody (it wrote no change). The listener's tick wakes a poll held meanwhile once
-    /// the change is readable, long before the wait runs out. Stepped: the change's own notification has come before
-    /// the poll starts, and the poll has read and is waiting when the older transaction commits.
+    /// the change is readable, long before the wait runs out. Stepped: a place held for another company takes the
+    /// listener's first tick (which wakes every held request, having no bound to start from), so the next place, for
+    /// the poll's company, is woken by the change's own notification alone; the poll starts after it, and has read and
+    /// waits when the older transaction commits.
     @Test func aHeldPollIsWokenWhenAnOlderTransactionLetsItsChangeBeRead() async throws {
         try await Self.withApp { url, seeded, database, dependencies, _ in
             let feed = "\(url)/api/companies/\(seeded.a)/changes"
             let signals = dependencies.changeSignals
             let cursor = try #require(try await Self.get(feed + "?after=now", seeded.tokenA).body["next_cursor"]?.string)
+            let firstTick = try #require(signals.hold(companyId: UUID()))
+            defer { firstTick.release() }
+            await firstTick.wait(timeout: .seconds(60))
             try await database.withConnection { older in
                 try await older.query("BEGIN", logger: Self.logger)
                 try await older.query("SELECT pg_current_xact_id()", logger: Self.logger)

@@ -48,6 +48,9 @@ import TestSupport
                 #expect(!plan.contains("Seq Scan on changes"), "\(name) reads the whole change log:\n\(plan)")
                 #expect(!plan.contains("Sort"), "\(name) sorts:\n\(plan)")
                 #expect(plan.contains("CTE Scan on bound"), "\(name) computes the bound once, not once a row:\n\(plan)")
+                let verbose = try await StorageScaleTests.explain(query, database, verbose: true)
+                #expect(verbose.components(separatedBy: "change_log_bound()").count == 2,
+                        "\(name) calls change_log_bound() once, not once for each use of it:\n\(verbose)")
             }
             // And the read itself: a full page in order, resuming exactly where it stopped.
             try await database.withConnection { db in

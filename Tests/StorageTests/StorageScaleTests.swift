@@ -116,10 +116,11 @@ import TestSupport
 
     /// The plan Postgres would run for the statement with its binds (EXPLAIN plans with the bound values, as the
     /// unnamed statement the code sends is planned).
-    static func explain(_ statement: PostgresQuery, _ database: Database) async throws -> String {
+    static func explain(_ statement: PostgresQuery, _ database: Database, verbose: Bool = false) async throws -> String {
         try await database.withConnection { db in
             var lines: [String] = []
-            let rows = try await db.query(PostgresQuery(unsafeSQL: "EXPLAIN " + statement.sql, binds: statement.binds), logger: logger)
+            let explain = verbose ? "EXPLAIN (VERBOSE) " : "EXPLAIN "
+            let rows = try await db.query(PostgresQuery(unsafeSQL: explain + statement.sql, binds: statement.binds), logger: logger)
             for try await line in rows.decode(String.self) { lines.append(line) }
             return lines.joined(separator: "\n")
         }

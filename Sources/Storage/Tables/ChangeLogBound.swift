@@ -16,15 +16,17 @@ import PostgresNIO
 /// snapshot no longer lists it: the statement reports `ended` and the reader reads again.
 enum ChangeLogBound {
     /// The `bound` CTE a reading statement starts with: `xid`, the bound, and `ended`, whether the transaction holding
-    /// it had ended by the time it was taken. `MATERIALIZED`: inlined, Postgres called `change_log_bound()` once per
-    /// row returned, and a page of 1,000 changes read at a quarter of the rate. The reader's own transaction, the
-    /// snapshot's `xmax` (nothing holds the bound there) and an xid too old to look up never count as ended;
-    /// `pg_xact_status` is not asked about `xmax`, which may not be assigned yet.
+    /// it had ended by the time it was taken. The function runs once a statement: in a `MATERIALIZED` CTE of its own,
+    /// since Postgres pulls a subquery without `FROM` up into every expression that uses it (three calls here), and
+    /// inlined into the read it ran once per row returned (a page of 1,000 changes read at a quarter of the rate). The
+    /// reader's own transaction, the snapshot's `xmax` (nothing holds the bound there) and an xid too old to look up
+    /// never count as ended; `pg_xact_status` is not asked about `xmax`, which may not be assigned yet.
     static let cte = """
-        WITH bound AS MATERIALIZED (
-            SELECT b.xid, CASE WHEN b.xid < pg_snapshot_xmax(pg_current_snapshot())
-                               THEN coalesce(pg_xact_status(b.xid) <> 'in progress', false) ELSE false END AS ended
-            FROM (SELECT change_log_bound() AS xid) b)
+        WITH taken AS MATERIALIZED (SELECT change_log_bound() AS xid),
+        bound AS MATERIALIZED (
+            SELECT taken.xid, CASE WHEN taken.xid < pg_snapshot_xmax(pg_current_snapshot())
+                                   THEN coalesce(pg_xact_status(taken.xid) <> 'in progress', false) ELSE false END AS ended
+            FROM taken)
         """
 
     /// The bound one statement takes now.
