@@ -21,8 +21,8 @@ extension ChangesScenario {
     /// The wake-ups of ``wakeUps`` on a server (no workers, limits raised) that holds ``waitingClients`` other long polls
     /// meanwhile: each waiting client follows a company of its own (the common case: a front end per company) with that
     /// company's token, `wait=30`, polling again from its cursor each time a hold ends, as the protocol's loop does.
-    /// Nothing changes their companies, so their holds end empty after 30 s, and each re-reads its feed every second while
-    /// held (the fallback beside `NOTIFY`): a thousand reads a second that the timed poll's wake-up competes with.
+    /// Nothing changes their companies, so their holds end empty after 30 s. While held they read nothing unless woken:
+    /// the listener's one statement a second names the companies whose changes became readable (docs/changes.md).
     static func wakeUpsUnderLoad(_ run: BenchRun, company: String, authorization: (String, String)) async throws -> [Row] {
         let clients = waitingClients
         progress("\(run.settings.wakeUps) long polls woken by a commit, \(clients) other clients holding long polls")

@@ -13,7 +13,7 @@ import Tokens
 /// then the same wake-ups on a server holding 1,000 other clients' long polls, each on its own company's feed.
 enum ChangesScenario {
     /// How long each long poll is held before its change commits: long enough for the server to have read once and be
-    /// waiting, and spread, so a wake-up by the 1 s fallback alone (not by `NOTIFY`) would read 600–900 ms, not one value.
+    /// waiting. A wake-up by the listener's once-a-second tick instead of `NOTIFY` would read anywhere up to 1,000 ms.
     static let holdBeforeCommit = 100...400
 
     static func run(_ run: BenchRun) async throws -> [Row] {
@@ -126,8 +126,8 @@ enum ChangesScenario {
         return [
             Row(section: .changes, name: name + ": p99, commit to answer", figure: .quantity(p99), target: .below(1000),
                 note: "p50 \(p50.text), slowest \(milliseconds(samples[count - 1]).text); each poll held \(holdBeforeCommit.lowerBound)–\(holdBeforeCommit.upperBound) ms "
-                    + "before its commit (psql; the time is Postgres's `clock_timestamp()` just before `COMMIT`), so the 1 s fallback alone would read "
-                    + "\(1000 - holdBeforeCommit.upperBound)–\(1000 - holdBeforeCommit.lowerBound) ms; a read finding nothing new takes "
+                    + "before its commit (psql; the time is Postgres's `clock_timestamp()` just before `COMMIT`); a wake-up by the listener's "
+                    + "once-a-second tick instead of `NOTIFY` would read up to 1,000 ms; a read finding nothing new takes "
                     + "p50 \(Quantity.milliseconds(timed.empty[timed.empty.count / 2]).text); " + olderNote(timed) + (note.isEmpty ? "" : "; " + note)),
             Row(section: .changes, name: name + ": p50, commit to answer", figure: .quantity(p50)),
         ]
