@@ -229,6 +229,10 @@ import TestSupport
             #expect(refused.status == 503)
             #expect(refused.body["error"]?["code"]?.string == "too_many_waiters")
             #expect(refused.headers.first(name: "Retry-After") != nil)
+            let metrics = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/metrics"), timeout: .seconds(30))
+            let scraped = String(buffer: try await metrics.body.collect(upTo: 4 << 20))
+            #expect(scraped.contains("\nchanges_long_polls_held 1"), "the held poll, counted for ops")
+            #expect(scraped.contains("\nchanges_long_polls_max 1"))
             #expect(try await Self.get(feed + "?after=now", seeded.tokenA).status == 200)
             let started = ContinuousClock.now
             await stop()

@@ -83,7 +83,8 @@ func buildRouter(_ dependencies: Dependencies) -> Router<AppRequestContext> {
     ).register(on: router)
     MetricsController(
         registry: dependencies.metricsRegistry, factory: dependencies.metricsFactory,
-        database: dependencies.database, redis: dependencies.redis, cache: dependencies.cache, outbound: dependencies.webhookEndpoints
+        database: dependencies.database, redis: dependencies.redis, cache: dependencies.cache, outbound: dependencies.webhookEndpoints,
+        changeSignals: dependencies.changeSignals
     ).register(on: router)
     return router
 }

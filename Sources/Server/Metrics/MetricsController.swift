@@ -19,6 +19,8 @@ struct MetricsController<Context: RequestContext>: Sendable {
     let cache: QueryCache
     /// Outbound messages waiting, every endpoint together (one indexed count a scrape).
     let outbound: WebhookEndpoints
+    /// The change feed's long polls held now, beside how many may be: past that bound they are answered 503.
+    let changeSignals: ChangeSignals
     let cpu = ProcessCPUCounter()
 
     func register(on router: Router<Context>) {
@@ -48,6 +50,8 @@ struct MetricsController<Context: RequestContext>: Sendable {
         let postgres = database.poolFigures
         Gauge(label: "db_pool_connections_max", factory: factory).record(postgres.maxConnections)
         Gauge(label: "db_pool_connections_in_use", factory: factory).record(postgres.inUse)
+        Gauge(label: "changes_long_polls_held", factory: factory).record(changeSignals.held)
+        Gauge(label: "changes_long_polls_max", factory: factory).record(changeSignals.capacity)
         let up: Bool
         do {
             _ = try await redis.ping()
