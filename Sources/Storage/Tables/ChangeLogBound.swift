@@ -36,6 +36,14 @@ enum ChangeLogBound {
         return (0, false)
     }
 
+    /// The bound now, taken again while its holder had ended.
+    static func current(on connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
+        try await reading {
+            let bound = try await take(on: connection, logger: logger)
+            return (bound.xid, retake: bound.ended)
+        }
+    }
+
     /// Statements a read takes at most. Each retake needs another holder to end in the moment its statement takes
     /// the bound. In a `REPEATABLE READ` transaction every statement reads the same snapshot: the last answer stands,
     /// low, as a bound may be.

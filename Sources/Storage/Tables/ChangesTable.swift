@@ -133,22 +133,14 @@ public enum ChangesTable {
 
     /// Where the log ends now: past every change a reader can already read.
     public static func head(on connection: PostgresConnection, logger: Logger) async throws -> ChangePosition {
-        try await ChangeLogBound.reading {
-            let bound = try await ChangeLogBound.take(on: connection, logger: logger)
-            return (.end(below: bound.xid), retake: bound.ended)
-        }
+        .end(below: try await ChangeLogBound.current(on: connection, logger: logger))
     }
 
     /// The bound now, and the companies with changes below it and not below `since` (an earlier bound): whose
     /// changes became readable since then; with no `since`, the bound alone. The change feed's listener asks once a
     /// tick while requests are held.
     public static func readable(since: UInt64?, on connection: PostgresConnection, logger: Logger) async throws -> (bound: UInt64, companies: Set<UUID>) {
-        guard let since else {
-            return try await ChangeLogBound.reading {
-                let bound = try await ChangeLogBound.take(on: connection, logger: logger)
-                return ((bound.xid, []), retake: bound.ended)
-            }
-        }
+        guard let since else { return (try await ChangeLogBound.current(on: connection, logger: logger), []) }
         var bindings = PostgresBindings()
         bindings.append(String(since))
         let query = PostgresQuery(unsafeSQL: ChangeLogBound.cte + """
