@@ -12,7 +12,7 @@ import traceback
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
@@ -89,7 +89,14 @@ def shot(driver, name):
 
 
 def text(driver, css):
-    return driver.find_element(By.CSS_SELECTOR, css).text
+    """An element's text, found afresh when a live refresh replaced it between the lookup and the read."""
+    for attempt in range(20):
+        try:
+            return driver.find_element(By.CSS_SELECTOR, css).text
+        except StaleElementReferenceException:
+            if attempt == 19:
+                raise
+            time.sleep(0.1)
 
 
 def absent(driver, css):
